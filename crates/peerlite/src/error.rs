@@ -1,0 +1,535 @@
+//! One error type with stable numeric codes.
+//!
+//! Every failure carries a [`code`](Error::code) that never changes between releases: ArkData's
+//! published code where one exists (14800011 database corrupted, 14800014 already closed,
+//! 15100004 not found, …) and a peerlite code in the `17xxxxxx` range otherwise. SQLite's own
+//! result code is kept ([`sqlite_code`](Error::sqlite_code)), and [`hint`](Error::hint) says what
+//! to do next.
+//!
+//! ```
+//! use peerlite::{Error, RdbStore, StoreConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = RdbStore::open(StoreConfig::new(dir.path().join("app.db")))?;
+//! let err = store.execute("SELEKT 1", &[]).unwrap_err();
+//! assert_eq!(err.code(), 14800021);
+//! assert_eq!(err.sqlite_code(), Some(1));
+//! assert!(!err.hint().is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::PathBuf;
+
+/// Result type of every fallible peerlite call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which kind of store an error comes from; ArkData gives the two stores different codes for
+/// the same condition (corrupted: 14800011 vs 15100003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The relational store ([`crate::RdbStore`]).
+    Relational,
+    /// The key-value store ([`crate::KvStore`]).
+    KeyValue,
+}
+
+/// SQLite's primary and extended result codes, kept from the underlying failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteCode {
+    /// The primary result code (`extended & 0xff`), e.g. 19 for `SQLITE_CONSTRAINT`.
+    pub primary: i32,
+    /// The extended result code, e.g. 2067 for `SQLITE_CONSTRAINT_UNIQUE`.
+    pub extended: i32,
+}
+
+/// Every error peerlite reports. Match on [`code`](Error::code) for stable handling.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument was rejected before anything was touched.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What was wrong.
+        message: String,
+        /// Which store rejected it.
+        kind: StoreKind,
+    },
+    /// A table named in a predicate or call does not exist.
+    #[error("no such table: {table}")]
+    UnknownTable {
+        /// The name as given.
+        table: String,
+        /// Which store rejected it.
+        kind: StoreKind,
+    },
+    /// A column named in a predicate or call does not exist in its table.
+    #[error("no such column: {table}.{column}")]
+    UnknownColumn {
+        /// The table searched.
+        table: String,
+        /// The name as given.
+        column: String,
+        /// Which store rejected it.
+        kind: StoreKind,
+    },
+    /// The database path or name cannot be used.
+    #[error("invalid database path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The database file is corrupted or is not a database (SQLITE_CORRUPT / SQLITE_NOTADB).
+    #[error("database corrupted: {path:?}: {detail}")]
+    Corrupted {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite or the check reported.
+        detail: String,
+        /// SQLite's code, when SQLite reported it.
+        sqlite: Option<SqliteCode>,
+        /// Which store.
+        kind: StoreKind,
+    },
+    /// A result set was used while not positioned on a row.
+    #[error("row out of range: {detail}")]
+    RowOutOfRange {
+        /// Where the cursor was.
+        detail: String,
+    },
+    /// A column index or name is not in the result set.
+    #[error("column out of range: {column}")]
+    ColumnOutOfRange {
+        /// The index or name as given.
+        column: String,
+    },
+    /// The store or result set was closed (or invalidated by a restore).
+    #[error("{what} already closed")]
+    Closed {
+        /// "store" or "result set".
+        what: &'static str,
+        /// Which store.
+        kind: StoreKind,
+    },
+    /// A key-value entry or store does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// `query_sql` was given a statement that writes.
+    #[error("not a query: {sql}")]
+    NotAQuery {
+        /// The statement.
+        sql: String,
+    },
+    /// The encryption key does not open the database, or a key is missing or superfluous.
+    #[error("cannot decrypt {path:?}: {detail}")]
+    WrongKey {
+        /// The database file.
+        path: PathBuf,
+        /// Which of the three cases it is.
+        detail: String,
+    },
+    /// The store exists with options that cannot change (type, a lower security level, …).
+    #[error("configuration changed: {detail}")]
+    ConfigChanged {
+        /// What differs.
+        detail: String,
+        /// Which store.
+        kind: StoreKind,
+    },
+    /// More observers than a store accepts.
+    #[error("too many observers: at most {max} per store")]
+    TooManyObservers {
+        /// The cap.
+        max: usize,
+        /// Which store.
+        kind: StoreKind,
+    },
+    /// A value cannot be read as the requested type.
+    #[error("type mismatch in column {column}: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// The column index or name.
+        column: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The type stored.
+        found: &'static str,
+    },
+    /// A write was attempted on a store opened read-only.
+    #[error("store is read-only: {detail}")]
+    ReadOnly {
+        /// What was attempted.
+        detail: String,
+    },
+    /// A step of a versioned open failed; everything it did was rolled back.
+    #[error("migration step `{step}` failed while moving version {from} -> {to}: {source}")]
+    Migration {
+        /// The step that failed (`on_create`, `on_upgrade(1 -> 2)`, `0002_add_email`, …).
+        step: String,
+        /// The version the database stayed at.
+        from: u32,
+        /// The version that was asked for.
+        to: u32,
+        /// What went wrong inside the step.
+        source: Box<Error>,
+    },
+    /// The database is newer than the version asked for and no downgrade path was given.
+    #[error("cannot downgrade database from version {from} to {to}")]
+    Downgrade {
+        /// The database's version.
+        from: u32,
+        /// The version asked for.
+        to: u32,
+    },
+    /// A read-only store needs a migration it cannot run.
+    #[error("cannot upgrade read-only database from version {from} to {to}")]
+    ReadOnlyUpgrade {
+        /// The database's version.
+        from: u32,
+        /// The version asked for.
+        to: u32,
+    },
+    /// `PRAGMA foreign_key_check` found violations at the end of a migration.
+    #[error(
+        "foreign key check failed after migration: {violations} violation(s), first in table {table}"
+    )]
+    ForeignKeyViolation {
+        /// The first table with a violating row.
+        table: String,
+        /// How many violating rows.
+        violations: usize,
+    },
+    /// A file operation outside SQLite failed.
+    #[error("{op} {path:?}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Any other SQLite failure, with its code kept.
+    #[error("sqlite error {}: {message}", .sqlite.extended)]
+    Sqlite {
+        /// SQLite's result code.
+        sqlite: SqliteCode,
+        /// SQLite's message.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The stable numeric code of this error.
+    pub fn code(&self) -> u32 {
+        use StoreKind::{KeyValue, Relational};
+        match self {
+            Error::InvalidArgument { kind, .. }
+            | Error::UnknownTable { kind, .. }
+            | Error::UnknownColumn { kind, .. } => match kind {
+                Relational => 14800001,
+                KeyValue => 401,
+            },
+            Error::InvalidPath { .. } => 14800010,
+            Error::Corrupted { kind, .. } => match kind {
+                Relational => 14800011,
+                KeyValue => 15100003,
+            },
+            Error::RowOutOfRange { .. } => 14800012,
+            Error::ColumnOutOfRange { .. } => 14800013,
+            Error::Closed { kind, .. } => match kind {
+                Relational => 14800014,
+                KeyValue => 15100005,
+            },
+            Error::ConfigChanged { kind, .. } => match kind {
+                Relational => 14800017,
+                KeyValue => 15100002,
+            },
+            Error::NotAQuery { .. } => 14800019,
+            Error::WrongKey { .. } => 14800020,
+            Error::NotFound { .. } => 15100004,
+            Error::TooManyObservers { kind, .. } => match kind {
+                Relational => 17000001,
+                KeyValue => 15100001,
+            },
+            Error::Io { .. } => 17000002,
+            Error::TypeMismatch { .. } => 14800033,
+            Error::ReadOnly { .. } => 14800027,
+            Error::Migration { .. } => 17010001,
+            Error::Downgrade { .. } => 17010002,
+            Error::ReadOnlyUpgrade { .. } => 17010003,
+            Error::ForeignKeyViolation { .. } => 17010004,
+            Error::Sqlite { sqlite, .. } => code_for_sqlite(sqlite.primary),
+        }
+    }
+
+    /// SQLite's extended result code, when SQLite reported the failure.
+    pub fn sqlite_code(&self) -> Option<i32> {
+        match self {
+            Error::Sqlite { sqlite, .. } => Some(sqlite.extended),
+            Error::Corrupted { sqlite, .. } => sqlite.map(|s| s.extended),
+            Error::Migration { source, .. } => source.sqlite_code(),
+            _ => None,
+        }
+    }
+
+    /// What to do next, in one sentence.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument { .. } => "check the argument against the API documentation",
+            Error::UnknownTable { .. } => {
+                "check the table name; names are matched case-insensitively against the schema"
+            }
+            Error::UnknownColumn { .. } => {
+                "check the column name; names are validated against the table's schema and never spliced into SQL"
+            }
+            Error::InvalidPath { .. } => {
+                "give a plain file name (no path separators or `..`) or a path inside an existing directory"
+            }
+            Error::Corrupted { .. } => {
+                "restore a backup with `peerlite restore`, or open with allow_rebuild (`peerlite repair`) to rebuild from the newest good backup"
+            }
+            Error::RowOutOfRange { .. } => {
+                "move the cursor onto a row first (go_to_first_row / go_to_next_row) and check its return value"
+            }
+            Error::ColumnOutOfRange { .. } => {
+                "use an index below column_count() or a name from column_names()"
+            }
+            Error::Closed { .. } => {
+                "open the store again, or run the query again for a fresh result set"
+            }
+            Error::NotFound { .. } => {
+                "check the key or store id; get_entries(prefix) lists what exists"
+            }
+            Error::NotAQuery { .. } => "use execute() for statements that write",
+            Error::WrongKey { .. } => {
+                "give the key the store was created with (--key or PEERLITE_KEY); a store created without a key is opened without one"
+            }
+            Error::ConfigChanged { .. } => {
+                "open the store with the options it was created with; a security level can be raised but never lowered"
+            }
+            Error::TooManyObservers { .. } => {
+                "unsubscribe observers you no longer need before adding more"
+            }
+            Error::TypeMismatch { .. } => {
+                "read the column with the getter for its stored type, or use get::<Option<T>>() for nullable columns"
+            }
+            Error::ReadOnly { .. } => "open the store without read_only to write",
+            Error::Migration { .. } => {
+                "the database kept its old version and data; fix the failing step and open again, it will run again"
+            }
+            Error::Downgrade { .. } => {
+                "open with the newer version, or give a downgrade path (Migration::with_down)"
+            }
+            Error::ReadOnlyUpgrade { .. } => {
+                "open the store writable once so the migration can run"
+            }
+            Error::ForeignKeyViolation { .. } => {
+                "make the migration keep references valid (PRAGMA foreign_key_check shows the rows)"
+            }
+            Error::Io { .. } => "check free space, permissions and that the directory exists",
+            Error::Sqlite { sqlite, .. } => hint_for_sqlite(sqlite.primary),
+        }
+    }
+
+    /// True for temporary states (busy, locked) where the same call can simply be retried.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Sqlite { sqlite, .. } if sqlite.primary == 5 || sqlite.primary == 6)
+    }
+
+    /// True when the database file is corrupted or not a database (14800011 / 15100003).
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            Error::Corrupted { .. } => true,
+            Error::Migration { source, .. } => source.is_corruption(),
+            _ => false,
+        }
+    }
+
+    /// The same error, reported as coming from the given kind of store. The key-value store is
+    /// a relational store underneath; this gives its errors ArkData's KV codes.
+    pub fn for_store(mut self, store: StoreKind) -> Self {
+        match &mut self {
+            Error::InvalidArgument { kind, .. }
+            | Error::UnknownTable { kind, .. }
+            | Error::UnknownColumn { kind, .. }
+            | Error::Corrupted { kind, .. }
+            | Error::Closed { kind, .. }
+            | Error::ConfigChanged { kind, .. }
+            | Error::TooManyObservers { kind, .. } => *kind = store,
+            _ => {}
+        }
+        self
+    }
+
+    pub(crate) fn invalid(kind: StoreKind, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            message: message.into(),
+            kind,
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Converts a rusqlite error, classifying corruption; `path` names the database file.
+    pub(crate) fn from_sqlite(err: rusqlite::Error, path: &std::path::Path) -> Self {
+        match err {
+            rusqlite::Error::SqliteFailure(e, msg) => {
+                let sqlite = SqliteCode {
+                    primary: e.extended_code & 0xff,
+                    extended: e.extended_code,
+                };
+                let message = msg.unwrap_or_else(|| e.to_string());
+                if sqlite.primary == 11 || sqlite.primary == 26 {
+                    Error::Corrupted {
+                        path: path.to_path_buf(),
+                        detail: message,
+                        sqlite: Some(sqlite),
+                        kind: StoreKind::Relational,
+                    }
+                } else {
+                    Error::Sqlite { sqlite, message }
+                }
+            }
+            rusqlite::Error::SqlInputError {
+                error,
+                msg,
+                sql,
+                offset,
+            } => Error::Sqlite {
+                sqlite: SqliteCode {
+                    primary: error.extended_code & 0xff,
+                    extended: error.extended_code,
+                },
+                message: format!("{msg} (at offset {offset} of `{sql}`)"),
+            },
+            rusqlite::Error::MultipleStatement => Error::invalid(
+                StoreKind::Relational,
+                "more than one statement; execute them one at a time",
+            ),
+            rusqlite::Error::InvalidParameterCount(given, expected) => Error::invalid(
+                StoreKind::Relational,
+                format!("statement takes {expected} parameter(s), {given} given"),
+            ),
+            other => Error::Sqlite {
+                sqlite: SqliteCode {
+                    primary: 1,
+                    extended: 1,
+                },
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// ArkData's codes for SQLite's primary result codes (14800021..=14800034).
+fn code_for_sqlite(primary: i32) -> u32 {
+    match primary {
+        4 => 14800022,  // SQLITE_ABORT
+        3 => 14800023,  // SQLITE_PERM
+        5 => 14800024,  // SQLITE_BUSY
+        6 => 14800025,  // SQLITE_LOCKED
+        7 => 14800026,  // SQLITE_NOMEM
+        8 => 14800027,  // SQLITE_READONLY
+        10 => 14800028, // SQLITE_IOERR
+        13 => 14800029, // SQLITE_FULL
+        14 => 14800030, // SQLITE_CANTOPEN
+        18 => 14800031, // SQLITE_TOOBIG
+        19 => 14800032, // SQLITE_CONSTRAINT
+        20 => 14800033, // SQLITE_MISMATCH
+        21 => 14800034, // SQLITE_MISUSE
+        11 | 26 => 14800011,
+        _ => 14800021, // SQLITE_ERROR and anything else
+    }
+}
+
+fn hint_for_sqlite(primary: i32) -> &'static str {
+    match primary {
+        5 | 6 => "another connection holds the lock; retry the call",
+        7 => "free memory and retry",
+        8 => "the file or directory is read-only; check permissions",
+        10 => "a disk I/O error occurred; check the disk and free space, then retry",
+        13 => "the disk is full; free space and retry (nothing was committed)",
+        14 => "check that the directory exists and is writable",
+        18 => "the value is larger than SQLite accepts; store it in smaller pieces",
+        19 => {
+            "a constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) rejected the change; nothing was written"
+        }
+        20 => "the value's type does not fit the column",
+        _ => "check the SQL statement and its parameters",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_and_rdb_codes_differ_for_the_same_condition() {
+        let rdb = Error::Corrupted {
+            path: "x".into(),
+            detail: String::new(),
+            sqlite: None,
+            kind: StoreKind::Relational,
+        };
+        assert_eq!(rdb.code(), 14800011);
+        assert_eq!(rdb.for_store(StoreKind::KeyValue).code(), 15100003);
+        let closed = Error::Closed {
+            what: "store",
+            kind: StoreKind::KeyValue,
+        };
+        assert_eq!(closed.code(), 15100005);
+    }
+
+    #[test]
+    fn sqlite_codes_map_to_arkdata_codes_and_busy_is_retryable() {
+        let busy = Error::Sqlite {
+            sqlite: SqliteCode {
+                primary: 5,
+                extended: 5,
+            },
+            message: "busy".into(),
+        };
+        assert_eq!(busy.code(), 14800024);
+        assert!(busy.is_retryable());
+        let constraint = Error::Sqlite {
+            sqlite: SqliteCode {
+                primary: 19,
+                extended: 2067,
+            },
+            message: "unique".into(),
+        };
+        assert_eq!(constraint.code(), 14800032);
+        assert_eq!(constraint.sqlite_code(), Some(2067));
+        assert!(!constraint.is_retryable());
+    }
+
+    #[test]
+    fn migration_error_keeps_the_inner_sqlite_code() {
+        let inner = Error::Sqlite {
+            sqlite: SqliteCode {
+                primary: 1,
+                extended: 1,
+            },
+            message: "x".into(),
+        };
+        let err = Error::Migration {
+            step: "0002_x".into(),
+            from: 1,
+            to: 2,
+            source: Box::new(inner),
+        };
+        assert_eq!(err.code(), 17010001);
+        assert_eq!(err.sqlite_code(), Some(1));
+        assert!(err.to_string().contains("0002_x"));
+    }
+}

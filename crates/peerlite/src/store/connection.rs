@@ -1,0 +1,138 @@
+//! Opening one SQLite connection the way every peerlite connection is opened: key first, a
+//! probe that tells a wrong key from a corrupted file, then the pragmas of its role.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::config::{Durability, StoreConfig};
+use crate::error::{Error, Result};
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The one connection that writes.
+    Writer,
+    /// A pooled read-only connection.
+    Reader,
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+const STATEMENT_CACHE: usize = 64;
+
+/// Opens a connection for `role`, keyed and configured.
+pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
+    let path = config.path();
+    let writable = role == Role::Writer && !config.read_only;
+    if !writable && !path.exists() {
+        return Err(Error::InvalidPath {
+            path: path.to_path_buf(),
+            reason: "the database does not exist (a read-only open never creates it)".into(),
+        });
+    }
+    let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    flags |= if writable {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(e, path))?;
+    conn.busy_timeout(config.busy_timeout)
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    if let Some(key) = &config.key {
+        conn.pragma_update(None, "key", key.secret())
+            .map_err(|e| Error::from_sqlite(e, path))?;
+    }
+    probe(&conn, path, config.key.is_some())?;
+    if writable {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| Error::from_sqlite(e, path))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(
+                ?path,
+                mode,
+                "could not switch to WAL; readers may block the writer"
+            );
+        }
+        let sync = match config.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(|e| Error::from_sqlite(e, path))?;
+        conn.pragma_update(None, "foreign_keys", config.foreign_keys)
+            .map_err(|e| Error::from_sqlite(e, path))?;
+    }
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+fn open_error(err: rusqlite::Error, path: &Path) -> Error {
+    match Error::from_sqlite(err, path) {
+        Error::Sqlite { sqlite, message } if sqlite.primary == 14 => Error::InvalidPath {
+            path: path.to_path_buf(),
+            reason: format!(
+                "cannot open: {message} (does the directory exist and is it writable?)"
+            ),
+        },
+        other => other,
+    }
+}
+
+/// Reads the schema once: the first read is where SQLCipher finds out whether the key fits.
+fn probe(conn: &Connection, path: &Path, keyed: bool) -> Result<()> {
+    match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(()),
+        Err(e) => match Error::from_sqlite(e, path) {
+            Error::Corrupted { sqlite, detail, .. } => {
+                Err(classify_unreadable(path, keyed, sqlite, detail))
+            }
+            other => Err(other),
+        },
+    }
+}
+
+/// SQLite says "file is not a database" for a wrong key, a missing key, a superfluous key and a
+/// corrupted header alike. The first bytes of the file tell most of them apart; a wrong key
+/// must never be mistaken for corruption, because corruption can trigger a rebuild.
+fn classify_unreadable(
+    path: &Path,
+    keyed: bool,
+    sqlite: Option<crate::error::SqliteCode>,
+    detail: String,
+) -> Error {
+    let mut head = [0u8; 16];
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let read_ok = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok();
+    let plaintext = read_ok && &head == SQLITE_HEADER;
+    let page_aligned = len >= 512 && len % 512 == 0;
+    let corrupted = |what: &str| Error::Corrupted {
+        path: path.to_path_buf(),
+        detail: format!("{what} ({detail})"),
+        sqlite,
+        kind: crate::StoreKind::Relational,
+    };
+    match (plaintext, keyed, page_aligned) {
+        (true, true, _) => Error::WrongKey {
+            path: path.to_path_buf(),
+            detail: "the store is not encrypted, but a key was given".into(),
+        },
+        (true, false, _) => corrupted("the database header is damaged"),
+        (false, _, false) => corrupted("the file is not a database"),
+        (false, false, true) => Error::WrongKey {
+            path: path.to_path_buf(),
+            detail: "the file is encrypted (or not a database); give its key".into(),
+        },
+        (false, true, true) => Error::WrongKey {
+            path: path.to_path_buf(),
+            detail: "the key does not decrypt the store (wrong key, or the file is not a database)"
+                .into(),
+        },
+    }
+}

@@ -1,0 +1,49 @@
+//! Store-level facts peerlite keeps inside the database (`peerlite_meta`): the security level
+//! it was created at, the key-value store's type, and later the sync epoch.
+
+use rusqlite::{Connection, OptionalExtension};
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS peerlite_meta(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID";
+
+/// Reads `key`; `None` when the table or the key does not exist.
+pub(crate) fn get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type='table' AND name='peerlite_meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT value FROM peerlite_meta WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Writes `key`, creating the table on first use.
+pub(crate) fn set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(CREATE)?;
+    conn.execute(
+        "INSERT INTO peerlite_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(get(&conn, "a").unwrap(), None);
+        set(&conn, "a", "1").unwrap();
+        set(&conn, "a", "2").unwrap();
+        assert_eq!(get(&conn, "a").unwrap().as_deref(), Some("2"));
+        assert_eq!(get(&conn, "b").unwrap(), None);
+    }
+}

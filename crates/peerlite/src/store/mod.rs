@@ -1,0 +1,23 @@
+//! The relational store and what it is built from: configuration, connections, predicates,
+//! result sets, transactions and change observers.
+
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod cursor;
+pub(crate) mod meta;
+pub(crate) mod observer;
+pub(crate) mod pool;
+pub(crate) mod predicates;
+pub(crate) mod rdb;
+pub(crate) mod read;
+pub(crate) mod result_set;
+pub(crate) mod schema;
+pub(crate) mod transaction;
+pub(crate) mod writer;
+
+pub use config::{Durability, EncryptionKey, SecurityLevel, StoreConfig};
+pub use observer::{DEFAULT_MAX_OBSERVERS, ObserverId, SubscribeType};
+pub use predicates::{DeviceFilter, RdbPredicates};
+pub use rdb::{RdbStore, StatementOutput};
+pub use result_set::{ColumnIndex, ResultSet};
+pub use transaction::{ConflictResolution, Transaction};

@@ -1,0 +1,411 @@
+//! `RdbStore`: the relational store. One writer connection and a pool of readers over one
+//! SQLite file in WAL mode; `Send + Sync` and cheap to clone (clones share the connections).
+//!
+//! ```
+//! use peerlite::{bucket, RdbPredicates, RdbStore, StoreConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = RdbStore::open(StoreConfig::new(dir.path().join("RdbTest.db")))?;
+//! store.execute(
+//!     "CREATE TABLE EMPLOYEE (ID INTEGER PRIMARY KEY AUTOINCREMENT, NAME TEXT NOT NULL, AGE INTEGER, SALARY REAL, CODES BLOB)",
+//!     &[],
+//! )?;
+//! let id = store.insert("EMPLOYEE", &bucket! { "NAME" => "Lisa", "AGE" => 18, "SALARY" => 100.5 })?;
+//! let changed = store.update(
+//!     &bucket! { "AGE" => 19 },
+//!     &RdbPredicates::new("EMPLOYEE").equal_to("ID", id),
+//! )?;
+//! assert_eq!(changed, 1);
+//! let mut rs = store.query(&RdbPredicates::new("EMPLOYEE").equal_to("NAME", "Lisa"), &[])?;
+//! assert!(rs.go_to_first_row()?);
+//! assert_eq!(rs.get_long("AGE")?, 19);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use rusqlite::fallible_iterator::FallibleIterator;
+
+use super::config::{SecurityLevel, StoreConfig};
+use super::connection::{self, Role};
+use super::cursor::{LiveState, Liveness};
+use super::meta;
+use super::observer::{DEFAULT_MAX_OBSERVERS, ObserverId, ObserverRegistry, SubscribeType};
+use super::pool::ReaderPool;
+use super::predicates::RdbPredicates;
+use super::read;
+use super::result_set::ResultSet;
+use super::schema::SchemaCache;
+use super::transaction::{ConflictResolution, Transaction, thread_token};
+use super::writer::Writer;
+use crate::StoreKind;
+use crate::error::{Error, Result};
+use crate::value::{Value, ValuesBucket};
+
+/// State shared by every clone of a store.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub config: StoreConfig,
+    pub writer: Mutex<Option<Writer>>,
+    /// The thread token of the transaction holding the writer (0 when free), so that a nested
+    /// write on the same thread fails instead of deadlocking.
+    pub writer_owner: AtomicU64,
+    pub readers: ReaderPool,
+    pub live: Arc<LiveState>,
+    pub schema: SchemaCache,
+    pub observers: ObserverRegistry<[String]>,
+}
+
+impl Inner {
+    pub fn ensure_open(&self) -> Result<()> {
+        if self.live.is_closed() {
+            return Err(Error::Closed {
+                what: "store",
+                kind: StoreKind::Relational,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn watch(&self) -> Liveness {
+        self.live.watch(StoreKind::Relational)
+    }
+
+    /// Every SQLite failure passes through here on its way to the caller.
+    pub fn observe_error(&self, err: Error) -> Error {
+        if err.is_corruption() {
+            tracing::error!(path = ?self.config.path(), %err, "database corruption detected");
+        }
+        err
+    }
+
+    /// Runs `f` on a reader connection.
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        self.ensure_open()?;
+        self.readers.with(f).map_err(|e| self.observe_error(e))
+    }
+}
+
+/// Output of one statement of a script run by [`RdbStore::execute_script`].
+#[derive(Debug)]
+pub enum StatementOutput {
+    /// A statement that returns rows.
+    Rows(ResultSet),
+    /// A statement that changed this many rows.
+    Changed(usize),
+}
+
+/// The relational store.
+#[derive(Debug, Clone)]
+pub struct RdbStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl RdbStore {
+    /// Opens (creating if needed) the store. When the config has a version, the store must be
+    /// new (it is stamped with that version) or already at it; use
+    /// [`open_with`](RdbStore::open_with) to create and migrate.
+    ///
+    /// # Errors
+    /// 14800010 bad path, 14800011 not a database, 14800020 wrong key, 14800001 version 0,
+    /// 14800017 lowering the security level.
+    pub fn open(config: StoreConfig) -> Result<RdbStore> {
+        RdbStore::open_with(config, &mut crate::open::NoMigrations)
+    }
+
+    /// Opens the file without looking at versions (the versioned open builds on this).
+    pub(crate) fn open_unversioned(config: StoreConfig) -> Result<RdbStore> {
+        config.validate()?;
+        let existed = config.path().exists();
+        let (writer, probe) = if config.read_only {
+            (None, Some(connection::open(&config, Role::Reader)?))
+        } else {
+            (Some(Writer::open(&config)?), None)
+        };
+        if !existed && config.security_level >= SecurityLevel::S3 {
+            restrict_permissions(config.path())?;
+        }
+        let inner = Inner {
+            readers: ReaderPool::new(&config),
+            writer: Mutex::new(writer),
+            writer_owner: AtomicU64::new(0),
+            live: Arc::new(LiveState::default()),
+            schema: SchemaCache::default(),
+            observers: ObserverRegistry::new(StoreKind::Relational, DEFAULT_MAX_OBSERVERS),
+            config,
+        };
+        if let Some(conn) = probe {
+            inner.readers.seed(conn);
+        }
+        let store = RdbStore {
+            inner: Arc::new(inner),
+        };
+        store.check_security_level()?;
+        Ok(store)
+    }
+
+    /// Records the level a store is created at; a later open may raise it but never lower it.
+    fn check_security_level(&self) -> Result<()> {
+        let wanted = self.inner.config.security_level;
+        let path = self.inner.config.path();
+        let guard = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored = match guard.as_ref() {
+            Some(w) => {
+                meta::get(&w.conn, "security_level").map_err(|e| Error::from_sqlite(e, path))?
+            }
+            None => self.inner.read(|c| {
+                meta::get(c, "security_level").map_err(|e| Error::from_sqlite(e, path))
+            })?,
+        };
+        let stored = stored
+            .and_then(|s| s.parse::<u8>().ok())
+            .and_then(SecurityLevel::from_u8);
+        if let Some(stored) = stored.filter(|s| wanted < *s) {
+            return Err(Error::ConfigChanged {
+                detail: format!(
+                    "the store was created at security level {stored}; opening it at {wanted} would lower it"
+                ),
+                kind: StoreKind::Relational,
+            });
+        }
+        if let Some(w) = guard
+            .as_ref()
+            .filter(|_| stored != Some(wanted) && stored.is_none_or(|s| wanted > s))
+        {
+            meta::set(&w.conn, "security_level", &wanted.as_u8().to_string())
+                .map_err(|e| Error::from_sqlite(e, path))?;
+        }
+        Ok(())
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        self.inner.config.path()
+    }
+
+    /// The schema version (`PRAGMA user_version`); 0 for a store never versioned.
+    pub fn version(&self) -> Result<u32> {
+        let path = self.path();
+        self.inner.read(|c| {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
+    /// Starts a write transaction, waiting for the writer. Commit it with
+    /// [`Transaction::commit`]; dropping it rolls back.
+    ///
+    /// # Errors
+    /// 14800014 closed store; 14800027 read-only store; 14800001 when this thread already holds
+    /// a transaction on this store.
+    pub fn begin_transaction(&self) -> Result<Transaction<'_>> {
+        Transaction::begin(&self.inner, false)
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back on `Err` or panic.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.begin_transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs one SQL statement with `?` parameters in its own transaction; returns rows changed.
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize> {
+        self.transaction(|tx| tx.execute(sql, params))
+    }
+
+    /// Runs every statement of `sql` in one transaction: all of them take effect or none.
+    pub fn execute_script(&self, sql: &str) -> Result<Vec<StatementOutput>> {
+        if self.inner.config.read_only {
+            return self
+                .inner
+                .read(|conn| run_script(conn, sql, None, &self.inner));
+        }
+        self.transaction(|tx| tx.execute_script(sql))
+    }
+
+    /// Runs a read-only SQL query.
+    ///
+    /// # Errors
+    /// 14800019 when the statement writes.
+    pub fn query_sql(&self, sql: &str, params: &[Value]) -> Result<ResultSet> {
+        self.inner
+            .read(|c| read::query_sql(c, sql, params, self.inner.watch(), self.path()))
+    }
+
+    /// Runs predicates as a query of `columns` (all when empty).
+    pub fn query(&self, predicates: &RdbPredicates, columns: &[&str]) -> Result<ResultSet> {
+        self.inner.read(|c| {
+            read::query(
+                c,
+                &self.inner.schema,
+                predicates,
+                columns,
+                self.inner.watch(),
+                self.path(),
+            )
+        })
+    }
+
+    /// Inserts one row; returns its rowid.
+    pub fn insert(&self, table: &str, values: &ValuesBucket) -> Result<i64> {
+        self.transaction(|tx| tx.insert(table, values))
+    }
+
+    /// Inserts one row with a conflict clause; returns its rowid, or -1 when skipped.
+    pub fn insert_with_conflict(
+        &self,
+        table: &str,
+        values: &ValuesBucket,
+        conflict: ConflictResolution,
+    ) -> Result<i64> {
+        self.transaction(|tx| tx.insert_with_conflict(table, values, conflict))
+    }
+
+    /// Inserts all rows in one transaction (all or none); returns how many.
+    pub fn batch_insert(&self, table: &str, rows: &[ValuesBucket]) -> Result<usize> {
+        self.transaction(|tx| tx.batch_insert(table, rows))
+    }
+
+    /// Sets `values` on the selected rows; returns how many changed.
+    pub fn update(&self, values: &ValuesBucket, predicates: &RdbPredicates) -> Result<usize> {
+        self.transaction(|tx| tx.update(values, predicates))
+    }
+
+    /// `update` with a conflict clause.
+    pub fn update_with_conflict(
+        &self,
+        values: &ValuesBucket,
+        predicates: &RdbPredicates,
+        conflict: ConflictResolution,
+    ) -> Result<usize> {
+        self.transaction(|tx| tx.update_with_conflict(values, predicates, conflict))
+    }
+
+    /// Deletes the selected rows; returns how many.
+    pub fn delete(&self, predicates: &RdbPredicates) -> Result<usize> {
+        self.transaction(|tx| tx.delete(predicates))
+    }
+
+    /// Subscribes to data changes; a local observer gets the names of the tables each
+    /// committed transaction changed. At most 8 observers per store.
+    ///
+    /// # Errors
+    /// 17000001 past the cap; 14800014 closed store.
+    pub fn on_data_change(
+        &self,
+        kind: SubscribeType,
+        observer: impl Fn(&[String]) + Send + Sync + 'static,
+    ) -> Result<ObserverId> {
+        self.inner.ensure_open()?;
+        self.inner.observers.add(kind, Arc::new(observer))
+    }
+
+    /// Unsubscribes one observer, or all of `kind` when `id` is `None`; returns how many.
+    pub fn off_data_change(&self, kind: SubscribeType, id: Option<ObserverId>) -> usize {
+        self.inner.observers.remove(kind, id)
+    }
+
+    /// Closes the store: every later call on it, its clones and its result sets fails with
+    /// 14800014. Waits for a transaction running on another thread.
+    pub fn close(&self) -> Result<()> {
+        if self
+            .inner
+            .writer_owner
+            .load(std::sync::atomic::Ordering::Acquire)
+            == thread_token()
+        {
+            return Err(Error::invalid(
+                StoreKind::Relational,
+                "close() inside a transaction on this store; commit or roll back first",
+            ));
+        }
+        self.inner.live.close();
+        let mut writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *writer = None;
+        drop(writer);
+        self.inner.readers.clear();
+        self.inner.observers.clear();
+        Ok(())
+    }
+
+    /// True after [`close`](RdbStore::close).
+    pub fn is_closed(&self) -> bool {
+        self.inner.live.is_closed()
+    }
+}
+
+pub(crate) fn run_script(
+    conn: &Connection,
+    sql: &str,
+    tx: Option<&Transaction<'_>>,
+    inner: &Inner,
+) -> Result<Vec<StatementOutput>> {
+    let path = inner.config.path();
+    let mut outputs = Vec::new();
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    while let Some(mut stmt) = batch
+        .next()
+        .map_err(|e| inner.observe_error(Error::from_sqlite(e, path)))?
+    {
+        if stmt.readonly() {
+            outputs.push(StatementOutput::Rows(read::collect(
+                &mut stmt,
+                inner.watch(),
+                path,
+            )?));
+            continue;
+        }
+        let text = stmt.expanded_sql().unwrap_or_default();
+        let returns_rows = stmt.column_count() > 0;
+        drop(stmt);
+        let Some(tx) = tx else {
+            return Err(Error::ReadOnly {
+                detail: format!("`{text}` writes"),
+            });
+        };
+        if matches!(
+            read::first_keyword(&text).as_str(),
+            "BEGIN" | "COMMIT" | "END" | "ROLLBACK"
+        ) {
+            return Err(Error::invalid(
+                StoreKind::Relational,
+                "transaction control in a script: scripts already run in one transaction",
+            ));
+        }
+        let (changed, rows) = tx.run(&text, &[], returns_rows)?;
+        outputs.push(match rows {
+            Some(rows) => StatementOutput::Rows(rows),
+            None => StatementOutput::Changed(changed),
+        });
+    }
+    Ok(outputs)
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("restricting permissions of", path, e))
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &std::path::Path) -> Result<()> {
+    Ok(())
+}
