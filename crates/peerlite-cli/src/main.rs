@@ -1,1 +1,147 @@
-fn main() {}
+//! `peerlite`: the command line for peerlite stores.
+//!
+//! Exit codes: 0 success, 1 usage error, 2 an operation failed (stderr has
+//! `error[CODE]: message` and a hint), 3 a check found the database corrupted.
+
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Local data that survives everything and follows the user.
+#[derive(Parser, Debug)]
+#[command(name = "peerlite", version, about, propagate_version = true)]
+struct Cli {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Encryption key of the store (SQLCipher passphrase).
+    // Its own id: subcommands have positionals named `key` (kv put KEY), and clap would
+    // otherwise merge the two.
+    #[arg(
+        long = "key",
+        id = "encryption_key",
+        value_name = "KEY",
+        global = true,
+        env = "PEERLITE_KEY",
+        hide_env_values = true
+    )]
+    encryption_key: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run SQL statements (all in one transaction); queries print their rows.
+    Sql(cmd::sql::Args),
+    /// Use a key-value store.
+    Kv(cmd::kv::Args),
+    /// Print the schema version of a database.
+    Version(cmd::version::Args),
+    /// Apply pending NNNN_name.sql migrations from a directory in one transaction.
+    Migrate(cmd::migrate::Args),
+    /// Show the whole story in a temporary directory.
+    Demo(cmd::demo::Args),
+    /// Measure peerlite against the alternatives, side by side.
+    Bench(cmd::bench::Args),
+}
+
+/// Options every command sees.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// `--json` was given.
+    pub json: bool,
+    /// `--key` / `PEERLITE_KEY`.
+    pub key: Option<String>,
+}
+
+/// A mistake in how the command was called (exit 1), as opposed to a failed operation.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// An outcome with its own exit code (for example 3: a check found corruption).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let global = Global {
+        json: cli.json,
+        key: cli.encryption_key,
+    };
+    let result = match cli.command {
+        Command::Sql(args) => cmd::sql::run(&global, args),
+        Command::Kv(args) => cmd::kv::run(&global, args),
+        Command::Version(args) => cmd::version::run(&global, args),
+        Command::Migrate(args) => cmd::migrate::run(&global, args),
+        Command::Demo(args) => cmd::demo::run(&global, args),
+        Command::Bench(args) => cmd::bench::run(&global, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints an error the documented way and picks the exit code.
+fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
+        return ExitCode::from(*code);
+    }
+    if let Some(usage) = err.downcast_ref::<UsageError>() {
+        eprintln!("error: {usage}");
+        return ExitCode::from(1);
+    }
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<peerlite::Error>())
+    {
+        Some(e) => {
+            let context: Vec<String> = err
+                .chain()
+                .take_while(|c| c.downcast_ref::<peerlite::Error>().is_none())
+                .map(ToString::to_string)
+                .collect();
+            let prefix = if context.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", context.join(": "))
+            };
+            eprintln!("error[{}]: {prefix}{e}", e.code());
+            eprintln!("hint: {}", e.hint());
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

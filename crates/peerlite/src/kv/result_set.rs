@@ -86,7 +86,7 @@ impl KvResultSet {
     /// Moves to `position`; false and unchanged when out of range.
     pub fn move_to_position(&mut self, position: usize) -> Result<bool> {
         self.live.check()?;
-        Ok(isize::try_from(position).is_ok_and(|p| self.cursor.to_row(p)))
+        Ok(isize::try_from(position).is_ok_and(|p| self.cursor.move_to(p)))
     }
 
     /// True on the first entry.

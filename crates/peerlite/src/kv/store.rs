@@ -21,8 +21,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use rusqlite::Connection;
 use rusqlite::types::ToSqlOutput;
-use rusqlite::{Connection, OptionalExtension};
 
 use super::manager::Options;
 use super::result_set::{Entry, KvResultSet};
@@ -134,27 +134,21 @@ fn sql_err(conn_path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '
 }
 
 fn read_value(conn: &Connection, key: &str, path: &std::path::Path) -> Result<Option<KvValue>> {
-    let row = conn
-        .prepare_cached(GET)
-        .and_then(|mut st| {
-            st.query_row([key], |r| {
-                Ok((
-                    KvValue::from_sql(r.get_ref(0)?, r.get(1)?),
-                    r.get::<_, i64>(1)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(sql_err(path))?;
-    match row {
-        None => Ok(None),
-        Some((Some(v), _)) => Ok(Some(v)),
-        Some((None, tag)) => Err(Error::TypeMismatch {
+    let mut stmt = conn.prepare_cached(GET).map_err(sql_err(path))?;
+    stmt.raw_bind_parameter(1, key).map_err(sql_err(path))?;
+    let mut rows = stmt.raw_query();
+    let Some(row) = rows.next().map_err(sql_err(path))? else {
+        return Ok(None);
+    };
+    let tag: i64 = row.get(1).map_err(sql_err(path))?;
+    let value = row.get_ref(0).map_err(sql_err(path))?;
+    KvValue::from_sql(value, tag)
+        .map(Some)
+        .ok_or_else(|| Error::TypeMismatch {
             column: key.to_owned(),
             expected: "a value matching its type tag",
             found: tag_name(tag),
-        }),
-    }
+        })
 }
 
 fn tag_name(tag: i64) -> &'static str {

@@ -38,6 +38,8 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(e, path))?;
+    // SQLCipher logs decryption failures to stderr; peerlite reports them as errors instead.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
     conn.busy_timeout(config.busy_timeout)
         .map_err(|e| Error::from_sqlite(e, path))?;
     if let Some(key) = &config.key {

@@ -94,11 +94,11 @@ impl Cursor {
     }
 
     pub fn first(&mut self) -> bool {
-        self.to_row(0)
+        self.move_to(0)
     }
 
     pub fn last(&mut self) -> bool {
-        self.len > 0 && self.to_row(self.len as isize - 1)
+        self.len > 0 && self.move_to(self.len as isize - 1)
     }
 
     pub fn next(&mut self) -> bool {
@@ -122,7 +122,7 @@ impl Cursor {
     }
 
     /// Moves to `row`; out of range leaves the position unchanged and returns false.
-    pub fn to_row(&mut self, row: isize) -> bool {
+    pub fn move_to(&mut self, row: isize) -> bool {
         if row >= 0 && row < self.len as isize {
             self.pos = row;
             true
@@ -132,7 +132,7 @@ impl Cursor {
     }
 
     pub fn offset(&mut self, by: isize) -> bool {
-        self.to_row(self.pos.saturating_add(by))
+        self.move_to(self.pos.saturating_add(by))
     }
 
     pub fn is_started(&self) -> bool {
@@ -183,7 +183,7 @@ mod tests {
         assert!(c.current().is_err());
         assert!(c.previous());
         assert_eq!(c.current().unwrap(), 1);
-        assert!(!c.to_row(5));
+        assert!(!c.move_to(5));
         assert_eq!(c.index(), 1);
         assert!(c.offset(-1));
         assert_eq!(c.index(), 0);

@@ -39,7 +39,7 @@ where
 
 /// Steps a bound statement to the end, collecting every row.
 pub(crate) fn collect(stmt: &mut Statement<'_>, live: Liveness, path: &Path) -> Result<ResultSet> {
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let width = columns.len();
     let mut values = Vec::new();
     let mut count = 0usize;

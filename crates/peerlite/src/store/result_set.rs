@@ -152,7 +152,7 @@ impl ResultSet {
     /// Moves to row `position` (0-based); false and unchanged when out of range.
     pub fn go_to_row(&mut self, position: usize) -> Result<bool> {
         self.live.check()?;
-        Ok(isize::try_from(position).is_ok_and(|p| self.cursor.to_row(p)))
+        Ok(isize::try_from(position).is_ok_and(|p| self.cursor.move_to(p)))
     }
 
     /// Moves by `offset` rows from the current one; false and unchanged when out of range.

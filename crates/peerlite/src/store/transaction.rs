@@ -217,42 +217,54 @@ impl<'s> Transaction<'s> {
         params: &[Value],
         collect_rows: bool,
     ) -> Result<(usize, Option<ResultSet>)> {
-        let writer = self.writer()?;
-        writer.begin_statement();
-        let outcome = (|| -> Result<(usize, u64, Option<ResultSet>)> {
-            let mut stmt = writer
-                .conn
-                .prepare_cached(sql)
-                .map_err(|e| self.sql_err(e))?;
-            bind(&mut stmt, params, self.path())?;
-            let before = writer.conn.total_changes();
+        self.tracked(sql, |stmt, conn| {
+            bind(stmt, params, self.path())?;
+            let before = conn.total_changes();
             let readonly = stmt.readonly();
             let rows = if collect_rows {
-                Some(read::collect(&mut stmt, self.inner.watch(), self.path())?)
+                Some(read::collect(stmt, self.inner.watch(), self.path())?)
             } else {
                 let mut rows = stmt.raw_query();
                 while rows.next().map_err(|e| self.sql_err(e))?.is_some() {}
                 None
             };
-            let delta = writer.conn.total_changes() - before;
-            let changed = if readonly || delta == 0 {
+            let changed = if readonly || conn.total_changes() == before {
                 0
             } else {
-                writer.conn.changes() as usize
+                conn.changes() as usize
             };
-            Ok((changed, delta, rows))
-        })();
+            Ok((changed, rows))
+        })
+    }
+
+    /// Prepares `sql` on the writer (from the cache when it can) and runs `f` on it. Every
+    /// statement the writer runs goes through here, so the tables it changes — its own and any
+    /// that its triggers or foreign-key actions write — are what the observers hear about.
+    fn tracked<R>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut rusqlite::CachedStatement<'_>, &Connection) -> Result<R>,
+    ) -> Result<R> {
+        let writer = self.writer()?;
+        writer.begin_statement();
+        let before = writer.conn.total_changes();
+        let outcome = writer
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| self.sql_err(e))
+            .and_then(|mut stmt| f(&mut stmt, &writer.conn));
+        let changed = writer.conn.total_changes() != before;
         let written = writer.finish_statement(sql);
         if written.schema_changed {
             self.inner.schema.invalidate();
         }
-        let (changed, delta, rows) = outcome?;
-        if delta > 0 {
+        let out = outcome?;
+        if changed {
             for table in written.tables.iter() {
                 self.mark_changed(table);
             }
         }
-        Ok((changed, rows))
+        Ok(out)
     }
 
     /// Runs every statement of `sql` (several allowed) inside this transaction.
@@ -300,46 +312,40 @@ impl<'s> Transaction<'s> {
         conflict: ConflictResolution,
     ) -> Result<i64> {
         let (info, columns) = self.resolve(table, values)?;
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&insert_sql(&info, &columns, conflict))
-            .map_err(|e| self.sql_err(e))?;
-        bind(&mut stmt, values.values(), self.path())?;
-        let n = stmt.raw_execute().map_err(|e| self.sql_err(e))?;
-        if n == 0 {
-            return Ok(-1);
-        }
-        self.mark_changed(&info.name);
-        Ok(conn.last_insert_rowid())
+        self.tracked(&insert_sql(&info, &columns, conflict), |stmt, conn| {
+            bind(stmt, values.values(), self.path())?;
+            let n = stmt.raw_execute().map_err(|e| self.sql_err(e))?;
+            Ok(if n == 0 { -1 } else { conn.last_insert_rowid() })
+        })
     }
 
     /// Inserts many rows with one prepared statement per run of rows that name the same
     /// columns; returns how many were inserted.
     pub fn batch_insert(&self, table: &str, rows: &[ValuesBucket]) -> Result<usize> {
-        let conn = self.conn()?;
         let mut inserted = 0usize;
         let mut start = 0usize;
-        let mut table_name = None;
         while start < rows.len() {
             let first = &rows[start];
             let (info, columns) = self.resolve(table, first)?;
-            let mut stmt = conn
-                .prepare_cached(&insert_sql(&info, &columns, ConflictResolution::None))
-                .map_err(|e| self.sql_err(e))?;
-            let mut end = start;
-            while end < rows.len() && rows[end].same_columns(first) {
-                for (i, v) in rows[end].values().enumerate() {
-                    stmt.raw_bind_parameter(i + 1, v)
-                        .map_err(|e| self.sql_err(e))?;
-                }
-                inserted += stmt.raw_execute().map_err(|e| self.sql_err(e))?;
-                end += 1;
-            }
-            start = end;
-            table_name.get_or_insert_with(|| info.name.clone());
-        }
-        if let Some(name) = table_name.filter(|_| inserted > 0) {
-            self.mark_changed(&name);
+            let run = rows[start..]
+                .iter()
+                .take_while(|r| r.same_columns(first))
+                .count();
+            inserted += self.tracked(
+                &insert_sql(&info, &columns, ConflictResolution::None),
+                |stmt, _| {
+                    let mut n = 0;
+                    for row in &rows[start..start + run] {
+                        for (i, v) in row.values().enumerate() {
+                            stmt.raw_bind_parameter(i + 1, v)
+                                .map_err(|e| self.sql_err(e))?;
+                        }
+                        n += stmt.raw_execute().map_err(|e| self.sql_err(e))?;
+                    }
+                    Ok(n)
+                },
+            )?;
+            start += run;
         }
         Ok(inserted)
     }
@@ -391,7 +397,7 @@ impl<'s> Transaction<'s> {
         );
         let mut params: Vec<Value> = values.values().cloned().collect();
         params.extend(filter.params);
-        self.run_mutation(&info.name, &sql, &params)
+        self.run_mutation(&sql, &params)
     }
 
     /// Deletes the rows the predicates select; returns how many.
@@ -404,20 +410,14 @@ impl<'s> Transaction<'s> {
         )?;
         let filter = predicates.compile_mutation_filter(&info)?;
         let sql = format!("DELETE FROM {}{}", info.quoted(), filter.sql);
-        self.run_mutation(&info.name, &sql, &filter.params)
+        self.run_mutation(&sql, &filter.params)
     }
 
-    fn run_mutation(&self, table: &str, sql: &str, params: &[Value]) -> Result<usize> {
-        let mut stmt = self
-            .conn()?
-            .prepare_cached(sql)
-            .map_err(|e| self.sql_err(e))?;
-        bind(&mut stmt, params, self.path())?;
-        let n = stmt.raw_execute().map_err(|e| self.sql_err(e))?;
-        if n > 0 {
-            self.mark_changed(table);
-        }
-        Ok(n)
+    fn run_mutation(&self, sql: &str, params: &[Value]) -> Result<usize> {
+        self.tracked(sql, |stmt, _| {
+            bind(stmt, params, self.path())?;
+            stmt.raw_execute().map_err(|e| self.sql_err(e))
+        })
     }
 
     /// Commits, then tells the observers which tables changed.

@@ -136,10 +136,10 @@ fn record(seen: &Mutex<Seen>, ctx: &AuthContext<'_>) {
     match ctx.action {
         AuthAction::Insert { table_name }
         | AuthAction::Delete { table_name }
-        | AuthAction::Update { table_name, .. } => {
-            if !is_internal_table(table_name) && !seen.written.iter().any(|t| t == table_name) {
-                seen.written.push(table_name.to_owned());
-            }
+        | AuthAction::Update { table_name, .. }
+            if !is_internal_table(table_name) && !seen.written.iter().any(|t| t == table_name) =>
+        {
+            seen.written.push(table_name.to_owned());
         }
         AuthAction::CreateTable { .. }
         | AuthAction::CreateIndex { .. }
