@@ -144,6 +144,23 @@ impl KvManager {
             .and_then(Weak::upgrade)
             .filter(|i| !i.rdb.is_closed())
         {
+            if inner.options.encrypt != options.encrypt
+                || inner.options.encryption_key != options.encryption_key
+            {
+                return Err(Error::WrongKey {
+                    path: inner.rdb.path().to_path_buf(),
+                    detail: "the store is open with another key (or without one)".into(),
+                });
+            }
+            if inner.options.security_level != options.security_level {
+                return Err(Error::ConfigChanged {
+                    detail: format!(
+                        "store {store_id:?} is open at security level {}; close it to open it at {}",
+                        inner.options.security_level, options.security_level
+                    ),
+                    kind: StoreKind::KeyValue,
+                });
+            }
             if inner.options.kv_store_type != options.kv_store_type {
                 return Err(type_changed(
                     store_id,

@@ -104,6 +104,14 @@ fn check_key(key: &str) -> Result<()> {
 }
 
 fn check_value(key: &str, value: &KvValue) -> Result<()> {
+    if matches!(value, KvValue::Float(f) if f.is_nan()) {
+        return Err(Error::invalid(
+            StoreKind::KeyValue,
+            format!(
+                "the value of {key:?} is NaN, which SQLite cannot store (it would read back as NULL)"
+            ),
+        ));
+    }
     if value.byte_len() > MAX_VALUE_BYTES {
         return Err(Error::invalid(
             StoreKind::KeyValue,
@@ -244,7 +252,7 @@ impl KvStore {
         Ok(KvTransaction {
             tx,
             store: self,
-            changes: tracking.then(|| RefCell::new(ChangeNotification::default())),
+            changes: tracking.then(|| RefCell::new(NetChanges::default())),
         })
     }
 
@@ -354,8 +362,33 @@ impl KvStore {
 pub struct KvTransaction<'s> {
     tx: Transaction<'s>,
     store: &'s KvStore,
-    /// Collected only while someone listens, so unobserved writes pay nothing for it.
-    changes: Option<RefCell<ChangeNotification>>,
+    /// Each touched key's value before the transaction and now; collected only while someone
+    /// listens, so unobserved writes pay nothing for it. The notification is built from the
+    /// net change at commit (delete then put of a key is one update).
+    changes: Option<RefCell<NetChanges>>,
+}
+
+/// Touched keys in the order first touched, each with its value before and now.
+#[derive(Default)]
+struct NetChanges {
+    order: Vec<(String, Option<KvValue>, Option<KvValue>)>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+fn notification(changes: NetChanges) -> ChangeNotification {
+    let mut n = ChangeNotification {
+        device_id: LOCAL_DEVICE.to_owned(),
+        ..Default::default()
+    };
+    for (key, before, now) in changes.order {
+        match (before, now) {
+            (None, Some(value)) => n.insert_entries.push(Entry { key, value }),
+            (Some(_), Some(value)) => n.update_entries.push(Entry { key, value }),
+            (Some(value), None) => n.delete_entries.push(Entry { key, value }),
+            (None, None) => {}
+        }
+    }
+    n
 }
 
 impl std::fmt::Debug for KvTransaction<'_> {
@@ -377,14 +410,31 @@ impl KvTransaction<'_> {
         kv(self.put_ref(key, &value))
     }
 
+    /// Remembers `key`'s value from before the transaction the first time it is touched.
+    fn track(&self, conn: &Connection, key: &str, now: Option<&KvValue>) -> Result<()> {
+        let Some(changes) = &self.changes else {
+            return Ok(());
+        };
+        let mut changes = changes.borrow_mut();
+        let slot = match changes.index.get(key) {
+            Some(&i) => i,
+            None => {
+                let before = read_value(conn, key, self.path())?;
+                changes.order.push((key.to_owned(), before.clone(), before));
+                let i = changes.order.len() - 1;
+                changes.index.insert(key.to_owned(), i);
+                i
+            }
+        };
+        changes.order[slot].2 = now.cloned();
+        Ok(())
+    }
+
     fn put_ref(&self, key: &str, value: &KvValue) -> Result<()> {
         check_key(key)?;
         check_value(key, value)?;
         let conn = self.tx.conn()?;
-        let existed = match &self.changes {
-            Some(_) => read_value(conn, key, self.path())?.is_some(),
-            None => false,
-        };
+        self.track(conn, key, Some(value))?;
         let mut stmt = conn.prepare_cached(UPSERT).map_err(sql_err(self.path()))?;
         stmt.raw_bind_parameter(1, key)
             .map_err(sql_err(self.path()))?;
@@ -393,18 +443,6 @@ impl KvTransaction<'_> {
         stmt.raw_bind_parameter(3, value.tag())
             .map_err(sql_err(self.path()))?;
         stmt.raw_execute().map_err(sql_err(self.path()))?;
-        if let Some(changes) = &self.changes {
-            let mut c = changes.borrow_mut();
-            let list = if existed {
-                &mut c.update_entries
-            } else {
-                &mut c.insert_entries
-            };
-            list.push(Entry {
-                key: key.to_owned(),
-                value: value.clone(),
-            });
-        }
         Ok(())
     }
 
@@ -431,20 +469,11 @@ impl KvTransaction<'_> {
     fn delete_ref(&self, key: &str) -> Result<bool> {
         check_key(key)?;
         let conn = self.tx.conn()?;
-        let old = match &self.changes {
-            Some(_) => read_value(conn, key, self.path())?,
-            None => None,
-        };
+        self.track(conn, key, None)?;
         let n = conn
             .prepare_cached(DELETE)
             .and_then(|mut st| st.execute([key]))
             .map_err(sql_err(self.path()))?;
-        if let (Some(changes), Some(value)) = (&self.changes, old) {
-            changes.borrow_mut().delete_entries.push(Entry {
-                key: key.to_owned(),
-                value,
-            });
-        }
         Ok(n > 0)
     }
 
@@ -465,9 +494,8 @@ impl KvTransaction<'_> {
         let KvTransaction { tx, store, changes } = self;
         kv(tx.commit())?;
         if let Some(changes) = changes {
-            let mut changes = changes.into_inner();
+            let changes = notification(changes.into_inner());
             if !changes.is_empty() {
-                changes.device_id = LOCAL_DEVICE.to_owned();
                 store.inner.observers.notify(SubscribeType::Local, &changes);
             }
         }

@@ -170,6 +170,11 @@ impl Migrations {
         }
         ups.sort_by_key(|(v, _, _)| *v);
         let mut migrations = Migrations::new();
+        if let Some((_, name, _)) = ups.iter().find(|(v, _, _)| *v == 0) {
+            return Err(invalid(format!(
+                "{name}: versions start at 1 (version 0 means \"not created yet\")"
+            )));
+        }
         for (i, (version, name, sql)) in ups.into_iter().enumerate() {
             let expected = i as u32 + 1;
             if version != expected {
@@ -185,9 +190,9 @@ impl Migrations {
             migrations = migrations.step(Migration::sql(name, sql));
         }
         for (version, sql) in downs {
-            let slot = migrations
-                .steps
-                .get_mut(version as usize - 1)
+            let slot = (version as usize)
+                .checked_sub(1)
+                .and_then(|i| migrations.steps.get_mut(i))
                 .ok_or_else(|| {
                     invalid(format!(
                         "down migration for version {version} has no up migration"

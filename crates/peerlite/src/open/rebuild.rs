@@ -114,6 +114,33 @@ impl Transaction<'_> {
         new_create_sql: &str,
         mapping: &ColumnMapping,
     ) -> Result<RebuildReport> {
+        // A savepoint makes a failed rebuild leave no trace even if the caller swallows the
+        // error and commits: no temporary table, no half-renamed schema.
+        let conn = self.conn()?;
+        let path = self.inner().config.path().to_path_buf();
+        conn.execute_batch("SAVEPOINT peerlite_rebuild")
+            .map_err(|e| Error::from_sqlite(e, &path))?;
+        match self.rebuild_in_savepoint(table, new_create_sql, mapping) {
+            Ok(report) => {
+                conn.execute_batch("RELEASE peerlite_rebuild")
+                    .map_err(|e| Error::from_sqlite(e, &path))?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ =
+                    conn.execute_batch("ROLLBACK TO peerlite_rebuild; RELEASE peerlite_rebuild");
+                self.inner().schema.invalidate();
+                Err(e)
+            }
+        }
+    }
+
+    fn rebuild_in_savepoint(
+        &self,
+        table: &str,
+        new_create_sql: &str,
+        mapping: &ColumnMapping,
+    ) -> Result<RebuildReport> {
         let conn = self.conn()?;
         let path = self.inner().config.path().to_path_buf();
         let sql_err = |e| Error::from_sqlite(e, &path);
@@ -191,6 +218,9 @@ impl Transaction<'_> {
 
         // Steps 6–7: drop the old table, give the new one its name. legacy_alter_table keeps the
         // rename from rewriting (or rejecting) views and triggers that name the table.
+        // DROP deletes the table's sqlite_sequence row; keep its AUTOINCREMENT high-water mark
+        // so the ids of deleted rows are never handed out again.
+        let sequence = autoincrement_sequence(conn, &old.name, &path)?;
         self.execute(&format!("DROP TABLE {}", old.quoted()), &[])?;
         let legacy: bool = conn
             .query_row("PRAGMA legacy_alter_table", [], |r| r.get(0))
@@ -219,6 +249,21 @@ impl Transaction<'_> {
                 ))
             })?;
             recreated.push(name);
+        }
+        if let Some(seq) = sequence {
+            let params = [seq.into(), old.name.as_str().into()];
+            let updated = self.execute(
+                "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = ?2",
+                &params,
+            )?;
+            if updated == 0 {
+                // No row was copied, so the new table has no counter yet.
+                self.execute(
+                    "INSERT INTO sqlite_sequence(name, seq) SELECT ?2, ?1 WHERE EXISTS \
+                     (SELECT 1 FROM sqlite_schema WHERE name = ?2 AND sql LIKE '%AUTOINCREMENT%')",
+                    &params,
+                )?;
+            }
         }
         check_views(self, &path)?;
         self.mark_changed(&old.name);
@@ -282,6 +327,34 @@ fn plan_copy(
         }
     }
     Ok((targets, sources))
+}
+
+/// The table's AUTOINCREMENT counter, when it has one.
+fn autoincrement_sequence(
+    conn: &rusqlite::Connection,
+    table: &str,
+    path: &std::path::Path,
+) -> Result<Option<i64>> {
+    let has_sequence: bool = conn
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    if !has_sequence {
+        return Ok(None);
+    }
+    let mut stmt = conn
+        .prepare("SELECT seq FROM sqlite_sequence WHERE name = ?1")
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    let mut rows = stmt
+        .query([table])
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    match rows.next().map_err(|e| Error::from_sqlite(e, path))? {
+        Some(row) => Ok(Some(row.get(0).map_err(|e| Error::from_sqlite(e, path))?)),
+        None => Ok(None),
+    }
 }
 
 fn check_views(tx: &Transaction<'_>, path: &std::path::Path) -> Result<()> {

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, OpenFlags};
 
 use super::config::{Durability, StoreConfig};
@@ -48,9 +49,8 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     }
     probe(&conn, path, config.key.is_some())?;
     if writable {
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| Error::from_sqlite(e, path))?;
+        let mode =
+            switch_to_wal(&conn, config.busy_timeout).map_err(|e| Error::from_sqlite(e, path))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(
                 ?path,
@@ -67,8 +67,38 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         conn.pragma_update(None, "foreign_keys", config.foreign_keys)
             .map_err(|e| Error::from_sqlite(e, path))?;
     }
+    if role == Role::Reader {
+        // A pooled reader must never be left inside a transaction (it would serve a stale
+        // snapshot to the next caller): refuse BEGIN and SAVEPOINT outright.
+        let mut conn = conn;
+        conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Deny,
+            _ => Authorization::Allow,
+        }))
+        .map_err(|e| Error::from_sqlite(e, path))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        return Ok(conn);
+    }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// `PRAGMA journal_mode=WAL` needs an exclusive lock and SQLite returns BUSY at once, without
+/// the busy handler, when another connection is opening the same new file: retry until the
+/// busy timeout runs out.
+fn switch_to_wal(conn: &Connection, timeout: std::time::Duration) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn open_error(err: rusqlite::Error, path: &Path) -> Error {

@@ -95,7 +95,12 @@ impl ReaderPool {
     fn give_back(&self, conn: Connection, epoch: u64) {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if slots.epoch == epoch {
-            slots.idle.push(conn);
+            if conn.is_autocommit() {
+                slots.idle.push(conn);
+            } else {
+                // Never hand out a connection still inside a transaction.
+                slots.open -= 1;
+            }
         }
         if slots.waiting > 0 {
             self.returned.notify_one();

@@ -118,13 +118,12 @@ impl RdbStore {
     /// Opens the file without looking at versions (the versioned open builds on this).
     pub(crate) fn open_unversioned(config: StoreConfig) -> Result<RdbStore> {
         config.validate()?;
-        let existed = config.path().exists();
         let (writer, probe) = if config.read_only {
             (None, Some(connection::open(&config, Role::Reader)?))
         } else {
             (Some(Writer::open(&config)?), None)
         };
-        if !existed && config.security_level >= SecurityLevel::S3 {
+        if !config.read_only && config.security_level >= SecurityLevel::S3 {
             restrict_permissions(config.path())?;
         }
         let inner = Inner {
@@ -333,14 +332,20 @@ impl RdbStore {
             ));
         }
         self.inner.live.close();
+        // Readers first, so the writer is the last connection: it checkpoints the WAL into the
+        // database file, which is then complete on its own (a file copy of it is a backup).
+        self.inner.readers.clear();
         let mut writer = self
             .inner
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *writer = None;
+        if let Some(w) = writer.take() {
+            if let Err(e) = w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                tracing::debug!(path = ?self.path(), %e, "checkpoint at close did not complete");
+            }
+        }
         drop(writer);
-        self.inner.readers.clear();
         self.inner.observers.clear();
         Ok(())
     }
@@ -358,12 +363,22 @@ pub(crate) fn run_script(
     inner: &Inner,
 ) -> Result<Vec<StatementOutput>> {
     let path = inner.config.path();
+    let prepare_err = |e| {
+        let err = inner.observe_error(Error::from_sqlite(e, path));
+        match tx.map(Transaction::writer) {
+            Some(Ok(writer)) => super::transaction::refused_control(writer, err),
+            _ => read::refused_on_reader(err, sql),
+        }
+    };
     let mut outputs = Vec::new();
     let mut batch = rusqlite::Batch::new(conn, sql);
-    while let Some(mut stmt) = batch
-        .next()
-        .map_err(|e| inner.observe_error(Error::from_sqlite(e, path)))?
-    {
+    loop {
+        if let Some(tx) = tx {
+            tx.writer()?.begin_statement();
+        }
+        let Some(mut stmt) = batch.next().map_err(prepare_err)? else {
+            break;
+        };
         if stmt.readonly() {
             outputs.push(StatementOutput::Rows(read::collect(
                 &mut stmt,
@@ -380,15 +395,6 @@ pub(crate) fn run_script(
                 detail: format!("`{text}` writes"),
             });
         };
-        if matches!(
-            read::first_keyword(&text).as_str(),
-            "BEGIN" | "COMMIT" | "END" | "ROLLBACK"
-        ) {
-            return Err(Error::invalid(
-                StoreKind::Relational,
-                "transaction control in a script: scripts already run in one transaction",
-            ));
-        }
         let (changed, rows) = tx.run(&text, &[], returns_rows)?;
         outputs.push(match rows {
             Some(rows) => StatementOutput::Rows(rows),
@@ -398,11 +404,21 @@ pub(crate) fn run_script(
     Ok(outputs)
 }
 
+/// S3 and S4 data is readable by its owner only: the database and its WAL files.
 #[cfg(unix)]
 fn restrict_permissions(path: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io("restricting permissions of", path, e))
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if suffix.is_empty() || e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("restricting permissions of", file, e));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]

@@ -31,10 +31,22 @@ where
         ));
     }
     for (i, v) in params.enumerate() {
+        check_storable(v)?;
         stmt.raw_bind_parameter(i + 1, v)
             .map_err(|e| Error::from_sqlite(e, path))?;
     }
     Ok(())
+}
+
+/// SQLite stores a NaN as NULL; refuse it rather than change the caller's data silently.
+pub(crate) fn check_storable(value: &Value) -> Result<()> {
+    match value {
+        Value::Real(f) if f.is_nan() => Err(Error::invalid(
+            StoreKind::Relational,
+            "NaN cannot be stored: SQLite would store it as NULL",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Steps a bound statement to the end, collecting every row.
@@ -65,7 +77,7 @@ pub(crate) fn query_sql(
 ) -> Result<ResultSet> {
     let mut stmt = conn
         .prepare_cached(sql)
-        .map_err(|e| Error::from_sqlite(e, path))?;
+        .map_err(|e| refused_on_reader(Error::from_sqlite(e, path), sql))?;
     if !stmt.readonly() {
         return Err(Error::NotAQuery {
             sql: sql.to_owned(),
@@ -96,33 +108,13 @@ pub(crate) fn query(
     collect(&mut stmt, live, path)
 }
 
-/// The first keyword of a statement, upper-cased, skipping whitespace and comments.
-pub(crate) fn first_keyword(sql: &str) -> String {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start();
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            break;
-        }
-    }
-    rest.chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_keyword_skips_comments() {
-        assert_eq!(first_keyword("  -- x\n /* y */ begin immediate"), "BEGIN");
-        assert_eq!(first_keyword("select 1"), "SELECT");
-        assert_eq!(first_keyword("/* unterminated"), "");
+/// Readers refuse transaction control (their authorizer denies it, so a pooled connection can
+/// never be left inside a transaction); say so instead of "not authorized".
+pub(crate) fn refused_on_reader(err: Error, sql: &str) -> Error {
+    match err {
+        Error::Sqlite { sqlite, .. } if sqlite.primary == 23 => Error::NotAQuery {
+            sql: sql.to_owned(),
+        },
+        other => other,
     }
 }

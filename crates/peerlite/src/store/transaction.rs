@@ -133,7 +133,7 @@ impl<'s> Transaction<'s> {
                 .map_err(|e| Error::from_sqlite(e, path))?;
             restore = Some(on);
         }
-        if let Err(e) = writer.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = writer.control("BEGIN IMMEDIATE") {
             if let Some(on) = restore {
                 let _ = writer.conn.pragma_update(None, "foreign_keys", on);
             }
@@ -150,7 +150,7 @@ impl<'s> Transaction<'s> {
         })
     }
 
-    fn writer(&self) -> Result<&Writer> {
+    pub(crate) fn writer(&self) -> Result<&Writer> {
         self.guard
             .as_ref()
             .and_then(|g| g.as_ref())
@@ -189,23 +189,12 @@ impl<'s> Transaction<'s> {
     }
 
     /// Runs one SQL statement with `?` parameters; returns the number of rows it changed.
-    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `END`) is refused: use the API.
+    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `END`) is refused however it is
+    /// spelled (the authorizer checks it): use the API. `SAVEPOINT` and `RELEASE` work.
     ///
     /// # Errors
     /// 14800001 for transaction control or a wrong parameter count; SQLite's errors otherwise.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize> {
-        let keyword = read::first_keyword(sql);
-        let rollback_to = keyword == "ROLLBACK" && sql.to_ascii_uppercase().contains(" TO ");
-        if matches!(keyword.as_str(), "BEGIN" | "COMMIT" | "END")
-            || (keyword == "ROLLBACK" && !rollback_to)
-        {
-            return Err(Error::invalid(
-                StoreKind::Relational,
-                format!(
-                    "`{keyword}` inside peerlite's transaction; use transaction()/commit()/rollback()"
-                ),
-            ));
-        }
         Ok(self.run(sql, params, false)?.0)
     }
 
@@ -254,6 +243,7 @@ impl<'s> Transaction<'s> {
             .map_err(|e| self.sql_err(e))
             .and_then(|mut stmt| f(&mut stmt, &writer.conn));
         let changed = writer.conn.total_changes() != before;
+        let outcome = outcome.map_err(|e| refused_control(writer, e));
         let written = writer.finish_statement(sql);
         if written.schema_changed {
             self.inner.schema.invalidate();
@@ -337,6 +327,7 @@ impl<'s> Transaction<'s> {
                     let mut n = 0;
                     for row in &rows[start..start + run] {
                         for (i, v) in row.values().enumerate() {
+                            read::check_storable(v)?;
                             stmt.raw_bind_parameter(i + 1, v)
                                 .map_err(|e| self.sql_err(e))?;
                         }
@@ -423,8 +414,8 @@ impl<'s> Transaction<'s> {
     /// Commits, then tells the observers which tables changed.
     pub fn commit(mut self) -> Result<()> {
         let result = self
-            .conn()
-            .and_then(|c| c.execute_batch("COMMIT").map_err(|e| self.sql_err(e)));
+            .writer()
+            .and_then(|w| w.control("COMMIT").map_err(|e| self.sql_err(e)));
         if result.is_err() {
             self.finish(true);
             return result;
@@ -442,8 +433,8 @@ impl<'s> Transaction<'s> {
     /// Rolls back everything this transaction did.
     pub fn rollback(mut self) -> Result<()> {
         let result = self
-            .conn()
-            .and_then(|c| c.execute_batch("ROLLBACK").map_err(|e| self.sql_err(e)));
+            .writer()
+            .and_then(|w| w.control("ROLLBACK").map_err(|e| self.sql_err(e)));
         self.finish(true);
         result
     }
@@ -455,7 +446,7 @@ impl<'s> Transaction<'s> {
         if let Some(guard) = self.guard.take() {
             if let Some(writer) = guard.as_ref() {
                 if rolled_back && !writer.conn.is_autocommit() {
-                    let _ = writer.conn.execute_batch("ROLLBACK");
+                    let _ = writer.control("ROLLBACK");
                 }
                 if rolled_back {
                     self.inner.schema.invalidate();
@@ -476,6 +467,18 @@ impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         self.finish(true);
     }
+}
+
+/// Turns the authorizer's refusal of `BEGIN` / `COMMIT` / `ROLLBACK` into a clear error.
+pub(crate) fn refused_control(writer: &Writer, err: Error) -> Error {
+    if writer.take_denied_control() {
+        return Error::invalid(
+            StoreKind::Relational,
+            "transaction control (BEGIN / COMMIT / ROLLBACK / END) inside peerlite's transaction; \
+             use transaction(), commit() and rollback() — SAVEPOINT and RELEASE are allowed",
+        );
+    }
+    err
 }
 
 fn insert_sql(info: &TableInfo, columns: &[String], conflict: ConflictResolution) -> String {

@@ -5,9 +5,14 @@
 //! calls while it prepares a statement (including the bodies of the triggers it will fire),
 //! records the tables the statement may write. Prepared statements are cached, so the
 //! recording is kept per SQL text; a statement that then changes rows reports those tables.
+//!
+//! The authorizer also refuses `BEGIN`, `COMMIT` and `ROLLBACK` unless peerlite itself issues
+//! them ([`Writer::control`]): a statement from the caller must never end peerlite's
+//! transaction, however it is spelled (comments included).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
@@ -19,8 +24,12 @@ use crate::error::Result;
 
 /// Tables whose changes are peerlite's own bookkeeping and never reported.
 pub(crate) fn is_internal_table(name: &str) -> bool {
-    name.len() >= 9 && name[..9].eq_ignore_ascii_case("peerlite_")
-        || name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_")
+    let has_prefix = |p: &[u8]| {
+        name.as_bytes()
+            .get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    has_prefix(b"peerlite_") || has_prefix(b"sqlite_")
 }
 
 /// What the authorizer saw while statements were being prepared.
@@ -28,6 +37,8 @@ pub(crate) fn is_internal_table(name: &str) -> bool {
 struct Seen {
     written: Vec<String>,
     schema_changed: bool,
+    /// A caller's statement tried to control the transaction and was refused.
+    denied_control: bool,
 }
 
 const MAX_REMEMBERED_STATEMENTS: usize = 512;
@@ -36,6 +47,8 @@ const MAX_REMEMBERED_STATEMENTS: usize = 512;
 pub(crate) struct Writer {
     pub conn: Connection,
     seen: Arc<Mutex<Seen>>,
+    /// Set while peerlite itself runs BEGIN / COMMIT / ROLLBACK.
+    own_control: Arc<AtomicBool>,
     by_sql: RefCell<HashMap<String, Arc<[String]>>>,
 }
 
@@ -58,8 +71,17 @@ impl Writer {
     pub fn open(config: &StoreConfig) -> Result<Writer> {
         let mut conn = connection::open(config, Role::Writer)?;
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let sink = Arc::clone(&seen);
+        let control = Arc::new(AtomicBool::new(false));
+        let (sink, allowed) = (Arc::clone(&seen), Arc::clone(&control));
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            if matches!(ctx.action, AuthAction::Transaction { .. })
+                && !allowed.load(Ordering::Acquire)
+            {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .denied_control = true;
+                return Authorization::Deny;
+            }
             record(&sink, &ctx);
             Authorization::Allow
         }))
@@ -67,8 +89,28 @@ impl Writer {
         Ok(Writer {
             conn,
             seen,
+            own_control: control,
             by_sql: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// Runs peerlite's own transaction control (`BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK`).
+    pub fn control(&self, sql: &str) -> rusqlite::Result<()> {
+        self.own_control.store(true, Ordering::Release);
+        let result = self.conn.execute_batch(sql);
+        self.own_control.store(false, Ordering::Release);
+        result
+    }
+
+    /// True (once) when the authorizer refused a caller's transaction control.
+    pub fn take_denied_control(&self) -> bool {
+        std::mem::take(
+            &mut self
+                .seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .denied_control,
+        )
     }
 
     /// Call before preparing `sql` for a raw execution.
@@ -76,6 +118,7 @@ impl Writer {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.written.clear();
         seen.schema_changed = false;
+        seen.denied_control = false;
     }
 
     /// Call after running `sql`: the tables it may have written, learned now (the statement was
