@@ -51,7 +51,13 @@ impl Comparison {
 /// Prints comparisons as a table.
 pub fn print_table(rows: &[Comparison]) {
     let header = [
-        "workload", "baseline", "baseline", "peerlite", "ratio", "target", "",
+        "workload",
+        "baseline",
+        "baseline time",
+        "peerlite time",
+        "ratio",
+        "target",
+        "verdict",
     ]
     .map(String::from);
     let cells: Vec<Vec<String>> = rows
