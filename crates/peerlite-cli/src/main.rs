@@ -45,6 +45,18 @@ enum Command {
     Version(cmd::version::Args),
     /// Apply pending NNNN_name.sql migrations from a directory in one transaction.
     Migrate(cmd::migrate::Args),
+    /// Back a store up (online, verified); prints the backup's path.
+    Backup(cmd::backup::Args),
+    /// List a store's backups, newest first.
+    Backups(cmd::backups::Args),
+    /// Restore a backup (verified first; the replaced data is kept as pre-restore).
+    Restore(cmd::restore::Args),
+    /// Delete backups by name; one line per name.
+    DeleteBackup(cmd::delete_backup::Args),
+    /// Check a store for corruption: `ok` (exit 0) or error[14800011] (exit 3).
+    Check(cmd::check::Args),
+    /// Rebuild a corrupted store from its newest verified backup, salvaging readable rows.
+    Repair(cmd::repair::Args),
     /// Show the whole story in a temporary directory.
     Demo(cmd::demo::Args),
     /// Measure peerlite against the alternatives, side by side.
@@ -102,6 +114,12 @@ fn main() -> ExitCode {
         Command::Kv(args) => cmd::kv::run(&global, args),
         Command::Version(args) => cmd::version::run(&global, args),
         Command::Migrate(args) => cmd::migrate::run(&global, args),
+        Command::Backup(args) => cmd::backup::run(&global, args),
+        Command::Backups(args) => cmd::backups::run(&global, args),
+        Command::Restore(args) => cmd::restore::run(&global, args),
+        Command::DeleteBackup(args) => cmd::delete_backup::run(&global, args),
+        Command::Check(args) => cmd::check::run(&global, args),
+        Command::Repair(args) => cmd::repair::run(&global, args),
         Command::Demo(args) => cmd::demo::run(&global, args),
         Command::Bench(args) => cmd::bench::run(&global, args),
     };

@@ -212,6 +212,51 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// No backup of that name (or at that path).
+    #[error("backup not found: {what}")]
+    BackupNotFound {
+        /// The name or path asked for.
+        what: String,
+    },
+    /// A backup failed verification: missing or unreadable manifest, wrong size or checksum,
+    /// failed integrity check. It is never restored.
+    #[error("backup {path:?} failed verification: {reason}")]
+    BackupInvalid {
+        /// The backup file.
+        path: PathBuf,
+        /// What did not match.
+        reason: String,
+    },
+    /// The backup's schema version is newer than the store's.
+    #[error("backup is at schema version {backup}, newer than this store's version {store}")]
+    BackupTooNew {
+        /// The backup's version.
+        backup: u32,
+        /// The store's version.
+        store: u32,
+    },
+    /// The backup was taken from another database.
+    #[error("backup belongs to another database (store id {backup}; this store is {store})")]
+    BackupOfAnotherStore {
+        /// The backup's store id.
+        backup: String,
+        /// This store's id.
+        store: String,
+    },
+    /// A long operation was cancelled by its caller; nothing was left behind.
+    #[error("{what} cancelled")]
+    Cancelled {
+        /// What was cancelled.
+        what: &'static str,
+    },
+    /// The name is reserved for peerlite's automatic backups.
+    #[error("backup name {name:?} is reserved: {reason}")]
+    ReservedBackupName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// Any other SQLite failure, with its code kept.
     #[error("sqlite error {}: {message}", .sqlite.extended)]
     Sqlite {
@@ -262,6 +307,12 @@ impl Error {
             Error::Downgrade { .. } => 17010002,
             Error::ReadOnlyUpgrade { .. } => 17010003,
             Error::ForeignKeyViolation { .. } => 17010004,
+            Error::BackupNotFound { .. } => 17020001,
+            Error::BackupInvalid { .. } => 17020002,
+            Error::BackupTooNew { .. } => 17020003,
+            Error::BackupOfAnotherStore { .. } => 17020004,
+            Error::Cancelled { .. } => 17020005,
+            Error::ReservedBackupName { .. } => 17020006,
             Error::Sqlite { sqlite, .. } => code_for_sqlite(sqlite.primary),
         }
     }
@@ -331,6 +382,20 @@ impl Error {
                 "make the migration keep references valid (PRAGMA foreign_key_check shows the rows)"
             }
             Error::Io { .. } => "check free space, permissions and that the directory exists",
+            Error::BackupNotFound { .. } => "list the backups with `peerlite backups` (backups())",
+            Error::BackupInvalid { .. } => {
+                "the backup is damaged; restore an older one (`peerlite backups` lists them) and keep this file for inspection"
+            }
+            Error::BackupTooNew { .. } => {
+                "open the store with the newer schema version first, then restore"
+            }
+            Error::BackupOfAnotherStore { .. } => {
+                "pick a backup of this database, or force it (--force / RestoreRequest::allow_other_store) to replace this database's data"
+            }
+            Error::Cancelled { .. } => "run it again when you want it to finish",
+            Error::ReservedBackupName { .. } => {
+                "pick another name; automatic backups are managed (and pruned) by peerlite"
+            }
             Error::Sqlite { sqlite, .. } => hint_for_sqlite(sqlite.primary),
         }
     }

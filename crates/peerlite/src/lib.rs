@@ -26,12 +26,17 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod error;
 pub mod kv;
 pub mod open;
+pub mod repair;
 pub mod store;
 pub mod value;
 
+pub use backup::{
+    AutoBackup, BackupInfo, BackupRequest, DeleteResult, Progress, RestoreReport, RestoreRequest,
+};
 pub use error::{Error, Result, SqliteCode, StoreKind};
 pub use kv::{
     ChangeNotification, Entry, KvManager, KvResultSet, KvStore, KvStoreType, KvTransaction,
@@ -41,6 +46,7 @@ pub use open::{
     ColumnMapping, Migration, MigrationReport, Migrations, NoMigrations, OpenCallbacks,
     RebuildReport,
 };
+pub use repair::{CheckMode, RebuiltType, RepairReport, SalvageReport};
 pub use store::{
     ColumnIndex, ConflictResolution, DeviceFilter, Durability, EncryptionKey, ObserverId,
     RdbPredicates, RdbStore, ResultSet, SecurityLevel, StatementOutput, StoreConfig, SubscribeType,

@@ -1,10 +1,17 @@
 //! One module per subcommand.
 
+pub mod backup;
+pub mod backups;
 pub mod bench;
+pub mod check;
+pub mod delete_backup;
 pub mod demo;
 pub mod kv;
 pub mod migrate;
+pub mod repair;
+pub mod restore;
 pub mod sql;
+pub mod target;
 pub mod version;
 
 use std::path::Path;

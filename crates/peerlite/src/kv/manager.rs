@@ -50,6 +50,8 @@ pub struct Options {
     pub kv_store_type: KvStoreType,
     /// The data's security label.
     pub security_level: SecurityLevel,
+    /// Rebuild the store when it is found corrupted (from its newest verified backup).
+    pub allow_rebuild: bool,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             auto_sync: false,
             kv_store_type: KvStoreType::SingleVersion,
             security_level: SecurityLevel::S1,
+            allow_rebuild: false,
         }
     }
 }
@@ -185,6 +188,8 @@ impl KvManager {
         let mut config = StoreConfig::new(&path)
             .security_level(options.security_level)
             .version(1);
+        config.kind = StoreKind::KeyValue;
+        config.allow_rebuild = options.allow_rebuild;
         if options.encrypt {
             let key = options.encryption_key.clone().ok_or_else(|| {
                 Error::invalid(

@@ -346,6 +346,63 @@ impl KvStore {
         self.inner.observers.remove(kind, id)
     }
 
+    /// Backs the store up to `name` in its backup directory (see [`RdbStore::backup`]).
+    pub fn backup(&self, name: &str) -> Result<crate::BackupInfo> {
+        kv(self.inner.rdb.backup(name))
+    }
+
+    /// Backs the store up as the request says.
+    pub fn backup_with(&self, request: crate::BackupRequest<'_>) -> Result<crate::BackupInfo> {
+        kv(self.inner.rdb.backup_with(request))
+    }
+
+    /// Restores a backup by name or path (see [`RdbStore::restore`]); result sets taken before
+    /// are closed (15100005 on use).
+    pub fn restore(&self, name_or_path: &str) -> Result<crate::RestoreReport> {
+        kv(self.inner.rdb.restore(name_or_path))
+    }
+
+    /// Restores as the request says.
+    pub fn restore_with(&self, request: crate::RestoreRequest<'_>) -> Result<crate::RestoreReport> {
+        kv(self.inner.rdb.restore_with(request))
+    }
+
+    /// The store's backups, newest first.
+    pub fn backups(&self) -> Result<Vec<crate::BackupInfo>> {
+        kv(self.inner.rdb.backups())
+    }
+
+    /// Deletes backups by name: one result per name.
+    pub fn delete_backup(&self, names: &[&str]) -> Vec<crate::DeleteResult> {
+        let mut results = self.inner.rdb.delete_backup(names);
+        for r in &mut results {
+            if let Err(e) = std::mem::replace(&mut r.result, Ok(())) {
+                r.result = Err(e.for_store(StoreKind::KeyValue));
+            }
+        }
+        results
+    }
+
+    /// Checks the store's file; 15100003 when it is corrupted.
+    pub fn check(&self, mode: crate::CheckMode) -> Result<()> {
+        kv(self.inner.rdb.check(mode))
+    }
+
+    /// How this open dealt with corruption.
+    pub fn rebuilt(&self) -> crate::RebuiltType {
+        self.inner.rdb.rebuilt()
+    }
+
+    /// The details of the rebuild this open did, if any.
+    pub fn repair_report(&self) -> Option<&crate::RepairReport> {
+        self.inner.rdb.repair_report()
+    }
+
+    /// Adds the salvaged entries this store lacks (see [`RdbStore::merge_salvage`]).
+    pub fn merge_salvage(&self, salvage: &std::path::Path) -> Result<usize> {
+        kv(self.inner.rdb.merge_salvage(salvage)).map(|tables| tables.iter().map(|(_, n)| n).sum())
+    }
+
     /// Closes the store; later calls fail with 15100005.
     pub fn close(&self) -> Result<()> {
         self.inner.observers.clear();

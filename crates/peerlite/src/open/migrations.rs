@@ -276,6 +276,10 @@ impl OpenCallbacks for Migrations {
         Ok(())
     }
 
+    fn boxed_clone(&self) -> Option<Box<dyn OpenCallbacks + Send>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn describe(&self, from: u32, to: u32) -> Vec<String> {
         if from <= to {
             self.steps

@@ -59,6 +59,13 @@ pub trait OpenCallbacks {
         Ok(())
     }
 
+    /// A copy the store can keep, to upgrade data restored from an older backup without being
+    /// handed the callbacks again. `Migrations` returns one; other callbacks need
+    /// `RestoreRequest::migrations`.
+    fn boxed_clone(&self) -> Option<Box<dyn OpenCallbacks + Send>> {
+        None
+    }
+
     /// Names of the steps a move from `from` to `to` runs, for reports and dry runs.
     fn describe(&self, from: u32, to: u32) -> Vec<String> {
         vec![step_label(from, to)]
@@ -125,6 +132,11 @@ impl RdbStore {
             store.migrate(target, callbacks, false)?;
         }
         callbacks.on_open(&store)?;
+        *store
+            .inner
+            .migrations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = callbacks.boxed_clone();
         Ok(store)
     }
 
@@ -156,6 +168,10 @@ impl RdbStore {
                 from: current,
                 to: target,
             });
+        }
+        if current != 0 && !dry_run && self.config().backup_before_migration {
+            // The automatic backup before a migration: one step back is always possible.
+            crate::backup::auto_backup_now(self, &format!("-before-v{target}"))?;
         }
         let tx = Transaction::begin(&self.inner, true)?;
         let path = self.path();

@@ -113,6 +113,12 @@ pub struct StoreConfig {
     pub(crate) busy_timeout: Duration,
     pub(crate) durability: Durability,
     pub(crate) foreign_keys: bool,
+    pub(crate) backup_dir: Option<PathBuf>,
+    pub(crate) max_backups: Option<usize>,
+    pub(crate) max_auto_backups: usize,
+    pub(crate) backup_before_migration: bool,
+    pub(crate) auto_backup: Option<crate::backup::AutoBackup>,
+    pub(crate) kind: crate::StoreKind,
 }
 
 impl StoreConfig {
@@ -129,6 +135,12 @@ impl StoreConfig {
             busy_timeout: Duration::from_secs(5),
             durability: Durability::Full,
             foreign_keys: true,
+            backup_dir: None,
+            max_backups: None,
+            max_auto_backups: 3,
+            backup_before_migration: true,
+            auto_backup: None,
+            kind: crate::StoreKind::Relational,
         }
     }
 
@@ -201,6 +213,41 @@ impl StoreConfig {
     #[must_use]
     pub fn foreign_keys(mut self, enforce: bool) -> Self {
         self.foreign_keys = enforce;
+        self
+    }
+
+    /// Where `backup(name)` writes (default: `backup/<database file name>/` beside the database).
+    #[must_use]
+    pub fn backup_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.backup_dir = Some(dir.into());
+        self
+    }
+
+    /// Keep at most `n` named backups; the oldest go first (default: keep all).
+    #[must_use]
+    pub fn max_backups(mut self, n: usize) -> Self {
+        self.max_backups = Some(n.max(1));
+        self
+    }
+
+    /// Keep at most `n` automatic backups (default 3).
+    #[must_use]
+    pub fn max_auto_backups(mut self, n: usize) -> Self {
+        self.max_auto_backups = n.max(1);
+        self
+    }
+
+    /// Take an automatic backup before every migration of an existing database (default on).
+    #[must_use]
+    pub fn backup_before_migration(mut self, on: bool) -> Self {
+        self.backup_before_migration = on;
+        self
+    }
+
+    /// Take automatic backups on a schedule, in the background.
+    #[must_use]
+    pub fn auto_backup(mut self, schedule: crate::backup::AutoBackup) -> Self {
+        self.auto_backup = Some(schedule);
         self
     }
 

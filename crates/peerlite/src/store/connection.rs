@@ -17,6 +17,8 @@ pub(crate) enum Role {
     Writer,
     /// A pooled read-only connection.
     Reader,
+    /// A read-only connection that holds one read transaction open (a backup's snapshot).
+    Snapshot,
 }
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -99,6 +101,13 @@ fn switch_to_wal(conn: &Connection, timeout: std::time::Duration) -> rusqlite::R
             other => return other,
         }
     }
+}
+
+/// Opens another database file (a backup, a quarantined copy) read-only with `key`.
+pub(crate) fn open_file(path: &Path, key: Option<&super::EncryptionKey>) -> Result<Connection> {
+    let mut config = StoreConfig::new(path);
+    config.key = key.cloned();
+    open(&config, Role::Snapshot)
 }
 
 fn open_error(err: rusqlite::Error, path: &Path) -> Error {

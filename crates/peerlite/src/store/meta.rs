@@ -33,6 +33,23 @@ pub(crate) fn set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result
     Ok(())
 }
 
+/// A new random store id (128 bits, hex), from the clock, the process and the path.
+pub(crate) fn new_store_id(path: &std::path::Path) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = blake3::Hasher::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.update(&nanos.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.update(path.as_os_str().as_encoded_bytes());
+    let stack_marker = 0u8;
+    h.update(&(std::ptr::addr_of!(stack_marker) as usize).to_le_bytes());
+    h.finalize().to_hex()[..32].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

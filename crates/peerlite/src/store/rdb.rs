@@ -45,7 +45,6 @@ use crate::error::{Error, Result};
 use crate::value::{Value, ValuesBucket};
 
 /// State shared by every clone of a store.
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub config: StoreConfig,
     pub writer: Mutex<Option<Writer>>,
@@ -56,6 +55,23 @@ pub(crate) struct Inner {
     pub live: Arc<LiveState>,
     pub schema: SchemaCache,
     pub observers: ObserverRegistry<[String]>,
+    /// The migrations the store was opened with, to upgrade data restored from an older backup.
+    pub migrations: Mutex<Option<Box<dyn crate::OpenCallbacks + Send>>>,
+    /// Automatic-backup bookkeeping.
+    pub auto: crate::backup::AutoState,
+    /// This store, for the background thread of automatic backups.
+    pub this: std::sync::Weak<Inner>,
+    /// The rebuild this open did, if the file was corrupted.
+    pub repair: Option<crate::RepairReport>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("path", &self.config.path())
+            .field("closed", &self.live.is_closed())
+            .finish()
+    }
 }
 
 impl Inner {
@@ -73,12 +89,14 @@ impl Inner {
         self.live.watch(StoreKind::Relational)
     }
 
-    /// Every SQLite failure passes through here on its way to the caller.
+    /// Every SQLite failure passes through here on its way to the caller: corruption leaves
+    /// the persistent flag that makes the next open repair (or refuse).
     pub fn observe_error(&self, err: Error) -> Error {
         if err.is_corruption() {
             tracing::error!(path = ?self.config.path(), %err, "database corruption detected");
+            crate::repair::set_flag(self.config.path(), &err);
         }
-        err
+        err.for_store(self.config.kind)
     }
 
     /// Runs `f` on a reader connection.
@@ -115,9 +133,18 @@ impl RdbStore {
         RdbStore::open_with(config, &mut crate::open::NoMigrations)
     }
 
-    /// Opens the file without looking at versions (the versioned open builds on this).
+    /// Opens the file without looking at versions (the versioned open builds on this),
+    /// rebuilding it first when it is corrupted and `allow_rebuild` is set.
     pub(crate) fn open_unversioned(config: StoreConfig) -> Result<RdbStore> {
         config.validate()?;
+        crate::repair::open_or_repair(config)
+    }
+
+    /// Opens the file as it is; `repair` records a rebuild that just happened.
+    pub(crate) fn open_as_is(
+        config: StoreConfig,
+        repair: Option<crate::RepairReport>,
+    ) -> Result<RdbStore> {
         let (writer, probe) = if config.read_only {
             (None, Some(connection::open(&config, Role::Reader)?))
         } else {
@@ -126,21 +153,26 @@ impl RdbStore {
         if !config.read_only && config.security_level >= SecurityLevel::S3 {
             restrict_permissions(config.path())?;
         }
-        let inner = Inner {
+        if !config.read_only {
+            crate::backup::clean_tmp(&crate::backup::naming::default_dir(&config));
+        }
+        let inner = Arc::new_cyclic(|this| Inner {
             readers: ReaderPool::new(&config),
             writer: Mutex::new(writer),
             writer_owner: AtomicU64::new(0),
             live: Arc::new(LiveState::default()),
             schema: SchemaCache::default(),
             observers: ObserverRegistry::new(StoreKind::Relational, DEFAULT_MAX_OBSERVERS),
+            migrations: Mutex::new(None),
+            auto: crate::backup::AutoState::default(),
+            this: this.clone(),
+            repair,
             config,
-        };
+        });
         if let Some(conn) = probe {
             inner.readers.seed(conn);
         }
-        let store = RdbStore {
-            inner: Arc::new(inner),
-        };
+        let store = RdbStore { inner };
         store.check_security_level()?;
         Ok(store)
     }
@@ -180,7 +212,26 @@ impl RdbStore {
             meta::set(&w.conn, "security_level", &wanted.as_u8().to_string())
                 .map_err(|e| Error::from_sqlite(e, path))?;
         }
+        // Every store has an identity: backups record it, so a restore can tell a backup of
+        // this database from one of another.
+        if let Some(w) = guard.as_ref() {
+            if meta::get(&w.conn, "store_id")
+                .map_err(|e| Error::from_sqlite(e, path))?
+                .is_none()
+            {
+                meta::set(&w.conn, "store_id", &meta::new_store_id(path))
+                    .map_err(|e| Error::from_sqlite(e, path))?;
+            }
+        }
         Ok(())
+    }
+
+    /// This database's identity (a random id made when peerlite first opened it writable).
+    pub fn store_id(&self) -> Result<String> {
+        let path = self.path();
+        self.inner
+            .read(|c| meta::get(c, "store_id").map_err(|e| Error::from_sqlite(e, path)))
+            .map(Option::unwrap_or_default)
     }
 
     /// The configuration the store was opened with.
@@ -331,6 +382,7 @@ impl RdbStore {
                 "close() inside a transaction on this store; commit or roll back first",
             ));
         }
+        self.inner.auto.join();
         self.inner.live.close();
         // Readers first, so the writer is the last connection: it checkpoints the WAL into the
         // database file, which is then complete on its own (a file copy of it is a backup).

@@ -427,6 +427,7 @@ impl<'s> Transaction<'s> {
                 .observers
                 .notify(crate::SubscribeType::Local, &changed[..]);
         }
+        self.inner.after_commit();
         Ok(())
     }
 

@@ -1,0 +1,60 @@
+//! `peerlite restore DB NAME_OR_PATH [--force]` (or `--kv STORE_DIR STORE_ID NAME_OR_PATH`).
+
+use peerlite::RestoreRequest;
+
+use super::print_json;
+use super::target::{Bar, KvTarget};
+use crate::{Global, UsageError};
+
+/// Arguments of `peerlite restore`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// DB NAME_OR_PATH — or, with --kv, just NAME_OR_PATH.
+    #[arg(value_name = "DB NAME_OR_PATH")]
+    positionals: Vec<String>,
+    #[command(flatten)]
+    target: KvTarget,
+    /// Restore a backup taken from another database, replacing this one's data.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `peerlite restore`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let (location, rest) = args.target.locate(args.positionals)?;
+    let [source] = rest.as_slice() else {
+        return Err(UsageError("give exactly one backup name or path".into()).into());
+    };
+    let store = location.open(global, false)?;
+    let bar = Bar::new("restore");
+    let mut progress = |p| bar.update(p);
+    let mut request = RestoreRequest::new(source.as_str()).on_progress(&mut progress);
+    if args.force {
+        request = request.allow_other_store();
+    }
+    let report = store.restore_with(request)?;
+    bar.finish();
+    if global.json {
+        print_json(&serde_json::json!({
+            "restored_from": report.restored_from,
+            "backup_version": report.backup_version,
+            "version": report.version,
+            "pages": report.pages,
+            "pre_restore_backup": report.pre_restore_backup,
+            "migrated": report.migration.as_ref().map(|m| m.steps.clone()),
+        }));
+    } else {
+        println!(
+            "restored {} (version {})",
+            report.restored_from.display(),
+            report.version
+        );
+        if let Some(safety) = &report.pre_restore_backup {
+            println!("the replaced data is kept in {}", safety.display());
+        }
+        if let Some(m) = &report.migration {
+            println!("upgraded {} → {}", m.from, m.to);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! What the backup and repair commands act on: a relational database file (`DB`) or a
+//! key-value store (`--kv STORE_DIR STORE_ID`). Both run the same library mechanism.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use peerlite::{
+    BackupInfo, BackupRequest, CheckMode, DeleteResult, KvManager, KvStore, Options, Progress,
+    RdbStore, RebuiltType, RepairReport, RestoreReport, RestoreRequest,
+};
+
+use super::store_config;
+use crate::{Global, UsageError};
+
+/// `--kv STORE_DIR STORE_ID`, accepted by every backup and repair command.
+#[derive(clap::Args, Debug)]
+pub struct KvTarget {
+    /// Act on a key-value store instead of a database file.
+    #[arg(long, num_args = 2, value_names = ["STORE_DIR", "STORE_ID"])]
+    kv: Option<Vec<String>>,
+}
+
+/// Where the store is.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A relational database file.
+    Db(PathBuf),
+    /// A key-value store.
+    Kv { dir: PathBuf, id: String },
+}
+
+impl KvTarget {
+    /// Splits the positionals: with `--kv` they are all operands; without, the first is DB.
+    pub fn locate(&self, positionals: Vec<String>) -> anyhow::Result<(Location, Vec<String>)> {
+        match &self.kv {
+            Some(kv) => {
+                let (dir, id) = match kv.as_slice() {
+                    [dir, id] => (PathBuf::from(dir), id.clone()),
+                    _ => return Err(UsageError("--kv takes STORE_DIR STORE_ID".into()).into()),
+                };
+                Ok((Location::Kv { dir, id }, positionals))
+            }
+            None => {
+                let mut rest = positionals.into_iter();
+                let db = rest
+                    .next()
+                    .ok_or_else(|| UsageError("give DB, or --kv STORE_DIR STORE_ID".into()))?;
+                Ok((Location::Db(PathBuf::from(db)), rest.collect()))
+            }
+        }
+    }
+}
+
+/// An open store of either kind.
+pub enum Opened {
+    /// Relational.
+    Rdb(RdbStore),
+    /// Key-value (the manager keeps it registered).
+    Kv(KvStore),
+}
+
+impl Location {
+    /// Opens the store; `allow_rebuild` lets a corrupted store be repaired on open.
+    pub fn open(&self, global: &Global, allow_rebuild: bool) -> peerlite::Result<Opened> {
+        match self {
+            Location::Db(path) => {
+                if !path.exists() {
+                    return Err(peerlite::Error::InvalidPath {
+                        path: path.clone(),
+                        reason: "no database there".into(),
+                    });
+                }
+                RdbStore::open(store_config(global, path).allow_rebuild(allow_rebuild))
+                    .map(Opened::Rdb)
+            }
+            Location::Kv { dir, id } => {
+                let manager = KvManager::at(dir)?;
+                let mut options = Options {
+                    create_if_missing: false,
+                    allow_rebuild,
+                    ..Options::default()
+                };
+                if let Some(key) = &global.key {
+                    options = options.encrypted(key.as_str());
+                }
+                let store = manager.get_kv_store(id, options)?;
+                Ok(Opened::Kv(store))
+            }
+        }
+    }
+}
+
+impl Opened {
+    pub fn backup_with(&self, request: BackupRequest<'_>) -> peerlite::Result<BackupInfo> {
+        match self {
+            Opened::Rdb(s) => s.backup_with(request),
+            Opened::Kv(s) => s.backup_with(request),
+        }
+    }
+
+    pub fn restore_with(&self, request: RestoreRequest<'_>) -> peerlite::Result<RestoreReport> {
+        match self {
+            Opened::Rdb(s) => s.restore_with(request),
+            Opened::Kv(s) => s.restore_with(request),
+        }
+    }
+
+    pub fn backups(&self) -> peerlite::Result<Vec<BackupInfo>> {
+        match self {
+            Opened::Rdb(s) => s.backups(),
+            Opened::Kv(s) => s.backups(),
+        }
+    }
+
+    pub fn delete_backup(&self, names: &[&str]) -> Vec<DeleteResult> {
+        match self {
+            Opened::Rdb(s) => s.delete_backup(names),
+            Opened::Kv(s) => s.delete_backup(names),
+        }
+    }
+
+    pub fn check(&self, mode: CheckMode) -> peerlite::Result<()> {
+        match self {
+            Opened::Rdb(s) => s.check(mode),
+            Opened::Kv(s) => s.check(mode),
+        }
+    }
+
+    pub fn rebuilt(&self) -> (RebuiltType, Option<RepairReport>) {
+        match self {
+            Opened::Rdb(s) => (s.rebuilt(), s.repair_report().cloned()),
+            Opened::Kv(s) => (s.rebuilt(), s.repair_report().cloned()),
+        }
+    }
+}
+
+/// A progress bar on a terminal (stderr), nothing otherwise.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    pub fn new(what: &str) -> Bar {
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::new(0);
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} pages ({eta})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_owned());
+        Bar(Some(bar))
+    }
+
+    pub fn update(&self, p: Progress) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(u64::from(p.page_count));
+            bar.set_position(u64::from(p.page_count.saturating_sub(p.remaining)));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

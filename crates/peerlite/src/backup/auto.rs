@@ -1,0 +1,116 @@
+//! Automatic backups — ArkData's automatic backup, for every app. One before every migration
+//! of an existing database (on by default), and optionally on a schedule: every N commits or
+//! every N minutes (checked at commit time, so an idle store takes none). Scheduled backups run
+//! on a background thread from a pinned snapshot, so the committing thread is never stalled.
+//! Automatic backups are named `auto-<UTC time>`, kept `max_auto_backups` deep (default 3),
+//! and refused by `delete_backup`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{BackupInfo, BackupRequest, naming};
+use crate::error::Result;
+use crate::store::RdbStore;
+use crate::store::rdb::Inner;
+
+/// When to take automatic backups besides the one before each migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoBackup {
+    /// After every `n` committed write transactions.
+    EveryCommits(u64),
+    /// At the first commit at least `n` minutes after the last automatic backup.
+    EveryMinutes(u64),
+}
+
+/// Per-store bookkeeping of scheduled backups.
+#[derive(Debug)]
+pub(crate) struct AutoState {
+    commits: AtomicU64,
+    last: Mutex<Instant>,
+    running: AtomicBool,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Default for AutoState {
+    fn default() -> Self {
+        AutoState {
+            commits: AtomicU64::new(0),
+            last: Mutex::new(Instant::now()),
+            running: AtomicBool::new(false),
+            worker: Mutex::new(None),
+        }
+    }
+}
+
+impl AutoState {
+    /// Waits for a running automatic backup (closing the store does this).
+    pub fn join(&self) {
+        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Takes an automatic backup now, on this thread.
+pub(crate) fn backup_now(store: &RdbStore, why: &str) -> Result<BackupInfo> {
+    let name = format!(
+        "{}{why}",
+        naming::stamped(naming::AUTO_PREFIX, naming::now_ms())
+    );
+    store.backup_with(BackupRequest::named(name).automatic())
+}
+
+impl Inner {
+    /// Called after every commit: starts a scheduled backup in the background when it is due.
+    pub(crate) fn after_commit(&self) {
+        let Some(schedule) = self.config.auto_backup else {
+            return;
+        };
+        let commits = self.auto.commits.fetch_add(1, Ordering::AcqRel) + 1;
+        let due = match schedule {
+            AutoBackup::EveryCommits(n) => n > 0 && commits >= n,
+            AutoBackup::EveryMinutes(m) => self
+                .auto
+                .last
+                .lock()
+                .map(|last| last.elapsed() >= Duration::from_secs(m.saturating_mul(60)))
+                .unwrap_or(false),
+        };
+        if !due || self.auto.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.auto.commits.store(0, Ordering::Release);
+        if let Ok(mut last) = self.auto.last.lock() {
+            *last = Instant::now();
+        }
+        let Some(inner) = self.this.upgrade() else {
+            self.auto.running.store(false, Ordering::Release);
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("peerlite-auto-backup".into())
+            .spawn(move || {
+                let store = RdbStore { inner };
+                if let Err(e) = backup_now(&store, "") {
+                    tracing::warn!(path = ?store.path(), %e, "scheduled automatic backup failed");
+                }
+                store.inner.auto.running.store(false, Ordering::Release);
+            });
+        match spawned {
+            Ok(handle) => {
+                if let Ok(mut worker) = self.auto.worker.lock() {
+                    if let Some(previous) = worker.replace(handle) {
+                        let _ = previous.join();
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%e, "could not start the automatic backup thread");
+                self.auto.running.store(false, Ordering::Release);
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The manifest written beside every backup: what it is a copy of, and how to tell that it is
+//! still intact (size, BLAKE3 checksum of the whole file, schema hash).
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Manifest format version.
+pub(crate) const FORMAT: u32 = 1;
+
+/// `NAME.manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format version (1).
+    pub format: u32,
+    /// The backup's name (its file name).
+    pub name: String,
+    /// When the snapshot was taken, in milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// The same instant in RFC 3339.
+    pub created: String,
+    /// The database it was taken from.
+    pub source: String,
+    /// The identity of that database (kept in `peerlite_meta`).
+    pub store_id: String,
+    /// "relational" or "key_value".
+    pub kind: String,
+    /// The schema version (`user_version`) in the backup.
+    pub user_version: u32,
+    /// Page size in bytes.
+    pub page_size: u32,
+    /// Pages copied.
+    pub page_count: u64,
+    /// Size of the backup file in bytes.
+    pub file_size: u64,
+    /// `blake3:<hex>` of the whole backup file.
+    pub checksum: String,
+    /// `blake3:<hex>` of the schema (`sqlite_schema` in order).
+    pub schema_hash: String,
+    /// True when the backup is encrypted (with the store's key).
+    pub encrypted: bool,
+    /// True for peerlite's automatic backups.
+    pub automatic: bool,
+    /// The peerlite version that wrote it.
+    pub peerlite_version: String,
+}
+
+impl Manifest {
+    /// Reads and parses a manifest.
+    pub(crate) fn read(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io("reading backup manifest", path, e))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::BackupInvalid {
+            path: path.to_path_buf(),
+            reason: format!("the manifest is not valid: {e}"),
+        })?;
+        if manifest.format > FORMAT {
+            return Err(Error::BackupInvalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "manifest format {} is newer than this peerlite understands ({FORMAT})",
+                    manifest.format
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Writes the manifest to `path` and flushes it to disk.
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::io("encoding manifest", path, std::io::Error::other(e)))?;
+        write_synced(path, &text)
+    }
+}
+
+/// Writes `bytes` to `path` and fsyncs the file.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("writing", path, e))?;
+    file.sync_all().map_err(|e| Error::io("syncing", path, e))
+}
+
+/// Fsyncs a directory, so renames inside it survive a power cut.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("syncing directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// `blake3:<hex>` of a file's bytes, and its size.
+pub(crate) fn checksum_file(path: &Path) -> Result<(String, u64)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io("reading", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((format!("blake3:{}", hasher.finalize().to_hex()), size))
+}
+
+/// `blake3:<hex>` of the schema: every `sqlite_schema` row in order.
+pub(crate) fn schema_hash(conn: &Connection, path: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name",
+        )
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    let mut rows = stmt.query([]).map_err(|e| Error::from_sqlite(e, path))?;
+    while let Some(row) = rows.next().map_err(|e| Error::from_sqlite(e, path))? {
+        for i in 0..4 {
+            let text: String = row.get(i).map_err(|e| Error::from_sqlite(e, path))?;
+            hasher.update(text.as_bytes());
+            hasher.update(&[0]);
+        }
+    }
+    Ok(format!("blake3:{}", hasher.finalize().to_hex()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_changes_with_one_flipped_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, vec![7u8; 3 << 20]).unwrap();
+        let (a, size) = checksum_file(&p).unwrap();
+        assert_eq!(size, 3 << 20);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[2 << 20] ^= 1;
+        std::fs::write(&p, bytes).unwrap();
+        assert_ne!(checksum_file(&p).unwrap().0, a);
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.json");
+        let m = Manifest {
+            format: FORMAT + 1,
+            name: "x".into(),
+            created_at_ms: 0,
+            created: String::new(),
+            source: String::new(),
+            store_id: String::new(),
+            kind: "relational".into(),
+            user_version: 0,
+            page_size: 4096,
+            page_count: 1,
+            file_size: 4096,
+            checksum: String::new(),
+            schema_hash: String::new(),
+            encrypted: false,
+            automatic: false,
+            peerlite_version: String::new(),
+        };
+        m.write(&p).unwrap();
+        assert_eq!(Manifest::read(&p).unwrap_err().code(), 17020002);
+        std::fs::write(&p, "{ not json").unwrap();
+        assert_eq!(Manifest::read(&p).unwrap_err().code(), 17020002);
+    }
+}

@@ -1,0 +1,401 @@
+//! Online backup, verified restore, listing, deletion and retention — one mechanism for both
+//! stores (a key-value store is a relational store underneath).
+//!
+//! A backup is written as `NAME.tmp` from one pinned read snapshot (writers are never blocked
+//! and the copy never restarts), flushed, `quick_check`ed, hashed, described by
+//! `NAME.manifest.json`, and only then renamed into place. It is a normal SQLite database (or
+//! SQLCipher, with the store's key) that the `sqlite3` shell opens.
+//!
+//! ```
+//! use peerlite::{bucket, RdbStore, StoreConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = RdbStore::open(StoreConfig::new(dir.path().join("RdbTest.db")))?;
+//! store.execute("CREATE TABLE EMPLOYEE (ID INTEGER PRIMARY KEY, NAME TEXT)", &[])?;
+//! store.insert("EMPLOYEE", &bucket! { "NAME" => "Lisa" })?;
+//! let info = store.backup("Backup.db")?;
+//! assert_eq!(info.restarts, 0);
+//!
+//! store.execute("DELETE FROM EMPLOYEE", &[])?; // an accident
+//! store.restore("Backup.db")?;
+//! let rs = store.query_sql("SELECT NAME FROM EMPLOYEE", &[])?;
+//! assert_eq!(rs.row_count()?, 1);
+//! assert_eq!(store.backups()?.iter().filter(|b| b.name == "Backup.db").count(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod auto;
+mod catalog;
+mod copy;
+mod manifest;
+pub(crate) mod naming;
+mod restore;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+pub use auto::AutoBackup;
+pub use copy::{Progress, StepStats};
+pub use manifest::Manifest;
+pub use naming::{AUTO_PREFIX, PRE_RESTORE, default_backup_name};
+pub use restore::{RestoreReport, RestoreRequest};
+
+pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
+pub(crate) use catalog::{clean_tmp, list_backups};
+pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
+pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
+pub(crate) use restore::verify as verify_backup;
+
+use crate::error::{Error, Result};
+use crate::store::connection::{self, Role};
+use crate::store::{RdbStore, meta};
+
+/// Pages copied per step: large enough to be fast, small enough for smooth progress.
+const DEFAULT_PAGES_PER_STEP: i32 = 1024;
+
+/// One backup, as listed or just taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// The backup's name (its file name).
+    pub name: String,
+    /// The backup file.
+    pub path: PathBuf,
+    /// When its snapshot was taken (ms since the Unix epoch).
+    pub created_at_ms: u64,
+    /// The same instant, RFC 3339.
+    pub created: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Pages copied.
+    pub page_count: u64,
+    /// Schema version in the backup.
+    pub version: u32,
+    /// `blake3:<hex>` of the file.
+    pub checksum: String,
+    /// Encrypted with the store's key.
+    pub encrypted: bool,
+    /// One of peerlite's automatic backups.
+    pub automatic: bool,
+    /// The manifest is present and the file has the size it records (restore also checks the
+    /// checksum and runs `integrity_check`).
+    pub verified: bool,
+    /// Restarts while copying (always 0: the copy reads one pinned snapshot). 0 when listed.
+    pub restarts: u32,
+}
+
+impl BackupInfo {
+    fn from_manifest(path: PathBuf, m: &Manifest, size_on_disk: Option<u64>) -> Self {
+        BackupInfo {
+            name: m.name.clone(),
+            path,
+            created_at_ms: m.created_at_ms,
+            created: m.created.clone(),
+            size_bytes: size_on_disk.unwrap_or(0),
+            page_count: m.page_count,
+            version: m.user_version,
+            checksum: m.checksum.clone(),
+            encrypted: m.encrypted,
+            automatic: m.automatic,
+            verified: size_on_disk == Some(m.file_size),
+            restarts: 0,
+        }
+    }
+}
+
+/// What to back up to, and how to report on the way.
+pub struct BackupRequest<'a> {
+    name: String,
+    dir: Option<PathBuf>,
+    pages_per_step: i32,
+    progress: Option<&'a mut dyn FnMut(Progress)>,
+    cancel: Option<&'a AtomicBool>,
+    automatic: bool,
+}
+
+impl std::fmt::Debug for BackupRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupRequest")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl<'a> BackupRequest<'a> {
+    /// A backup called `name` (a plain file name) in the store's backup directory.
+    pub fn named(name: impl Into<String>) -> Self {
+        BackupRequest {
+            name: name.into(),
+            dir: None,
+            pages_per_step: DEFAULT_PAGES_PER_STEP,
+            progress: None,
+            cancel: None,
+            automatic: false,
+        }
+    }
+
+    /// A backup at exactly this path (any directory).
+    ///
+    /// # Errors
+    /// 14800010 when the path has no file name.
+    pub fn at_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::InvalidPath {
+                path: path.to_path_buf(),
+                reason: "a backup path must end in a file name".into(),
+            })?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ok(BackupRequest::named(name).dir(dir))
+    }
+
+    /// Writes into `dir` instead of the store's backup directory.
+    #[must_use]
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Copies this many pages per step (default 1024).
+    #[must_use]
+    pub fn pages_per_step(mut self, pages: i32) -> Self {
+        self.pages_per_step = pages.max(1);
+        self
+    }
+
+    /// Called after every step with the pages remaining and the total.
+    #[must_use]
+    pub fn on_progress(mut self, progress: &'a mut dyn FnMut(Progress)) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Stops the backup between two steps once `flag` is set; nothing is left behind.
+    #[must_use]
+    pub fn cancel_when(mut self, flag: &'a AtomicBool) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    pub(crate) fn automatic(mut self) -> Self {
+        self.automatic = true;
+        self
+    }
+}
+
+/// The outcome of deleting one backup.
+#[derive(Debug)]
+pub struct DeleteResult {
+    /// The name asked for.
+    pub name: String,
+    /// `Ok` when deleted; 17020001 missing, 17020006 reserved, 14800010 not a plain name.
+    pub result: Result<()>,
+}
+
+impl RdbStore {
+    /// Backs the store up to `name` in its backup directory (`backup/<file>/` beside it).
+    ///
+    /// # Errors
+    /// 14800010 for a name that is not a plain file name; 17020006 for a reserved name;
+    /// SQLite's errors (14800029 disk full, 14800028 I/O) — a failed backup leaves no file.
+    pub fn backup(&self, name: &str) -> Result<BackupInfo> {
+        self.backup_with(BackupRequest::named(name))
+    }
+
+    /// Backs the store up as the request says (directory, progress, cancellation).
+    pub fn backup_with(&self, mut request: BackupRequest<'_>) -> Result<BackupInfo> {
+        if request.automatic {
+            naming::check_name(&request.name)?;
+        } else {
+            naming::check_user_name(&request.name)?;
+        }
+        take_backup(self, &mut request)
+    }
+
+    /// Every backup in the store's backup directory, newest first.
+    pub fn backups(&self) -> Result<Vec<BackupInfo>> {
+        self.inner.ensure_open()?;
+        list_backups(&naming::default_dir(&self.inner.config))
+    }
+
+    /// Deletes backups by name; one result per name, as ArkData's `deleteBackup` returns
+    /// `[name, result]` pairs. Automatic backups are refused (peerlite prunes them).
+    pub fn delete_backup(&self, names: &[&str]) -> Vec<DeleteResult> {
+        let dir = naming::default_dir(&self.inner.config);
+        names
+            .iter()
+            .map(|n| DeleteResult {
+                name: (*n).to_owned(),
+                result: catalog::delete(&dir, n),
+            })
+            .collect()
+    }
+}
+
+/// Takes a verified backup: copy to `NAME.tmp`, flush, `quick_check`, hash, manifest, rename.
+fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<BackupInfo> {
+    let inner = &store.inner;
+    inner.ensure_open()?;
+    let config = &inner.config;
+    let dir = request
+        .dir
+        .clone()
+        .unwrap_or_else(|| naming::default_dir(config));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating backup directory", &dir, e))?;
+    let target = dir.join(&request.name);
+    let tmp = naming::unique_tmp_path(&target);
+    let manifest_target = naming::manifest_path(&target);
+    let manifest_tmp = naming::unique_tmp_path(&manifest_target);
+    let cleanup = || {
+        for f in [&tmp, &manifest_tmp] {
+            let _ = std::fs::remove_file(f);
+        }
+        let _ = std::fs::remove_file(format!("{}-journal", tmp.display()));
+    };
+    let created_at_ms = naming::now_ms();
+    let result = (|| -> Result<BackupInfo> {
+        let snapshot = connection::open(config, Role::Snapshot)?;
+        pin_snapshot(&snapshot, config.path())?;
+        let src_path = config.path();
+        let user_version: u32 = snapshot
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::from_sqlite(e, src_path))?;
+        let store_id = meta::get(&snapshot, "store_id")
+            .map_err(|e| Error::from_sqlite(e, src_path))?
+            .unwrap_or_default();
+        let schema_hash = manifest::schema_hash(&snapshot, src_path)?;
+        let mut ignore = |_: Progress| {};
+        let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
+            Some(p) => &mut **p,
+            None => &mut ignore,
+        };
+        let mut dst = open_destination(&tmp, config.key.as_ref())?;
+        let stats = run_steps(
+            &snapshot,
+            &mut dst,
+            request.pages_per_step,
+            progress,
+            request.cancel,
+            &tmp,
+        )?;
+        let _ = snapshot.execute_batch("COMMIT");
+        drop(snapshot);
+        // A standalone file: rollback-journal mode, so the shell needs no -wal beside it.
+        dst.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+            .map_err(|e| Error::from_sqlite(e, &tmp))?;
+        let page_size = page_size(&dst).map_err(|e| Error::from_sqlite(e, &tmp))?;
+        dst.close().map_err(|(_, e)| Error::from_sqlite(e, &tmp))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("syncing", &tmp, e))?;
+        quick_check(&tmp, config)?;
+        let (checksum, file_size) = checksum_file(&tmp)?;
+        let manifest = Manifest {
+            format: manifest::FORMAT,
+            name: request.name.clone(),
+            created_at_ms,
+            created: naming::rfc3339(created_at_ms),
+            source: src_path.display().to_string(),
+            store_id,
+            kind: kind_name(config.kind).to_owned(),
+            user_version,
+            page_size,
+            page_count: stats.page_count,
+            file_size,
+            checksum,
+            schema_hash,
+            encrypted: config.key.is_some(),
+            automatic: request.automatic,
+            peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        manifest.write(&manifest_tmp)?;
+        std::fs::rename(&tmp, &target)
+            .map_err(|e| Error::io("renaming backup into place", &target, e))?;
+        std::fs::rename(&manifest_tmp, &manifest_target)
+            .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))?;
+        sync_dir(&dir)?;
+        let mut info = BackupInfo::from_manifest(target.clone(), &manifest, Some(file_size));
+        info.restarts = stats.restarts;
+        Ok(info)
+    })();
+    if result.is_err() {
+        cleanup();
+    }
+    let info = result.map_err(|e| inner.observe_error(e))?;
+    checkpoint_if_idle(store);
+    if request.dir.is_none() {
+        let keep = if request.automatic {
+            Some(config.max_auto_backups)
+        } else {
+            config.max_backups
+        };
+        if let Some(keep) = keep {
+            catalog::prune(&dir, request.automatic, keep)?;
+        }
+    }
+    Ok(info)
+}
+
+/// Puts a (verified) backup file in place as the database `db`, atomically.
+pub(crate) fn install_file(backup: &Path, db: &Path) -> Result<()> {
+    let tmp = naming::unique_tmp_path(db);
+    std::fs::copy(backup, &tmp).map_err(|e| Error::io("copying backup into place", &tmp, e))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", &tmp, e))?;
+    std::fs::rename(&tmp, db).map_err(|e| Error::io("renaming backup into place", db, e))?;
+    if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// `PRAGMA page_size`; SQLCipher answers it as text on a keyed connection.
+pub(crate) fn page_size(conn: &rusqlite::Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA page_size", [], |r| match r.get_ref(0)? {
+        rusqlite::types::ValueRef::Integer(n) => Ok(n as u32),
+        rusqlite::types::ValueRef::Text(t) => {
+            Ok(String::from_utf8_lossy(t).trim().parse().unwrap_or(0))
+        }
+        _ => Ok(0),
+    })
+}
+
+pub(crate) fn kind_name(kind: crate::StoreKind) -> &'static str {
+    match kind {
+        crate::StoreKind::Relational => "relational",
+        crate::StoreKind::KeyValue => "key_value",
+    }
+}
+
+/// `PRAGMA quick_check` on a backup file; anything but "ok" fails the backup.
+fn quick_check(path: &Path, config: &crate::StoreConfig) -> Result<()> {
+    let conn = connection::open_file(path, config.key.as_ref())?;
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    if verdict != "ok" {
+        return Err(Error::BackupInvalid {
+            path: path.to_path_buf(),
+            reason: format!("quick_check: {verdict}"),
+        });
+    }
+    Ok(())
+}
+
+/// Moves the WAL's frames into the database once the snapshot is released, unless the writer
+/// is busy (then the next automatic checkpoint does it).
+fn checkpoint_if_idle(store: &RdbStore) {
+    if let Ok(guard) = store.inner.writer.try_lock() {
+        if let Some(writer) = guard.as_ref() {
+            if let Err(e) = writer.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                tracing::debug!(%e, "checkpoint after backup did not run");
+            }
+        }
+    }
+}

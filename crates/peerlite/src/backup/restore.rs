@@ -1,0 +1,329 @@
+//! Restore: verify everything first, keep a safety copy, then copy the backup into the live
+//! database through the store's own writer in ONE transaction — other connections and
+//! processes see the old state or the new one, never a mix, and a crash at any point leaves
+//! one of the two.
+
+use std::path::{Path, PathBuf};
+
+use super::copy::{Progress, run_steps};
+use super::manifest::{Manifest, checksum_file};
+use super::{BackupRequest, kind_name, naming};
+use crate::StoreKind;
+use crate::error::{Error, Result};
+use crate::open::{MigrationReport, OpenCallbacks};
+use crate::store::connection;
+use crate::store::{RdbStore, meta};
+
+/// What to restore from, and how.
+pub struct RestoreRequest<'a> {
+    source: String,
+    progress: Option<&'a mut dyn FnMut(Progress)>,
+    migrations: Option<&'a mut dyn OpenCallbacks>,
+    allow_other_store: bool,
+}
+
+impl std::fmt::Debug for RestoreRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreRequest")
+            .field("source", &self.source)
+            .field("allow_other_store", &self.allow_other_store)
+            .finish()
+    }
+}
+
+impl<'a> RestoreRequest<'a> {
+    /// A backup name in the store's backup directory, or a path (anything with a separator).
+    pub fn new(name_or_path: impl Into<String>) -> Self {
+        RestoreRequest {
+            source: name_or_path.into(),
+            progress: None,
+            migrations: None,
+            allow_other_store: false,
+        }
+    }
+
+    /// Called after every step of the copy.
+    #[must_use]
+    pub fn on_progress(mut self, progress: &'a mut dyn FnMut(Progress)) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Upgrades the restored data with these callbacks when the backup is older than the store
+    /// (by default the migrations the store was opened with, when they were a `Migrations`).
+    #[must_use]
+    pub fn migrations(mut self, callbacks: &'a mut dyn OpenCallbacks) -> Self {
+        self.migrations = Some(callbacks);
+        self
+    }
+
+    /// Restores a backup taken from another database, replacing this one's data.
+    #[must_use]
+    pub fn allow_other_store(mut self) -> Self {
+        self.allow_other_store = true;
+        self
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The backup file restored.
+    pub restored_from: PathBuf,
+    /// Its schema version.
+    pub backup_version: u32,
+    /// The store's version afterwards.
+    pub version: u32,
+    /// The safety copy of the replaced data, when it was readable.
+    pub pre_restore_backup: Option<PathBuf>,
+    /// The upgrade run on the restored data, when the backup was older.
+    pub migration: Option<MigrationReport>,
+    /// Pages copied.
+    pub pages: u64,
+}
+
+/// The backup file for a name (in the backup directory) or a path.
+fn resolve(store: &RdbStore, name_or_path: &str) -> Result<PathBuf> {
+    let is_path = name_or_path.contains('/') || name_or_path.contains('\\');
+    let path = if is_path {
+        PathBuf::from(name_or_path)
+    } else {
+        naming::check_name(name_or_path)?;
+        naming::default_dir(&store.inner.config).join(name_or_path)
+    };
+    if !path.is_file() {
+        return Err(Error::BackupNotFound {
+            what: path.display().to_string(),
+        });
+    }
+    Ok(path)
+}
+
+/// Checks a backup completely: manifest, size, checksum, `integrity_check` with the key.
+pub(crate) fn verify(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<Manifest> {
+    let invalid = |reason: String| Error::BackupInvalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let manifest_path = naming::manifest_path(path);
+    if !manifest_path.is_file() {
+        return Err(invalid(
+            "there is no manifest beside it (not a peerlite backup, or not finished)".into(),
+        ));
+    }
+    let manifest = Manifest::read(&manifest_path)?;
+    let (checksum, size) = checksum_file(path)?;
+    if size != manifest.file_size {
+        return Err(invalid(format!(
+            "{size} bytes, the manifest says {} (truncated or overwritten)",
+            manifest.file_size
+        )));
+    }
+    if checksum != manifest.checksum {
+        return Err(invalid(
+            "its checksum does not match the manifest (the file changed after the backup)".into(),
+        ));
+    }
+    let conn = connection::open_file(path, key).map_err(|e| match e {
+        e @ Error::WrongKey { .. } => e,
+        e => invalid(format!("cannot open it: {e}")),
+    })?;
+    let problems: Vec<String> = conn
+        .prepare("PRAGMA integrity_check(20)")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| invalid(format!("integrity_check failed to run: {e}")))?;
+    if problems != ["ok"] {
+        return Err(invalid(format!("integrity_check: {}", problems.join("; "))));
+    }
+    Ok(manifest)
+}
+
+impl RdbStore {
+    /// Restores the backup `name_or_path` (see [`RestoreRequest::new`]).
+    ///
+    /// # Errors
+    /// 17020001 missing; 17020002 failed verification (truncated, bit-flipped, no manifest);
+    /// 17020003 newer than the store; 17020004 from another database; 14800020 wrong key.
+    /// On any of these nothing has changed.
+    pub fn restore(&self, name_or_path: &str) -> Result<RestoreReport> {
+        self.restore_with(RestoreRequest::new(name_or_path))
+    }
+
+    /// Restores as the request says.
+    pub fn restore_with(&self, mut request: RestoreRequest<'_>) -> Result<RestoreReport> {
+        let inner = &self.inner;
+        inner.ensure_open()?;
+        if inner.config.read_only {
+            return Err(Error::ReadOnly {
+                detail: "restore replaces the database".into(),
+            });
+        }
+        let path = resolve(self, &request.source)?;
+        let manifest = verify(&path, inner.config.key.as_ref())?;
+        let this_kind = kind_name(inner.config.kind);
+        if manifest.kind != this_kind {
+            return Err(Error::BackupInvalid {
+                path: path.clone(),
+                reason: format!(
+                    "it is a {} backup; this is a {this_kind} store",
+                    manifest.kind
+                ),
+            });
+        }
+        let current = self.version()?;
+        let target = inner.config.version.unwrap_or(current).max(current);
+        if manifest.user_version > target {
+            return Err(Error::BackupTooNew {
+                backup: manifest.user_version,
+                store: target,
+            });
+        }
+        let needs_upgrade = manifest.user_version < target && manifest.user_version > 0;
+        let mut stored = inner
+            .migrations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if needs_upgrade && request.migrations.is_none() && stored.is_none() {
+            return Err(Error::invalid(
+                StoreKind::Relational,
+                format!(
+                    "the backup is at version {} and the store at {target}: pass the migrations \
+                     (RestoreRequest::migrations) so the restored data can be upgraded",
+                    manifest.user_version
+                ),
+            ));
+        }
+        let result = self.replace_with_backup(&path, &manifest, &mut request);
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                *inner
+                    .migrations
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = stored;
+                return Err(e);
+            }
+        };
+        let mut report = report;
+        let callbacks: Option<&mut dyn OpenCallbacks> = match request.migrations.as_deref_mut() {
+            Some(cb) => Some(cb),
+            None => stored.as_deref_mut().map(|cb| cb as &mut dyn OpenCallbacks),
+        };
+        if let Some(callbacks) = callbacks.filter(|_| needs_upgrade) {
+            report.migration = Some(self.migrate(target, callbacks, false)?);
+        }
+        *inner
+            .migrations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = stored;
+        report.version = self.version()?;
+        Ok(report)
+    }
+
+    fn replace_with_backup(
+        &self,
+        path: &Path,
+        manifest: &Manifest,
+        request: &mut RestoreRequest<'_>,
+    ) -> Result<RestoreReport> {
+        let inner = &self.inner;
+        let me = crate::store::transaction::thread_token();
+        if inner
+            .writer_owner
+            .load(std::sync::atomic::Ordering::Acquire)
+            == me
+        {
+            return Err(Error::invalid(
+                StoreKind::Relational,
+                "restore inside a transaction on this store; finish it first",
+            ));
+        }
+        let mut guard = inner
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let writer = guard.as_mut().ok_or(Error::Closed {
+            what: "store",
+            kind: StoreKind::Relational,
+        })?;
+        let db = inner.config.path();
+        let sql_err = |e| Error::from_sqlite(e, db);
+
+        let this_id = meta::get(&writer.conn, "store_id")
+            .map_err(sql_err)?
+            .unwrap_or_default();
+        if !request.allow_other_store
+            && !manifest.store_id.is_empty()
+            && manifest.store_id != this_id
+        {
+            let user_tables: i64 = writer
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'peerlite\\_%' ESCAPE '\\'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            if user_tables > 0 {
+                return Err(Error::BackupOfAnotherStore {
+                    backup: manifest.store_id.clone(),
+                    store: this_id,
+                });
+            }
+        }
+        let page_size = super::page_size(&writer.conn).map_err(sql_err)?;
+        if page_size != manifest.page_size {
+            return Err(Error::BackupInvalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "its page size is {}, the store's is {page_size}",
+                    manifest.page_size
+                ),
+            });
+        }
+
+        // The safety copy, taken while we hold the writer: exactly the data being replaced.
+        let pre_restore = match self
+            .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
+        {
+            Ok(info) => Some(info.path),
+            Err(e) if e.is_corruption() => {
+                tracing::warn!(%e, "the database being replaced is unreadable; no pre-restore copy");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+
+        let source = connection::open_file(path, inner.config.key.as_ref())?;
+        let mut ignore = |_: Progress| {};
+        let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
+            Some(p) => &mut **p,
+            None => &mut ignore,
+        };
+        let stats = run_steps(
+            &source,
+            &mut writer.conn,
+            super::DEFAULT_PAGES_PER_STEP,
+            progress,
+            None,
+            db,
+        )
+        .map_err(|e| inner.observe_error(e))?;
+        drop(source);
+        // Everything cached about the old database is stale now.
+        writer.forget_statements();
+        inner.schema.invalidate();
+        inner.live.bump_generation();
+        inner.readers.clear();
+        drop(guard);
+        Ok(RestoreReport {
+            restored_from: path.to_path_buf(),
+            backup_version: manifest.user_version,
+            version: manifest.user_version,
+            pre_restore_backup: pre_restore,
+            migration: None,
+            pages: stats.page_count,
+        })
+    }
+}

@@ -1,0 +1,257 @@
+//! Corruption detection and automatic rebuild (seed 000's 14800011 flow, automated).
+//!
+//! Any SQLITE_CORRUPT or SQLITE_NOTADB becomes error 14800011 (15100003 for a key-value
+//! store) and leaves a persistent flag, `NAME.corrupt`, beside the database. The next open
+//! without `allow_rebuild` fails at once with a hint naming `peerlite repair`. With
+//! `allow_rebuild` the open first checks the file (a flag left by a passing problem is cleared),
+//! and otherwise:
+//!
+//! 1. moves the damaged files into `quarantine/NAME-<time>/` — never deletes them;
+//! 2. salvages every readable row into `NAME.salvage.db` (stem + `.salvage.db`);
+//! 3. puts the newest backup that passes full verification in place ([`RebuiltType::Repaired`])
+//!    or starts empty ([`RebuiltType::Rebuilt`]); the versioned open then upgrades or creates.
+//!
+//! [`RdbStore::merge_salvage`] adds the salvaged rows the backup lacks, so little is lost.
+
+mod quarantine;
+mod salvage;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoreKind;
+use crate::backup::{list_backups, naming};
+use crate::error::{Error, Result};
+use crate::store::connection;
+use crate::store::{RdbStore, StoreConfig};
+
+pub use salvage::SalvageReport;
+
+/// How an open dealt with corruption (ArkData's `rebuilt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RebuiltType {
+    /// Nothing was rebuilt.
+    #[default]
+    None,
+    /// The store was corrupted and no verified backup existed: it starts empty.
+    Rebuilt,
+    /// The store was corrupted and was put back from the newest verified backup.
+    Repaired,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Repaired from a backup, or rebuilt empty.
+    pub status: RebuiltType,
+    /// The backup used, when repaired.
+    pub backup: Option<String>,
+    /// Where the damaged files were moved.
+    pub quarantine: PathBuf,
+    /// The rows that could still be read.
+    pub salvage: SalvageReport,
+}
+
+/// `PRAGMA quick_check` (fast, the b-tree structure) or `integrity_check` (also indexes and
+/// constraints); encrypted stores add SQLCipher's per-page HMAC check to the full check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMode {
+    /// `quick_check`.
+    Quick,
+    /// `integrity_check` (+ `cipher_integrity_check` when encrypted).
+    Full,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Flag {
+    detected_at: String,
+    code: u32,
+    detail: String,
+}
+
+fn flag_path(db: &Path) -> PathBuf {
+    let mut os = db.as_os_str().to_owned();
+    os.push(".corrupt");
+    PathBuf::from(os)
+}
+
+/// Records that the database is corrupted (kept until a repair or a passing check).
+pub(crate) fn set_flag(db: &Path, err: &Error) {
+    let path = flag_path(db);
+    if path.exists() {
+        return;
+    }
+    let flag = Flag {
+        detected_at: naming::rfc3339(naming::now_ms()),
+        code: err.code(),
+        detail: err.to_string(),
+    };
+    match serde_json::to_vec_pretty(&flag) {
+        Ok(bytes) => {
+            if let Err(e) = crate::backup::write_synced_file(&path, &bytes) {
+                tracing::error!(?path, %e, "could not record the corruption flag");
+            }
+        }
+        Err(e) => tracing::error!(%e, "could not encode the corruption flag"),
+    }
+}
+
+fn read_flag(db: &Path) -> Option<Flag> {
+    let text = std::fs::read_to_string(flag_path(db)).ok()?;
+    Some(serde_json::from_str(&text).unwrap_or(Flag {
+        detected_at: "unknown".into(),
+        code: 14800011,
+        detail: "the flag file is unreadable".into(),
+    }))
+}
+
+fn clear_flag(db: &Path) {
+    let _ = std::fs::remove_file(flag_path(db));
+}
+
+/// Runs the check on one connection; the problems found (empty when all is well).
+fn problems(
+    conn: &rusqlite::Connection,
+    mode: CheckMode,
+    encrypted: bool,
+    path: &Path,
+) -> Result<Vec<String>> {
+    let pragma = match mode {
+        CheckMode::Quick => "PRAGMA quick_check(50)",
+        CheckMode::Full => "PRAGMA integrity_check(50)",
+    };
+    let rows: Vec<String> = conn
+        .prepare(pragma)
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| Error::from_sqlite(e, path))?;
+    let flat = |p: String| p.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut found: Vec<String> = rows.into_iter().filter(|r| r != "ok").map(flat).collect();
+    if encrypted && mode == CheckMode::Full {
+        let cipher: Vec<String> = conn
+            .prepare("PRAGMA cipher_integrity_check")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| Error::from_sqlite(e, path))?;
+        found.extend(cipher.into_iter().map(flat));
+    }
+    Ok(found)
+}
+
+impl RdbStore {
+    /// Checks the database file. A problem sets the corruption flag and returns 14800011 with
+    /// what was found; a clean result clears a flag left by an earlier error.
+    pub fn check(&self, mode: CheckMode) -> Result<()> {
+        let config = &self.inner.config;
+        let found = self
+            .inner
+            .read(|conn| problems(conn, mode, config.key.is_some(), config.path()))?;
+        if found.is_empty() {
+            clear_flag(config.path());
+            return Ok(());
+        }
+        let err = Error::Corrupted {
+            path: config.path().to_path_buf(),
+            detail: found.join("; "),
+            sqlite: None,
+            kind: StoreKind::Relational,
+        };
+        Err(self.inner.observe_error(err))
+    }
+
+    /// How this open dealt with corruption.
+    pub fn rebuilt(&self) -> RebuiltType {
+        self.inner
+            .repair
+            .as_ref()
+            .map_or(RebuiltType::None, |r| r.status)
+    }
+
+    /// The details of the rebuild this open did, if any.
+    pub fn repair_report(&self) -> Option<&RepairReport> {
+        self.inner.repair.as_ref()
+    }
+}
+
+/// Opens the store, rebuilding it first when it is corrupted and `allow_rebuild` is set.
+pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
+    let db = config.path().to_path_buf();
+    if let Some(flag) = read_flag(&db) {
+        if !config.allow_rebuild {
+            return Err(Error::Corrupted {
+                path: db,
+                detail: format!(
+                    "marked corrupted since {} ({}); run `peerlite repair` or open with allow_rebuild",
+                    flag.detected_at, flag.detail
+                ),
+                sqlite: None,
+                kind: config.kind,
+            });
+        }
+        if file_is_sound(&config) {
+            tracing::info!(
+                ?db,
+                "the corruption flag is stale: the file checks out; clearing it"
+            );
+            clear_flag(&db);
+            return RdbStore::open_as_is(config, None);
+        }
+        return rebuild_and_open(config);
+    }
+    match RdbStore::open_as_is(config.clone(), None) {
+        Ok(store) => Ok(store),
+        Err(e) if e.is_corruption() => {
+            set_flag(&db, &e);
+            if config.allow_rebuild {
+                rebuild_and_open(config)
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// True when the file opens and passes `integrity_check`.
+fn file_is_sound(config: &StoreConfig) -> bool {
+    connection::open_file(config.path(), config.key.as_ref())
+        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()))
+        .is_ok_and(|p| p.is_empty())
+}
+
+fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
+    let report = rebuild(&config)?;
+    tracing::warn!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
+    RdbStore::open_as_is(config, Some(report))
+}
+
+/// Quarantine, salvage, then the newest verified backup (or nothing).
+fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
+    let db = config.path();
+    let moved = quarantine::move_aside(db)?;
+    let salvage = salvage::salvage_quarantined(&moved, db, config.key.as_ref())?;
+    let mut status = RebuiltType::Rebuilt;
+    let mut used = None;
+    // The pre-restore copy holds data a restore chose to replace: never pick it automatically.
+    let candidates = list_backups(&naming::default_dir(config))?
+        .into_iter()
+        .filter(|b| b.name != naming::PRE_RESTORE);
+    for candidate in candidates {
+        match crate::backup::verify_backup(&candidate.path, config.key.as_ref()) {
+            Ok(_) => {
+                crate::backup::install_file(&candidate.path, db)?;
+                status = RebuiltType::Repaired;
+                used = Some(candidate.name);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(backup = %candidate.name, %e, "skipping a backup that fails verification")
+            }
+        }
+    }
+    Ok(RepairReport {
+        status,
+        backup: used,
+        quarantine: moved.dir,
+        salvage,
+    })
+}
