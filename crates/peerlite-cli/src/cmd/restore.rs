@@ -17,6 +17,9 @@ pub struct Args {
     /// Restore a backup taken from another database, replacing this one's data.
     #[arg(long)]
     force: bool,
+    /// Pages copied per step.
+    #[arg(long, hide = true, default_value_t = 1024)]
+    step_pages: i32,
 }
 
 /// Runs `peerlite restore`.
@@ -28,7 +31,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let store = location.open(global, false)?;
     let bar = Bar::new("restore");
     let mut progress = |p| bar.update(p);
-    let mut request = RestoreRequest::new(source.as_str()).on_progress(&mut progress);
+    let mut request = RestoreRequest::new(source.as_str())
+        .pages_per_step(args.step_pages)
+        .on_progress(&mut progress);
     if args.force {
         request = request.allow_other_store();
     }

@@ -20,6 +20,7 @@ pub struct RestoreRequest<'a> {
     progress: Option<&'a mut dyn FnMut(Progress)>,
     migrations: Option<&'a mut dyn OpenCallbacks>,
     allow_other_store: bool,
+    pages_per_step: i32,
 }
 
 impl std::fmt::Debug for RestoreRequest<'_> {
@@ -39,6 +40,7 @@ impl<'a> RestoreRequest<'a> {
             progress: None,
             migrations: None,
             allow_other_store: false,
+            pages_per_step: super::DEFAULT_PAGES_PER_STEP,
         }
     }
 
@@ -54,6 +56,13 @@ impl<'a> RestoreRequest<'a> {
     #[must_use]
     pub fn migrations(mut self, callbacks: &'a mut dyn OpenCallbacks) -> Self {
         self.migrations = Some(callbacks);
+        self
+    }
+
+    /// Copies this many pages per step (default 1024); the copy is one transaction either way.
+    #[must_use]
+    pub fn pages_per_step(mut self, pages: i32) -> Self {
+        self.pages_per_step = pages.max(1);
         self
     }
 
@@ -304,7 +313,7 @@ impl RdbStore {
         let stats = run_steps(
             &source,
             &mut writer.conn,
-            super::DEFAULT_PAGES_PER_STEP,
+            request.pages_per_step,
             progress,
             None,
             db,
