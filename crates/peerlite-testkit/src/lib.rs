@@ -296,3 +296,170 @@ mod tests {
         assert!(hung.is_err());
     }
 }
+
+/// The real `sqlite3` command-line shell, found on `PATH` (backup tests run it as a child
+/// process to show that a backup is an ordinary SQLite file).
+///
+/// # Panics
+/// When there is no `sqlite3` on `PATH`, with the command that installs it.
+pub fn sqlite3_shell() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("sqlite3"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the sqlite3 shell is not on PATH: install the sqlite3 shell: apt-get install sqlite3; .ci/run does this"
+            )
+        })
+}
+
+/// What a run of the `sqlite3` shell printed.
+#[derive(Debug, Clone)]
+pub struct ShellOutput {
+    /// True when the shell exited with status 0.
+    pub success: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs the `sqlite3` shell read-only (`-readonly -bail`) on `db` with `sql` as its command.
+///
+/// # Panics
+/// When the shell is missing (see [`sqlite3_shell`]) or cannot be started.
+pub fn run_sqlite3(db: impl AsRef<Path>, sql: &str) -> ShellOutput {
+    let out = std::process::Command::new(sqlite3_shell())
+        .arg("-readonly")
+        .arg("-bail")
+        .arg(db.as_ref())
+        .arg(sql)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the sqlite3 shell: {e}"));
+    ShellOutput {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `len` pseudo-random bytes from `seed` (SplitMix64): the same seed gives the same bytes, so a
+/// test that damages a file damages it the same way on every run.
+pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        out.extend_from_slice(&z.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `count` distinct page numbers in `first..=last`, chosen pseudo-randomly from `seed`, sorted.
+///
+/// # Panics
+/// When the range holds fewer than `count` pages.
+pub fn pseudo_random_pages(seed: u64, first: u64, last: u64, count: usize) -> Vec<u64> {
+    assert!(
+        last >= first && (last - first + 1) as usize >= count,
+        "the range {first}..={last} holds fewer than {count} pages"
+    );
+    let span = last - first + 1;
+    let mut pages = Vec::with_capacity(count);
+    let mut round = 0u64;
+    while pages.len() < count {
+        let bytes = pseudo_random_bytes(seed ^ round.wrapping_mul(0x2545_F491_4F6C_DD1D), 8);
+        round += 1;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes);
+        let page = first + u64::from_le_bytes(word) % span;
+        if !pages.contains(&page) {
+            pages.push(page);
+        }
+    }
+    pages.sort_unstable();
+    pages
+}
+
+/// Overwrites the given pages (numbered from 1, as SQLite numbers them) of the file at `path`
+/// with pseudo-random bytes from `seed`; the file keeps its size.
+///
+/// # Errors
+/// When the file cannot be read or written, or a page lies past its end.
+pub fn corrupt_pages(
+    path: impl AsRef<Path>,
+    page_size: usize,
+    pages: &[u64],
+    seed: u64,
+) -> std::io::Result<()> {
+    let path = path.as_ref();
+    let mut bytes = std::fs::read(path)?;
+    for (i, &page) in pages.iter().enumerate() {
+        let start = (page as usize)
+            .checked_sub(1)
+            .map(|p| p * page_size)
+            .filter(|s| s + page_size <= bytes.len())
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "page {page} is not in {} ({} bytes)",
+                    path.display(),
+                    bytes.len()
+                ))
+            })?;
+        let noise = pseudo_random_bytes(seed.wrapping_add(i as u64), page_size);
+        bytes[start..start + page_size].copy_from_slice(&noise);
+    }
+    std::fs::write(path, bytes)
+}
+
+/// Flips every bit of the byte at `offset` in the file at `path`; returns the byte it held.
+///
+/// # Errors
+/// When the file cannot be read or written, or `offset` lies past its end.
+pub fn flip_byte(path: impl AsRef<Path>, offset: u64) -> std::io::Result<u8> {
+    let path = path.as_ref();
+    let mut bytes = std::fs::read(path)?;
+    let byte = usize::try_from(offset)
+        .ok()
+        .and_then(|o| bytes.get_mut(o))
+        .ok_or_else(|| std::io::Error::other(format!("offset {offset} is past the end")))?;
+    let old = *byte;
+    *byte = !old;
+    std::fs::write(path, bytes)?;
+    Ok(old)
+}
+
+/// The names of the entries of `dir`, sorted (empty when it does not exist).
+pub fn dir_entries(dir: impl AsRef<Path>) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Polls `condition` every few milliseconds until it holds; false when `timeout` passes first.
+pub fn wait_for(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

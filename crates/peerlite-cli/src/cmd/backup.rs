@@ -4,7 +4,7 @@
 use peerlite::BackupRequest;
 
 use super::print_json;
-use super::target::{Bar, KvTarget};
+use super::target::{Bar, KvTarget, Mode};
 use crate::{Global, UsageError};
 
 /// Arguments of `peerlite backup`.
@@ -33,7 +33,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .into_iter()
         .next()
         .unwrap_or_else(peerlite::backup::default_backup_name);
-    let store = location.open(global, false)?;
+    let store = location.open(global, Mode::Recovery)?;
     let bar = Bar::new("backup");
     let mut progress = |p| bar.update(p);
     let mut request = BackupRequest::named(name)

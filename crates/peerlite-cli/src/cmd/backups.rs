@@ -1,7 +1,7 @@
 //! `peerlite backups DB` (or `--kv STORE_DIR STORE_ID`): the store's backups, newest first.
 
 use super::print_json;
-use super::target::KvTarget;
+use super::target::{KvTarget, Mode};
 use crate::output::table;
 use crate::{Global, UsageError};
 
@@ -21,7 +21,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if !rest.is_empty() {
         return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
     }
-    let backups = location.open(global, false)?.backups()?;
+    let backups = location.open(global, Mode::Recovery)?.backups()?;
     if global.json {
         let list: Vec<serde_json::Value> = backups
             .iter()

@@ -3,7 +3,7 @@
 
 use peerlite::CheckMode;
 
-use super::target::KvTarget;
+use super::target::{KvTarget, Mode};
 use crate::{Exit, Global, UsageError};
 
 /// Arguments of `peerlite check`.
@@ -31,7 +31,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         CheckMode::Quick
     };
     let result = location
-        .open(global, false)
+        .open(global, Mode::Recovery)
         .and_then(|store| store.check(mode));
     match result {
         Ok(()) => {

@@ -2,7 +2,7 @@
 //! with its result; exits 2 when any name failed.
 
 use super::print_json;
-use super::target::KvTarget;
+use super::target::{KvTarget, Mode};
 use crate::{Exit, Global, UsageError};
 
 /// Arguments of `peerlite delete-backup`.
@@ -21,7 +21,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if names.is_empty() {
         return Err(UsageError("give at least one backup name".into()).into());
     }
-    let store = location.open(global, false)?;
+    let store = location.open(global, Mode::Recovery)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let results = store.delete_backup(&refs);
     let failed = results.iter().any(|r| r.result.is_err());

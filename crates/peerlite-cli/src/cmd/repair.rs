@@ -5,7 +5,7 @@
 use peerlite::{CheckMode, RebuiltType};
 
 use super::print_json;
-use super::target::KvTarget;
+use super::target::{KvTarget, Mode};
 use crate::{Global, UsageError};
 
 /// Arguments of `peerlite repair`.
@@ -25,7 +25,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
     }
     // A full check marks the store corrupted when it is; the open that follows then rebuilds.
-    let healthy = match location.open(global, false) {
+    let healthy = match location.open(global, Mode::Normal) {
         Ok(store) => {
             let verdict = store.check(CheckMode::Full);
             drop(store);
@@ -46,7 +46,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let store = location.open(global, true)?;
+    let store = location.open(global, Mode::Rebuild)?;
     let (status, report) = store.rebuilt();
     let backup = report.as_ref().and_then(|r| r.backup.clone());
     let salvage = report.as_ref().and_then(|r| r.salvage.path.clone());

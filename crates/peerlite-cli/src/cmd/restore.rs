@@ -3,7 +3,7 @@
 use peerlite::RestoreRequest;
 
 use super::print_json;
-use super::target::{Bar, KvTarget};
+use super::target::{Bar, KvTarget, Mode};
 use crate::{Global, UsageError};
 
 /// Arguments of `peerlite restore`.
@@ -28,7 +28,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let [source] = rest.as_slice() else {
         return Err(UsageError("give exactly one backup name or path".into()).into());
     };
-    let store = location.open(global, false)?;
+    let store = location.open(global, Mode::Recovery)?;
     let bar = Bar::new("restore");
     let mut progress = |p| bar.update(p);
     let mut request = RestoreRequest::new(source.as_str())

@@ -60,9 +60,21 @@ pub enum Opened {
     Kv(KvStore),
 }
 
+/// How to treat a store flagged as corrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse it (the default for everything that reads or writes data).
+    Normal,
+    /// Open it anyway, to check it, back up what is readable or restore over it.
+    Recovery,
+    /// Rebuild it from the newest verified backup.
+    Rebuild,
+}
+
 impl Location {
-    /// Opens the store; `allow_rebuild` lets a corrupted store be repaired on open.
-    pub fn open(&self, global: &Global, allow_rebuild: bool) -> peerlite::Result<Opened> {
+    /// Opens the store.
+    pub fn open(&self, global: &Global, mode: Mode) -> peerlite::Result<Opened> {
+        let (allow_rebuild, for_recovery) = (mode == Mode::Rebuild, mode == Mode::Recovery);
         match self {
             Location::Db(path) => {
                 if !path.exists() {
@@ -71,14 +83,17 @@ impl Location {
                         reason: "no database there".into(),
                     });
                 }
-                RdbStore::open(store_config(global, path).allow_rebuild(allow_rebuild))
-                    .map(Opened::Rdb)
+                let config = store_config(global, path)
+                    .allow_rebuild(allow_rebuild)
+                    .for_recovery(for_recovery);
+                RdbStore::open(config).map(Opened::Rdb)
             }
             Location::Kv { dir, id } => {
                 let manager = KvManager::at(dir)?;
                 let mut options = Options {
                     create_if_missing: false,
                     allow_rebuild,
+                    for_recovery,
                     ..Options::default()
                 };
                 if let Some(key) = &global.key {

@@ -102,12 +102,10 @@ pub(crate) fn clean_tmp(dir: &Path) {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let Some(stem) = name
-            .strip_suffix(".tmp")
-            .or_else(|| name.strip_suffix(".tmp-journal"))
-        else {
-            continue;
-        };
+        let stem = [".tmp", ".tmp-journal", ".tmp-wal", ".tmp-shm"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix));
+        let Some(stem) = stem else { continue };
         if writer_may_be_running(stem, &path) {
             continue;
         }

@@ -252,10 +252,10 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
     let manifest_target = naming::manifest_path(&target);
     let manifest_tmp = naming::unique_tmp_path(&manifest_target);
     let cleanup = || {
-        for f in [&tmp, &manifest_tmp] {
-            let _ = std::fs::remove_file(f);
+        let _ = std::fs::remove_file(&manifest_tmp);
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
         }
-        let _ = std::fs::remove_file(format!("{}-journal", tmp.display()));
     };
     let created_at_ms = naming::now_ms();
     let result = (|| -> Result<BackupInfo> {
@@ -314,6 +314,14 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         manifest.write(&manifest_tmp)?;
+        // Replacing a backup of the same name: its manifest goes first, so no crash or failed
+        // rename can leave a manifest describing other data (listed as verified, failing
+        // restore). At worst the name is unlisted until the manifest lands.
+        match std::fs::remove_file(&manifest_target) {
+            Ok(()) => sync_dir(&dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("replacing the manifest of", &manifest_target, e)),
+        }
         std::fs::rename(&tmp, &target)
             .map_err(|e| Error::io("renaming backup into place", &target, e))?;
         std::fs::rename(&manifest_tmp, &manifest_target)
@@ -374,15 +382,27 @@ pub(crate) fn kind_name(kind: crate::StoreKind) -> &'static str {
 }
 
 /// `PRAGMA quick_check` on a backup file; anything but "ok" fails the backup.
+/// A copy is page-for-page the source, so a copy that fails it means the SOURCE is damaged:
+/// that is reported (and flagged) as the database's corruption, not the backup's.
 fn quick_check(path: &Path, config: &crate::StoreConfig) -> Result<()> {
     let conn = connection::open_file(path, config.key.as_ref())?;
-    let verdict: String = conn
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+    let problems: Vec<String> = conn
+        .prepare("PRAGMA quick_check(10)")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| Error::from_sqlite(e, path))?;
-    if verdict != "ok" {
-        return Err(Error::BackupInvalid {
-            path: path.to_path_buf(),
-            reason: format!("quick_check: {verdict}"),
+    if problems != ["ok"] {
+        let flat: Vec<String> = problems
+            .iter()
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        return Err(Error::Corrupted {
+            path: config.path().to_path_buf(),
+            detail: format!(
+                "a page-for-page copy of it fails quick_check: {}",
+                flat.join("; ")
+            ),
+            sqlite: None,
+            kind: config.kind,
         });
     }
     Ok(())

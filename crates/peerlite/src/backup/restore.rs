@@ -188,44 +188,41 @@ impl RdbStore {
             });
         }
         let needs_upgrade = manifest.user_version < target && manifest.user_version > 0;
+        // A copy of the store's own migrations, so nothing is taken from the store.
         let mut stored = inner
             .migrations
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if needs_upgrade && request.migrations.is_none() && stored.is_none() {
-            return Err(Error::invalid(
-                StoreKind::Relational,
-                format!(
-                    "the backup is at version {} and the store at {target}: pass the migrations \
-                     (RestoreRequest::migrations) so the restored data can be upgraded",
-                    manifest.user_version
-                ),
-            ));
-        }
-        let result = self.replace_with_backup(&path, &manifest, &mut request);
-        let report = match result {
-            Ok(report) => report,
-            Err(e) => {
-                *inner
-                    .migrations
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = stored;
-                return Err(e);
-            }
-        };
-        let mut report = report;
+            .as_ref()
+            .and_then(|m| m.boxed_clone());
         let callbacks: Option<&mut dyn OpenCallbacks> = match request.migrations.as_deref_mut() {
             Some(cb) => Some(cb),
             None => stored.as_deref_mut().map(|cb| cb as &mut dyn OpenCallbacks),
         };
-        if let Some(callbacks) = callbacks.filter(|_| needs_upgrade) {
-            report.migration = Some(self.migrate(target, callbacks, false)?);
-        }
-        *inner
-            .migrations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = stored;
+        // An older backup is upgraded on a scratch copy first, so a failing migration leaves
+        // the live store exactly as it was: restore and upgrade are all or nothing.
+        let upgraded = match (needs_upgrade, callbacks) {
+            (false, _) => None,
+            (true, Some(callbacks)) => Some(upgrade_copy(&path, &inner.config, target, callbacks)?),
+            (true, None) => {
+                return Err(Error::invalid(
+                    StoreKind::Relational,
+                    format!(
+                        "the backup is at version {} and the store at {target}: pass the migrations \
+                         (RestoreRequest::migrations) so the restored data can be upgraded",
+                        manifest.user_version
+                    ),
+                ));
+            }
+        };
+        let source = upgraded
+            .as_ref()
+            .map_or(path.as_path(), |u| u.path.as_path());
+        let result = self.replace_with_backup(source, &manifest, &mut request);
+        let migration = upgraded.map(Upgraded::discard);
+        let mut report = result?;
+        report.restored_from = path;
+        report.migration = migration;
         report.version = self.version()?;
         Ok(report)
     }
@@ -292,6 +289,10 @@ impl RdbStore {
             });
         }
 
+        // Pin the backup's content first: the safety copy below may be written over the very
+        // file being restored (restoring `pre-restore` to undo a restore).
+        let source = connection::open_file(path, inner.config.key.as_ref())?;
+        super::pin_snapshot(&source, path)?;
         // The safety copy, taken while we hold the writer: exactly the data being replaced.
         let pre_restore = match self
             .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
@@ -303,8 +304,6 @@ impl RdbStore {
             }
             Err(e) => return Err(e),
         };
-
-        let source = connection::open_file(path, inner.config.key.as_ref())?;
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -326,6 +325,8 @@ impl RdbStore {
         inner.live.bump_generation();
         inner.readers.clear();
         drop(guard);
+        // The data was replaced: whatever damage was flagged is gone with it.
+        crate::repair::clear_flag(inner.config.path());
         Ok(RestoreReport {
             restored_from: path.to_path_buf(),
             backup_version: manifest.user_version,
@@ -334,5 +335,65 @@ impl RdbStore {
             migration: None,
             pages: stats.page_count,
         })
+    }
+}
+
+/// A backup copy brought up to the store's version.
+struct Upgraded {
+    path: PathBuf,
+    report: MigrationReport,
+}
+
+impl Upgraded {
+    /// Deletes the scratch copy; keeps the report.
+    fn discard(self) -> MigrationReport {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+        self.report
+    }
+}
+
+/// Copies the backup to a scratch file beside the backups and upgrades it there.
+fn upgrade_copy(
+    backup: &Path,
+    config: &crate::StoreConfig,
+    target: u32,
+    callbacks: &mut dyn OpenCallbacks,
+) -> Result<Upgraded> {
+    let dir = naming::default_dir(config);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating backup directory", &dir, e))?;
+    let path = naming::unique_tmp_path(&dir.join("restore-upgrade"));
+    std::fs::copy(backup, &path)
+        .map_err(|e| Error::io("copying the backup to upgrade it", &path, e))?;
+    let mut scratch = config.clone();
+    scratch.path = path.clone();
+    scratch.version = None;
+    scratch.read_only = false;
+    scratch.allow_rebuild = false;
+    scratch.backup_before_migration = false;
+    scratch.auto_backup = None;
+    scratch.backup_dir = Some(dir.join("restore-upgrade-backups"));
+    let upgraded = (|| {
+        let store = RdbStore::open_unversioned(scratch)?;
+        let report = store.migrate(target, callbacks, false)?;
+        store.close()?;
+        Ok(report)
+    })();
+    match upgraded {
+        Ok(report) => Ok(Upgraded { path, report }),
+        Err(e) => {
+            Upgraded {
+                path,
+                report: MigrationReport {
+                    from: 0,
+                    to: 0,
+                    steps: Vec::new(),
+                    dry_run: false,
+                },
+            }
+            .discard();
+            Err(e)
+        }
     }
 }

@@ -52,6 +52,8 @@ pub struct Options {
     pub security_level: SecurityLevel,
     /// Rebuild the store when it is found corrupted (from its newest verified backup).
     pub allow_rebuild: bool,
+    /// Open even a store flagged as corrupted, to check, back up or restore it.
+    pub for_recovery: bool,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             kv_store_type: KvStoreType::SingleVersion,
             security_level: SecurityLevel::S1,
             allow_rebuild: false,
+            for_recovery: false,
         }
     }
 }
@@ -190,6 +193,7 @@ impl KvManager {
             .version(1);
         config.kind = StoreKind::KeyValue;
         config.allow_rebuild = options.allow_rebuild;
+        config.for_recovery = options.for_recovery;
         if options.encrypt {
             let key = options.encryption_key.clone().ok_or_else(|| {
                 Error::invalid(

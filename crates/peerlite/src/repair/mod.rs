@@ -106,7 +106,7 @@ fn read_flag(db: &Path) -> Option<Flag> {
     }))
 }
 
-fn clear_flag(db: &Path) {
+pub(crate) fn clear_flag(db: &Path) {
     let _ = std::fs::remove_file(flag_path(db));
 }
 
@@ -175,7 +175,7 @@ impl RdbStore {
 /// Opens the store, rebuilding it first when it is corrupted and `allow_rebuild` is set.
 pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
     let db = config.path().to_path_buf();
-    if let Some(flag) = read_flag(&db) {
+    if let Some(flag) = read_flag(&db).filter(|_| !config.for_recovery) {
         if !config.allow_rebuild {
             return Err(Error::Corrupted {
                 path: db,
@@ -187,15 +187,19 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
                 kind: config.kind,
             });
         }
-        if file_is_sound(&config) {
-            tracing::info!(
-                ?db,
-                "the corruption flag is stale: the file checks out; clearing it"
-            );
-            clear_flag(&db);
-            return RdbStore::open_as_is(config, None);
+        // Only proven corruption may lead to a rebuild: a wrong key, a locked or missing file
+        // is reported as it is, and the database is left alone.
+        match soundness(&config)? {
+            Soundness::Sound => {
+                tracing::info!(
+                    ?db,
+                    "the corruption flag is stale: the file checks out; clearing it"
+                );
+                clear_flag(&db);
+                return RdbStore::open_as_is(config, None);
+            }
+            Soundness::Damaged => return rebuild_and_open(config),
         }
-        return rebuild_and_open(config);
     }
     match RdbStore::open_as_is(config.clone(), None) {
         Ok(store) => Ok(store),
@@ -211,11 +215,22 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
     }
 }
 
-/// True when the file opens and passes `integrity_check`.
-fn file_is_sound(config: &StoreConfig) -> bool {
-    connection::open_file(config.path(), config.key.as_ref())
-        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()))
-        .is_ok_and(|p| p.is_empty())
+enum Soundness {
+    Sound,
+    Damaged,
+}
+
+/// Whether the file is really damaged: it opens with the key and passes `integrity_check`, or
+/// it is corrupted. Any other failure (wrong key, permissions) is returned as an error.
+fn soundness(config: &StoreConfig) -> Result<Soundness> {
+    let checked = connection::open_file(config.path(), config.key.as_ref())
+        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()));
+    match checked {
+        Ok(p) if p.is_empty() => Ok(Soundness::Sound),
+        Ok(_) => Ok(Soundness::Damaged),
+        Err(e) if e.is_corruption() => Ok(Soundness::Damaged),
+        Err(e) => Err(e),
+    }
 }
 
 fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {

@@ -87,15 +87,41 @@ fn open_damaged(path: &Path, key: Option<&EncryptionKey>) -> rusqlite::Result<Co
     Ok(conn)
 }
 
+/// The damaged database, reopened after every failed read: once SQLCipher has hit a damaged
+/// page, later reads of sound pages fail on that connection too, but work on a fresh one.
+struct Source<'a> {
+    path: &'a Path,
+    key: Option<&'a EncryptionKey>,
+    conn: Connection,
+}
+
+impl Source<'_> {
+    fn refresh(&mut self) -> bool {
+        match open_damaged(self.path, self.key) {
+            Ok(conn) => {
+                self.conn = conn;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 fn salvage_file(
     src_path: &Path,
     key: Option<&EncryptionKey>,
     dest: &Path,
 ) -> Result<SalvageReport> {
-    let Ok(src) = open_damaged(src_path, key) else {
+    let Ok(conn) = open_damaged(src_path, key) else {
         return Ok(SalvageReport::default());
     };
+    let mut src = Source {
+        path: src_path,
+        key,
+        conn,
+    };
     let tables: Vec<(String, String)> = match src
+        .conn
         .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
         .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
     {
@@ -117,7 +143,7 @@ fn salvage_file(
             tracing::warn!(table = %name, %e, "cannot recreate the table in the salvage file");
             continue;
         }
-        let rows = copy_table(&src, &out, &name, dest)?;
+        let rows = copy_table(&mut src, &out, &name, dest)?;
         if !crate::store::writer::is_internal_table(&name) {
             report.rows += rows;
         }
@@ -134,13 +160,14 @@ enum Run {
     Stopped(Option<i64>),
 }
 
-fn copy_table(src: &Connection, out: &Connection, table: &str, dest: &Path) -> Result<u64> {
+fn copy_table(src: &mut Source<'_>, out: &Connection, table: &str, dest: &Path) -> Result<u64> {
     let q = quote_ident(table);
-    let columns: Vec<String> = match src.prepare(&format!("SELECT * FROM {q} LIMIT 0")) {
+    let columns: Vec<String> = match src.conn.prepare(&format!("SELECT * FROM {q} LIMIT 0")) {
         Ok(st) => st.column_names().map(str::to_owned).collect(),
         Err(_) => return Ok(0),
     };
     let has_rowid = src
+        .conn
         .prepare(&format!("SELECT rowid FROM {q} LIMIT 0"))
         .is_ok();
     let mut targets: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
@@ -157,7 +184,7 @@ fn copy_table(src: &Connection, out: &Connection, table: &str, dest: &Path) -> R
     let mut copied = 0u64;
     if !has_rowid {
         let _ = scan(
-            src,
+            &src.conn,
             &format!("SELECT * FROM {q}"),
             None,
             &mut insert,
@@ -169,9 +196,19 @@ fn copy_table(src: &Connection, out: &Connection, table: &str, dest: &Path) -> R
     let select = format!("SELECT rowid, * FROM {q} WHERE rowid >= ?1 ORDER BY rowid");
     let mut start = i64::MIN;
     loop {
-        match scan(src, &select, Some(start), &mut insert, &mut copied, true) {
+        match scan(
+            &src.conn,
+            &select,
+            Some(start),
+            &mut insert,
+            &mut copied,
+            true,
+        ) {
             Run::Done => break,
             Run::Stopped(last) => {
+                if !src.refresh() {
+                    break;
+                }
                 let from = match last {
                     Some(r) => r.checked_add(1),
                     None => start.checked_add(1),
@@ -237,21 +274,17 @@ fn scan(
 }
 
 /// The smallest start at or after `from` from which a seek reads without error, if any.
-fn next_readable(src: &Connection, table: &str, from: i64) -> Option<i64> {
-    let probe = |s: i64| -> std::result::Result<bool, ()> {
-        src.query_row(
-            &format!("SELECT rowid FROM {table} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1"),
-            [s],
-            |_| Ok(()),
-        )
-        .map(|()| true)
-        .or_else(|e| {
-            if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
-                Ok(false)
-            } else {
+fn next_readable(src: &mut Source<'_>, table: &str, from: i64) -> Option<i64> {
+    let sql = format!("SELECT rowid FROM {table} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1");
+    let mut probe = |s: i64| -> std::result::Result<bool, ()> {
+        match src.conn.query_row(&sql, [s], |_| Ok(())) {
+            Ok(()) => Ok(true),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(false),
+            Err(_) => {
+                src.refresh();
                 Err(())
             }
-        })
+        }
     };
     let mut failed = from.checked_sub(1);
     for k in 0..63u32 {

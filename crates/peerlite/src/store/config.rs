@@ -119,6 +119,7 @@ pub struct StoreConfig {
     pub(crate) backup_before_migration: bool,
     pub(crate) auto_backup: Option<crate::backup::AutoBackup>,
     pub(crate) kind: crate::StoreKind,
+    pub(crate) for_recovery: bool,
 }
 
 impl StoreConfig {
@@ -141,6 +142,7 @@ impl StoreConfig {
             backup_before_migration: true,
             auto_backup: None,
             kind: crate::StoreKind::Relational,
+            for_recovery: false,
         }
     }
 
@@ -248,6 +250,14 @@ impl StoreConfig {
     #[must_use]
     pub fn auto_backup(mut self, schedule: crate::backup::AutoBackup) -> Self {
         self.auto_backup = Some(schedule);
+        self
+    }
+
+    /// Opens even a store flagged as corrupted, to check it, back up what is readable or
+    /// restore over it (a successful restore or check clears the flag). Nothing is rebuilt.
+    #[must_use]
+    pub fn for_recovery(mut self, on: bool) -> Self {
+        self.for_recovery = on;
         self
     }
 

@@ -140,18 +140,98 @@ fn probe(conn: &Connection, path: &Path, keyed: bool) -> Result<()> {
 /// SQLite says "file is not a database" for a wrong key, a missing key, a superfluous key and a
 /// corrupted header alike. The first bytes of the file tell most of them apart; a wrong key
 /// must never be mistaken for corruption, because corruption can trigger a rebuild.
+/// Database files opened by a peerlite store in this process, with how many stores hold each.
+/// peerlite never opens such a file with a plain descriptor: closing it would release every
+/// POSIX lock this process holds on the file, including SQLite's.
+static OPEN_FILES: std::sync::Mutex<Vec<(std::path::PathBuf, usize)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn canonical(path: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn is_open_in_this_process(path: &Path) -> bool {
+    let path = canonical(path);
+    OPEN_FILES
+        .lock()
+        .map(|open| open.iter().any(|(p, _)| *p == path))
+        .unwrap_or(true)
+}
+
+/// Marks a database file as open by a store until dropped.
+#[derive(Debug)]
+pub(crate) struct OpenFile(std::path::PathBuf);
+
+impl OpenFile {
+    pub fn register(path: &Path) -> OpenFile {
+        let path = canonical(path);
+        if let Ok(mut open) = OPEN_FILES.lock() {
+            match open.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, n)) => *n += 1,
+                None => open.push((path.clone(), 1)),
+            }
+        }
+        OpenFile(path)
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let Ok(mut open) = OPEN_FILES.lock() {
+            if let Some(i) = open.iter().position(|(p, _)| *p == self.0) {
+                open[i].1 -= 1;
+                if open[i].1 == 0 {
+                    open.swap_remove(i);
+                }
+            }
+        }
+    }
+}
+
+/// A SQLCipher file is uniformly random: about one byte in 256 is zero. A plaintext SQLite
+/// file whose first page was overwritten still has pages full of zero bytes after it, so a
+/// file with many zeros past page 1 is a damaged plain database, not an encrypted one.
+fn looks_unencrypted(path: &Path) -> bool {
+    use std::io::{Seek, SeekFrom};
+    let mut sample = vec![0u8; 64 * 1024];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(4096))?;
+        let mut total = 0;
+        loop {
+            let n = f.read(&mut sample[total..])?;
+            if n == 0 || total + n == sample.len() {
+                return Ok(total + n);
+            }
+            total += n;
+        }
+    });
+    match read {
+        Ok(n) if n >= 4096 => sample[..n].iter().filter(|b| **b == 0).count() * 50 > n,
+        _ => false,
+    }
+}
+
 fn classify_unreadable(
     path: &Path,
     keyed: bool,
     sqlite: Option<crate::error::SqliteCode>,
     detail: String,
 ) -> Error {
+    if is_open_in_this_process(path) {
+        // Another store in this process has the file open, so it is a database and opens
+        // with its key; reading it with a separate descriptor would drop that store's POSIX
+        // locks when the descriptor closes (SQLite's classic corruption hazard).
+        return Error::WrongKey {
+            path: path.to_path_buf(),
+            detail: "the key does not decrypt the store (it is open elsewhere in this process with its key)".into(),
+        };
+    }
     let mut head = [0u8; 16];
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let read_ok = std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok();
-    let plaintext = read_ok && &head == SQLITE_HEADER;
+    let plaintext = read_ok && (&head == SQLITE_HEADER || looks_unencrypted(path));
     let page_aligned = len >= 512 && len % 512 == 0;
     let corrupted = |what: &str| Error::Corrupted {
         path: path.to_path_buf(),

@@ -63,6 +63,25 @@ pub(crate) struct Inner {
     pub this: std::sync::Weak<Inner>,
     /// The rebuild this open did, if the file was corrupted.
     pub repair: Option<crate::RepairReport>,
+    /// Keeps peerlite from opening this file with a plain descriptor while the store is open;
+    /// released by `close`.
+    pub open_file: Mutex<Option<connection::OpenFile>>,
+}
+
+impl Drop for Inner {
+    /// A store dropped without `close()` closes like `close()`: readers first, so the writer
+    /// is the last connection and leaves a checkpointed database without a WAL beside it.
+    fn drop(&mut self) {
+        self.readers.clear();
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(w) = writer {
+            let _ = w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -167,6 +186,7 @@ impl RdbStore {
             auto: crate::backup::AutoState::default(),
             this: this.clone(),
             repair,
+            open_file: Mutex::new(Some(connection::OpenFile::register(config.path()))),
             config,
         });
         if let Some(conn) = probe {
@@ -399,6 +419,11 @@ impl RdbStore {
         }
         drop(writer);
         self.inner.observers.clear();
+        *self
+            .inner
+            .open_file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         Ok(())
     }
 

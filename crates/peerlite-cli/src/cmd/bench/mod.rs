@@ -1,8 +1,10 @@
 //! `peerlite bench …`: peerlite against the alternatives, side by side in one run, reported as
 //! ratios (these machines are noisy; ratios from one run are what can be compared).
 
+mod backup;
 mod measure;
 mod store;
+mod writer;
 
 use crate::Global;
 
@@ -17,11 +19,18 @@ pub struct Args {
 enum Which {
     /// Inserts, KV puts and KV gets: peerlite vs raw rusqlite.
     Store(store::Args),
+    /// Verified online backup vs .backup, VACUUM INTO, cp and a naive stepped backup.
+    Backup(backup::Args),
+    /// The second process of `bench backup` (commits every interval).
+    #[command(hide = true)]
+    Writer(writer::Args),
 }
 
 /// Runs `peerlite bench`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     match args.which {
         Which::Store(a) => store::run(global, a),
+        Which::Backup(a) => backup::run(global, a),
+        Which::Writer(a) => writer::run(a),
     }
 }

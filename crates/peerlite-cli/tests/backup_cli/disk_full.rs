@@ -1,0 +1,224 @@
+//! Write failures like a full disk: the binary runs under `ulimit -f` (with SIGXFSZ ignored,
+//! so a write past the limit fails with EFBIG instead of killing the process). A failed backup
+//! or restore must leave no file behind and the database as it was.
+
+use super::*;
+
+/// The limit: 256 blocks of 1024 bytes, far below the size of the database.
+const LIMIT_BLOCKS: u32 = 256;
+
+/// `peerlite ARGS` under the file-size limit.
+fn limited(args: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.env_remove("PEERLITE_KEY")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {LIMIT_BLOCKS}; exec \"$@\""
+        ))
+        .arg("bash")
+        .arg(env!("CARGO_BIN_EXE_peerlite"))
+        .args(args);
+    cmd
+}
+
+/// A failed operation with one of the codes a write failure may surface as; returns the code.
+fn write_failure(cmd: &mut Command) -> u32 {
+    let (stdout, stderr) = fails_with(cmd, 2);
+    assert_eq!(stdout, "");
+    let code: u32 = stderr
+        .strip_prefix("error[")
+        .and_then(|s| s.split_once(']'))
+        .map(|(c, _)| c.parse().unwrap())
+        .unwrap_or_else(|| panic!("an error[CODE] line: {stderr}"));
+    assert!(
+        [14_800_028, 14_800_029, 17_000_002].contains(&code),
+        "a write failure: {stderr}"
+    );
+    assert_error_shape(&stderr, code);
+    eprintln!(
+        "write failure under ulimit -f {LIMIT_BLOCKS}: {}",
+        stderr.lines().next().unwrap()
+    );
+    code
+}
+
+fn big_db(dir: &Path) -> PathBuf {
+    let db = dir.join("a.db");
+    make_db(&db, 20_000, "a");
+    assert!(std::fs::metadata(&db).unwrap().len() > 4 * 1024 * u64::from(LIMIT_BLOCKS));
+    db
+}
+
+fn no_leftovers(db: &Path, expected: &[&str]) {
+    let files = files_in(&backup_dir(db));
+    assert_eq!(files, expected, "nothing of the failed operation remains");
+    let beside = files_in(db.parent().unwrap());
+    assert!(
+        beside.iter().all(|f| !f.contains(".tmp")),
+        "no temporary file beside the database: {beside:?}"
+    );
+}
+
+#[test]
+fn a_backup_that_cannot_write_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = big_db(dir.path());
+    stdout_of(peerlite().arg("backup").arg(&db).arg("GOOD"));
+    let before = content_of(&db, None);
+
+    write_failure(&mut limited(&[
+        "backup".as_ref(),
+        db.as_os_str(),
+        "FULL".as_ref(),
+    ]));
+    write_failure(&mut limited(&[
+        "--json".as_ref(),
+        "backup".as_ref(),
+        db.as_os_str(),
+        "FULL".as_ref(),
+        "--step-pages".as_ref(),
+        "16".as_ref(),
+    ]));
+    no_leftovers(&db, &["GOOD", "GOOD.manifest.json"]);
+    assert_eq!(listed(&[db.as_os_str()]), ["GOOD"]);
+    assert_eq!(
+        stdout_of(peerlite().args(["check", "--full"]).arg(&db)),
+        "ok\n"
+    );
+    assert_eq!(content_of(&db, None), before);
+
+    // Without the limit the same backup works.
+    stdout_of(peerlite().arg("backup").arg(&db).arg("FULL"));
+    assert_eq!(listed(&[db.as_os_str()]), ["FULL", "GOOD"]);
+}
+
+#[test]
+fn a_backup_into_another_directory_that_cannot_write_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = big_db(dir.path());
+    let other = dir.path().join("other");
+    write_failure(&mut limited(&[
+        "backup".as_ref(),
+        db.as_os_str(),
+        "FULL".as_ref(),
+        "--dir".as_ref(),
+        other.as_os_str(),
+    ]));
+    assert_eq!(files_in(&other), Vec::<String>::new());
+    assert_eq!(
+        stdout_of(peerlite().args(["check", "--full"]).arg(&db)),
+        "ok\n"
+    );
+}
+
+#[test]
+fn a_restore_that_cannot_write_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = big_db(dir.path());
+    stdout_of(peerlite().arg("backup").arg(&db).arg("BK"));
+    peerlite()
+        .arg("sql")
+        .arg(&db)
+        .arg("DELETE FROM t WHERE id % 3 = 0")
+        .assert()
+        .success();
+    let before = content_of(&db, None);
+
+    write_failure(&mut limited(&[
+        "restore".as_ref(),
+        db.as_os_str(),
+        "BK".as_ref(),
+    ]));
+    no_leftovers(&db, &["BK", "BK.manifest.json"]);
+    assert_eq!(listed(&[db.as_os_str()]), ["BK"]);
+    assert_eq!(
+        stdout_of(peerlite().args(["check", "--full"]).arg(&db)),
+        "ok\n"
+    );
+    assert_eq!(content_of(&db, None), before, "the database is unchanged");
+}
+
+/// Makes a file impossible to delete or replace until dropped: `chattr +i` where that works
+/// (root), otherwise a read-only parent directory (which root would ignore).
+enum Immutable {
+    Attribute(PathBuf),
+    ReadOnlyDir(PathBuf, std::fs::Permissions),
+}
+
+impl Immutable {
+    fn new(path: &Path) -> Immutable {
+        let chattr = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status();
+        if chattr.is_ok_and(|s| s.success()) {
+            return Immutable::Attribute(path.to_path_buf());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let dir = path.parent().unwrap().to_path_buf();
+        let before = std::fs::metadata(&dir).unwrap().permissions();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        assert!(
+            std::fs::write(dir.join("probe"), b"x").is_err(),
+            "neither chattr +i nor a read-only directory can protect the manifest here"
+        );
+        Immutable::ReadOnlyDir(dir, before)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        match self {
+            Immutable::Attribute(path) => {
+                let _ = std::process::Command::new("chattr")
+                    .arg("-i")
+                    .arg(path)
+                    .status();
+            }
+            Immutable::ReadOnlyDir(dir, before) => {
+                let _ = std::fs::set_permissions(dir, before.clone());
+            }
+        }
+    }
+}
+
+/// Regression: a backup under an existing name used to rename the data file over the old one
+/// and then the manifest; when the second rename failed (or a crash fell between them) the old
+/// backup was gone and its name listed as `verified` over other data. Now the old manifest is
+/// removed first: when that cannot happen, the old backup is untouched.
+#[test]
+fn a_failed_backup_over_an_existing_name_keeps_the_old_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    make_db(&db, 100, "first");
+    stdout_of(peerlite().arg("backup").arg(&db).arg("BK"));
+    let first = content_of(&db, None);
+    // Same size, other bytes.
+    peerlite()
+        .arg("sql")
+        .arg(&db)
+        .arg("UPDATE t SET marker = 'other'")
+        .assert()
+        .success();
+    {
+        let _guard = Immutable::new(&backup_dir(&db).join("BK.manifest.json"));
+        fails_with(peerlite().arg("backup").arg(&db).arg("BK"), 2);
+    }
+    let list = json_of(peerlite().args(["--json", "backups"]).arg(&db));
+    assert_eq!(list[0]["name"], "BK");
+    assert_eq!(list[0]["verified"], true, "listed as verified…");
+    assert_eq!(
+        content_of(&backup_dir(&db).join("BK"), None),
+        first,
+        "…but the failed backup replaced the old one's data"
+    );
+    peerlite()
+        .arg("sql")
+        .arg(&db)
+        .arg("DELETE FROM t")
+        .assert()
+        .success();
+    stdout_of(peerlite().arg("restore").arg(&db).arg("BK"));
+    assert_eq!(content_of(&db, None), first);
+}

@@ -1,0 +1,145 @@
+//! An encrypted database (`--key` / PEERLITE_KEY): its backups are encrypted with the same key,
+//! restore with it, and nothing about them is readable without it.
+
+use super::*;
+
+const KEY: &str = "s3cret key";
+
+#[test]
+fn an_encrypted_database_backs_up_encrypted_and_restores_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secret.db");
+    peerlite()
+        .args(["--key", KEY, "sql"])
+        .arg(&db)
+        .arg("CREATE TABLE t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)")
+        .arg(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO t(marker, pad) SELECT 'hidden words', zeroblob(100) FROM n",
+        )
+        .assert()
+        .success();
+    let original = content_of(&db, Some(KEY));
+    assert_eq!(original.0, 2000);
+
+    let out = stdout_of(peerlite().args(["--key", KEY, "backup"]).arg(&db).arg("BK"));
+    let bk = backup_dir(&db).join("BK");
+    assert_eq!(out, format!("{}\n", bk.display()));
+    let bytes = std::fs::read(&bk).unwrap();
+    assert!(bytes.len() > 100_000);
+    assert!(
+        !bytes.starts_with(b"SQLite format 3\0"),
+        "no plaintext header"
+    );
+    assert!(
+        !bytes.windows(12).any(|w| w == b"hidden words"),
+        "no plaintext rows"
+    );
+    assert!(
+        !bytes.windows(16).any(|w| w == [0u8; 16]),
+        "the zero blobs are encrypted too"
+    );
+    let plain = rusqlite::Connection::open(&bk).unwrap();
+    assert!(
+        plain
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r
+                .get::<_, i64>(0))
+            .is_err(),
+        "unreadable without the key"
+    );
+    drop(plain);
+    assert_eq!(content_of(&bk, Some(KEY)), original, "readable with it");
+
+    let list = json_of(
+        peerlite()
+            .args(["--key", KEY, "--json", "backups"])
+            .arg(&db),
+    );
+    assert_eq!(list[0]["name"], "BK");
+    assert_eq!(list[0]["encrypted"], true);
+    assert_eq!(list[0]["verified"], true);
+
+    // Without the key, or with another, nothing is listed, restored or checked.
+    error_code(peerlite().arg("backups").arg(&db), 14_800_020);
+    error_code(peerlite().args(["--json", "backups"]).arg(&db), 14_800_020);
+    error_code(
+        peerlite().args(["--key", "wrong", "backups"]).arg(&db),
+        14_800_020,
+    );
+    error_code(peerlite().arg("restore").arg(&db).arg("BK"), 14_800_020);
+    error_code(peerlite().arg("backup").arg(&db).arg("BK2"), 14_800_020);
+    error_code(peerlite().arg("check").arg(&db), 14_800_020);
+    assert!(!backup_dir(&db).join("BK2").exists());
+
+    peerlite()
+        .args(["--key", KEY, "sql"])
+        .arg(&db)
+        .arg("DELETE FROM t WHERE id > 5")
+        .assert()
+        .success();
+    let out = stdout_of(
+        peerlite()
+            .env("PEERLITE_KEY", KEY)
+            .arg("restore")
+            .arg(&db)
+            .arg("BK"),
+    );
+    assert!(
+        out.starts_with(&format!("restored {} (version 0)\n", bk.display())),
+        "{out}"
+    );
+    assert_eq!(content_of(&db, Some(KEY)), original);
+    let safety = std::fs::read(backup_dir(&db).join("pre-restore")).unwrap();
+    assert!(
+        !safety.starts_with(b"SQLite format 3\0"),
+        "the safety copy is encrypted too"
+    );
+    assert_eq!(
+        stdout_of(peerlite().args(["--key", KEY, "check", "--full"]).arg(&db)),
+        "ok\n"
+    );
+}
+
+#[test]
+fn a_backup_and_a_store_with_different_keys_do_not_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.db");
+    peerlite()
+        .args(["--key", KEY, "sql"])
+        .arg(&secret)
+        .arg("CREATE TABLE t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)")
+        .arg("INSERT INTO t(marker) VALUES ('s')")
+        .assert()
+        .success();
+    let secret_backup = stdout_of(
+        peerlite()
+            .args(["--key", KEY, "backup"])
+            .arg(&secret)
+            .arg("S"),
+    );
+    let plain = dir.path().join("plain.db");
+    make_db(&plain, 10, "plain");
+    let plain_backup = stdout_of(peerlite().arg("backup").arg(&plain).arg("P"));
+    let (secret_before, plain_before) = (content_of(&secret, Some(KEY)), content_of(&plain, None));
+
+    // A plain backup into the encrypted store: opened with the store's key, it does not decrypt.
+    error_code(
+        peerlite()
+            .args(["--key", KEY, "restore"])
+            .arg(&secret)
+            .arg(plain_backup.trim_end())
+            .arg("--force"),
+        14_800_020,
+    );
+    // An encrypted backup into the plain store.
+    error_code(
+        peerlite()
+            .arg("restore")
+            .arg(&plain)
+            .arg(secret_backup.trim_end())
+            .arg("--force"),
+        14_800_020,
+    );
+    assert_eq!(content_of(&secret, Some(KEY)), secret_before);
+    assert_eq!(content_of(&plain, None), plain_before);
+}

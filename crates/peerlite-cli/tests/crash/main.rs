@@ -1,0 +1,343 @@
+#![allow(clippy::unwrap_used)]
+//! Crash tests: real `peerlite backup` and `peerlite restore` processes killed with SIGKILL at
+//! a random moment (a deterministic PRNG per trial, delays spread over 1.5 × the measured
+//! duration of an unkilled run). After every kill the database must open and pass the full
+//! check, a restore must have left the old state or the new one exactly, and every backup
+//! `peerlite backups` lists must be complete and restorable.
+
+mod backup_kills;
+mod leftovers;
+mod restore_kills;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+/// Trials per test.
+pub const TRIALS: u32 = 50;
+/// Of which at least this many must kill the process while it runs.
+pub const MIN_MID_OPERATION: u32 = 20;
+/// Rows in the test database (~200-byte blobs: a few MB, tens of ms to copy).
+pub const ROWS: u32 = 20_000;
+
+/// The two tests time processes: they run one after the other, not side by side.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `peerlite ARGS`, without a key from the environment.
+pub fn peerlite<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peerlite"));
+    cmd.env_remove("PEERLITE_KEY").args(args);
+    cmd
+}
+
+/// Runs the command to the end and returns its output.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+/// Runs the command, asserts success, returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Fills table `t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)` with `rows` rows marked
+/// `marker`, replacing what it held.
+pub fn fill(db: &Path, rows: u32, marker: &str) {
+    ok(peerlite(["sql".as_ref(), db.as_os_str()]).args([
+        "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)".to_owned(),
+        "DELETE FROM t".to_owned(),
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             INSERT INTO t(marker, pad) SELECT '{marker}', randomblob(200) FROM n"
+        ),
+    ]));
+}
+
+/// The state of table `t`: row count, distinct markers, and a hash of every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub rows: i64,
+    pub markers: Vec<String>,
+    pub hash: u64,
+}
+
+/// Reads the state with rusqlite, after asserting `PRAGMA integrity_check` says ok.
+pub fn state(db: &Path) -> State {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let verdict: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(verdict, ["ok"], "integrity_check of {}", db.display());
+    let markers: Vec<String> = conn
+        .prepare("SELECT DISTINCT marker FROM t ORDER BY marker")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, marker, pad FROM t ORDER BY id")
+        .unwrap();
+    let mut rows = stmt.query([]).unwrap();
+    let (mut count, mut hash) = (0i64, 0xcbf2_9ce4_8422_2325u64);
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    while let Some(row) = rows.next().unwrap() {
+        count += 1;
+        eat(&row.get::<_, i64>(0).unwrap().to_le_bytes());
+        eat(row.get::<_, String>(1).unwrap().as_bytes());
+        eat(&row.get::<_, Vec<u8>>(2).unwrap());
+    }
+    State {
+        rows: count,
+        markers,
+        hash,
+    }
+}
+
+/// Moves the WAL into the database file and removes it (closing the last connection).
+pub fn checkpoint(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
+    drop(conn);
+    assert!(!with_suffix(db, "-wal").exists());
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut os = path.as_os_str().to_owned();
+    os.push(suffix);
+    PathBuf::from(os)
+}
+
+/// The default backup directory of a database: `backup/<file>/` beside it.
+pub fn backup_dir(db: &Path) -> PathBuf {
+    db.parent()
+        .unwrap()
+        .join("backup")
+        .join(db.file_name().unwrap())
+}
+
+/// Names of the files in a directory (empty when it does not exist).
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// SplitMix64: a tiny deterministic PRNG.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A duration in `0..limit`.
+    pub fn below(&mut self, limit: Duration) -> Duration {
+        let micros = u64::try_from(limit.as_micros()).unwrap().max(1);
+        Duration::from_micros(self.next_u64() % micros)
+    }
+}
+
+/// Runs the command to the end and returns how long it took (it must succeed).
+pub fn timed(cmd: &mut Command) -> Duration {
+    let start = Instant::now();
+    ok(cmd);
+    start.elapsed()
+}
+
+/// The median of the durations.
+pub fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+/// How a killed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kill {
+    /// SIGKILL ended it: it was still running when the kill came.
+    pub mid_operation: bool,
+    /// A `.tmp` file of a backup existed in `watch` just before the kill.
+    pub tmp_seen: bool,
+}
+
+/// Starts the command, sends SIGKILL after `delay`, and reaps it. A run that finished before
+/// the kill must have succeeded.
+pub fn kill_after(cmd: &mut Command, delay: Duration, watch: &Path) -> Kill {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let tmp_seen = files_in(watch).iter().any(|f| f.contains(".tmp"));
+    // Killing a process that has exited but is not reaped yet is harmless (Ok).
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mid_operation = out.status.signal() == Some(9);
+    if !mid_operation {
+        assert!(
+            out.status.success(),
+            "{cmd:?} finished before the kill but failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Kill {
+        mid_operation,
+        tmp_seen,
+    }
+}
+
+/// What every kill must leave: the database opens and passes `peerlite check --full` and
+/// rusqlite's integrity_check; `peerlite backups --json` lists no `.tmp` and only verified
+/// backups, and afterwards no leftover `.tmp` (or its `-journal`) remains. Returns the
+/// database's state, the listed backups as (name, path), and how many `-wal`/`-shm` files of
+/// a temporary backup are left.
+pub fn after_kill(db: &Path) -> (State, Vec<(String, PathBuf)>, usize) {
+    let out = output(&mut peerlite([
+        "check".as_ref(),
+        db.as_os_str(),
+        "--full".as_ref(),
+    ]));
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "ok\n"),
+        "check --full after the kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !with_suffix(db, ".corrupt").exists(),
+        "no corruption was ever seen"
+    );
+    let state = state(db);
+    let list: Json = serde_json::from_str(
+        ok(&mut peerlite([
+            "--json".as_ref(),
+            "backups".as_ref(),
+            db.as_os_str(),
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    let mut listed = Vec::new();
+    for b in list.as_array().unwrap() {
+        let name = b["name"].as_str().unwrap().to_owned();
+        assert!(!name.ends_with(".tmp") && !name.contains(".tmp"), "{b}");
+        assert_eq!(b["verified"], true, "a listed backup is complete: {b}");
+        let path = PathBuf::from(b["path"].as_str().unwrap());
+        assert!(path.is_file(), "{b}");
+        listed.push((name, path));
+    }
+    let (removable, wal_shm): (Vec<String>, Vec<String>) = files_in(&backup_dir(db))
+        .into_iter()
+        .filter(|f| f.contains(".tmp"))
+        .partition(|f| f.ends_with(".tmp") || f.ends_with(".tmp-journal"));
+    assert!(
+        removable.is_empty(),
+        "opening the store removes what the killed process left: {removable:?}"
+    );
+    // `-wal` / `-shm` of a temporary file are not cleaned up (see leftovers.rs).
+    (state, listed, wal_shm.len())
+}
+
+/// Restores the backup at `path` into the scratch database (which verifies its checksum and
+/// integrity first) and returns the state it holds.
+pub fn restored_state(scratch: &Path, path: &Path) -> State {
+    let out = output(&mut peerlite([
+        "restore".as_ref(),
+        scratch.as_os_str(),
+        path.as_os_str(),
+        "--force".as_ref(),
+    ]));
+    assert!(
+        out.status.success(),
+        "a listed backup restores: {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    state(scratch)
+}
+
+/// A scratch database to restore listed backups into.
+pub fn scratch_db(dir: &Path) -> PathBuf {
+    let scratch = dir.join("scratch.db");
+    ok(&mut peerlite([
+        "sql".as_ref(),
+        scratch.as_os_str(),
+        "SELECT 1".as_ref(),
+    ]));
+    scratch
+}
+
+/// Prints and checks the counts of one test.
+pub fn report(what: &str, mid: u32, tmp_seen: u32, extra: &str) {
+    eprintln!(
+        "{what}: {TRIALS} trials, {mid} killed mid-operation, {} finished before the kill, \
+         {tmp_seen} with a backup .tmp on disk at the kill{extra}",
+        TRIALS - mid
+    );
+    assert!(
+        mid >= MIN_MID_OPERATION,
+        "{what}: only {mid} of {TRIALS} kills landed while the process ran"
+    );
+}

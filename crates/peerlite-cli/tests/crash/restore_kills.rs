@@ -1,0 +1,277 @@
+//! `peerlite restore DB NAME --step-pages 16`, killed at random moments: the database holds
+//! the old state or the backup's, entirely, never a mix.
+
+use super::*;
+
+/// Rows of the old state (the backup holds `ROWS`).
+const OLD_ROWS: u32 = ROWS - 2_000;
+
+fn restore_cmd(db: &Path) -> Command {
+    peerlite([
+        "restore".as_ref(),
+        db.as_os_str(),
+        "NEW".as_ref(),
+        "--step-pages".as_ref(),
+        "16".as_ref(),
+    ])
+}
+
+/// A database in its old state with a backup NEW of its new state, copied for every trial.
+struct Fixture {
+    root: tempfile::TempDir,
+    base: PathBuf,
+    old: State,
+    new: State,
+    scratch: PathBuf,
+}
+
+impl Fixture {
+    /// The backup NEW holds ROWS rows marked 'new'; the database then moves on to OLD_ROWS rows
+    /// marked 'old' (the same store, so no --force is needed).
+    fn new() -> Fixture {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().join("base");
+        std::fs::create_dir(&base).unwrap();
+        let db = base.join("a.db");
+        fill(&db, ROWS, "new");
+        ok(&mut peerlite([
+            "backup".as_ref(),
+            db.as_os_str(),
+            "NEW".as_ref(),
+        ]));
+        fill(&db, OLD_ROWS, "old");
+        checkpoint(&db);
+        let old = state(&db);
+        let new = state(&backup_dir(&db).join("NEW"));
+        assert_eq!(
+            (old.rows, old.markers.clone()),
+            (i64::from(OLD_ROWS), vec!["old".to_owned()])
+        );
+        assert_eq!(
+            (new.rows, new.markers.clone()),
+            (i64::from(ROWS), vec!["new".to_owned()])
+        );
+        let scratch = scratch_db(root.path());
+        Fixture {
+            root,
+            base,
+            old,
+            new,
+            scratch,
+        }
+    }
+
+    /// A fresh copy of the base for `label`; returns its database.
+    fn copy(&self, label: &str) -> PathBuf {
+        let dir = self.root.path().join(label);
+        copy_dir(&self.base, &dir);
+        dir.join("a.db")
+    }
+
+    fn discard(db: &Path) {
+        std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+    }
+
+    /// Everything a kill must leave, checked on `db`.
+    fn check(&self, what: &str, db: &Path, kill: Kill, tally: &mut Tally) {
+        let (after, listed, wal_shm) = after_kill(db);
+        tally.wal_shm_left += u32::from(wal_shm > 0);
+        tally.mid += u32::from(kill.mid_operation);
+        tally.tmp_seen += u32::from(kill.tmp_seen);
+        let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+        if after == self.old {
+            tally.ended_old += 1;
+            // The safety copy was complete, the restore's copy not committed: the kill landed
+            // in the copy into the live database.
+            tally.during_copy += u32::from(names.contains(&"pre-restore"));
+        } else {
+            assert_eq!(
+                after, self.new,
+                "{what}: neither the old state nor the backup's"
+            );
+            tally.ended_new += 1;
+            assert!(
+                names.contains(&"pre-restore"),
+                "{what}: the replaced data was kept before it was replaced: {names:?}"
+            );
+        }
+        if !kill.mid_operation {
+            assert_eq!(after, self.new, "{what}: a finished restore restored");
+        }
+        assert!(names.contains(&"NEW"), "{what}: {names:?}");
+        for (name, path) in &listed {
+            let expected = match name.as_str() {
+                "NEW" => &self.new,
+                "pre-restore" => &self.old,
+                other => panic!("{what}: unexpected backup {other}"),
+            };
+            assert_eq!(
+                &restored_state(&self.scratch, path),
+                expected,
+                "{what}: backup {name} holds what it should"
+            );
+            tally.verified += 1;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    mid: u32,
+    tmp_seen: u32,
+    ended_old: u32,
+    ended_new: u32,
+    during_copy: u32,
+    verified: u32,
+    wal_shm_left: u32,
+}
+
+impl Tally {
+    fn summary(&self) -> String {
+        format!(
+            "ended old {} ({} of them killed after the safety copy, before the commit), new {}; \
+             {} listed backups restored; -wal/-shm of a .tmp left after {}",
+            self.ended_old, self.during_copy, self.ended_new, self.verified, self.wal_shm_left
+        )
+    }
+}
+
+#[test]
+fn killing_a_restore_leaves_the_old_state_or_the_new_one() {
+    let _serial = serial();
+    let fixture = Fixture::new();
+    let runs = (0..3)
+        .map(|i| {
+            let db = fixture.copy(&format!("calibrate-{i}"));
+            let took = timed(&mut restore_cmd(&db));
+            assert_eq!(state(&db), fixture.new);
+            Fixture::discard(&db);
+            took
+        })
+        .collect();
+    let typical = median(runs);
+    let window = typical * 3 / 2;
+
+    let mut tally = Tally::default();
+    for trial in 0..TRIALS {
+        let db = fixture.copy(&format!("trial-{trial}"));
+        let delay = Rng(0x2E57_0000 + u64::from(trial)).below(window);
+        let kill = kill_after(&mut restore_cmd(&db), delay, &backup_dir(&db));
+        let what = format!("trial {trial} (killed after {delay:?})");
+        fixture.check(&what, &db, kill, &mut tally);
+        Fixture::discard(&db);
+    }
+    assert!(
+        tally.ended_old > 0 && tally.ended_new > 0,
+        "both outcomes were seen: {tally:?}"
+    );
+    report(
+        "restore kills",
+        tally.mid,
+        tally.tmp_seen,
+        &format!(
+            "; typical run {typical:?}, delays in 0..{window:?}; {}",
+            tally.summary()
+        ),
+    );
+}
+
+/// Starts the restore, waits until its safety copy is complete (its manifest appears), then
+/// kills it after `extra`: the kill lands in the copy into the live database or its commit.
+fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
+    let manifest = backup_dir(db).join("pre-restore.manifest.json");
+    let mut child = restore_cmd(db)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut appeared = false;
+    let mut exited = None;
+    while !appeared {
+        exited = child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+        appeared = manifest.exists();
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let status = match exited {
+        // Reaped already: nothing to kill.
+        Some(status) => status,
+        None => {
+            std::thread::sleep(extra);
+            child.kill().unwrap();
+            child.wait().unwrap()
+        }
+    };
+    let mid_operation = status.signal() == Some(9);
+    if !mid_operation {
+        assert!(status.success(), "{status}");
+    }
+    (
+        Kill {
+            mid_operation,
+            tmp_seen: false,
+        },
+        appeared,
+    )
+}
+
+/// Kills aimed at the copy into the live database: after the safety copy, before the end.
+#[test]
+fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
+    let _serial = serial();
+    let fixture = Fixture::new();
+    // How long a restore runs once its safety copy is complete.
+    let runs = (0..3)
+        .map(|i| {
+            let db = fixture.copy(&format!("calibrate-{i}"));
+            let manifest = backup_dir(&db).join("pre-restore.manifest.json");
+            let mut child = restore_cmd(&db)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut since = None;
+            while child.try_wait().unwrap().is_none() {
+                if since.is_none() && manifest.exists() {
+                    since = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            let took = since.map_or(Duration::ZERO, |s| s.elapsed());
+            Fixture::discard(&db);
+            took
+        })
+        .collect();
+    let tail = median(runs).max(Duration::from_micros(100));
+    // The tail is the copy, its commit, and the checkpoint as the process closes the
+    // database: kills spread over it land before and after the commit.
+    let window = tail;
+
+    let mut tally = Tally::default();
+    let trials = 20;
+    let mut appeared = 0;
+    for trial in 0..trials {
+        let db = fixture.copy(&format!("aimed-{trial}"));
+        let extra = Rng(0xC0B7_0000 + u64::from(trial)).below(window);
+        let (kill, seen) = kill_after_safety_copy(&db, extra);
+        appeared += u32::from(seen);
+        let what = format!("aimed trial {trial} (killed {extra:?} after the safety copy)");
+        fixture.check(&what, &db, kill, &mut tally);
+        Fixture::discard(&db);
+    }
+    eprintln!(
+        "restore kills aimed at the copy: {trials} trials, safety copy seen in {appeared}, {} \
+         killed mid-operation; rest of a run after the safety copy {tail:?}, delays in \
+         0..{window:?}; {}",
+        tally.mid,
+        tally.summary()
+    );
+    assert!(
+        appeared > trials / 2,
+        "the safety copy's manifest is what the kills wait for: seen in {appeared}"
+    );
+}

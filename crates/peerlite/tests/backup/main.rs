@@ -1,0 +1,16 @@
+#![allow(clippy::unwrap_used)]
+//! Integration tests of backup, restore and repair: online backups under a steady writer,
+//! verified restores, the `sqlite3` shell reading a backup, damaged and foreign backups,
+//! deletion and retention, automatic backups, encryption, version rules, corruption detection
+//! with rebuild and salvage, leftover temporary files, and readers during a restore.
+
+mod catalog;
+mod common;
+mod damaged;
+mod encrypted;
+mod online;
+mod repair;
+mod restore;
+mod retention;
+mod shell;
+mod versions;
