@@ -66,13 +66,14 @@ pub(crate) fn pin_snapshot(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies all of `src` into `dst` in steps of `pages_per_step`, reporting progress after each
-/// step and stopping (with [`Error::Cancelled`]) when `cancel` is set between steps.
+/// Copies all of `src` into `dst` in steps of `pages_per_step`, calling `after_step` after each
+/// step (it may return a new step size) and stopping (with [`Error::Cancelled`]) when `cancel`
+/// is set between steps.
 pub(crate) fn run_steps(
     src: &Connection,
     dst: &mut Connection,
-    pages_per_step: i32,
-    progress: &mut dyn FnMut(Progress),
+    mut pages_per_step: i32,
+    after_step: &mut dyn FnMut(Progress) -> Option<i32>,
     cancel: Option<&AtomicBool>,
     dst_path: &Path,
 ) -> Result<StepStats> {
@@ -101,10 +102,13 @@ pub(crate) fn run_steps(
             last_remaining = Some(p.remaining);
         }
         stats.page_count = p.pagecount.max(0) as u64;
-        progress(Progress {
+        let next = after_step(Progress {
             remaining: p.remaining.max(0) as u32,
             page_count: p.pagecount.max(0) as u32,
         });
+        if let Some(pages) = next {
+            pages_per_step = pages;
+        }
         match step {
             StepResult::Done => return Ok(stats),
             StepResult::More => {}
@@ -154,6 +158,7 @@ mod tests {
                 writer
                     .execute("INSERT INTO t(pad) VALUES (x'00')", [])
                     .unwrap();
+                None
             },
             None,
             &dst_path,
@@ -187,6 +192,7 @@ mod tests {
                         .execute("INSERT INTO t(pad) VALUES (x'00')", [])
                         .unwrap();
                 }
+                None
             },
             None,
             &dst_path,
@@ -208,7 +214,10 @@ mod tests {
             &src,
             &mut dst,
             4,
-            &mut |_| cancel.store(true, Ordering::Release),
+            &mut |_| {
+                cancel.store(true, Ordering::Release);
+                None
+            },
             Some(&cancel),
             &dst_path,
         )

@@ -121,7 +121,27 @@ pub(crate) fn verify(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<
         ));
     }
     let manifest = Manifest::read(&manifest_path)?;
-    let (checksum, size) = checksum_file(path)?;
+    if std::fs::metadata(path).map(|m| m.len()).ok() != Some(manifest.file_size) {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        return Err(invalid(format!(
+            "{size} bytes, the manifest says {} (truncated or overwritten)",
+            manifest.file_size
+        )));
+    }
+    // The checksum and integrity_check read the file independently: side by side.
+    let (summed, checked) = std::thread::scope(|scope| {
+        let summing = scope.spawn(|| checksum_file(path));
+        let checked = integrity_check(path, key);
+        let summed = summing.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "hashing",
+                path,
+                std::io::Error::other("the hashing thread panicked"),
+            ))
+        });
+        (summed, checked)
+    });
+    let (checksum, size) = summed?;
     if size != manifest.file_size {
         return Err(invalid(format!(
             "{size} bytes, the manifest says {} (truncated or overwritten)",
@@ -133,6 +153,16 @@ pub(crate) fn verify(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<
             "its checksum does not match the manifest (the file changed after the backup)".into(),
         ));
     }
+    checked?;
+    Ok(manifest)
+}
+
+/// `PRAGMA integrity_check` of a backup file, with its key.
+fn integrity_check(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<()> {
+    let invalid = |reason: String| Error::BackupInvalid {
+        path: path.to_path_buf(),
+        reason,
+    };
     let conn = connection::open_file(path, key).map_err(|e| match e {
         e @ Error::WrongKey { .. } => e,
         e => invalid(format!("cannot open it: {e}")),
@@ -142,9 +172,13 @@ pub(crate) fn verify(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| invalid(format!("integrity_check failed to run: {e}")))?;
     if problems != ["ok"] {
-        return Err(invalid(format!("integrity_check: {}", problems.join("; "))));
+        let flat: Vec<String> = problems
+            .iter()
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        return Err(invalid(format!("integrity_check: {}", flat.join("; "))));
     }
-    Ok(manifest)
+    Ok(())
 }
 
 impl RdbStore {
@@ -309,16 +343,23 @@ impl RdbStore {
             Some(p) => &mut **p,
             None => &mut ignore,
         };
+        let mut after_step = |p: Progress| {
+            progress(p);
+            None
+        };
         let stats = run_steps(
             &source,
             &mut writer.conn,
             request.pages_per_step,
-            progress,
+            &mut after_step,
             None,
             db,
         )
         .map_err(|e| inner.observe_error(e))?;
         drop(source);
+        // A restored database starts a new epoch: peers must not take its changes for ones
+        // they have seen (its sequence numbers went back with the data).
+        meta::set(&writer.conn, "epoch", &meta::new_store_id(db)).map_err(sql_err)?;
         // Everything cached about the old database is stale now.
         writer.forget_statements();
         inner.schema.invalidate();
