@@ -257,6 +257,52 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A sync schema file, or a table it describes, breaks one or more of its rules.
+    #[error("sync schema rejected: {}", problems.first().map(ToString::to_string).unwrap_or_default())]
+    SyncSchema {
+        /// Every problem found (errors and warnings).
+        problems: Vec<crate::schema::SchemaProblem>,
+    },
+    /// A table is asked to be distributed in another mode than the database's distributed tables.
+    #[error("distributed table type mismatch: {detail}")]
+    DistributedTypeMismatch {
+        /// What differs.
+        detail: String,
+    },
+    /// A sync operation named a table that is not distributed.
+    #[error("table {table} is not distributed")]
+    NotDistributed {
+        /// The table.
+        table: String,
+    },
+    /// A local write to a table that holds another device's rows.
+    #[error("rows of {table} came from another device and are read-only here")]
+    ReadOnlyDeviceTable {
+        /// The device table.
+        table: String,
+    },
+    /// A write would leave a NULL in a single-version table's conflict column.
+    #[error("the conflict column {column} of {table} may not be NULL")]
+    NullConflictColumn {
+        /// The table.
+        table: String,
+        /// The conflict column.
+        column: String,
+    },
+    /// A peer sent a message this device cannot use.
+    #[error("sync protocol error: {detail}")]
+    Protocol {
+        /// What was wrong.
+        detail: String,
+    },
+    /// A peer's store cannot sync with this one (another store, schema or protocol).
+    #[error("incompatible peer {device}: {detail}")]
+    IncompatiblePeer {
+        /// The peer.
+        device: String,
+        /// Why.
+        detail: String,
+    },
     /// Any other SQLite failure, with its code kept.
     #[error("sqlite error {}: {message}", .sqlite.extended)]
     Sqlite {
@@ -313,6 +359,17 @@ impl Error {
             Error::BackupOfAnotherStore { .. } => 17020004,
             Error::Cancelled { .. } => 17020005,
             Error::ReservedBackupName { .. } => 17020006,
+            Error::SyncSchema { problems } => problems
+                .iter()
+                .find(|p| p.severity == crate::schema::Severity::Error)
+                .or(problems.first())
+                .map_or(17030022, crate::schema::SchemaProblem::code),
+            Error::DistributedTypeMismatch { .. } => 14800051,
+            Error::NotDistributed { .. } => 17040001,
+            Error::ReadOnlyDeviceTable { .. } => 17040002,
+            Error::NullConflictColumn { .. } => 17030005,
+            Error::Protocol { .. } => 17040004,
+            Error::IncompatiblePeer { .. } => 17040005,
             Error::Sqlite { sqlite, .. } => code_for_sqlite(sqlite.primary),
         }
     }
@@ -393,6 +450,25 @@ impl Error {
                 "pick a backup of this database, or force it (--force / RestoreRequest::allow_other_store) to replace this database's data"
             }
             Error::Cancelled { .. } => "run it again when you want it to finish",
+            Error::SyncSchema { .. } => {
+                "fix the sync schema file (`peerlite schema-check FILE --db DB` lists every problem)"
+            }
+            Error::DistributedTypeMismatch { .. } => {
+                "all device-to-device distributed tables of a database use one mode, and it cannot be switched"
+            }
+            Error::NotDistributed { .. } => {
+                "make the table distributed first (set_distributed_tables / `peerlite distribute`)"
+            }
+            Error::ReadOnlyDeviceTable { .. } => {
+                "write to your own table; another device's rows change only on that device"
+            }
+            Error::NullConflictColumn { .. } => {
+                "give every row a globally unique value (a uuid) in the conflict column"
+            }
+            Error::Protocol { .. } => "update both devices to the same peerlite version",
+            Error::IncompatiblePeer { .. } => {
+                "pair devices that run the same application and schema version"
+            }
             Error::ReservedBackupName { .. } => {
                 "pick another name; automatic backups are managed (and pruned) by peerlite"
             }
@@ -454,6 +530,9 @@ impl Error {
                     extended: e.extended_code,
                 };
                 let message = msg.unwrap_or_else(|| e.to_string());
+                if let Some(err) = from_trigger_message(&message) {
+                    return err;
+                }
                 if sqlite.primary == 11 || sqlite.primary == 26 {
                     Error::Corrupted {
                         path: path.to_path_buf(),
@@ -493,6 +572,22 @@ impl Error {
                 message: other.to_string(),
             },
         }
+    }
+}
+
+/// peerlite's triggers refuse writes with `RAISE(ABORT, 'peerlite:<kind>:<table>[:<column>]')`.
+fn from_trigger_message(message: &str) -> Option<Error> {
+    let rest = message.strip_prefix("peerlite:")?;
+    let mut parts = rest.splitn(3, ':');
+    match (parts.next()?, parts.next()?, parts.next()) {
+        ("readonly", table, _) => Some(Error::ReadOnlyDeviceTable {
+            table: table.to_owned(),
+        }),
+        ("nullconflict", table, Some(column)) => Some(Error::NullConflictColumn {
+            table: table.to_owned(),
+            column: column.to_owned(),
+        }),
+        _ => None,
     }
 }
 

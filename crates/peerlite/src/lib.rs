@@ -27,11 +27,14 @@
 #![warn(missing_docs)]
 
 pub mod backup;
+pub mod changes;
 pub mod error;
 pub mod kv;
 pub mod open;
 pub mod repair;
+pub mod schema;
 pub mod store;
+pub mod sync;
 pub mod value;
 
 pub use backup::{

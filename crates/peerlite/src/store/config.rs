@@ -120,6 +120,8 @@ pub struct StoreConfig {
     pub(crate) auto_backup: Option<crate::backup::AutoBackup>,
     pub(crate) kind: crate::StoreKind,
     pub(crate) for_recovery: bool,
+    pub(crate) device_id: Option<String>,
+    pub(crate) clock: std::sync::Arc<dyn crate::changes::Clock>,
 }
 
 impl StoreConfig {
@@ -143,6 +145,8 @@ impl StoreConfig {
             auto_backup: None,
             kind: crate::StoreKind::Relational,
             for_recovery: false,
+            device_id: None,
+            clock: std::sync::Arc::new(crate::changes::SystemClock),
         }
     }
 
@@ -258,6 +262,20 @@ impl StoreConfig {
     #[must_use]
     pub fn for_recovery(mut self, on: bool) -> Self {
         self.for_recovery = on;
+        self
+    }
+
+    /// This device's id for sync (default: one made when the store is created, then kept).
+    #[must_use]
+    pub fn device_id(mut self, id: impl Into<String>) -> Self {
+        self.device_id = Some(id.into());
+        self
+    }
+
+    /// The wall clock behind the store's hybrid logical clock (tests drive a `ManualClock`).
+    #[must_use]
+    pub fn clock(mut self, clock: std::sync::Arc<dyn crate::changes::Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

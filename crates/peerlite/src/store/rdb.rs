@@ -63,6 +63,12 @@ pub(crate) struct Inner {
     pub this: std::sync::Weak<Inner>,
     /// The rebuild this open did, if the file was corrupted.
     pub repair: Option<crate::RepairReport>,
+    /// Observers of the details of remote changes.
+    pub remote_changes: ObserverRegistry<crate::sync::RemoteChange>,
+    /// Change-capture state (clock, sequence, capture switch).
+    pub sync: Arc<crate::changes::state::SyncState>,
+    /// This device's id.
+    pub device_id: String,
     /// Keeps peerlite from opening this file with a plain descriptor while the store is open;
     /// released by `close`.
     pub open_file: Mutex<Option<connection::OpenFile>>,
@@ -164,10 +170,13 @@ impl RdbStore {
         config: StoreConfig,
         repair: Option<crate::RepairReport>,
     ) -> Result<RdbStore> {
+        let sync = Arc::new(crate::changes::state::SyncState::new(Arc::clone(
+            &config.clock,
+        )));
         let (writer, probe) = if config.read_only {
             (None, Some(connection::open(&config, Role::Reader)?))
         } else {
-            (Some(Writer::open(&config)?), None)
+            (Some(Writer::open(&config, &sync)?), None)
         };
         if !config.read_only && config.security_level >= SecurityLevel::S3 {
             restrict_permissions(config.path())?;
@@ -175,6 +184,16 @@ impl RdbStore {
         if !config.read_only {
             crate::backup::clean_tmp(&crate::backup::naming::default_dir(&config));
         }
+        let identity_conn = match (&writer, &probe) {
+            (Some(w), _) => Some(&w.conn),
+            (None, Some(p)) => Some(p),
+            (None, None) => None,
+        };
+        let (device_id, max_seq, high_water) = match identity_conn {
+            Some(conn) => sync_identity(conn, &config, writer.is_some())?,
+            None => (String::new(), 0, 0),
+        };
+        sync.resume(max_seq, high_water);
         let inner = Arc::new_cyclic(|this| Inner {
             readers: ReaderPool::new(&config),
             writer: Mutex::new(writer),
@@ -186,6 +205,9 @@ impl RdbStore {
             auto: crate::backup::AutoState::default(),
             this: this.clone(),
             repair,
+            sync,
+            device_id,
+            remote_changes: ObserverRegistry::new(StoreKind::Relational, DEFAULT_MAX_OBSERVERS),
             open_file: Mutex::new(Some(connection::OpenFile::register(config.path()))),
             config,
         });
@@ -244,6 +266,15 @@ impl RdbStore {
             }
         }
         Ok(())
+    }
+
+    /// The database's epoch: a random id replaced when the database is restored or re-created,
+    /// so peers never mistake its new changes for ones they have already seen.
+    pub fn epoch(&self) -> Result<String> {
+        let path = self.path();
+        self.inner
+            .read(|c| meta::get(c, "epoch").map_err(|e| Error::from_sqlite(e, path)))
+            .map(Option::unwrap_or_default)
     }
 
     /// This database's identity (a random id made when peerlite first opened it writable).
@@ -501,4 +532,43 @@ fn restrict_permissions(path: &std::path::Path) -> Result<()> {
 #[cfg(not(unix))]
 fn restrict_permissions(_path: &std::path::Path) -> Result<()> {
     Ok(())
+}
+
+/// This device's id, and where the clock and sequence resume: the device id comes from the
+/// config, else from the database, else is made (and kept); a new database gets an epoch.
+fn sync_identity(
+    conn: &Connection,
+    config: &StoreConfig,
+    writable: bool,
+) -> Result<(String, i64, u64)> {
+    let path = config.path();
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let stored = meta::get(conn, "device_id").map_err(sql_err)?;
+    let device = config
+        .device_id
+        .clone()
+        .or_else(|| stored.clone())
+        .unwrap_or_else(|| meta::new_store_id(path));
+    if writable {
+        if stored.as_deref() != Some(device.as_str()) {
+            meta::set(conn, "device_id", &device).map_err(sql_err)?;
+        }
+        if meta::get(conn, "epoch").map_err(sql_err)?.is_none() {
+            meta::set(conn, "epoch", &meta::new_store_id(path)).map_err(sql_err)?;
+        }
+    }
+    let high_water = meta::get(conn, "hlc")
+        .map_err(sql_err)?
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut max_seq = 0i64;
+    for t in crate::changes::registry::load_all(conn).map_err(sql_err)? {
+        let seq: Option<i64> = conn
+            .query_row(&format!("SELECT max(seq) FROM {}", t.clock()), [], |r| {
+                r.get(0)
+            })
+            .map_err(sql_err)?;
+        max_seq = max_seq.max(seq.unwrap_or(0));
+    }
+    Ok((device, max_seq, high_water))
 }

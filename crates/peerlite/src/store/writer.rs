@@ -68,8 +68,13 @@ pub(crate) struct Written {
 }
 
 impl Writer {
-    pub fn open(config: &StoreConfig) -> Result<Writer> {
+    pub fn open(
+        config: &StoreConfig,
+        sync: &Arc<crate::changes::state::SyncState>,
+    ) -> Result<Writer> {
         let mut conn = connection::open(config, Role::Writer)?;
+        crate::changes::state::register_functions(&conn, sync)
+            .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let control = Arc::new(AtomicBool::new(false));
         let (sink, allowed) = (Arc::clone(&seen), Arc::clone(&control));

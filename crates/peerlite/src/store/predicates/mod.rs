@@ -22,14 +22,14 @@ mod compile;
 use crate::value::Value;
 
 /// Sort direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Order {
     Asc,
     Desc,
 }
 
 /// One comparison against a column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Op {
     Eq(Value),
     Ne(Value),
@@ -53,7 +53,7 @@ pub(crate) enum Op {
 }
 
 /// One token of the WHERE clause, in the order the builder was called.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Clause {
     Cond { column: String, op: Op },
     And,
@@ -63,7 +63,7 @@ pub(crate) enum Clause {
 }
 
 /// Which devices a sync or remote query addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum DeviceFilter {
     /// No device named: the caller's default (all connected devices).
     #[default]
@@ -76,7 +76,7 @@ pub enum DeviceFilter {
 
 /// A condition on one table, built by chaining. Conditions with no connector between them are
 /// joined with AND.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RdbPredicates {
     pub(crate) table: String,
     pub(crate) clauses: Vec<Clause>,

@@ -1,0 +1,398 @@
+//! Distributed tables and change capture (seed 002).
+//!
+//! `set_distributed_tables` makes tables distributed — new ones or existing ones with their
+//! data — in ArkData's two modes: device collaboration (each device's rows in a table of their
+//! own, no conflicts by construction) and single version (every device's rows merged into the
+//! one table by a conflict column, configured by a `sync_schema.json`). From then on, triggers
+//! record every change in the table's clock, which is what sync sends.
+//!
+//! ```
+//! use peerlite::changes::{DistributedConfig, DistributedType};
+//! use peerlite::{bucket, RdbStore, StoreConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = RdbStore::open(StoreConfig::new(dir.path().join("RdbTest.db")).device_id("phone"))?;
+//! store.execute("CREATE TABLE EMPLOYEE (ID INTEGER PRIMARY KEY AUTOINCREMENT, NAME TEXT NOT NULL, AGE INTEGER)", &[])?;
+//! store.insert("EMPLOYEE", &bucket! { "NAME" => "Lisa", "AGE" => 18 })?;
+//! store.set_distributed_tables(&["EMPLOYEE"], DistributedType::Device, &DistributedConfig::default())?;
+//! store.insert("EMPLOYEE", &bucket! { "NAME" => "Bo", "AGE" => 30 })?;
+//! let changes = store.changes(Some("EMPLOYEE"), 0)?;
+//! assert_eq!(changes.len(), 2); // the existing row and the new one
+//! assert_eq!(changes[1].origin, "phone");
+//! assert!(store.obtain_distributed_table_name("laptop", "EMPLOYEE")?.ends_with("_EMPLOYEE"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod hlc;
+pub(crate) mod registers;
+pub(crate) mod registry;
+pub(crate) mod state;
+pub(crate) mod triggers;
+
+pub use hlc::{Clock, Hlc, MAX_DRIFT_MS, ManualClock, SystemClock};
+pub use registers::ColumnRegister;
+pub use registry::{DistributedTableType, TableMeta};
+
+use crate::StoreKind;
+use crate::error::{Error, Result};
+use crate::schema::{Rule, SchemaProblem, SyncSchema, check_table, table_facts};
+use crate::store::schema::quote_ident;
+use crate::store::{RdbStore, Transaction};
+use crate::value::Value;
+
+/// ArkData's `DistributedType`: peerlite syncs device to device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DistributedType {
+    /// Between the devices of one user.
+    #[default]
+    Device,
+}
+
+/// How tables are distributed (ArkData's `DistributedConfig`).
+#[derive(Debug, Clone, Default)]
+pub struct DistributedConfig {
+    /// Device collaboration (the default) or single version.
+    pub table_type: DistributedTableType,
+    /// Sync automatically when devices connect.
+    pub auto_sync: bool,
+    /// The sync schema: required for single-version tables, ignored otherwise.
+    pub schema: Option<SyncSchema>,
+}
+
+impl DistributedConfig {
+    /// Single-version tables configured by `schema`.
+    pub fn single_version(schema: SyncSchema) -> Self {
+        DistributedConfig {
+            table_type: DistributedTableType::SingleVersion,
+            auto_sync: false,
+            schema: Some(schema),
+        }
+    }
+}
+
+/// One captured change, as `peerlite changes` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    /// The table (a device table for rows of another device).
+    pub table: String,
+    /// The row's identity.
+    pub key: Value,
+    /// The device of its last insert or delete.
+    pub origin: String,
+    /// That event's timestamp.
+    pub hlc: u64,
+    /// The local sequence number of the row's latest change.
+    pub seq: i64,
+    /// True when the row is deleted.
+    pub tombstone: bool,
+    /// Columns written after the insert: (column, timestamp, device).
+    pub columns: Vec<(String, u64, String)>,
+}
+
+/// `peerlite_dev_<hash of the device id>_<table>`: where device collaboration keeps `device`'s
+/// rows of `table`.
+pub fn device_table_name(device: &str, table: &str) -> String {
+    let hash = blake3::hash(device.as_bytes()).to_hex();
+    format!("peerlite_dev_{}_{table}", &hash[..16])
+}
+
+fn schema_error(rule: Rule, table: &str, column: Option<&str>, message: String) -> Error {
+    Error::SyncSchema {
+        problems: vec![SchemaProblem::error(rule, table, column, message)],
+    }
+}
+
+impl RdbStore {
+    /// This device's id (from the config, or made when the store was created).
+    pub fn device_id(&self) -> &str {
+        &self.inner.device_id
+    }
+
+    /// Makes `tables` distributed (ArkData's `setDistributedTables`). Existing rows are
+    /// captured and will sync. Calling it again with a newer schema adds sync columns (their
+    /// rows sync again).
+    ///
+    /// # Errors
+    /// 14800051 when the mode differs from the database's other distributed tables; 1703xxxx
+    /// for each sync schema rule broken (composite key, missing conflict column, NULLs in it…).
+    pub fn set_distributed_tables(
+        &self,
+        tables: &[&str],
+        _kind: DistributedType,
+        config: &DistributedConfig,
+    ) -> Result<()> {
+        let db_name = self
+            .path()
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        self.transaction(|tx| {
+            let conn = tx.conn()?;
+            let path = self.path();
+            let sql_err = |e| Error::from_sqlite(e, path);
+            registry::set_local_device(conn, self.device_id()).map_err(sql_err)?;
+            let existing = registry::load_all(conn).map_err(sql_err)?;
+            if let Some(other) = existing.iter().find(|m| m.base.is_none() && m.mode != config.table_type) {
+                return Err(Error::DistributedTypeMismatch {
+                    detail: format!(
+                        "{} is {}; all distributed tables of a database use one mode, and it cannot be switched to {}",
+                        other.name,
+                        other.mode.as_str(),
+                        config.table_type.as_str()
+                    ),
+                });
+            }
+            for table in tables {
+                distribute(tx, table, config, &db_name, existing.iter().find(|m| m.name == *table))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The distributed tables (and device tables holding other devices' rows).
+    pub fn distributed_tables(&self) -> Result<Vec<TableMeta>> {
+        let path = self.path();
+        self.inner
+            .read(|c| registry::load_all(c).map_err(|e| Error::from_sqlite(e, path)))
+    }
+
+    /// The table holding `device`'s rows of `table` (ArkData's `obtainDistributedTableName`);
+    /// it exists once rows from that device have arrived.
+    ///
+    /// # Errors
+    /// 17040001 when `table` is not a device-collaboration distributed table.
+    pub fn obtain_distributed_table_name(&self, device: &str, table: &str) -> Result<String> {
+        let meta = self
+            .distributed_tables()?
+            .into_iter()
+            .find(|m| m.base.is_none() && m.name == table);
+        match meta {
+            Some(m) if m.mode == DistributedTableType::DeviceCollaboration => {
+                Ok(device_table_name(device, table))
+            }
+            Some(_) => Err(Error::invalid(
+                StoreKind::Relational,
+                format!("{table} is single-version: other devices' rows are merged into it"),
+            )),
+            None => Err(Error::NotDistributed {
+                table: table.to_owned(),
+            }),
+        }
+    }
+
+    /// The captured changes with a sequence number above `since`, of one table or all.
+    pub fn changes(&self, table: Option<&str>, since: i64) -> Result<Vec<ChangeRecord>> {
+        let path = self.path();
+        self.inner.read(|conn| {
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let devices: std::collections::HashMap<i64, String> = registry::devices(conn).map_err(sql_err)?.into_iter().collect();
+            let name = |idx: i64| devices.get(&idx).cloned().unwrap_or_else(|| format!("#{idx}"));
+            let mut out = Vec::new();
+            for meta in registry::load_all(conn).map_err(sql_err)? {
+                if table.is_some_and(|t| t != meta.name && t != meta.logical()) {
+                    continue;
+                }
+                let mut stmt = conn
+                    .prepare(&format!("SELECT ident, seq, hlc, origin, tomb, cols FROM {} WHERE seq > ?1 ORDER BY seq", meta.clock()))
+                    .map_err(sql_err)?;
+                let mut rows = stmt.query([since]).map_err(sql_err)?;
+                while let Some(r) = rows.next().map_err(sql_err)? {
+                    let cols: Option<Vec<u8>> = r.get(5).map_err(sql_err)?;
+                    let columns = registers::decode(cols.as_deref().unwrap_or_default())
+                        .into_iter()
+                        .map(|reg| (meta.columns.get(reg.column as usize).cloned().unwrap_or_default(), reg.hlc, name(reg.origin)))
+                        .collect();
+                    out.push(ChangeRecord {
+                        table: meta.name.clone(),
+                        key: Value::from_ref(r.get_ref(0).map_err(sql_err)?),
+                        seq: r.get(1).map_err(sql_err)?,
+                        hlc: r.get::<_, i64>(2).map_err(sql_err)? as u64,
+                        origin: name(r.get(3).map_err(sql_err)?),
+                        tombstone: r.get(4).map_err(sql_err)?,
+                        columns,
+                    });
+                }
+            }
+            out.sort_by_key(|c| c.seq);
+            Ok(out)
+        })
+    }
+}
+
+/// Makes one table distributed (or updates it), inside the caller's transaction.
+fn distribute(
+    tx: &Transaction<'_>,
+    table: &str,
+    config: &DistributedConfig,
+    db_name: &str,
+    previous: Option<&TableMeta>,
+) -> Result<()> {
+    let conn = tx.conn()?;
+    let path = tx.inner().config.path();
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let facts = table_facts(conn, table).map_err(sql_err)?;
+    if !facts.exists {
+        return Err(Error::UnknownTable {
+            table: table.to_owned(),
+            kind: StoreKind::Relational,
+        });
+    }
+    if crate::store::writer::is_internal_table(table) {
+        return Err(Error::invalid(
+            StoreKind::Relational,
+            format!("{table} is peerlite's own table"),
+        ));
+    }
+    if facts.pk_columns.len() > 1 {
+        return Err(schema_error(
+            Rule::CompositeKey,
+            table,
+            None,
+            format!(
+                "composite primary key ({}) cannot be distributed",
+                facts.pk_columns.join(", ")
+            ),
+        ));
+    }
+    let (identity, columns, schema, version) = match config.table_type {
+        DistributedTableType::DeviceCollaboration => {
+            let identity = facts
+                .pk_columns
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "rowid".to_owned());
+            let columns: Vec<String> = facts.columns.iter().map(|c| c.name.clone()).collect();
+            (identity, columns, None, 0)
+        }
+        DistributedTableType::SingleVersion => {
+            let schema = config.schema.as_ref().ok_or_else(|| {
+                Error::invalid(
+                    StoreKind::Relational,
+                    "single-version tables need a sync schema (DistributedConfig::single_version)",
+                )
+            })?;
+            let db = schema.database(db_name).ok_or_else(|| {
+                schema_error(
+                    Rule::DatabaseMissing,
+                    table,
+                    None,
+                    format!("the sync schema has no dbSchema entry with dbName {db_name:?}"),
+                )
+            })?;
+            let entry = db.table(table).ok_or_else(|| {
+                schema_error(
+                    Rule::TableMissing,
+                    table,
+                    None,
+                    format!("the sync schema for {db_name} does not describe {table}"),
+                )
+            })?;
+            let prev = previous.and_then(|p| p.schema.as_ref().map(|s| (s, p.schema_version)));
+            let problems = check_table(entry, db.version, &facts, prev);
+            if problems
+                .iter()
+                .any(|p| p.severity == crate::schema::Severity::Error)
+            {
+                return Err(Error::SyncSchema { problems });
+            }
+            let identity = entry
+                .conflict_columns()
+                .first()
+                .map(|c| (*c).to_owned())
+                .unwrap_or_default();
+            let nulls: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM {} WHERE {} IS NULL",
+                        quote_ident(table),
+                        quote_ident(&identity)
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            if nulls > 0 {
+                return Err(schema_error(
+                    Rule::ConflictColumnNulls,
+                    table,
+                    Some(&identity),
+                    format!("{nulls} existing row(s) have NULL in the conflict column"),
+                ));
+            }
+            let mut columns: Vec<String> = entry
+                .synced_columns()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            if !columns.contains(&identity) {
+                columns.insert(0, identity.clone());
+            }
+            (identity, columns, Some(entry.clone()), db.version)
+        }
+    };
+    // Registers refer to columns by position: keep the positions of columns already synced
+    // and append new ones.
+    let columns = match previous {
+        Some(prev) => {
+            let mut kept = prev.columns.clone();
+            kept.extend(columns.into_iter().filter(|c| !prev.columns.contains(c)));
+            kept
+        }
+        None => columns,
+    };
+    if columns.len() > 63 {
+        return Err(Error::invalid(
+            StoreKind::Relational,
+            format!("{table} has {} synced columns; at most 63", columns.len()),
+        ));
+    }
+    let tid = match previous {
+        Some(p) => p.tid,
+        None => registry::next_tid(conn).map_err(sql_err)?,
+    };
+    let meta = TableMeta {
+        name: table.to_owned(),
+        tid,
+        mode: config.table_type,
+        identity,
+        columns,
+        base: None,
+        origin: None,
+        schema_version: version,
+        schema,
+    };
+    let mut ddl = triggers::drop_triggers(&meta);
+    ddl.push_str(&triggers::clock_ddl(&meta));
+    ddl.push_str(&crate::sync::extract::pending_ddl(&meta));
+    ddl.push_str(&triggers::capture_triggers(&meta));
+    if meta.mode == DistributedTableType::SingleVersion {
+        ddl.push_str(&triggers::not_null_triggers(&meta));
+    }
+    tx.execute_script(&ddl)?;
+    // Existing rows are captured (they sync like new ones); columns newly synced on rows
+    // already captured are stamped so their values sync too.
+    let capture = format!(
+        "INSERT INTO {clock}(ident, seq, hlc, origin, tomb, cols) SELECT {id}, peerlite_seq(), peerlite_hlc(), 0, 0, NULL FROM {table} WHERE true ON CONFLICT(ident) DO NOTHING",
+        clock = meta.clock(),
+        id = meta.identity_sql(),
+        table = quote_ident(table),
+    );
+    tx.execute(&capture, &[])?;
+    if let Some(prev) = previous {
+        let added: u64 = meta
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !prev.columns.contains(c))
+            .fold(0, |mask, (i, _)| mask | (1 << i));
+        if added != 0 {
+            tx.execute(
+                &format!("UPDATE {} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_hlc(), 0, ?1) WHERE tomb = 0", meta.clock()),
+                &[Value::Integer(added as i64)],
+            )?;
+        }
+    }
+    registry::save(conn, &meta).map_err(sql_err)?;
+    Ok(())
+}

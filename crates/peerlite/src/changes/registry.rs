@@ -1,0 +1,197 @@
+//! Which tables are distributed, how, and the devices this store knows.
+//!
+//! `peerlite_distributed` has one row per local distributed table and one per *device table*
+//! (device-collaboration mode keeps each other device's rows in a table of their own).
+//! `peerlite_devices` numbers device ids compactly for the clock tables; index 0 is this
+//! device.
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::state::LOCAL;
+use crate::schema::TableSchema;
+use crate::store::schema::quote_ident;
+
+pub(crate) const DDL: &str = "
+CREATE TABLE IF NOT EXISTS peerlite_distributed(
+  name TEXT PRIMARY KEY NOT NULL,
+  tid INTEGER NOT NULL UNIQUE,
+  mode TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  columns TEXT NOT NULL,
+  base TEXT,
+  origin TEXT,
+  schema_version INTEGER NOT NULL DEFAULT 0,
+  schema TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS peerlite_devices(idx INTEGER PRIMARY KEY, device TEXT NOT NULL UNIQUE);";
+
+/// How a distributed table stores other devices' rows (ArkData's `DistributedTableType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum DistributedTableType {
+    /// Each device's rows live in a table of their own; no conflicts by construction.
+    #[default]
+    DeviceCollaboration,
+    /// Every device's rows merge into the one local table, by a conflict column.
+    SingleVersion,
+}
+
+impl DistributedTableType {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DistributedTableType::DeviceCollaboration => "device_collaboration",
+            DistributedTableType::SingleVersion => "single_version",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "device_collaboration" => Some(DistributedTableType::DeviceCollaboration),
+            "single_version" => Some(DistributedTableType::SingleVersion),
+            _ => None,
+        }
+    }
+}
+
+/// One distributed table (local, or holding another device's rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMeta {
+    /// The table's name.
+    pub name: String,
+    /// Its number; its clock table is `peerlite_clock_<tid>`.
+    pub tid: i64,
+    /// Its mode.
+    pub mode: DistributedTableType,
+    /// The column whose value identifies a row on every device.
+    pub identity: String,
+    /// The synced columns, in the order values travel.
+    pub columns: Vec<String>,
+    /// For a device table: the local table it mirrors.
+    pub base: Option<String>,
+    /// For a device table: the device whose rows it holds.
+    pub origin: Option<String>,
+    /// The sync schema's version (single-version mode).
+    pub schema_version: i64,
+    /// The sync schema's entry for the table (single-version mode).
+    pub schema: Option<TableSchema>,
+}
+
+impl TableMeta {
+    /// The clock table's name.
+    pub fn clock(&self) -> String {
+        format!("peerlite_clock_{}", self.tid)
+    }
+
+    /// The identity column, quoted for SQL.
+    pub fn identity_sql(&self) -> String {
+        if self.identity.eq_ignore_ascii_case("rowid") {
+            "rowid".to_owned()
+        } else {
+            quote_ident(&self.identity)
+        }
+    }
+
+    /// The local table whose rows this table's rows are (itself unless it is a device table).
+    pub fn logical(&self) -> &str {
+        self.base.as_deref().unwrap_or(&self.name)
+    }
+}
+
+fn registry_exists(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'peerlite_distributed')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Every distributed table, local ones first.
+pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<Vec<TableMeta>> {
+    if !registry_exists(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name, tid, mode, identity, columns, base, origin, schema_version, schema FROM peerlite_distributed ORDER BY base IS NOT NULL, tid",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let columns: String = r.get(4)?;
+        let schema: Option<String> = r.get(8)?;
+        Ok(TableMeta {
+            name: r.get(0)?,
+            tid: r.get(1)?,
+            mode: DistributedTableType::parse(&r.get::<_, String>(2)?).unwrap_or_default(),
+            identity: r.get(3)?,
+            columns: serde_json::from_str(&columns).unwrap_or_default(),
+            base: r.get(5)?,
+            origin: r.get(6)?,
+            schema_version: r.get(7)?,
+            schema: schema.and_then(|s| serde_json::from_str(&s).ok()),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Inserts or replaces a table's entry.
+pub(crate) fn save(conn: &Connection, meta: &TableMeta) -> rusqlite::Result<()> {
+    conn.execute_batch(DDL)?;
+    let columns = serde_json::to_string(&meta.columns).unwrap_or_else(|_| "[]".into());
+    let schema = meta
+        .schema
+        .as_ref()
+        .and_then(|s| serde_json::to_string(s).ok());
+    conn.execute(
+        "INSERT OR REPLACE INTO peerlite_distributed(name, tid, mode, identity, columns, base, origin, schema_version, schema)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        rusqlite::params![meta.name, meta.tid, meta.mode.as_str(), meta.identity, columns, meta.base, meta.origin, meta.schema_version, schema],
+    )?;
+    Ok(())
+}
+
+/// A number for a new distributed table.
+pub(crate) fn next_tid(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.execute_batch(DDL)?;
+    conn.query_row(
+        "SELECT coalesce(max(tid), 0) + 1 FROM peerlite_distributed",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The index of `device`, numbering it on first sight.
+pub(crate) fn device_index(conn: &Connection, device: &str) -> rusqlite::Result<i64> {
+    conn.execute_batch(DDL)?;
+    if let Some(idx) = conn
+        .prepare_cached("SELECT idx FROM peerlite_devices WHERE device = ?1")?
+        .query_row([device], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(idx);
+    }
+    conn.prepare_cached("INSERT INTO peerlite_devices(idx, device) VALUES ((SELECT max(1, coalesce(max(idx), 0) + 1) FROM peerlite_devices), ?1)")?
+        .execute([device])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Records this device's id as index 0.
+pub(crate) fn set_local_device(conn: &Connection, device: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(DDL)?;
+    conn.execute(
+        "DELETE FROM peerlite_devices WHERE device = ?1 AND idx <> ?2",
+        rusqlite::params![device, LOCAL],
+    )?;
+    conn.execute(
+        "INSERT OR REPLACE INTO peerlite_devices(idx, device) VALUES (?1, ?2)",
+        rusqlite::params![LOCAL, device],
+    )?;
+    Ok(())
+}
+
+/// Every device id by index.
+pub(crate) fn devices(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    if !registry_exists(conn)? {
+        return Ok(Vec::new());
+    }
+    conn.prepare("SELECT idx, device FROM peerlite_devices ORDER BY idx")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}

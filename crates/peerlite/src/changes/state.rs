@@ -1,0 +1,110 @@
+//! Per-store state that change capture needs while triggers run: the hybrid logical clock,
+//! the local sequence, and the switch that keeps applied remote changes from being re-stamped.
+//! The triggers reach it through SQL functions peerlite registers on its writer connection —
+//! a connection without them (the `sqlite3` shell, another program) fails loudly when it
+//! writes a distributed table instead of skipping the capture.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+
+use super::hlc::{Clock, Hlc};
+use super::registers;
+
+/// The device index of this device in `peerlite_devices`.
+pub const LOCAL: i64 = 0;
+
+/// Change-capture state shared by the store and its writer's SQL functions.
+#[derive(Debug)]
+pub(crate) struct SyncState {
+    pub hlc: Hlc,
+    /// The last local sequence number handed out.
+    seq: AtomicI64,
+    /// False while remote changes are applied.
+    capture: AtomicBool,
+    /// A timestamp was issued since the last commit: persist the high-water mark.
+    stamped: AtomicBool,
+}
+
+impl SyncState {
+    pub fn new(clock: Arc<dyn Clock>) -> SyncState {
+        SyncState {
+            hlc: Hlc::new(clock, 0),
+            seq: AtomicI64::new(0),
+            capture: AtomicBool::new(true),
+            stamped: AtomicBool::new(false),
+        }
+    }
+
+    /// Continues after what the database has already used.
+    pub fn resume(&self, max_seq: i64, high_water: u64) {
+        self.seq.fetch_max(max_seq, Ordering::AcqRel);
+        self.hlc.receive(high_water);
+    }
+
+    pub fn next_seq(&self) -> i64 {
+        self.seq.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    pub fn tick(&self) -> u64 {
+        self.stamped.store(true, Ordering::Release);
+        self.hlc.tick()
+    }
+
+    /// True (once) when timestamps were issued since the last call.
+    pub fn take_stamped(&self) -> bool {
+        self.stamped.swap(false, Ordering::AcqRel)
+    }
+
+    pub fn capturing(&self) -> bool {
+        self.capture.load(Ordering::Acquire)
+    }
+
+    /// Turns capture off until the guard is dropped (applying remote changes).
+    pub fn pause_capture(self: &Arc<Self>) -> CapturePaused {
+        self.capture.store(false, Ordering::Release);
+        CapturePaused(Arc::clone(self))
+    }
+}
+
+/// Capture is off while this lives.
+#[derive(Debug)]
+pub(crate) struct CapturePaused(Arc<SyncState>);
+
+impl Drop for CapturePaused {
+    fn drop(&mut self) {
+        self.0.capture.store(true, Ordering::Release);
+    }
+}
+
+/// Registers `peerlite_capture()`, `peerlite_hlc()`, `peerlite_seq()` and
+/// `peerlite_touch(cols, hlc, origin, mask)` on the writer connection.
+pub(crate) fn register_functions(
+    conn: &Connection,
+    state: &Arc<SyncState>,
+) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8;
+    let s = Arc::clone(state);
+    conn.create_scalar_function("peerlite_capture", 0, flags, move |_| Ok(s.capturing()))?;
+    let s = Arc::clone(state);
+    conn.create_scalar_function("peerlite_hlc", 0, flags, move |_| Ok(s.tick() as i64))?;
+    let s = Arc::clone(state);
+    conn.create_scalar_function("peerlite_seq", 0, flags, move |_| Ok(s.next_seq()))?;
+    conn.create_scalar_function(
+        "peerlite_touch",
+        4,
+        flags | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let cols: Option<Vec<u8>> = ctx.get(0)?;
+            let hlc: i64 = ctx.get(1)?;
+            let origin: i64 = ctx.get(2)?;
+            let mask: i64 = ctx.get(3)?;
+            let mut regs = registers::decode(cols.as_deref().unwrap_or_default());
+            registers::touch(&mut regs, hlc as u64, origin, mask as u64);
+            Ok(registers::encode(&regs))
+        },
+    )?;
+    Ok(())
+}

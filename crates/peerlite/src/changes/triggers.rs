@@ -1,0 +1,121 @@
+//! The clock table and triggers of a distributed table.
+//!
+//! Every data row has one clock row, keyed by the row's identity (its conflict column or
+//! primary key, stored exactly): the local sequence number of its latest change, the hybrid
+//! logical clock and origin device of its existence event (insert or delete), a tombstone
+//! flag, and registers for the columns written since. `AFTER` triggers keep it current; they
+//! call peerlite's SQL functions, and stand aside (`peerlite_capture()` is false) while
+//! remote changes are applied, which write the clock themselves.
+
+use super::registry::TableMeta;
+use crate::store::schema::quote_ident;
+
+/// `CREATE TABLE` + index of a table's clock.
+pub(crate) fn clock_ddl(meta: &TableMeta) -> String {
+    let clock = meta.clock();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {clock}(
+           ident NOT NULL PRIMARY KEY,
+           seq INTEGER NOT NULL,
+           hlc INTEGER NOT NULL,
+           origin INTEGER NOT NULL,
+           tomb INTEGER NOT NULL DEFAULT 0,
+           cols BLOB
+         ) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS {clock}_seq ON {clock}(seq);"
+    )
+}
+
+fn trigger_name(meta: &TableMeta, what: &str) -> String {
+    quote_ident(&format!("peerlite_{}_{what}", meta.tid))
+}
+
+/// Drops a table's capture or protection triggers (before they are made again).
+pub(crate) fn drop_triggers(meta: &TableMeta) -> String {
+    [
+        "ai", "au", "ak", "ad", "nn_i", "nn_u", "ro_i", "ro_u", "ro_d",
+    ]
+    .iter()
+    .map(|w| format!("DROP TRIGGER IF EXISTS {};", trigger_name(meta, w)))
+    .collect()
+}
+
+/// The capture triggers of a local distributed table.
+pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
+    let table = quote_ident(&meta.name);
+    let clock = meta.clock();
+    let id = meta.identity_sql();
+    let upsert = |ident: &str, tomb: u8| {
+        format!(
+            "INSERT INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES ({ident}, peerlite_seq(), peerlite_hlc(), 0, {tomb}, NULL)
+             ON CONFLICT(ident) DO UPDATE SET seq = excluded.seq, hlc = excluded.hlc, origin = 0, tomb = {tomb}, cols = NULL;"
+        )
+    };
+    let changed: Vec<String> = meta
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let q = quote_ident(c);
+            format!("((OLD.{q} IS NOT NEW.{q}) << {i})")
+        })
+        .collect();
+    let any_changed: Vec<String> = meta
+        .columns
+        .iter()
+        .map(|c| format!("OLD.{0} IS NOT NEW.{0}", quote_ident(c)))
+        .collect();
+    let mut sql = format!(
+        "CREATE TRIGGER {ai} AFTER INSERT ON {table} WHEN peerlite_capture() BEGIN {ins} END;
+         CREATE TRIGGER {ad} AFTER DELETE ON {table} WHEN peerlite_capture() BEGIN {del} END;
+         CREATE TRIGGER {ak} AFTER UPDATE ON {table} WHEN peerlite_capture() AND OLD.{id} IS NOT NEW.{id} BEGIN {old_gone} {new_in} END;",
+        ai = trigger_name(meta, "ai"),
+        ad = trigger_name(meta, "ad"),
+        ak = trigger_name(meta, "ak"),
+        ins = upsert(&format!("NEW.{id}"), 0),
+        del = upsert(&format!("OLD.{id}"), 1),
+        old_gone = upsert(&format!("OLD.{id}"), 1),
+        new_in = upsert(&format!("NEW.{id}"), 0),
+    );
+    if !changed.is_empty() {
+        sql.push_str(&format!(
+            "CREATE TRIGGER {au} AFTER UPDATE ON {table} WHEN peerlite_capture() AND OLD.{id} IS NEW.{id} AND ({any}) BEGIN
+               UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_hlc(), 0, {mask}) WHERE ident = NEW.{id};
+             END;",
+            au = trigger_name(meta, "au"),
+            any = any_changed.join(" OR "),
+            mask = changed.join(" | "),
+        ));
+    }
+    sql
+}
+
+/// Single-version tables refuse a NULL conflict column (seed 002: new NULL writes fail).
+pub(crate) fn not_null_triggers(meta: &TableMeta) -> String {
+    let table = quote_ident(&meta.name);
+    let id = meta.identity_sql();
+    let message =
+        format!("peerlite:nullconflict:{}:{}", meta.name, meta.identity).replace('\'', "''");
+    format!(
+        "CREATE TRIGGER {i} BEFORE INSERT ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END;
+         CREATE TRIGGER {u} BEFORE UPDATE ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END;",
+        i = trigger_name(meta, "nn_i"),
+        u = trigger_name(meta, "nn_u"),
+    )
+}
+
+/// A device table is written only by sync: local writes are refused with a clear error.
+pub(crate) fn read_only_triggers(meta: &TableMeta) -> String {
+    let table = quote_ident(&meta.name);
+    let message = format!("peerlite:readonly:{}", meta.name).replace('\'', "''");
+    ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .zip(["ro_i", "ro_u", "ro_d"])
+        .map(|(op, w)| {
+            format!(
+                "CREATE TRIGGER {} BEFORE {op} ON {table} WHEN peerlite_capture() BEGIN SELECT RAISE(ABORT, '{message}'); END;",
+                trigger_name(meta, w)
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,157 @@
+//! Remote changes that broke a local constraint: recorded, reported, listed and resolved —
+//! never dropped silently.
+
+use super::merge::CONFLICTS_DDL;
+use super::message::Batch;
+use crate::StoreKind;
+use crate::changes::registry;
+use crate::error::{Error, Result};
+use crate::store::RdbStore;
+use crate::store::schema::quote_ident;
+use crate::value::Value;
+
+/// One recorded conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// Its id.
+    pub id: i64,
+    /// The table.
+    pub table: String,
+    /// The row's identity.
+    pub key: Value,
+    /// The device the change came from.
+    pub device: String,
+    /// The error code of the constraint failure.
+    pub code: u32,
+    /// Its message.
+    pub message: String,
+    /// When it was recorded (ms since the Unix epoch).
+    pub at_ms: u64,
+}
+
+/// How to settle a conflict (here; resolve it the same way on every device that has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Keep this device's rows; the remote change is discarded here.
+    KeepLocal,
+    /// Apply the remote change, deleting the local rows that block it (those deletes sync).
+    TakeRemote,
+}
+
+impl RdbStore {
+    /// Every unresolved conflict, oldest first.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let path = self.path();
+        self.inner.read(|c| {
+            let exists: bool = c
+                .query_row("SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE name = 'peerlite_conflicts')", [], |r| r.get(0))
+                .map_err(|e| Error::from_sqlite(e, path))?;
+            if !exists {
+                return Ok(Vec::new());
+            }
+            c.prepare("SELECT id, tbl, ident, device, code, message, at FROM peerlite_conflicts ORDER BY id")
+                .and_then(|mut st| {
+                    st.query_map([], |r| {
+                        Ok(Conflict {
+                            id: r.get(0)?,
+                            table: r.get(1)?,
+                            key: r.get(2)?,
+                            device: r.get(3)?,
+                            code: r.get(4)?,
+                            message: r.get(5)?,
+                            at_ms: r.get::<_, i64>(6)? as u64,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
+    /// Settles conflict `id`.
+    ///
+    /// # Errors
+    /// 14800001 for an unknown id; a constraint error when the remote change still cannot apply.
+    pub fn resolve_conflict(&self, id: i64, resolution: Resolution) -> Result<()> {
+        let path = self.path().to_path_buf();
+        let sync = std::sync::Arc::clone(&self.inner.sync);
+        self.transaction(|tx| {
+            let conn = tx.conn()?;
+            let sql_err = |e| Error::from_sqlite(e, &path);
+            conn.execute_batch(CONFLICTS_DDL).map_err(sql_err)?;
+            let change: Option<(String, Vec<u8>)> = conn
+                .query_row(
+                    "SELECT tbl, change FROM peerlite_conflicts WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map(Some)
+                .or_else(|e| {
+                    if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                        Ok(None)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(sql_err)?;
+            let Some((table, bytes)) = change else {
+                return Err(Error::invalid(
+                    StoreKind::Relational,
+                    format!("no conflict {id}"),
+                ));
+            };
+            if resolution == Resolution::TakeRemote {
+                let batch: Batch = postcard::from_bytes(&bytes).map_err(|e| Error::Protocol {
+                    detail: format!("a recorded conflict is unreadable: {e}"),
+                })?;
+                let metas = registry::load_all(conn).map_err(sql_err)?;
+                let meta = metas.iter().find(|m| m.name == table).ok_or_else(|| {
+                    Error::NotDistributed {
+                        table: table.clone(),
+                    }
+                })?;
+                let logical = metas
+                    .iter()
+                    .find(|m| m.name == meta.logical())
+                    .unwrap_or(meta);
+                let facts = crate::schema::table_facts(conn, &meta.name).map_err(sql_err)?;
+                for row in &batch.rows {
+                    for unique in facts
+                        .unique_columns
+                        .iter()
+                        .filter(|u| !u.eq_ignore_ascii_case(&meta.identity))
+                    {
+                        let Some(pos) = batch.columns.iter().position(|c| c == unique) else {
+                            continue;
+                        };
+                        let Some(value) = row.values.get(pos) else {
+                            continue;
+                        };
+                        tx.execute(
+                            &format!(
+                                "DELETE FROM {} WHERE {} = ? AND {} IS NOT ?",
+                                quote_ident(&meta.name),
+                                quote_ident(unique),
+                                meta.identity_sql()
+                            ),
+                            &[value.clone(), row.ident.clone()],
+                        )?;
+                    }
+                }
+                let applied = {
+                    let _paused = sync.pause_capture();
+                    super::merge::apply_batch(tx, &sync, logical, &batch)?
+                };
+                if applied.conflicts > 0 {
+                    return Err(Error::invalid(
+                        StoreKind::Relational,
+                        format!("conflict {id} still does not apply"),
+                    ));
+                }
+            }
+            conn.execute("DELETE FROM peerlite_conflicts WHERE id = ?1", [id])
+                .map_err(sql_err)?;
+            Ok(())
+        })
+    }
+}

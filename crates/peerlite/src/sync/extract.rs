@@ -1,0 +1,214 @@
+//! Reading what a peer has not seen yet: the rows of one (logical) table whose clock changed
+//! after the peer's watermark, in sequence order, as full row states. In device-collaboration
+//! mode that includes the device tables, so rows relay: a device forwards rows it got from a
+//! third device. Rows whose every write came from the peer itself are not sent back (echo
+//! suppression) — but they still advance the watermark.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+
+use super::message::{Batch, RowChange, WireRegister};
+use crate::changes::registers;
+use crate::changes::registry::TableMeta;
+use crate::error::{Error, Result};
+use crate::store::RdbPredicates;
+use crate::store::schema::{SchemaCache, quote_ident};
+use crate::value::Value;
+
+/// The pending-values table of a clock: column values written after a row's delete.
+pub(crate) fn pending_table(meta: &TableMeta) -> String {
+    format!("peerlite_pending_{}", meta.tid)
+}
+
+/// `CREATE TABLE` of the pending-values table.
+pub(crate) fn pending_ddl(meta: &TableMeta) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {}(ident NOT NULL, col INTEGER NOT NULL, value, PRIMARY KEY(ident, col)) WITHOUT ROWID;",
+        pending_table(meta)
+    )
+}
+
+/// Device ids by local index, and the batch's own numbering of them.
+pub(crate) struct DeviceNumbers<'a> {
+    names: &'a HashMap<i64, String>,
+    in_batch: HashMap<i64, u32>,
+    list: Vec<String>,
+}
+
+impl<'a> DeviceNumbers<'a> {
+    pub fn new(names: &'a HashMap<i64, String>) -> Self {
+        DeviceNumbers {
+            names,
+            in_batch: HashMap::new(),
+            list: Vec::new(),
+        }
+    }
+
+    fn name(&self, idx: i64) -> &str {
+        self.names.get(&idx).map_or("", String::as_str)
+    }
+
+    fn number(&mut self, idx: i64) -> u32 {
+        if let Some(n) = self.in_batch.get(&idx) {
+            return *n;
+        }
+        let n = self.list.len() as u32;
+        self.list.push(self.name(idx).to_owned());
+        self.in_batch.insert(idx, n);
+        n
+    }
+}
+
+struct Found {
+    seq: u64,
+    row: Option<RowChange>,
+}
+
+/// The next batch of `logical` for `peer`: at most `limit` rows changed after `since`.
+/// `sources` are the clock-bearing tables of the logical table (itself, and its device tables).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn next_batch(
+    conn: &Connection,
+    schema: &SchemaCache,
+    path: &std::path::Path,
+    logical: &TableMeta,
+    sources: &[&TableMeta],
+    predicates: Option<&RdbPredicates>,
+    since: u64,
+    peer_idx: Option<i64>,
+    names: &HashMap<i64, String>,
+    limit: usize,
+) -> Result<Batch> {
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let mut devices = DeviceNumbers::new(names);
+    let mut found: Vec<Found> = Vec::new();
+    for source in sources {
+        let data = quote_ident(&source.name);
+        let id = source.identity_sql();
+        let cols: Vec<String> = logical
+            .columns
+            .iter()
+            .map(|c| format!("t.{}", quote_ident(c)))
+            .collect();
+        let (filter_sql, mut params) = match predicates {
+            Some(p) => {
+                let p = p.clone().with_table(source.name.clone());
+                let (info, _) =
+                    schema.resolve_columns(conn, &source.name, p.referenced_columns(), path)?;
+                let w = p.compile_where(&info)?;
+                (
+                    format!(
+                        " AND (c.tomb = 1 OR c.ident IN (SELECT {id} FROM {data}{}))",
+                        w.sql
+                    ),
+                    w.params,
+                )
+            }
+            None => (String::new(), Vec::new()),
+        };
+        let sql = format!(
+            "SELECT c.ident, c.seq, c.hlc, c.origin, c.tomb, c.cols{sep}{cols} FROM {clock} c LEFT JOIN {data} t ON t.{id} = c.ident \
+             WHERE c.seq > ?{filter_sql} ORDER BY c.seq LIMIT ?",
+            sep = if cols.is_empty() { "" } else { ", " },
+            cols = cols.join(", "),
+            clock = source.clock(),
+        );
+        params.insert(0, Value::Integer(since as i64));
+        params.push(Value::Integer(limit as i64));
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        crate::store::read::bind(&mut stmt, &params, path)?;
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let seq = r.get::<_, i64>(1).map_err(sql_err)? as u64;
+            let origin: i64 = r.get(3).map_err(sql_err)?;
+            let tomb: bool = r.get(4).map_err(sql_err)?;
+            let cols_blob: Option<Vec<u8>> = r.get(5).map_err(sql_err)?;
+            let regs = registers::decode(cols_blob.as_deref().unwrap_or_default());
+            let echo = peer_idx.is_some_and(|p| origin == p && regs.iter().all(|g| g.origin == p));
+            if echo {
+                found.push(Found { seq, row: None });
+                continue;
+            }
+            let ident = Value::from_ref(r.get_ref(0).map_err(sql_err)?);
+            let values = if tomb {
+                Vec::new()
+            } else {
+                (0..logical.columns.len())
+                    .map(|i| r.get_ref(6 + i).map(Value::from_ref))
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(sql_err)?
+            };
+            let wire_regs = regs
+                .iter()
+                .map(|g| WireRegister {
+                    column: g.column,
+                    hlc: g.hlc,
+                    origin: devices.number(g.origin),
+                    value: None,
+                })
+                .collect();
+            let origin = devices.number(origin);
+            found.push(Found {
+                seq,
+                row: Some(RowChange {
+                    ident,
+                    hlc: r.get::<_, i64>(2).map_err(sql_err)? as u64,
+                    origin,
+                    tomb,
+                    values,
+                    regs: wire_regs,
+                }),
+            });
+        }
+    }
+    found.sort_by_key(|f| f.seq);
+    found.truncate(limit);
+    let last = found.last().map_or(since, |f| f.seq);
+    let mut rows: Vec<RowChange> = found.into_iter().filter_map(|f| f.row).collect();
+    attach_pending(conn, path, sources, &mut rows)?;
+    Ok(Batch {
+        session: 0,
+        table: logical.name.clone(),
+        filter: 0,
+        prev: since,
+        last,
+        columns: logical.columns.clone(),
+        devices: devices.list,
+        rows,
+    })
+}
+
+/// Deleted rows carry the values of columns written after their delete.
+fn attach_pending(
+    conn: &Connection,
+    path: &std::path::Path,
+    sources: &[&TableMeta],
+    rows: &mut [RowChange],
+) -> Result<()> {
+    if !rows.iter().any(|r| r.tomb && !r.regs.is_empty()) {
+        return Ok(());
+    }
+    for source in sources {
+        let sql = format!(
+            "SELECT value FROM {} WHERE ident = ?1 AND col = ?2",
+            pending_table(source)
+        );
+        let Ok(mut stmt) = conn.prepare_cached(&sql) else {
+            continue;
+        };
+        for row in rows.iter_mut().filter(|r| r.tomb) {
+            for reg in &mut row.regs {
+                let mut found = stmt
+                    .query(rusqlite::params![row.ident, reg.column])
+                    .map_err(|e| Error::from_sqlite(e, path))?;
+                if let Some(r) = found.next().map_err(|e| Error::from_sqlite(e, path))? {
+                    reg.value = Some(Value::from_ref(
+                        r.get_ref(0).map_err(|e| Error::from_sqlite(e, path))?,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

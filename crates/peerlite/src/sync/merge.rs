@@ -1,0 +1,560 @@
+//! Applying a peer's row states: a state-based merge, so every delivery order converges.
+//!
+//! A row's state is its existence register E (the last insert or delete: timestamp, device,
+//! alive) and one register per column (timestamp, device, value). Merging two states takes
+//! the greater register of each, ordered by (hybrid logical clock, device id): commutative,
+//! associative and idempotent. An insert writes every column, so it resets them; an update
+//! writes only columns, so it can never bring back a row whose delete is the newest existence
+//! event (delete wins over concurrent updates). While a row is deleted, the values of columns
+//! written after its delete are kept aside ("pending"), because a later insert may lose to
+//! them column by column.
+//!
+//! A row that breaks a local constraint (another UNIQUE column, say) is not applied: it is
+//! recorded in `peerlite_conflicts`, counted in the sync result, and can be listed and
+//! resolved — never dropped silently.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::extract::{pending_ddl, pending_table};
+use super::message::{Batch, RowChange};
+use crate::changes::device_table_name;
+use crate::changes::registers::{self, ColumnRegister};
+use crate::changes::registry::{self, DistributedTableType, TableMeta};
+use crate::changes::state::{LOCAL, SyncState};
+use crate::changes::triggers;
+use crate::error::{Error, Result};
+use crate::store::Transaction;
+use crate::store::schema::quote_ident;
+use crate::value::Value;
+
+pub(crate) const CONFLICTS_DDL: &str = "CREATE TABLE IF NOT EXISTS peerlite_conflicts(
+  id INTEGER PRIMARY KEY,
+  tbl TEXT NOT NULL,
+  ident,
+  device TEXT NOT NULL,
+  change BLOB NOT NULL,
+  code INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  at INTEGER NOT NULL
+);";
+
+/// What applying a batch did.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Rows whose state changed here.
+    pub changed: u64,
+    /// Rows recorded as conflicts.
+    pub conflicts: u64,
+    /// The tables and identities that changed.
+    pub keys: Vec<(String, Value)>,
+}
+
+/// A register: (hlc, device index).
+type Reg = (u64, i64);
+
+struct Ctx<'a> {
+    conn: &'a Connection,
+    path: &'a std::path::Path,
+    sync: &'a SyncState,
+    names: &'a HashMap<i64, String>,
+}
+
+impl Ctx<'_> {
+    fn sql_err(&self, e: rusqlite::Error) -> Error {
+        Error::from_sqlite(e, self.path)
+    }
+
+    /// Orders registers by timestamp, then device id (the same on every device).
+    fn key(&self, reg: Reg) -> (u64, &str) {
+        (reg.0, self.names.get(&reg.1).map_or("", String::as_str))
+    }
+
+    fn newer(&self, a: Reg, b: Reg) -> bool {
+        self.key(a) > self.key(b)
+    }
+}
+
+/// One column's merged state.
+enum Winner {
+    /// Nobody has a value for it.
+    None,
+    /// The local value stands (in the table, or pending for a deleted row).
+    Local(Reg),
+    /// The remote value wins.
+    Remote(Reg, Value),
+}
+
+/// Applies `batch` (rows of `logical`) from `sender` inside `tx`, with capture paused.
+pub(crate) fn apply_batch(
+    tx: &Transaction<'_>,
+    sync: &SyncState,
+    logical: &TableMeta,
+    batch: &Batch,
+) -> Result<Applied> {
+    let conn = tx.conn()?;
+    let path = tx.inner().config.path();
+    let sql_err = |e| Error::from_sqlite(e, path);
+    conn.execute_batch(CONFLICTS_DDL).map_err(sql_err)?;
+    let device_idx: Vec<i64> = batch
+        .devices
+        .iter()
+        .map(|d| registry::device_index(conn, d))
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql_err)?;
+    let names: HashMap<i64, String> = registry::devices(conn)
+        .map_err(sql_err)?
+        .into_iter()
+        .collect();
+    let ctx = Ctx {
+        conn,
+        path,
+        sync,
+        names: &names,
+    };
+    let mut metas: HashMap<String, TableMeta> = HashMap::new();
+    let mut applied = Applied::default();
+    for row in &batch.rows {
+        let origin = *device_idx
+            .get(row.origin as usize)
+            .ok_or_else(|| protocol("row origin outside the batch's devices"))?;
+        let newest = row
+            .regs
+            .iter()
+            .map(|r| r.hlc)
+            .chain([row.hlc])
+            .max()
+            .unwrap_or(0);
+        sync.hlc.receive(newest);
+        let target = match logical.mode {
+            DistributedTableType::SingleVersion => logical.clone(),
+            DistributedTableType::DeviceCollaboration => {
+                if origin == LOCAL {
+                    continue; // our own row, relayed back: our table is the truth
+                }
+                let device = &batch.devices[row.origin as usize];
+                match metas.get(device) {
+                    Some(m) => m.clone(),
+                    None => {
+                        let m = ensure_device_table(tx, logical, device)?;
+                        metas.insert(device.clone(), m.clone());
+                        m
+                    }
+                }
+            }
+        };
+        match merge_row(&ctx, &target, row, batch, &device_idx, origin)? {
+            Outcome::Unchanged => {}
+            Outcome::Changed => {
+                applied.changed += 1;
+                applied.keys.push((target.name.clone(), row.ident.clone()));
+            }
+            Outcome::Conflict(err) => {
+                record_conflict(&ctx, &target, row, batch, &err)?;
+                applied.conflicts += 1;
+            }
+        }
+    }
+    Ok(applied)
+}
+
+fn protocol(detail: &str) -> Error {
+    Error::Protocol {
+        detail: detail.to_owned(),
+    }
+}
+
+enum Outcome {
+    Unchanged,
+    Changed,
+    Conflict(Error),
+}
+
+struct Local {
+    e: Reg,
+    alive: bool,
+    regs: Vec<ColumnRegister>,
+    cols_blob: Option<Vec<u8>>,
+}
+
+fn merge_row(
+    ctx: &Ctx<'_>,
+    target: &TableMeta,
+    row: &RowChange,
+    batch: &Batch,
+    device_idx: &[i64],
+    origin: i64,
+) -> Result<Outcome> {
+    let clock = target.clock();
+    let local: Option<Local> = ctx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT hlc, origin, tomb, cols FROM {clock} WHERE ident = ?1"
+        ))
+        .and_then(|mut st| {
+            st.query_row([&row.ident], |r| {
+                let cols: Option<Vec<u8>> = r.get(3)?;
+                Ok(Local {
+                    e: (r.get::<_, i64>(0)? as u64, r.get(1)?),
+                    alive: !r.get::<_, bool>(2)?,
+                    regs: registers::decode(cols.as_deref().unwrap_or_default()),
+                    cols_blob: cols,
+                })
+            })
+            .optional()
+        })
+        .map_err(|e| ctx.sql_err(e))?;
+    let remote_e: Reg = (row.hlc, origin);
+    let remote_alive = !row.tomb;
+    let (e, alive) = match &local {
+        Some(l) if !ctx.newer(remote_e, l.e) => (l.e, l.alive),
+        _ => (remote_e, remote_alive),
+    };
+    let local_alive = local.as_ref().is_some_and(|l| l.alive);
+
+    // Column by column, the greater register wins.
+    let positions: Vec<Option<usize>> = target
+        .columns
+        .iter()
+        .map(|c| batch.columns.iter().position(|b| b == c))
+        .collect();
+    let mut winners = Vec::with_capacity(target.columns.len());
+    for (i, pos) in positions.iter().enumerate() {
+        let local_reg: Option<Reg> = local.as_ref().and_then(|l| {
+            registers::get(&l.regs, i as u16)
+                .map(|g| (g.hlc, g.origin))
+                .or(l.alive.then_some(l.e))
+        });
+        let remote: Option<(Reg, Value)> =
+            pos.and_then(
+                |p| match row.regs.iter().find(|g| usize::from(g.column) == p) {
+                    Some(g) => {
+                        let reg = (
+                            g.hlc,
+                            device_idx.get(g.origin as usize).copied().unwrap_or(origin),
+                        );
+                        let value = g
+                            .value
+                            .clone()
+                            .or_else(|| remote_alive.then(|| row.values.get(p).cloned()).flatten());
+                        value.map(|v| (reg, v))
+                    }
+                    None if remote_alive => row.values.get(p).cloned().map(|v| (remote_e, v)),
+                    None => None,
+                },
+            );
+        winners.push(match (local_reg, remote) {
+            (None, None) => Winner::None,
+            (Some(l), None) => Winner::Local(l),
+            (None, Some((r, v))) => Winner::Remote(r, v),
+            (Some(l), Some((r, v))) => {
+                if ctx.newer(r, l) {
+                    Winner::Remote(r, v)
+                } else {
+                    Winner::Local(l)
+                }
+            }
+        });
+    }
+
+    // The merged registers: those newer than the existence event (for a deleted row, only
+    // those can ever matter again).
+    let mut regs: Vec<ColumnRegister> = Vec::new();
+    for (i, w) in winners.iter().enumerate() {
+        let reg = match w {
+            Winner::Local(r) | Winner::Remote(r, _) => *r,
+            Winner::None => continue,
+        };
+        let keep = if alive { reg != e } else { ctx.newer(reg, e) };
+        if keep {
+            regs.push(ColumnRegister {
+                column: i as u16,
+                hlc: reg.0,
+                origin: reg.1,
+            });
+        }
+    }
+    let new_blob = registers::encode(&regs);
+    let any_remote_value = winners.iter().any(|w| matches!(w, Winner::Remote(..)));
+    let unchanged = local
+        .as_ref()
+        .is_some_and(|l| l.e == e && l.alive == alive && l.cols_blob == new_blob)
+        && !any_remote_value;
+    if unchanged {
+        return Ok(Outcome::Unchanged);
+    }
+
+    let written = write_row(
+        ctx,
+        target,
+        &row.ident,
+        alive,
+        local_alive,
+        &winners,
+        &regs,
+        e,
+    );
+    match written {
+        Ok(()) => {}
+        Err(err @ Error::Sqlite { sqlite, .. }) if sqlite.primary == 19 => {
+            return Ok(Outcome::Conflict(err));
+        }
+        Err(err) => return Err(err),
+    }
+    ctx.conn
+        .prepare_cached(&format!("INSERT OR REPLACE INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
+        .and_then(|mut st| st.execute(rusqlite::params![row.ident, ctx.sync.next_seq(), e.0 as i64, e.1, !alive, new_blob]))
+        .map_err(|e| ctx.sql_err(e))?;
+    Ok(Outcome::Changed)
+}
+
+/// Brings the table row (and the pending values of a deleted row) to the merged state.
+#[allow(clippy::too_many_arguments)]
+fn write_row(
+    ctx: &Ctx<'_>,
+    target: &TableMeta,
+    ident: &Value,
+    alive: bool,
+    local_alive: bool,
+    winners: &[Winner],
+    regs: &[ColumnRegister],
+    e: Reg,
+) -> Result<()> {
+    let table = quote_ident(&target.name);
+    let id = target.identity_sql();
+    let pending = pending_table(target);
+    let run = |sql: &str, params: &[Value]| -> Result<usize> {
+        let mut st = ctx.conn.prepare_cached(sql).map_err(|e| ctx.sql_err(e))?;
+        crate::store::read::bind(&mut st, params, ctx.path)?;
+        st.raw_execute().map_err(|e| ctx.sql_err(e))
+    };
+    match (alive, local_alive) {
+        (true, true) => {
+            let mut sets = Vec::new();
+            let mut params = Vec::new();
+            for (c, w) in target.columns.iter().zip(winners) {
+                if let Winner::Remote(_, v) = w {
+                    sets.push(format!("{} = ?", quote_ident(c)));
+                    params.push(v.clone());
+                }
+            }
+            if !sets.is_empty() {
+                params.push(ident.clone());
+                run(
+                    &format!("UPDATE {table} SET {} WHERE {id} = ?", sets.join(", ")),
+                    &params,
+                )?;
+            }
+        }
+        (true, false) => {
+            let mut cols = Vec::new();
+            let mut params = Vec::new();
+            for (i, (c, w)) in target.columns.iter().zip(winners).enumerate() {
+                let value = match w {
+                    Winner::Remote(_, v) => Some(v.clone()),
+                    Winner::Local(_) => pending_value(ctx, &pending, ident, i)?,
+                    Winner::None => None,
+                };
+                if let Some(v) = value {
+                    cols.push(quote_ident(c));
+                    params.push(v);
+                }
+            }
+            if !target
+                .columns
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&target.identity))
+            {
+                cols.push(id.clone());
+                params.push(ident.clone());
+            }
+            let exists: bool = ctx
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT EXISTS(SELECT 1 FROM {table} WHERE {id} = ?1)"
+                ))
+                .and_then(|mut st| st.query_row([ident], |r| r.get(0)))
+                .map_err(|e| ctx.sql_err(e))?;
+            if exists {
+                let sets: Vec<String> = cols.iter().map(|c| format!("{c} = ?")).collect();
+                params.push(ident.clone());
+                run(
+                    &format!("UPDATE {table} SET {} WHERE {id} = ?", sets.join(", ")),
+                    &params,
+                )?;
+            } else {
+                let marks = vec!["?"; cols.len()].join(", ");
+                run(
+                    &format!("INSERT INTO {table} ({}) VALUES ({marks})", cols.join(", ")),
+                    &params,
+                )?;
+            }
+            let _ = run(
+                &format!("DELETE FROM {pending} WHERE ident = ?"),
+                std::slice::from_ref(ident),
+            );
+        }
+        (false, was_alive) => {
+            // Keep aside the values of columns written after the delete.
+            for reg in regs.iter().filter(|g| ctx.newer((g.hlc, g.origin), e)) {
+                let i = usize::from(reg.column);
+                let value = match &winners[i] {
+                    Winner::Remote(_, v) => Some(v.clone()),
+                    Winner::Local(_) if was_alive => column_value(ctx, target, ident, i)?,
+                    Winner::Local(_) => None,
+                    Winner::None => None,
+                };
+                if let Some(v) = value {
+                    run(
+                        &format!(
+                            "INSERT OR REPLACE INTO {pending}(ident, col, value) VALUES (?, ?, ?)"
+                        ),
+                        &[ident.clone(), Value::Integer(i as i64), v],
+                    )?;
+                }
+            }
+            if was_alive {
+                run(
+                    &format!("DELETE FROM {table} WHERE {id} = ?"),
+                    std::slice::from_ref(ident),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pending_value(ctx: &Ctx<'_>, pending: &str, ident: &Value, col: usize) -> Result<Option<Value>> {
+    ctx.conn
+        .prepare_cached(&format!(
+            "SELECT value FROM {pending} WHERE ident = ?1 AND col = ?2"
+        ))
+        .and_then(|mut st| {
+            st.query_row(rusqlite::params![ident, col as i64], |r| {
+                r.get::<_, Value>(0)
+            })
+            .optional()
+        })
+        .map_err(|e| ctx.sql_err(e))
+}
+
+fn column_value(
+    ctx: &Ctx<'_>,
+    target: &TableMeta,
+    ident: &Value,
+    col: usize,
+) -> Result<Option<Value>> {
+    let Some(name) = target.columns.get(col) else {
+        return Ok(None);
+    };
+    ctx.conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            quote_ident(name),
+            quote_ident(&target.name),
+            target.identity_sql()
+        ))
+        .and_then(|mut st| st.query_row([ident], |r| r.get::<_, Value>(0)).optional())
+        .map_err(|e| ctx.sql_err(e))
+}
+
+fn record_conflict(
+    ctx: &Ctx<'_>,
+    target: &TableMeta,
+    row: &RowChange,
+    batch: &Batch,
+    err: &Error,
+) -> Result<()> {
+    let single = Batch {
+        rows: vec![row.clone()],
+        ..batch.clone()
+    };
+    let change = postcard::to_stdvec(&single).unwrap_or_default();
+    let device = batch
+        .devices
+        .get(row.origin as usize)
+        .cloned()
+        .unwrap_or_default();
+    ctx.conn
+        .prepare_cached("INSERT INTO peerlite_conflicts(tbl, ident, device, change, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .and_then(|mut st| {
+            st.execute(rusqlite::params![
+                target.name,
+                row.ident,
+                device,
+                change,
+                err.code(),
+                err.to_string(),
+                ctx.sync.hlc.now_ms() as i64
+            ])
+        })
+        .map_err(|e| ctx.sql_err(e))?;
+    Ok(())
+}
+
+/// The table that holds `device`'s rows of `base`, made on first use.
+pub(crate) fn ensure_device_table(
+    tx: &Transaction<'_>,
+    base: &TableMeta,
+    device: &str,
+) -> Result<TableMeta> {
+    let conn = tx.conn()?;
+    let path = tx.inner().config.path();
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let name = device_table_name(device, &base.name);
+    if let Some(m) = registry::load_all(conn)
+        .map_err(sql_err)?
+        .into_iter()
+        .find(|m| m.name == name)
+    {
+        return Ok(m);
+    }
+    let types: HashMap<String, String> = conn
+        .prepare("SELECT name, type FROM pragma_table_info(?1)")
+        .and_then(|mut st| {
+            st.query_map([&base.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(sql_err)?;
+    let mut defs: Vec<String> = base
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                quote_ident(c),
+                types.get(c).map_or("", String::as_str)
+            )
+        })
+        .collect();
+    let key = if base.identity.eq_ignore_ascii_case("rowid") {
+        defs.insert(0, "\"rowid\" INTEGER".into());
+        "\"rowid\"".to_owned()
+    } else {
+        quote_ident(&base.identity)
+    };
+    defs.push(format!("PRIMARY KEY({key})"));
+    let meta = TableMeta {
+        name: name.clone(),
+        tid: registry::next_tid(conn).map_err(sql_err)?,
+        mode: DistributedTableType::DeviceCollaboration,
+        identity: base.identity.clone(),
+        columns: base.columns.clone(),
+        base: Some(base.name.clone()),
+        origin: Some(device.to_owned()),
+        schema_version: base.schema_version,
+        schema: None,
+    };
+    let ddl = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({});{}{}{}",
+        quote_ident(&name),
+        defs.join(", "),
+        triggers::clock_ddl(&meta),
+        pending_ddl(&meta),
+        triggers::read_only_triggers(&meta)
+    );
+    tx.execute_script(&ddl)?;
+    registry::save(conn, &meta).map_err(sql_err)?;
+    Ok(meta)
+}

@@ -1,0 +1,112 @@
+//! The sync protocol core — no I/O: messages in, messages out (seed 002).
+//!
+//! [`Session::start`] opens a session with a peer and [`Session::accept`] answers one; each
+//! [`Session::handle`]s the other's messages. Whoever moves the messages — the network node
+//! over TLS, the deterministic simulation in peerlite-testkit, or [`sync_in_memory`] — only
+//! delivers bytes and calls [`Session::retransmit`] after a silence.
+//!
+//! ```
+//! use peerlite::changes::{DistributedConfig, DistributedType};
+//! use peerlite::sync::{sync_in_memory, SyncMode};
+//! use peerlite::{bucket, RdbStore, StoreConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let open = |name: &str| -> peerlite::Result<RdbStore> {
+//!     let store = RdbStore::open(StoreConfig::new(dir.path().join(name).join("notes.db")).device_id(name))?;
+//!     store.execute("CREATE TABLE IF NOT EXISTS note (id INTEGER PRIMARY KEY, text TEXT)", &[])?;
+//!     store.set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())?;
+//!     Ok(store)
+//! };
+//! std::fs::create_dir_all(dir.path().join("phone"))?;
+//! std::fs::create_dir_all(dir.path().join("laptop"))?;
+//! let (phone, laptop) = (open("phone")?, open("laptop")?);
+//! phone.insert("note", &bucket! { "text" => "buy milk" })?;
+//! let (on_phone, on_laptop) = sync_in_memory(&phone, &laptop, SyncMode::Push, None)?;
+//! assert_eq!((on_phone.status, on_phone.sent, on_laptop.received), (0, 1, 1));
+//! let table = laptop.obtain_distributed_table_name("phone", "note")?;
+//! assert_eq!(laptop.query_sql(&format!("SELECT count(*) FROM \"{table}\""), &[])?.rows()?.next().map(|r| r[0].clone()), Some(1.into()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod conflicts;
+pub(crate) mod extract;
+pub(crate) mod merge;
+mod message;
+mod session;
+pub(crate) mod watermark;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+pub use conflicts::{Conflict, Resolution};
+pub use message::{
+    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, RowChange,
+    SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireRegister, filter_id,
+};
+pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, Session};
+
+use crate::error::Result;
+use crate::store::{ObserverId, RdbPredicates, RdbStore, SubscribeType};
+use crate::value::Value;
+
+/// What arrived from a peer in one applied batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteChange {
+    /// The peer the batch came from.
+    pub device: String,
+    /// (table, identity) of every row that changed here.
+    pub keys: Vec<(String, Value)>,
+}
+
+impl RdbStore {
+    /// Subscribes to the details of changes that arrive from other devices: the sending
+    /// device and the rows (table, identity) that changed, after each applied batch.
+    pub fn on_remote_change(
+        &self,
+        observer: impl Fn(&RemoteChange) + Send + Sync + 'static,
+    ) -> Result<ObserverId> {
+        self.inner.ensure_open()?;
+        self.inner
+            .remote_changes
+            .add(SubscribeType::Remote, Arc::new(observer))
+    }
+
+    /// Unsubscribes a remote-change observer (all of them with `None`).
+    pub fn off_remote_change(&self, id: Option<ObserverId>) -> usize {
+        self.inner.remote_changes.remove(SubscribeType::Remote, id)
+    }
+}
+
+/// Runs one session between two stores in this process, lossless and in order — through the
+/// wire encoding, so it exercises exactly what a network carries. For tests, benchmarks and
+/// tools; the result is each side's view.
+pub fn sync_in_memory(
+    initiator: &RdbStore,
+    responder: &RdbStore,
+    mode: SyncMode,
+    predicates: Option<&RdbPredicates>,
+) -> Result<(DeviceResult, DeviceResult)> {
+    let (mut a, hello) = Session::start(initiator, responder.device_id(), mode, predicates)?;
+    let mut b: Option<Session> = None;
+    let mut queue: VecDeque<(bool, SyncMessage)> = VecDeque::from([(true, hello)]);
+    while let Some((to_responder, msg)) = queue.pop_front() {
+        let msg = SyncMessage::decode(&msg.encode())?;
+        let out = if to_responder {
+            match b.as_mut() {
+                Some(s) => s.handle(&msg)?,
+                None => {
+                    let (s, out) = Session::accept(responder, &msg)?;
+                    b = Some(s);
+                    out
+                }
+            }
+        } else {
+            a.handle(&msg)?
+        };
+        queue.extend(out.into_iter().map(|m| (!to_responder, m)));
+        if a.is_finished() && b.as_ref().is_some_and(Session::is_finished) {
+            break;
+        }
+    }
+    Ok((a.result(), b.map(|s| s.result()).unwrap_or_default()))
+}
