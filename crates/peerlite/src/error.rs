@@ -580,9 +580,6 @@ fn from_trigger_message(message: &str) -> Option<Error> {
     let rest = message.strip_prefix("peerlite:")?;
     let mut parts = rest.splitn(3, ':');
     match (parts.next()?, parts.next()?, parts.next()) {
-        ("readonly", table, _) => Some(Error::ReadOnlyDeviceTable {
-            table: table.to_owned(),
-        }),
         ("nullconflict", table, Some(column)) => Some(Error::NullConflictColumn {
             table: table.to_owned(),
             column: column.to_owned(),

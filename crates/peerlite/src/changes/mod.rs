@@ -93,7 +93,11 @@ pub struct ChangeRecord {
 /// rows of `table`.
 pub fn device_table_name(device: &str, table: &str) -> String {
     let hash = blake3::hash(device.as_bytes()).to_hex();
-    format!("peerlite_dev_{}_{table}", &hash[..16])
+    format!(
+        "{}{}_{table}",
+        crate::store::writer::DEVICE_TABLE_PREFIX,
+        &hash[..16]
+    )
 }
 
 fn schema_error(rule: Rule, table: &str, column: Option<&str>, message: String) -> Error {

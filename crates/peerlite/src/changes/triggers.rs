@@ -32,15 +32,16 @@ fn trigger_name(meta: &TableMeta, what: &str) -> String {
 
 /// Drops a table's capture or protection triggers (before they are made again).
 pub(crate) fn drop_triggers(meta: &TableMeta) -> String {
-    [
-        "ai", "au", "ak", "ad", "nn_i", "nn_u", "ro_i", "ro_u", "ro_d",
-    ]
-    .iter()
-    .map(|w| format!("DROP TRIGGER IF EXISTS {};", trigger_name(meta, w)))
-    .collect()
+    ["ai", "au", "ak", "ad", "nn_i", "nn_u"]
+        .iter()
+        .map(|w| format!("DROP TRIGGER IF EXISTS {};", trigger_name(meta, w)))
+        .collect()
 }
 
-/// The capture triggers of a local distributed table.
+/// The capture triggers of a local distributed table. The update triggers name their columns
+/// (`UPDATE OF`), so SQLite leaves them out of statements that write none of them; and they
+/// find the clock row by `+NEW.id` — a value without affinity, because the clock's `ident`
+/// column has none and a comparison with numeric affinity could not use its key.
 pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
     let table = quote_ident(&meta.name);
     let clock = meta.clock();
@@ -68,7 +69,7 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
     let mut sql = format!(
         "CREATE TRIGGER {ai} AFTER INSERT ON {table} WHEN peerlite_capture() BEGIN {ins} END;
          CREATE TRIGGER {ad} AFTER DELETE ON {table} WHEN peerlite_capture() BEGIN {del} END;
-         CREATE TRIGGER {ak} AFTER UPDATE ON {table} WHEN peerlite_capture() AND OLD.{id} IS NOT NEW.{id} BEGIN {old_gone} {new_in} END;",
+         CREATE TRIGGER {ak} AFTER UPDATE OF {id} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NOT NEW.{id} BEGIN {old_gone} {new_in} END;",
         ai = trigger_name(meta, "ai"),
         ad = trigger_name(meta, "ad"),
         ak = trigger_name(meta, "ak"),
@@ -79,10 +80,11 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
     );
     if !changed.is_empty() {
         sql.push_str(&format!(
-            "CREATE TRIGGER {au} AFTER UPDATE ON {table} WHEN peerlite_capture() AND OLD.{id} IS NEW.{id} AND ({any}) BEGIN
-               UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_hlc(), 0, {mask}) WHERE ident = NEW.{id};
+            "CREATE TRIGGER {au} AFTER UPDATE OF {of} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NEW.{id} AND ({any}) BEGIN
+               UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_hlc(), 0, {mask}) WHERE ident = +NEW.{id};
              END;",
             au = trigger_name(meta, "au"),
+            of = meta.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
             any = any_changed.join(" OR "),
             mask = changed.join(" | "),
         ));
@@ -102,20 +104,4 @@ pub(crate) fn not_null_triggers(meta: &TableMeta) -> String {
         i = trigger_name(meta, "nn_i"),
         u = trigger_name(meta, "nn_u"),
     )
-}
-
-/// A device table is written only by sync: local writes are refused with a clear error.
-pub(crate) fn read_only_triggers(meta: &TableMeta) -> String {
-    let table = quote_ident(&meta.name);
-    let message = format!("peerlite:readonly:{}", meta.name).replace('\'', "''");
-    ["INSERT", "UPDATE", "DELETE"]
-        .iter()
-        .zip(["ro_i", "ro_u", "ro_d"])
-        .map(|(op, w)| {
-            format!(
-                "CREATE TRIGGER {} BEFORE {op} ON {table} WHEN peerlite_capture() BEGIN SELECT RAISE(ABORT, '{message}'); END;",
-                trigger_name(meta, w)
-            )
-        })
-        .collect()
 }

@@ -474,7 +474,7 @@ pub(crate) fn run_script(
     let prepare_err = |e| {
         let err = inner.observe_error(Error::from_sqlite(e, path));
         match tx.map(Transaction::writer) {
-            Some(Ok(writer)) => super::transaction::refused_control(writer, err),
+            Some(Ok(writer)) => super::transaction::refused(writer, err),
             _ => read::refused_on_reader(err, sql),
         }
     };

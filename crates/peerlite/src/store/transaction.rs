@@ -31,7 +31,7 @@ use super::rdb::Inner;
 use super::read::{self, bind};
 use super::result_set::ResultSet;
 use super::schema::{TableInfo, quote_ident};
-use super::writer::{Writer, is_internal_table};
+use super::writer::{Refusal, Writer, is_internal_table};
 use crate::StoreKind;
 use crate::error::{Error, Result};
 use crate::value::{Value, ValuesBucket};
@@ -243,7 +243,7 @@ impl<'s> Transaction<'s> {
             .map_err(|e| self.sql_err(e))
             .and_then(|mut stmt| f(&mut stmt, &writer.conn));
         let changed = writer.conn.total_changes() != before;
-        let outcome = outcome.map_err(|e| refused_control(writer, e));
+        let outcome = outcome.map_err(|e| refused(writer, e));
         let written = writer.finish_statement(sql);
         if written.schema_changed {
             self.inner.schema.invalidate();
@@ -321,21 +321,28 @@ impl<'s> Transaction<'s> {
                 .iter()
                 .take_while(|r| r.same_columns(first))
                 .count();
-            inserted += self.tracked(
-                &insert_sql(&info, &columns, ConflictResolution::None),
-                |stmt, _| {
-                    let mut n = 0;
-                    for row in &rows[start..start + run] {
-                        for (i, v) in row.values().enumerate() {
-                            read::check_storable(v)?;
-                            stmt.raw_bind_parameter(i + 1, v)
-                                .map_err(|e| self.sql_err(e))?;
+            // Many rows per statement: a statement's fixed costs (and, on a distributed
+            // table, its statement journal) are paid once per chunk instead of once per row.
+            let per_statement = if columns.is_empty() {
+                1
+            } else {
+                (MAX_PARAMETERS / columns.len()).clamp(1, MAX_ROWS_PER_INSERT)
+            };
+            for chunk in rows[start..start + run].chunks(per_statement) {
+                inserted +=
+                    self.tracked(&insert_rows_sql(&info, &columns, chunk.len()), |stmt, _| {
+                        let mut index = 1;
+                        for row in chunk {
+                            for v in row.values() {
+                                read::check_storable(v)?;
+                                stmt.raw_bind_parameter(index, v)
+                                    .map_err(|e| self.sql_err(e))?;
+                                index += 1;
+                            }
                         }
-                        n += stmt.raw_execute().map_err(|e| self.sql_err(e))?;
-                    }
-                    Ok(n)
-                },
-            )?;
+                        stmt.raw_execute().map_err(|e| self.sql_err(e))
+                    })?;
+            }
             start += run;
         }
         Ok(inserted)
@@ -484,16 +491,39 @@ impl Drop for Transaction<'_> {
     }
 }
 
-/// Turns the authorizer's refusal of `BEGIN` / `COMMIT` / `ROLLBACK` into a clear error.
-pub(crate) fn refused_control(writer: &Writer, err: Error) -> Error {
-    if writer.take_denied_control() {
-        return Error::invalid(
+/// Turns the authorizer's refusals (transaction control, writes to device tables) into clear
+/// errors.
+pub(crate) fn refused(writer: &Writer, err: Error) -> Error {
+    match writer.take_refusal() {
+        Some(Refusal::Control) => Error::invalid(
             StoreKind::Relational,
             "transaction control (BEGIN / COMMIT / ROLLBACK / END) inside peerlite's transaction; \
              use transaction(), commit() and rollback() — SAVEPOINT and RELEASE are allowed",
-        );
+        ),
+        Some(Refusal::DeviceTable(table)) => Error::ReadOnlyDeviceTable { table },
+        None => err,
     }
-    err
+}
+
+/// Parameters one statement may bind (SQLite's default `SQLITE_MAX_VARIABLE_NUMBER`).
+const MAX_PARAMETERS: usize = 32_766;
+/// Rows per `batch_insert` statement: enough to amortise a statement, few enough that the
+/// statement cache holds one shape per table.
+const MAX_ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT INTO t (columns) VALUES (…), (…)` for `rows` rows (`DEFAULT VALUES` without columns).
+fn insert_rows_sql(info: &TableInfo, columns: &[String], rows: usize) -> String {
+    if columns.is_empty() || rows <= 1 {
+        return insert_sql(info, columns, ConflictResolution::None);
+    }
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let one = format!("({})", vec!["?"; cols.len()].join(", "));
+    format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        info.quoted(),
+        cols.join(", "),
+        vec![one.as_str(); rows].join(", ")
+    )
 }
 
 fn insert_sql(info: &TableInfo, columns: &[String], conflict: ConflictResolution) -> String {

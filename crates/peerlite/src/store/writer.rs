@@ -8,7 +8,11 @@
 //!
 //! The authorizer also refuses `BEGIN`, `COMMIT` and `ROLLBACK` unless peerlite itself issues
 //! them ([`Writer::control`]): a statement from the caller must never end peerlite's
-//! transaction, however it is spelled (comments included).
+//! transaction, however it is spelled (comments included). And it refuses writes to device
+//! tables (other devices' rows) unless sync is applying them: a refusal at prepare time costs
+//! nothing per row, where a trigger would make every applied row run a sub-program and open a
+//! statement journal. Statements that sync prepares for device tables never enter the shared
+//! statement cache, so a caller can never reuse one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,7 +43,21 @@ struct Seen {
     schema_changed: bool,
     /// A caller's statement tried to control the transaction and was refused.
     denied_control: bool,
+    /// A caller's statement tried to write this device table and was refused.
+    denied_device_table: Option<String>,
 }
+
+/// Why the authorizer refused a caller's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `BEGIN` / `COMMIT` / `ROLLBACK` inside peerlite's transaction.
+    Control,
+    /// A write to another device's rows.
+    DeviceTable(String),
+}
+
+/// The prefix of device tables (see `changes::device_table_name`).
+pub(crate) const DEVICE_TABLE_PREFIX: &str = "peerlite_dev_";
 
 const MAX_REMEMBERED_STATEMENTS: usize = 512;
 
@@ -77,7 +95,7 @@ impl Writer {
             .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let control = Arc::new(AtomicBool::new(false));
-        let (sink, allowed) = (Arc::clone(&seen), Arc::clone(&control));
+        let (sink, allowed, state) = (Arc::clone(&seen), Arc::clone(&control), Arc::clone(sync));
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             if matches!(ctx.action, AuthAction::Transaction { .. })
                 && !allowed.load(Ordering::Acquire)
@@ -85,6 +103,14 @@ impl Writer {
                 sink.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .denied_control = true;
+                return Authorization::Deny;
+            }
+            if let Some(table) = written_device_table(&ctx)
+                && state.capturing()
+            {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .denied_device_table = Some(table.to_owned());
                 return Authorization::Deny;
             }
             record(&sink, &ctx);
@@ -107,15 +133,14 @@ impl Writer {
         result
     }
 
-    /// True (once) when the authorizer refused a caller's transaction control.
-    pub fn take_denied_control(&self) -> bool {
-        std::mem::take(
-            &mut self
-                .seen
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .denied_control,
-        )
+    /// What the authorizer refused since the last statement began (once).
+    pub fn take_refusal(&self) -> Option<Refusal> {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let table = seen.denied_device_table.take();
+        if std::mem::take(&mut seen.denied_control) {
+            return Some(Refusal::Control);
+        }
+        table.map(Refusal::DeviceTable)
     }
 
     /// Call before preparing `sql` for a raw execution.
@@ -124,6 +149,7 @@ impl Writer {
         seen.written.clear();
         seen.schema_changed = false;
         seen.denied_control = false;
+        seen.denied_device_table = None;
     }
 
     /// Call after running `sql`: the tables it may have written, learned now (the statement was
@@ -173,6 +199,22 @@ impl Writer {
     pub fn forget_statements(&self) {
         self.by_sql.borrow_mut().clear();
         self.conn.flush_prepared_statement_cache();
+    }
+}
+
+/// The device table a statement would write, if any.
+fn written_device_table<'c>(ctx: &AuthContext<'c>) -> Option<&'c str> {
+    match ctx.action {
+        AuthAction::Insert { table_name }
+        | AuthAction::Delete { table_name }
+        | AuthAction::Update { table_name, .. }
+            if table_name
+                .get(..DEVICE_TABLE_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(DEVICE_TABLE_PREFIX)) =>
+        {
+            Some(table_name)
+        }
+        _ => None,
     }
 }
 

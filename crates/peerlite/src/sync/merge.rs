@@ -13,9 +13,10 @@
 //! recorded in `peerlite_conflicts`, counted in the sync result, and can be listed and
 //! resolved — never dropped silently.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Statement};
 
 use super::extract::{pending_ddl, pending_table};
 use super::message::{Batch, RowChange};
@@ -59,11 +60,59 @@ struct Ctx<'a> {
     path: &'a std::path::Path,
     sync: &'a SyncState,
     names: &'a HashMap<i64, String>,
+    /// This batch's statements. Prepared here, not in the connection's shared cache: those
+    /// that write device tables are authorized only while sync applies rows
+    /// (`store::writer`), and a caller must never get one of them from the cache.
+    stmts: RefCell<HashMap<String, Statement<'a>>>,
+    /// Whether a table's pending-values table may hold rows (by table id).
+    pending_rows: RefCell<HashMap<i64, bool>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn sql_err(&self, e: rusqlite::Error) -> Error {
         Error::from_sqlite(e, self.path)
+    }
+
+    /// Runs `f` with the batch's prepared statement for `sql`.
+    fn with<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut Statement<'a>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut stmts = self.stmts.borrow_mut();
+        let st = match stmts.get_mut(sql) {
+            Some(st) => st,
+            None => {
+                let st = self.conn.prepare(sql).map_err(|e| self.sql_err(e))?;
+                stmts.entry(sql.to_owned()).or_insert(st)
+            }
+        };
+        f(st).map_err(|e| self.sql_err(e))
+    }
+
+    /// Runs a write with `params`, returning the rows changed.
+    fn run(&self, sql: &str, params: &[Value]) -> Result<usize> {
+        let mut stmts = self.stmts.borrow_mut();
+        let st = match stmts.get_mut(sql) {
+            Some(st) => st,
+            None => {
+                let st = self.conn.prepare(sql).map_err(|e| self.sql_err(e))?;
+                stmts.entry(sql.to_owned()).or_insert(st)
+            }
+        };
+        crate::store::read::bind(st, params, self.path)?;
+        st.raw_execute().map_err(|e| self.sql_err(e))
+    }
+
+    /// Whether `target`'s pending-values table may hold rows (asked once per batch).
+    fn has_pending(&self, target: &TableMeta) -> Result<bool> {
+        if let Some(known) = self.pending_rows.borrow().get(&target.tid) {
+            return Ok(*known);
+        }
+        let sql = format!("SELECT EXISTS(SELECT 1 FROM {})", pending_table(target));
+        let any: bool = self.with(&sql, |st| st.query_row([], |r| r.get(0)))?;
+        self.pending_rows.borrow_mut().insert(target.tid, any);
+        Ok(any)
     }
 
     /// Orders registers by timestamp, then device id (the same on every device).
@@ -112,6 +161,8 @@ pub(crate) fn apply_batch(
         path,
         sync,
         names: &names,
+        stmts: RefCell::new(HashMap::new()),
+        pending_rows: RefCell::new(HashMap::new()),
     };
     let mut metas: HashMap<String, TableMeta> = HashMap::new();
     let mut applied = Applied::default();
@@ -187,12 +238,9 @@ fn merge_row(
     origin: i64,
 ) -> Result<Outcome> {
     let clock = target.clock();
-    let local: Option<Local> = ctx
-        .conn
-        .prepare_cached(&format!(
-            "SELECT hlc, origin, tomb, cols FROM {clock} WHERE ident = ?1"
-        ))
-        .and_then(|mut st| {
+    let local: Option<Local> = ctx.with(
+        &format!("SELECT hlc, origin, tomb, cols FROM {clock} WHERE ident = ?1"),
+        |st| {
             st.query_row([&row.ident], |r| {
                 let cols: Option<Vec<u8>> = r.get(3)?;
                 Ok(Local {
@@ -203,8 +251,8 @@ fn merge_row(
                 })
             })
             .optional()
-        })
-        .map_err(|e| ctx.sql_err(e))?;
+        },
+    )?;
     let remote_e: Reg = (row.hlc, origin);
     let remote_alive = !row.tomb;
     let (e, alive) = match &local {
@@ -302,10 +350,10 @@ fn merge_row(
         }
         Err(err) => return Err(err),
     }
-    ctx.conn
-        .prepare_cached(&format!("INSERT OR REPLACE INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
-        .and_then(|mut st| st.execute(rusqlite::params![row.ident, ctx.sync.next_seq(), e.0 as i64, e.1, !alive, new_blob]))
-        .map_err(|e| ctx.sql_err(e))?;
+    ctx.with(
+        &format!("INSERT OR REPLACE INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        |st| st.execute(rusqlite::params![row.ident, ctx.sync.next_seq(), e.0 as i64, e.1, !alive, new_blob]),
+    )?;
     Ok(Outcome::Changed)
 }
 
@@ -324,11 +372,7 @@ fn write_row(
     let table = quote_ident(&target.name);
     let id = target.identity_sql();
     let pending = pending_table(target);
-    let run = |sql: &str, params: &[Value]| -> Result<usize> {
-        let mut st = ctx.conn.prepare_cached(sql).map_err(|e| ctx.sql_err(e))?;
-        crate::store::read::bind(&mut st, params, ctx.path)?;
-        st.raw_execute().map_err(|e| ctx.sql_err(e))
-    };
+    let run = |sql: &str, params: &[Value]| ctx.run(sql, params);
     match (alive, local_alive) {
         (true, true) => {
             let mut sets = Vec::new();
@@ -369,31 +413,34 @@ fn write_row(
                 cols.push(id.clone());
                 params.push(ident.clone());
             }
-            let exists: bool = ctx
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT EXISTS(SELECT 1 FROM {table} WHERE {id} = ?1)"
-                ))
-                .and_then(|mut st| st.query_row([ident], |r| r.get(0)))
-                .map_err(|e| ctx.sql_err(e))?;
-            if exists {
-                let sets: Vec<String> = cols.iter().map(|c| format!("{c} = ?")).collect();
-                params.push(ident.clone());
+            // No live row here, so normally no row at all: insert, and update only if one
+            // turns out to be there (written while capture was off).
+            let marks = vec!["?"; cols.len()].join(", ");
+            let inserted = run(
+                &format!("INSERT INTO {table} ({}) VALUES ({marks})", cols.join(", ")),
+                &params,
+            );
+            match inserted {
+                Err(Error::Sqlite { sqlite, .. })
+                    if sqlite.primary == 19 && exists(ctx, target, ident)? =>
+                {
+                    let sets: Vec<String> = cols.iter().map(|c| format!("{c} = ?")).collect();
+                    params.push(ident.clone());
+                    run(
+                        &format!("UPDATE {table} SET {} WHERE {id} = ?", sets.join(", ")),
+                        &params,
+                    )?;
+                }
+                other => {
+                    other?;
+                }
+            }
+            if ctx.has_pending(target)? {
                 run(
-                    &format!("UPDATE {table} SET {} WHERE {id} = ?", sets.join(", ")),
-                    &params,
-                )?;
-            } else {
-                let marks = vec!["?"; cols.len()].join(", ");
-                run(
-                    &format!("INSERT INTO {table} ({}) VALUES ({marks})", cols.join(", ")),
-                    &params,
+                    &format!("DELETE FROM {pending} WHERE ident = ?"),
+                    std::slice::from_ref(ident),
                 )?;
             }
-            let _ = run(
-                &format!("DELETE FROM {pending} WHERE ident = ?"),
-                std::slice::from_ref(ident),
-            );
         }
         (false, was_alive) => {
             // Keep aside the values of columns written after the delete.
@@ -412,6 +459,7 @@ fn write_row(
                         ),
                         &[ident.clone(), Value::Integer(i as i64), v],
                     )?;
+                    ctx.pending_rows.borrow_mut().insert(target.tid, true);
                 }
             }
             if was_alive {
@@ -426,17 +474,26 @@ fn write_row(
 }
 
 fn pending_value(ctx: &Ctx<'_>, pending: &str, ident: &Value, col: usize) -> Result<Option<Value>> {
-    ctx.conn
-        .prepare_cached(&format!(
-            "SELECT value FROM {pending} WHERE ident = ?1 AND col = ?2"
-        ))
-        .and_then(|mut st| {
+    ctx.with(
+        &format!("SELECT value FROM {pending} WHERE ident = ?1 AND col = ?2"),
+        |st| {
             st.query_row(rusqlite::params![ident, col as i64], |r| {
                 r.get::<_, Value>(0)
             })
             .optional()
-        })
-        .map_err(|e| ctx.sql_err(e))
+        },
+    )
+}
+
+fn exists(ctx: &Ctx<'_>, target: &TableMeta, ident: &Value) -> Result<bool> {
+    ctx.with(
+        &format!(
+            "SELECT EXISTS(SELECT 1 FROM {} WHERE {} = ?1)",
+            quote_ident(&target.name),
+            target.identity_sql()
+        ),
+        |st| st.query_row([ident], |r| r.get(0)),
+    )
 }
 
 fn column_value(
@@ -448,15 +505,15 @@ fn column_value(
     let Some(name) = target.columns.get(col) else {
         return Ok(None);
     };
-    ctx.conn
-        .prepare_cached(&format!(
+    ctx.with(
+        &format!(
             "SELECT {} FROM {} WHERE {} = ?1",
             quote_ident(name),
             quote_ident(&target.name),
             target.identity_sql()
-        ))
-        .and_then(|mut st| st.query_row([ident], |r| r.get::<_, Value>(0)).optional())
-        .map_err(|e| ctx.sql_err(e))
+        ),
+        |st| st.query_row([ident], |r| r.get::<_, Value>(0)).optional(),
+    )
 }
 
 fn record_conflict(
@@ -476,9 +533,9 @@ fn record_conflict(
         .get(row.origin as usize)
         .cloned()
         .unwrap_or_default();
-    ctx.conn
-        .prepare_cached("INSERT INTO peerlite_conflicts(tbl, ident, device, change, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .and_then(|mut st| {
+    ctx.with(
+        "INSERT INTO peerlite_conflicts(tbl, ident, device, change, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        |st| {
             st.execute(rusqlite::params![
                 target.name,
                 row.ident,
@@ -488,8 +545,8 @@ fn record_conflict(
                 err.to_string(),
                 ctx.sync.hlc.now_ms() as i64
             ])
-        })
-        .map_err(|e| ctx.sql_err(e))?;
+        },
+    )?;
     Ok(())
 }
 
@@ -547,12 +604,11 @@ pub(crate) fn ensure_device_table(
         schema: None,
     };
     let ddl = format!(
-        "CREATE TABLE IF NOT EXISTS {} ({});{}{}{}",
+        "CREATE TABLE IF NOT EXISTS {} ({});{}{}",
         quote_ident(&name),
         defs.join(", "),
         triggers::clock_ddl(&meta),
         pending_ddl(&meta),
-        triggers::read_only_triggers(&meta)
     );
     tx.execute_script(&ddl)?;
     registry::save(conn, &meta).map_err(sql_err)?;

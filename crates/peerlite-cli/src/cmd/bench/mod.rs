@@ -2,6 +2,7 @@
 //! ratios (these machines are noisy; ratios from one run are what can be compared).
 
 mod backup;
+mod changes;
 mod measure;
 mod store;
 mod writer;
@@ -21,6 +22,8 @@ enum Which {
     Store(store::Args),
     /// Verified online backup vs .backup, VACUUM INTO, cp and a naive stepped backup.
     Backup(backup::Args),
+    /// Change capture cost and sync speed.
+    Changes(changes::Args),
     /// The second process of `bench backup` (commits every interval).
     #[command(hide = true)]
     Writer(writer::Args),
@@ -31,6 +34,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     match args.which {
         Which::Store(a) => store::run(global, a),
         Which::Backup(a) => backup::run(global, a),
+        Which::Changes(a) => changes::run(global, a),
         Which::Writer(a) => writer::run(a),
     }
 }
