@@ -57,6 +57,14 @@ enum Command {
     Check(cmd::check::Args),
     /// Rebuild a corrupted store from its newest verified backup, salvaging readable rows.
     Repair(cmd::repair::Args),
+    /// Make tables distributed (device collaboration, or single version with a sync schema).
+    Distribute(cmd::distribute::Args),
+    /// Validate a sync_schema.json against a database, changing nothing (exit 0 valid, 2 not).
+    SchemaCheck(cmd::schema_check::Args),
+    /// List captured changes (key, origin, timestamps, sequence, tombstone).
+    Changes(cmd::changes::Args),
+    /// Simulate devices syncing over a faulty network; exit 0 only when they converge.
+    Sim(cmd::sim::Args),
     /// Show the whole story in a temporary directory.
     Demo(cmd::demo::Args),
     /// Measure peerlite against the alternatives, side by side.
@@ -120,6 +128,10 @@ fn main() -> ExitCode {
         Command::DeleteBackup(args) => cmd::delete_backup::run(&global, args),
         Command::Check(args) => cmd::check::run(&global, args),
         Command::Repair(args) => cmd::repair::run(&global, args),
+        Command::Distribute(args) => cmd::distribute::run(&global, args),
+        Command::SchemaCheck(args) => cmd::schema_check::run(&global, args),
+        Command::Changes(args) => cmd::changes::run(&global, args),
+        Command::Sim(args) => cmd::sim::run(&global, args),
         Command::Demo(args) => cmd::demo::run(&global, args),
         Command::Bench(args) => cmd::bench::run(&global, args),
     };

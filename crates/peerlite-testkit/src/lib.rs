@@ -18,6 +18,8 @@
 //! # Ok::<(), peerlite::Error>(())
 //! ```
 
+pub mod sim;
+
 use std::path::{Path, PathBuf};
 
 use peerlite::{FromValue, Migrations, RdbStore, Result, StoreConfig, Value};

@@ -258,7 +258,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A sync schema file, or a table it describes, breaks one or more of its rules.
-    #[error("sync schema rejected: {}", problems.first().map(ToString::to_string).unwrap_or_default())]
+    #[error("sync schema rejected: {}", crate::schema::first_error(problems).map(ToString::to_string).unwrap_or_default())]
     SyncSchema {
         /// Every problem found (errors and warnings).
         problems: Vec<crate::schema::SchemaProblem>,
@@ -359,11 +359,9 @@ impl Error {
             Error::BackupOfAnotherStore { .. } => 17020004,
             Error::Cancelled { .. } => 17020005,
             Error::ReservedBackupName { .. } => 17020006,
-            Error::SyncSchema { problems } => problems
-                .iter()
-                .find(|p| p.severity == crate::schema::Severity::Error)
-                .or(problems.first())
-                .map_or(17030022, crate::schema::SchemaProblem::code),
+            Error::SyncSchema { problems } => {
+                crate::schema::first_error(problems).map_or(17030022, |p| p.code())
+            }
             Error::DistributedTypeMismatch { .. } => 14800051,
             Error::NotDistributed { .. } => 17040001,
             Error::ReadOnlyDeviceTable { .. } => 17040002,
@@ -575,17 +573,22 @@ impl Error {
     }
 }
 
-/// peerlite's triggers refuse writes with `RAISE(ABORT, 'peerlite:<kind>:<table>[:<column>]')`.
+/// peerlite's triggers refuse writes with `RAISE(ABORT, 'peerlite:nullconflict:<n>:<table><column>')`,
+/// `<n>` being the table name's length in bytes (names may contain `:`).
 fn from_trigger_message(message: &str) -> Option<Error> {
-    let rest = message.strip_prefix("peerlite:")?;
-    let mut parts = rest.splitn(3, ':');
-    match (parts.next()?, parts.next()?, parts.next()) {
-        ("nullconflict", table, Some(column)) => Some(Error::NullConflictColumn {
-            table: table.to_owned(),
-            column: column.to_owned(),
-        }),
-        _ => None,
-    }
+    let rest = message.strip_prefix("peerlite:nullconflict:")?;
+    let (len, names) = rest.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    let (table, column) = (names.get(..len)?, names.get(len..)?);
+    Some(Error::NullConflictColumn {
+        table: table.to_owned(),
+        column: column.to_owned(),
+    })
+}
+
+/// The message [`from_trigger_message`] reads back.
+pub(crate) fn null_conflict_message(table: &str, column: &str) -> String {
+    format!("peerlite:nullconflict:{}:{table}{column}", table.len())
 }
 
 /// ArkData's codes for SQLite's primary result codes (14800021..=14800034).

@@ -30,6 +30,18 @@ pub enum Value {
 }
 
 impl Value {
+    /// Borrowed as SQLite's value type.
+    pub(crate) fn as_value_ref(&self) -> rusqlite::types::ValueRef<'_> {
+        use rusqlite::types::ValueRef;
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+
     /// The storage class's name, as SQLite's `typeof()` returns it.
     pub fn type_name(&self) -> &'static str {
         match self {

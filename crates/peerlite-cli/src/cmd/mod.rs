@@ -3,20 +3,24 @@
 pub mod backup;
 pub mod backups;
 pub mod bench;
+pub mod changes;
 pub mod check;
 pub mod delete_backup;
 pub mod demo;
+pub mod distribute;
 pub mod kv;
 pub mod migrate;
 pub mod repair;
 pub mod restore;
+pub mod schema_check;
+pub mod sim;
 pub mod sql;
 pub mod target;
 pub mod version;
 
 use std::path::Path;
 
-use peerlite::StoreConfig;
+use peerlite::{RdbStore, StoreConfig};
 
 use crate::Global;
 
@@ -27,6 +31,28 @@ pub fn store_config(global: &Global, path: &Path) -> StoreConfig {
         Some(key) => config.encryption_key(key.as_str()),
         None => config,
     }
+}
+
+/// Opens an existing database (a missing file is an error, not a new database).
+pub fn open_existing(global: &Global, path: &Path) -> peerlite::Result<RdbStore> {
+    if !path.exists() {
+        return Err(peerlite::Error::InvalidPath {
+            path: path.to_path_buf(),
+            reason: "no database there".into(),
+        });
+    }
+    RdbStore::open(store_config(global, path))
+}
+
+/// Opens an existing database read-only: the command cannot change it.
+pub fn open_existing_read_only(global: &Global, path: &Path) -> peerlite::Result<RdbStore> {
+    if !path.exists() {
+        return Err(peerlite::Error::InvalidPath {
+            path: path.to_path_buf(),
+            reason: "no database there".into(),
+        });
+    }
+    RdbStore::open(store_config(global, path).read_only(true))
 }
 
 /// Prints JSON on one line.

@@ -28,6 +28,7 @@ pub(crate) mod registers;
 pub(crate) mod registry;
 pub(crate) mod state;
 pub(crate) mod triggers;
+mod validate;
 
 pub use hlc::{Clock, Hlc, MAX_DRIFT_MS, ManualClock, SystemClock};
 pub use registers::ColumnRegister;
@@ -35,7 +36,7 @@ pub use registry::{DistributedTableType, TableMeta};
 
 use crate::StoreKind;
 use crate::error::{Error, Result};
-use crate::schema::{Rule, SchemaProblem, SyncSchema, check_table, table_facts};
+use crate::schema::{Rule, SchemaProblem, SyncSchema, table_facts};
 use crate::store::schema::quote_ident;
 use crate::store::{RdbStore, Transaction};
 use crate::value::Value;
@@ -125,12 +126,26 @@ impl RdbStore {
         _kind: DistributedType,
         config: &DistributedConfig,
     ) -> Result<()> {
-        let db_name = self
-            .path()
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        if let Some(own) = tables
+            .iter()
+            .find(|t| crate::store::writer::is_internal_table(t))
+        {
+            return Err(Error::invalid(
+                StoreKind::Relational,
+                format!("{own} is peerlite's own table"),
+            ));
+        }
+        self.distribute_tables(tables, config)
+    }
+
+    /// `set_distributed_tables` without the guard on peerlite's own tables (the key-value
+    /// store distributes its entry table).
+    pub(crate) fn distribute_tables(
+        &self,
+        tables: &[&str],
+        config: &DistributedConfig,
+    ) -> Result<()> {
+        let db_name = validate::db_name(self);
         self.transaction(|tx| {
             let conn = tx.conn()?;
             let path = self.path();
@@ -190,38 +205,100 @@ impl RdbStore {
         let path = self.path();
         self.inner.read(|conn| {
             let sql_err = |e| Error::from_sqlite(e, path);
-            let devices: std::collections::HashMap<i64, String> = registry::devices(conn).map_err(sql_err)?.into_iter().collect();
-            let name = |idx: i64| devices.get(&idx).cloned().unwrap_or_else(|| format!("#{idx}"));
+            let devices = registry::devices(conn)
+                .map_err(sql_err)?
+                .into_iter()
+                .collect();
             let mut out = Vec::new();
             for meta in registry::load_all(conn).map_err(sql_err)? {
                 if table.is_some_and(|t| t != meta.name && t != meta.logical()) {
                     continue;
                 }
-                let mut stmt = conn
-                    .prepare(&format!("SELECT ident, seq, hlc, origin, tomb, cols FROM {} WHERE seq > ?1 ORDER BY seq", meta.clock()))
-                    .map_err(sql_err)?;
+                let sql = format!("{} WHERE seq > ?1 ORDER BY seq", clock_select(&meta));
+                let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
                 let mut rows = stmt.query([since]).map_err(sql_err)?;
                 while let Some(r) = rows.next().map_err(sql_err)? {
-                    let cols: Option<Vec<u8>> = r.get(5).map_err(sql_err)?;
-                    let columns = registers::decode(cols.as_deref().unwrap_or_default())
-                        .into_iter()
-                        .map(|reg| (meta.columns.get(reg.column as usize).cloned().unwrap_or_default(), reg.hlc, name(reg.origin)))
-                        .collect();
-                    out.push(ChangeRecord {
-                        table: meta.name.clone(),
-                        key: Value::from_ref(r.get_ref(0).map_err(sql_err)?),
-                        seq: r.get(1).map_err(sql_err)?,
-                        hlc: r.get::<_, i64>(2).map_err(sql_err)? as u64,
-                        origin: name(r.get(3).map_err(sql_err)?),
-                        tombstone: r.get(4).map_err(sql_err)?,
-                        columns,
-                    });
+                    out.push(change_record(&meta, &devices, r).map_err(sql_err)?);
                 }
             }
             out.sort_by_key(|c| c.seq);
             Ok(out)
         })
     }
+
+    /// The clock of one row of `table` (a distributed table or a device table): its latest
+    /// change, or `None` when the row never existed here.
+    ///
+    /// # Errors
+    /// 17040001 when `table` is not distributed.
+    pub fn change_of(&self, table: &str, key: &Value) -> Result<Option<ChangeRecord>> {
+        let path = self.path();
+        self.inner.read(|conn| {
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let meta = registry::load_all(conn)
+                .map_err(sql_err)?
+                .into_iter()
+                .find(|m| m.name == table)
+                .ok_or_else(|| Error::NotDistributed {
+                    table: table.to_owned(),
+                })?;
+            let devices = registry::devices(conn)
+                .map_err(sql_err)?
+                .into_iter()
+                .collect();
+            let sql = format!("{} WHERE ident = ?1", clock_select(&meta));
+            let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
+            let mut rows = stmt.query([key]).map_err(sql_err)?;
+            match rows.next().map_err(sql_err)? {
+                Some(r) => Ok(Some(change_record(&meta, &devices, r).map_err(sql_err)?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+fn clock_select(meta: &TableMeta) -> String {
+    format!(
+        "SELECT ident, seq, hlc, origin, tomb, cols FROM {}",
+        meta.clock()
+    )
+}
+
+/// One clock row as a [`ChangeRecord`], device indexes turned into device ids.
+fn change_record(
+    meta: &TableMeta,
+    devices: &std::collections::HashMap<i64, String>,
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<ChangeRecord> {
+    let name = |idx: i64| {
+        devices
+            .get(&idx)
+            .cloned()
+            .unwrap_or_else(|| format!("#{idx}"))
+    };
+    let cols: Option<Vec<u8>> = r.get(5)?;
+    let columns = registers::decode(cols.as_deref().unwrap_or_default())
+        .into_iter()
+        .map(|reg| {
+            (
+                meta.columns
+                    .get(reg.column as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                reg.hlc,
+                name(reg.origin),
+            )
+        })
+        .collect();
+    Ok(ChangeRecord {
+        table: meta.name.clone(),
+        key: Value::from_ref(r.get_ref(0)?),
+        seq: r.get(1)?,
+        hlc: r.get::<_, i64>(2)? as u64,
+        origin: name(r.get(3)?),
+        tombstone: r.get(4)?,
+        columns,
+    })
 }
 
 /// Makes one table distributed (or updates it), inside the caller's transaction.
@@ -241,12 +318,6 @@ fn distribute(
             table: table.to_owned(),
             kind: StoreKind::Relational,
         });
-    }
-    if crate::store::writer::is_internal_table(table) {
-        return Err(Error::invalid(
-            StoreKind::Relational,
-            format!("{table} is peerlite's own table"),
-        ));
     }
     if facts.pk_columns.len() > 1 {
         return Err(schema_error(
@@ -292,38 +363,15 @@ fn distribute(
                     format!("the sync schema for {db_name} does not describe {table}"),
                 )
             })?;
-            let prev = previous.and_then(|p| p.schema.as_ref().map(|s| (s, p.schema_version)));
-            let problems = check_table(entry, db.version, &facts, prev);
-            if problems
-                .iter()
-                .any(|p| p.severity == crate::schema::Severity::Error)
-            {
+            let problems =
+                validate::table_problems(conn, entry, db.version, previous).map_err(sql_err)?;
+            if validate::has_errors(&problems) {
                 return Err(Error::SyncSchema { problems });
             }
-            let identity = entry
-                .conflict_columns()
+            let identity = crate::schema::conflict_columns(entry, &facts)
                 .first()
                 .map(|c| (*c).to_owned())
                 .unwrap_or_default();
-            let nulls: i64 = conn
-                .query_row(
-                    &format!(
-                        "SELECT count(*) FROM {} WHERE {} IS NULL",
-                        quote_ident(table),
-                        quote_ident(&identity)
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(sql_err)?;
-            if nulls > 0 {
-                return Err(schema_error(
-                    Rule::ConflictColumnNulls,
-                    table,
-                    Some(&identity),
-                    format!("{nulls} existing row(s) have NULL in the conflict column"),
-                ));
-            }
             let mut columns: Vec<String> = entry
                 .synced_columns()
                 .into_iter()

@@ -97,7 +97,7 @@ pub(crate) fn not_null_triggers(meta: &TableMeta) -> String {
     let table = quote_ident(&meta.name);
     let id = meta.identity_sql();
     let message =
-        format!("peerlite:nullconflict:{}:{}", meta.name, meta.identity).replace('\'', "''");
+        crate::error::null_conflict_message(&meta.name, &meta.identity).replace('\'', "''");
     format!(
         "CREATE TRIGGER {i} BEFORE INSERT ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END;
          CREATE TRIGGER {u} BEFORE UPDATE ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END;",

@@ -92,6 +92,10 @@ fn kv_schema() -> Migrations {
 pub struct KvManager {
     dir: PathBuf,
     open: Mutex<HashMap<String, Weak<KvInner>>>,
+    /// The device id its stores sync as (made per store when unset).
+    device_id: Option<String>,
+    /// The wall clock its stores' timestamps read (tests drive one by hand).
+    clock: Option<Arc<dyn crate::changes::Clock>>,
 }
 
 fn check_store_id(id: &str) -> Result<()> {
@@ -125,7 +129,23 @@ impl KvManager {
         Ok(KvManager {
             dir,
             open: Mutex::new(HashMap::new()),
+            device_id: None,
+            clock: None,
         })
+    }
+
+    /// The device id this manager's stores sync as (ArkData takes it from the device).
+    #[must_use]
+    pub fn device_id(mut self, id: impl Into<String>) -> Self {
+        self.device_id = Some(id.into());
+        self
+    }
+
+    /// The wall clock for its stores' change timestamps (the system clock by default).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn crate::changes::Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// The directory holding the stores.
@@ -192,6 +212,12 @@ impl KvManager {
             .security_level(options.security_level)
             .version(1);
         config.kind = StoreKind::KeyValue;
+        if let Some(id) = &self.device_id {
+            config = config.device_id(id.clone());
+        }
+        if let Some(clock) = &self.clock {
+            config = config.clock(Arc::clone(clock));
+        }
         config.allow_rebuild = options.allow_rebuild;
         config.for_recovery = options.for_recovery;
         if options.encrypt {
@@ -224,7 +250,7 @@ impl KvManager {
             }
         })
         .map_err(kv_err)?;
-        Ok(KvStore::new(store_id.to_owned(), rdb, options))
+        KvStore::new(store_id.to_owned(), rdb, options)
     }
 
     /// Closes the store if it is open; every handle to it then fails with 15100005.

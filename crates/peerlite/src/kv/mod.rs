@@ -3,6 +3,7 @@
 mod manager;
 mod result_set;
 mod store;
+mod sync;
 mod value;
 
 pub use manager::{KvManager, KvStoreType, Options};

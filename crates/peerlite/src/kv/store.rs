@@ -32,9 +32,10 @@ use crate::error::{Error, Result};
 use crate::store::observer::{DEFAULT_MAX_OBSERVERS, ObserverId, ObserverRegistry, SubscribeType};
 use crate::store::{RdbStore, Transaction};
 
+/// The table holding a key-value store's entries.
+pub(crate) const KV_TABLE: &str = "peerlite_kv";
 pub(crate) const KV_SCHEMA: &str = "CREATE TABLE peerlite_kv(key TEXT PRIMARY KEY NOT NULL, value, type INTEGER NOT NULL) WITHOUT ROWID";
 const UPSERT: &str = "INSERT INTO peerlite_kv(key, value, type) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET value = excluded.value, type = excluded.type";
-const GET: &str = "SELECT value, type FROM peerlite_kv WHERE key = ?1";
 const DELETE: &str = "DELETE FROM peerlite_kv WHERE key = ?1";
 
 /// Device id reported in local change notifications.
@@ -54,7 +55,7 @@ pub struct ChangeNotification {
 }
 
 impl ChangeNotification {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.insert_entries.is_empty()
             && self.update_entries.is_empty()
             && self.delete_entries.is_empty()
@@ -65,7 +66,7 @@ pub(crate) struct KvInner {
     pub id: String,
     pub rdb: RdbStore,
     pub options: Options,
-    observers: ObserverRegistry<ChangeNotification>,
+    pub(crate) observers: ObserverRegistry<ChangeNotification>,
 }
 
 /// A key-value store. `Send + Sync`; clones share the store.
@@ -83,7 +84,7 @@ impl std::fmt::Debug for KvStore {
     }
 }
 
-fn kv<T>(r: Result<T>) -> Result<T> {
+pub(crate) fn kv<T>(r: Result<T>) -> Result<T> {
     r.map_err(|e| e.for_store(StoreKind::KeyValue))
 }
 
@@ -141,8 +142,18 @@ fn sql_err(conn_path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '
     move |e| Error::from_sqlite(e, conn_path)
 }
 
-fn read_value(conn: &Connection, key: &str, path: &std::path::Path) -> Result<Option<KvValue>> {
-    let mut stmt = conn.prepare_cached(GET).map_err(sql_err(path))?;
+/// The value under `key` in `table` (`peerlite_kv`, or a device's table of it).
+pub(crate) fn read_value(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    path: &std::path::Path,
+) -> Result<Option<KvValue>> {
+    let sql = format!(
+        "SELECT value, type FROM {} WHERE key = ?1",
+        crate::store::schema::quote_ident(table)
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err(path))?;
     stmt.raw_bind_parameter(1, key).map_err(sql_err(path))?;
     let mut rows = stmt.raw_query();
     let Some(row) = rows.next().map_err(sql_err(path))? else {
@@ -159,7 +170,7 @@ fn read_value(conn: &Connection, key: &str, path: &std::path::Path) -> Result<Op
         })
 }
 
-fn tag_name(tag: i64) -> &'static str {
+pub(crate) fn tag_name(tag: i64) -> &'static str {
     match tag {
         0 => "string tag",
         1 => "integer tag",
@@ -170,15 +181,22 @@ fn tag_name(tag: i64) -> &'static str {
     }
 }
 
-fn read_entries(conn: &Connection, prefix: &str, path: &std::path::Path) -> Result<Vec<Entry>> {
+/// The entries of `table` under `prefix`, in key order.
+pub(crate) fn read_entries(
+    conn: &Connection,
+    table: &str,
+    prefix: &str,
+    path: &std::path::Path,
+) -> Result<Vec<Entry>> {
     let end = prefix_end(prefix);
+    let table = crate::store::schema::quote_ident(table);
     let sql = match end {
-        Some(_) => {
-            "SELECT key, value, type FROM peerlite_kv WHERE key >= ?1 AND key < ?2 ORDER BY key"
-        }
-        None => "SELECT key, value, type FROM peerlite_kv WHERE key >= ?1 ORDER BY key",
+        Some(_) => format!(
+            "SELECT key, value, type FROM {table} WHERE key >= ?1 AND key < ?2 ORDER BY key"
+        ),
+        None => format!("SELECT key, value, type FROM {table} WHERE key >= ?1 ORDER BY key"),
     };
-    let mut stmt = conn.prepare_cached(sql).map_err(sql_err(path))?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err(path))?;
     stmt.raw_bind_parameter(1, prefix).map_err(sql_err(path))?;
     if let Some(end) = &end {
         stmt.raw_bind_parameter(2, end.as_str())
@@ -219,15 +237,17 @@ fn count_entries(conn: &Connection, prefix: &str, path: &std::path::Path) -> Res
 }
 
 impl KvStore {
-    pub(crate) fn new(id: String, rdb: RdbStore, options: Options) -> Self {
-        KvStore {
+    pub(crate) fn new(id: String, rdb: RdbStore, options: Options) -> Result<Self> {
+        let store = KvStore {
             inner: Arc::new(KvInner {
                 id,
                 rdb,
                 options,
                 observers: ObserverRegistry::new(StoreKind::KeyValue, DEFAULT_MAX_OBSERVERS),
             }),
-        }
+        };
+        super::sync::forward_remote_changes(&store.inner)?;
+        Ok(store)
     }
 
     /// The store's id.
@@ -285,10 +305,13 @@ impl KvStore {
     pub fn get(&self, key: &str) -> Result<KvValue> {
         kv(check_key(key))?;
         let path = self.path();
-        kv(self.inner.rdb.inner.read(|c| read_value(c, key, path)))?.ok_or_else(|| {
-            Error::NotFound {
-                what: format!("key {key:?}"),
-            }
+        kv(self
+            .inner
+            .rdb
+            .inner
+            .read(|c| read_value(c, KV_TABLE, key, path)))?
+        .ok_or_else(|| Error::NotFound {
+            what: format!("key {key:?}"),
         })
     }
 
@@ -305,7 +328,11 @@ impl KvStore {
     /// Every entry whose key starts with `prefix` (all for ""), in key order.
     pub fn get_entries(&self, prefix: &str) -> Result<Vec<Entry>> {
         let path = self.path();
-        kv(self.inner.rdb.inner.read(|c| read_entries(c, prefix, path)))
+        kv(self
+            .inner
+            .rdb
+            .inner
+            .read(|c| read_entries(c, KV_TABLE, prefix, path)))
     }
 
     /// The entries under `prefix` as a result set.
@@ -476,7 +503,7 @@ impl KvTransaction<'_> {
         let slot = match changes.index.get(key) {
             Some(&i) => i,
             None => {
-                let before = read_value(conn, key, self.path())?;
+                let before = read_value(conn, KV_TABLE, key, self.path())?;
                 changes.order.push((key.to_owned(), before.clone(), before));
                 let i = changes.order.len() - 1;
                 changes.index.insert(key.to_owned(), i);
@@ -513,8 +540,10 @@ impl KvTransaction<'_> {
     /// The value under `key`, seeing this transaction's writes.
     pub fn get(&self, key: &str) -> Result<KvValue> {
         kv(check_key(key))?;
-        kv(read_value(self.tx.conn()?, key, self.path()))?.ok_or_else(|| Error::NotFound {
-            what: format!("key {key:?}"),
+        kv(read_value(self.tx.conn()?, KV_TABLE, key, self.path()))?.ok_or_else(|| {
+            Error::NotFound {
+                what: format!("key {key:?}"),
+            }
         })
     }
 
@@ -543,7 +572,7 @@ impl KvTransaction<'_> {
 
     /// Entries under `prefix`, seeing this transaction's writes.
     pub fn get_entries(&self, prefix: &str) -> Result<Vec<Entry>> {
-        kv(read_entries(self.tx.conn()?, prefix, self.path()))
+        kv(read_entries(self.tx.conn()?, KV_TABLE, prefix, self.path()))
     }
 
     /// Commits, then notifies local observers of what changed.

@@ -16,9 +16,20 @@ mod rules;
 
 use serde::{Deserialize, Serialize};
 
-pub use rules::{ColumnFact, Rule, SchemaProblem, Severity, TableFacts, check_table, table_facts};
+pub use rules::{
+    ColumnFact, Rule, SchemaProblem, Severity, TableFacts, check_table, conflict_columns,
+    table_facts,
+};
 
 use crate::error::{Error, Result};
+
+/// The first error among `problems`, else the first warning.
+pub(crate) fn first_error(problems: &[SchemaProblem]) -> Option<&SchemaProblem> {
+    problems
+        .iter()
+        .find(|p| p.severity == Severity::Error)
+        .or(problems.first())
+}
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,12 +139,15 @@ impl TableSchema {
         self.fields.iter().find(|f| f.column_name == column)
     }
 
-    /// The columns that actually sync: in `deviceSyncFields` and in `fields`, in that order.
+    /// The columns that actually sync: in `deviceSyncFields` and in `fields`, in that order,
+    /// each once.
     pub fn synced_columns(&self) -> Vec<&str> {
-        self.device_sync_fields
-            .iter()
-            .filter(|c| self.field(c).is_some())
-            .map(String::as_str)
-            .collect()
+        let mut out: Vec<&str> = Vec::new();
+        for c in &self.device_sync_fields {
+            if self.field(c).is_some() && !out.contains(&c.as_str()) {
+                out.push(c);
+            }
+        }
+        out
     }
 }

@@ -149,12 +149,13 @@ impl std::fmt::Display for SchemaProblem {
     /// `error[CODE] TABLE.COLUMN: rule` or `warning: TABLE.COLUMN: rule`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let place = match &self.column {
-            Some(c) => format!("{}.{c}", self.table),
-            None => self.table.clone(),
+            Some(c) => format!(" {}.{c}", self.table),
+            None if self.table.is_empty() => String::new(),
+            None => format!(" {}", self.table),
         };
         match self.severity {
-            Severity::Error => write!(f, "error[{}] {place}: {}", self.code(), self.message),
-            Severity::Warning => write!(f, "warning: {place}: {}", self.message),
+            Severity::Error => write!(f, "error[{}]{place}: {}", self.code(), self.message),
+            Severity::Warning => write!(f, "warning:{place}: {}", self.message),
         }
     }
 }
@@ -239,27 +240,26 @@ pub fn table_facts(conn: &Connection, table: &str) -> rusqlite::Result<TableFact
     } else {
         Vec::new()
     };
-    let indexes: Vec<(String, bool)> = conn
-        .prepare(r#"SELECT name, "unique" FROM pragma_index_list(?1)"#)?
-        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+    // Only a whole-table UNIQUE on the column itself makes it unique: a partial index allows
+    // duplicates outside its WHERE, and an index on an expression (its column name is NULL)
+    // constrains the expression, not the column.
+    let indexes: Vec<String> = conn
+        .prepare(r#"SELECT name FROM pragma_index_list(?1) WHERE "unique" AND NOT partial"#)?
+        .query_map([table], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for (index, unique) in indexes {
-        if !unique {
-            continue;
-        }
-        let cols: Vec<String> = conn
+    for index in indexes {
+        let cols: Vec<Option<String>> = conn
             .prepare("SELECT name FROM pragma_index_info(?1)")?
             .query_map([&index], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        if let [single] = cols.as_slice() {
+        if let [Some(single)] = cols.as_slice() {
             if !unique_columns.contains(single) {
                 unique_columns.push(single.clone());
             }
         }
     }
-    let auto_increment = (pk_columns.len() == 1
-        && sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
-    .then(|| pk_columns[0].clone());
+    let auto_increment = (pk_columns.len() == 1 && has_keyword(&sql, "AUTOINCREMENT"))
+        .then(|| pk_columns[0].clone());
     Ok(TableFacts {
         name: table.to_owned(),
         exists: true,
@@ -268,6 +268,69 @@ pub fn table_facts(conn: &Connection, table: &str) -> rusqlite::Result<TableFact
         unique_columns,
         auto_increment,
     })
+}
+
+/// True when `sql` contains `keyword` as a word of its own — not inside a comment, a string
+/// or a quoted name.
+fn has_keyword(sql: &str, keyword: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    let mut word = String::new();
+    let mut found = false;
+    let mut end_word = |word: &mut String| {
+        found |= word.eq_ignore_ascii_case(keyword);
+        word.clear();
+    };
+    while i < bytes.len() {
+        let c = bytes[i];
+        let close = match c {
+            b'\'' => Some(b'\''),
+            b'"' => Some(b'"'),
+            b'`' => Some(b'`'),
+            b'[' => Some(b']'),
+            _ => None,
+        };
+        if let Some(close) = close {
+            end_word(&mut word);
+            i += 1;
+            while i < bytes.len() && bytes[i] != close {
+                i += 1;
+            }
+        } else if c == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            end_word(&mut word);
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            end_word(&mut word);
+            i += 2;
+            while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                i += 1;
+            }
+            i += 1;
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            word.push(c as char);
+        } else {
+            end_word(&mut word);
+        }
+        i += 1;
+    }
+    end_word(&mut word);
+    found
+}
+
+/// The conflict column(s) a table entry names: the fields marked `primaryKey: true`, or —
+/// when none is marked — the table's own primary key if it is not auto-increment (the
+/// marking is required only for auto-increment tables, seed 002).
+pub fn conflict_columns<'s>(schema: &'s TableSchema, facts: &'s TableFacts) -> Vec<&'s str> {
+    let marked = schema.conflict_columns();
+    if !marked.is_empty() {
+        return marked;
+    }
+    match facts.pk_columns.as_slice() {
+        [key] if facts.auto_increment.as_deref() != Some(key.as_str()) => vec![key.as_str()],
+        _ => Vec::new(),
+    }
 }
 
 const TYPES: [&str; 6] = ["Text", "Integer", "Long", "Float", "Double", "Blob"];
@@ -354,7 +417,7 @@ pub fn check_table(
         }
     }
     let synced = schema.synced_columns();
-    let conflicts = schema.conflict_columns();
+    let conflicts = conflict_columns(schema, facts);
     match conflicts.as_slice() {
         [] => error(
             NoConflictColumn,
@@ -437,7 +500,10 @@ pub fn check_table(
         }
     }
     if let Some((prev, prev_version)) = previous {
-        let (before, after) = (prev.conflict_columns(), schema.conflict_columns());
+        let (before, after) = (
+            conflict_columns(prev, facts),
+            conflict_columns(schema, facts),
+        );
         if !before.is_empty() && before != after {
             error(
                 ConflictColumnChanged,
@@ -460,7 +526,13 @@ pub fn check_table(
                 "sync columns can only be added in a new version, never removed".into(),
             );
         }
-        if prev != schema && version <= prev_version {
+        if version < prev_version {
+            error(
+                VersionNotIncreased,
+                None,
+                format!("the schema version went back to {version} from {prev_version}"),
+            );
+        } else if prev != schema && version == prev_version {
             error(
                 VersionNotIncreased,
                 None,

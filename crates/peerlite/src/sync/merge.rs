@@ -10,14 +10,15 @@
 //! them column by column.
 //!
 //! A row that breaks a local constraint (another UNIQUE column, say) is not applied: it is
-//! recorded in `peerlite_conflicts`, counted in the sync result, and can be listed and
-//! resolved — never dropped silently.
+//! recorded in `peerlite_conflicts` (once, however often the batch is delivered), counted in
+//! the sync result, and can be listed and resolved — never dropped silently.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Statement};
 
+use super::ChangeKind;
 use super::extract::{pending_ddl, pending_table};
 use super::message::{Batch, RowChange};
 use crate::changes::device_table_name;
@@ -39,7 +40,8 @@ pub(crate) const CONFLICTS_DDL: &str = "CREATE TABLE IF NOT EXISTS peerlite_conf
   code INTEGER NOT NULL,
   message TEXT NOT NULL,
   at INTEGER NOT NULL
-);";
+);
+CREATE UNIQUE INDEX IF NOT EXISTS peerlite_conflicts_once ON peerlite_conflicts(tbl, ident, device, change);";
 
 /// What applying a batch did.
 #[derive(Debug, Default)]
@@ -48,8 +50,10 @@ pub(crate) struct Applied {
     pub changed: u64,
     /// Rows recorded as conflicts.
     pub conflicts: u64,
-    /// The tables and identities that changed.
+    /// The tables and identities of the rows that changed visibly.
     pub keys: Vec<(String, Value)>,
+    /// What happened to each of `keys`.
+    pub kinds: Vec<ChangeKind>,
 }
 
 /// A register: (hlc, device index).
@@ -197,9 +201,12 @@ pub(crate) fn apply_batch(
         };
         match merge_row(&ctx, &target, row, batch, &device_idx, origin)? {
             Outcome::Unchanged => {}
-            Outcome::Changed => {
+            Outcome::Changed(kind) => {
                 applied.changed += 1;
-                applied.keys.push((target.name.clone(), row.ident.clone()));
+                if let Some(kind) = kind {
+                    applied.keys.push((target.name.clone(), row.ident.clone()));
+                    applied.kinds.push(kind);
+                }
             }
             Outcome::Conflict(err) => {
                 record_conflict(&ctx, &target, row, batch, &err)?;
@@ -218,7 +225,8 @@ fn protocol(detail: &str) -> Error {
 
 enum Outcome {
     Unchanged,
-    Changed,
+    /// The row's state changed; how, when it shows (a deleted row's registers do not).
+    Changed(Option<ChangeKind>),
     Conflict(Error),
 }
 
@@ -332,6 +340,14 @@ fn merge_row(
     if unchanged {
         return Ok(Outcome::Unchanged);
     }
+    let kind = match (local_alive, alive) {
+        (false, true) => Some(ChangeKind::Inserted),
+        (true, true) => any_remote_value.then_some(ChangeKind::Updated),
+        (true, false) => Some(ChangeKind::Deleted {
+            before: row_values(ctx, target, &row.ident)?,
+        }),
+        (false, false) => None,
+    };
 
     let written = write_row(
         ctx,
@@ -354,7 +370,27 @@ fn merge_row(
         &format!("INSERT OR REPLACE INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
         |st| st.execute(rusqlite::params![row.ident, ctx.sync.next_seq(), e.0 as i64, e.1, !alive, new_blob]),
     )?;
-    Ok(Outcome::Changed)
+    Ok(Outcome::Changed(kind))
+}
+
+/// The synced columns of a live row, in `target.columns` order.
+fn row_values(ctx: &Ctx<'_>, target: &TableMeta, ident: &Value) -> Result<Vec<Value>> {
+    let cols: Vec<String> = target.columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = ?1",
+        cols.join(", "),
+        quote_ident(&target.name),
+        target.identity_sql()
+    );
+    let values = ctx.with(&sql, |st| {
+        st.query_row([ident], |r| {
+            (0..cols.len())
+                .map(|i| r.get_ref(i).map(Value::from_ref))
+                .collect::<rusqlite::Result<Vec<Value>>>()
+        })
+        .optional()
+    })?;
+    Ok(values.unwrap_or_default())
 }
 
 /// Brings the table row (and the pending values of a deleted row) to the merged state.
@@ -534,7 +570,7 @@ fn record_conflict(
         .cloned()
         .unwrap_or_default();
     ctx.with(
-        "INSERT INTO peerlite_conflicts(tbl, ident, device, change, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR IGNORE INTO peerlite_conflicts(tbl, ident, device, change, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         |st| {
             st.execute(rusqlite::params![
                 target.name,

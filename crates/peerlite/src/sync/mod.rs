@@ -54,8 +54,25 @@ use crate::value::Value;
 pub struct RemoteChange {
     /// The peer the batch came from.
     pub device: String,
-    /// (table, identity) of every row that changed here.
+    /// (table, identity) of every row that changed here (in a device table for device
+    /// collaboration).
     pub keys: Vec<(String, Value)>,
+    /// What happened to each of `keys`, in the same order.
+    pub kinds: Vec<ChangeKind>,
+}
+
+/// What a remote change did to one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeKind {
+    /// The row did not exist here before.
+    Inserted,
+    /// Some of its columns took the peer's values.
+    Updated,
+    /// The row was deleted; its synced columns' values before, in the table's order.
+    Deleted {
+        /// The values it had.
+        before: Vec<Value>,
+    },
 }
 
 impl RdbStore {

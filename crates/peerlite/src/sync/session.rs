@@ -77,6 +77,8 @@ pub struct Session {
     batch_rows: usize,
     hello: Option<SyncMessage>,
     welcome: Option<SyncMessage>,
+    /// The `Abort` this side sent, repeated to a peer that did not hear it.
+    abort: Option<SyncMessage>,
 }
 
 fn v1(m: MessageV1) -> SyncMessage {
@@ -184,6 +186,7 @@ impl Session {
             batch_rows: DEFAULT_BATCH_ROWS,
             hello: Some(hello.clone()),
             welcome: None,
+            abort: None,
         };
         Ok((session, hello))
     }
@@ -213,6 +216,7 @@ impl Session {
             batch_rows: DEFAULT_BATCH_ROWS,
             hello: None,
             welcome: None,
+            abort: None,
         };
         let abort = |code: u32, message: String| {
             v1(MessageV1::Abort(Abort {
@@ -223,23 +227,21 @@ impl Session {
         };
         if h.protocol != PROTOCOL_VERSION {
             session.fail(17040004, "protocol version mismatch");
-            return Ok((
-                session,
-                vec![abort(
-                    17040004,
-                    format!("protocol {} is not {PROTOCOL_VERSION}", h.protocol),
-                )],
-            ));
+            let msg = abort(
+                17040004,
+                format!("protocol {} is not {PROTOCOL_VERSION}", h.protocol),
+            );
+            session.abort = Some(msg.clone());
+            return Ok((session, vec![msg]));
         }
         if h.store != store_name(store) {
             session.fail(17040005, "another store");
-            return Ok((
-                session,
-                vec![abort(
-                    17040005,
-                    format!("store {:?} is not {:?}", h.store, store_name(store)),
-                )],
-            ));
+            let msg = abort(
+                17040005,
+                format!("store {:?} is not {:?}", h.store, store_name(store)),
+            );
+            session.abort = Some(msg.clone());
+            return Ok((session, vec![msg]));
         }
         let mine = local_tables(store)?;
         let mut refused = Vec::new();
@@ -340,13 +342,26 @@ impl Session {
 
     /// Handles one message from the peer; returns what to send back.
     pub fn handle(&mut self, msg: &SyncMessage) -> Result<Vec<SyncMessage>> {
-        if msg.session() != self.id || matches!(self.phase, Phase::Done | Phase::Failed) {
+        if msg.session() != self.id {
             return Ok(Vec::new());
         }
         let SyncMessage::V1(m) = msg;
+        if matches!(self.phase, Phase::Done | Phase::Failed) {
+            // The peer repeats itself when it did not hear this side's last word: say it again.
+            return Ok(match (self.phase, m) {
+                (_, MessageV1::Abort(_)) => Vec::new(),
+                (Phase::Failed, _) => self.abort.iter().cloned().collect(),
+                (_, MessageV1::Hello(_)) => self.welcome.iter().cloned().collect(),
+                (_, MessageV1::Finish(_)) if self.inc.is_some() => vec![self.done_message()],
+                _ => Vec::new(),
+            });
+        }
         let out = match m {
             MessageV1::Hello(_) => self.welcome.iter().cloned().collect(),
             MessageV1::Welcome(w) => self.on_welcome(w)?,
+            // Overtook the Welcome (reordering): without the peer's epoch it cannot be
+            // acknowledged; the peer sends it again.
+            MessageV1::Batch(_) if self.phase == Phase::AwaitWelcome => Vec::new(),
             MessageV1::Batch(b) => self.on_batch(b)?,
             MessageV1::Ack(a) => self.on_ack(a)?,
             MessageV1::Finish(_) => {
@@ -354,11 +369,7 @@ impl Session {
                     return Ok(Vec::new());
                 };
                 inc.finished = true;
-                vec![v1(MessageV1::Done(Done {
-                    session: self.id,
-                    applied: self.result.received,
-                    conflicts: self.result.conflicts,
-                }))]
+                vec![self.done_message()]
             }
             MessageV1::Done(_) => {
                 if let Some(o) = self.out.as_mut().filter(|o| o.finish_sent) {
@@ -381,11 +392,13 @@ impl Session {
         }
         if w.device != self.peer {
             self.fail(17040005, "answered by another device");
-            return Ok(vec![v1(MessageV1::Abort(Abort {
+            let msg = v1(MessageV1::Abort(Abort {
                 session: self.id,
                 code: 17040005,
                 message: format!("expected {}, got {}", self.peer, w.device),
-            }))]);
+            }));
+            self.abort = Some(msg.clone());
+            return Ok(vec![msg]);
         }
         self.phase = Phase::Running;
         self.peer_epoch = w.epoch.clone();
@@ -524,7 +537,7 @@ impl Session {
         })?;
         self.result.received += applied.changed;
         self.result.conflicts += applied.conflicts;
-        if applied.changed > 0 {
+        if !applied.keys.is_empty() {
             store
                 .inner
                 .observers
@@ -532,6 +545,7 @@ impl Session {
             let change = super::RemoteChange {
                 device: peer.clone(),
                 keys: applied.keys,
+                kinds: applied.kinds,
             };
             store
                 .inner
@@ -582,6 +596,14 @@ impl Session {
             },
             Phase::Done | Phase::Failed => Vec::new(),
         }
+    }
+
+    fn done_message(&self) -> SyncMessage {
+        v1(MessageV1::Done(Done {
+            session: self.id,
+            applied: self.result.received,
+            conflicts: self.result.conflicts,
+        }))
     }
 
     fn fail(&mut self, code: u32, message: &str) {

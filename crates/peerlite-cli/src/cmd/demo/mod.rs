@@ -1,5 +1,7 @@
 //! `peerlite demo`: the whole story, step by step, in a temporary directory.
 
+mod sync;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -28,12 +30,12 @@ struct Story {
 }
 
 impl Story {
-    fn step(&mut self, title: &str) {
+    pub(super) fn step(&mut self, title: &str) {
         self.step += 1;
         println!("\n[{}] {title}", self.step);
     }
 
-    fn say(&self, line: impl AsRef<str>) {
+    pub(super) fn say(&self, line: impl AsRef<str>) {
         println!("    {}", line.as_ref());
     }
 }
@@ -60,6 +62,7 @@ pub fn run(_global: &Global, args: Args) -> anyhow::Result<()> {
     corruption_and_repair(&mut story, &db)?;
     key_value(&mut story, &dir)?;
     encryption(&mut story, &dir)?;
+    sync::story(&mut story, &dir.join("devices"))?;
     println!(
         "\ndone: every step above ran against real SQLite files in {}",
         dir.display()

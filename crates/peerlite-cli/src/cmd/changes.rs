@@ -1,0 +1,83 @@
+//! `peerlite changes DB [--table T] [--since SEQ] [--json]`: the captured changes, for
+//! debugging sync — each row's identity, the device and timestamp of its last insert or
+//! delete, its sequence number, whether it is deleted, and the columns written since.
+
+use std::path::PathBuf;
+
+use peerlite::changes::hlc::physical_ms;
+
+use super::{open_existing_read_only, print_json};
+use crate::Global;
+use crate::output::{table, value_json, value_text};
+
+/// Arguments of `peerlite changes`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The database file.
+    db: PathBuf,
+    /// Only this table (a distributed table, with its device tables).
+    #[arg(long, value_name = "T")]
+    table: Option<String>,
+    /// Only changes with a sequence number above SEQ.
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    since: i64,
+}
+
+/// Runs `peerlite changes`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let store = open_existing_read_only(global, &args.db)?;
+    let changes = store.changes(args.table.as_deref(), args.since)?;
+    if global.json {
+        let list: Vec<serde_json::Value> = changes
+            .iter()
+            .map(|c| {
+                let columns: Vec<serde_json::Value> = c
+                    .columns
+                    .iter()
+                    .map(|(col, hlc, device)| serde_json::json!({"column": col, "hlc": hlc, "device": device}))
+                    .collect();
+                serde_json::json!({
+                    "seq": c.seq, "table": c.table, "key": value_json(&c.key), "origin": c.origin,
+                    "hlc": c.hlc, "tombstone": c.tombstone, "columns": columns,
+                })
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(list));
+        return Ok(());
+    }
+    let header = [
+        "seq",
+        "table",
+        "key",
+        "origin",
+        "hlc",
+        "deleted",
+        "columns written since",
+    ]
+    .map(String::from);
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.seq.to_string(),
+                c.table.clone(),
+                value_text(&c.key),
+                c.origin.clone(),
+                hlc_text(c.hlc),
+                if c.tombstone { "yes" } else { "no" }.into(),
+                c.columns
+                    .iter()
+                    .map(|(col, hlc, device)| format!("{col}@{}/{device}", hlc_text(*hlc)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        })
+        .collect();
+    println!("{}", table(&header, &rows));
+    Ok(())
+}
+
+/// A timestamp as `milliseconds.counter`.
+fn hlc_text(hlc: u64) -> String {
+    format!("{}.{}", physical_ms(hlc), hlc & 0xffff)
+}

@@ -1,0 +1,126 @@
+//! `peerlite sim --devices N --ops N --seed S [--drop P] [--dup P] [--reorder]
+//! [--partitions] [--json]`: the deterministic sync simulation (peerlite-testkit's `sim`).
+//! Prints whether every device converged, each device's content hashes, the healing rounds
+//! needed and the conflicts recorded; exits 0 only when the devices converged and the end
+//! state keeps every write the merge rules keep.
+
+use peerlite_testkit::sim::{Faults, SimConfig, run as simulate};
+
+use super::print_json;
+use crate::{Exit, Global, UsageError};
+
+/// Arguments of `peerlite sim`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Devices.
+    #[arg(long, default_value_t = 3)]
+    devices: usize,
+    /// Random writes before the network heals.
+    #[arg(long, default_value_t = 200)]
+    ops: usize,
+    /// Seed (the same seed replays the same run).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Probability that a message is lost.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    drop: f64,
+    /// Probability that a message is duplicated.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    dup: f64,
+    /// Deliver messages out of order.
+    #[arg(long)]
+    reorder: bool,
+    /// Split the network into partitions while writing.
+    #[arg(long)]
+    partitions: bool,
+    /// Rows per sync batch.
+    #[arg(long, default_value_t = 4)]
+    batch_rows: usize,
+    /// Healing rounds allowed.
+    #[arg(long, default_value_t = 12)]
+    max_rounds: usize,
+}
+
+/// Runs `peerlite sim`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    if args.devices < 2 {
+        return Err(UsageError("--devices must be at least 2".into()).into());
+    }
+    for (name, p) in [("--drop", args.drop), ("--dup", args.dup)] {
+        if !(0.0..1.0).contains(&p) {
+            return Err(UsageError(format!("{name} must be in [0, 1)")).into());
+        }
+    }
+    let report = simulate(&SimConfig {
+        devices: args.devices,
+        ops: args.ops,
+        seed: args.seed,
+        faults: Faults {
+            drop: args.drop,
+            dup: args.dup,
+            reorder: args.reorder,
+        },
+        partitions: args.partitions,
+        batch_rows: args.batch_rows,
+        max_rounds: args.max_rounds,
+    })?;
+    if global.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        if report.converged {
+            println!(
+                "converged after {} healing round(s): {} devices, {} ops, seed {}",
+                report.rounds, args.devices, args.ops, report.seed
+            );
+        } else {
+            println!(
+                "NOT converged after {} healing round(s): {} devices, {} ops, seed {}",
+                report.rounds, args.devices, args.ops, report.seed
+            );
+        }
+        let header = ["device", "items", "items hash", "notes", "notes hash"].map(String::from);
+        let rows: Vec<Vec<String>> = report
+            .devices
+            .iter()
+            .map(|d| {
+                vec![
+                    d.device.clone(),
+                    d.items.to_string(),
+                    d.items_hash.clone(),
+                    d.notes.to_string(),
+                    d.notes_hash.clone(),
+                ]
+            })
+            .collect();
+        println!("{}", crate::output::table(&header, &rows));
+        let (s, n) = (report.sessions, report.network);
+        println!(
+            "sessions: {} started, {} completed, {} failed, {} abandoned",
+            s.started, s.completed, s.failed, s.abandoned
+        );
+        println!(
+            "messages: {} sent, {} delivered, {} dropped, {} duplicated, {} cut by partitions",
+            n.sent, n.delivered, n.dropped, n.duplicated, n.cut
+        );
+        println!(
+            "writes checked against the merge rules: {}; conflicts: {} reported, {} recorded",
+            report.writes, report.conflicts_reported, report.conflicts_recorded
+        );
+        for v in &report.violations {
+            println!("violation: {v}");
+        }
+    }
+    if !report.ok() {
+        eprintln!(
+            "error: the devices {} (replay with --seed {})",
+            if report.converged {
+                "converged, but not to what the merge rules give"
+            } else {
+                "did not converge"
+            },
+            report.seed
+        );
+        return Err(Exit(2).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,461 @@
+//! Deterministic simulation of devices that sync over a faulty network (issue 4).
+//!
+//! N devices, each with its own clock and two stores (a single-version table and a
+//! device-collaboration table), make random inserts, updates, deletes and key changes while
+//! sync sessions run between random pairs over an in-memory network that drops, duplicates,
+//! delays and reorders messages and splits into partitions. Then the network heals and
+//! every pair syncs, round after round, until all devices hold the same contents (or the
+//! round limit is hit). The single-version table is also checked against [`Model`], which
+//! computes from the recorded writes alone what the merged table must hold — so a write that
+//! vanished without being overwritten by the rules is caught even when every device agrees.
+//!
+//! Everything random comes from one seed: a failing run replays exactly.
+//!
+//! ```
+//! use peerlite_testkit::sim::{run, SimConfig};
+//!
+//! let report = run(&SimConfig { devices: 3, ops: 40, seed: 7, ..SimConfig::default() })?;
+//! assert!(report.ok(), "{report:#?}");
+//! assert_eq!(report.devices.len(), 3);
+//! # Ok::<(), peerlite::Error>(())
+//! ```
+
+mod device;
+mod model;
+mod network;
+mod rng;
+
+use std::collections::BTreeMap;
+
+use peerlite::sync::{Session, SyncMessage, SyncMode};
+use peerlite::{Result, Value};
+
+pub use device::{Device, ITEM_COLUMNS, Kind};
+pub use model::{Event, EventKind, Model};
+pub use network::{Faults, Network, NetworkStats};
+pub use rng::Rng;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Devices (at least 2).
+    pub devices: usize,
+    /// Random writes before the network heals.
+    pub ops: usize,
+    /// The seed of everything random.
+    pub seed: u64,
+    /// Message loss, duplication and reordering.
+    pub faults: Faults,
+    /// Split the network into partitions from time to time while writing.
+    pub partitions: bool,
+    /// Rows per sync batch (small, so sessions span several batches).
+    pub batch_rows: usize,
+    /// Healing rounds allowed before giving up on convergence.
+    pub max_rounds: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            devices: 3,
+            ops: 200,
+            seed: 1,
+            faults: Faults::default(),
+            partitions: false,
+            batch_rows: 4,
+            max_rounds: 12,
+        }
+    }
+}
+
+/// One device at the end of the run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceReport {
+    /// The device.
+    pub device: String,
+    /// Hash of its single-version table.
+    pub items_hash: String,
+    /// Hash of all notes it holds (its own and every device table).
+    pub notes_hash: String,
+    /// Rows in its single-version table.
+    pub items: usize,
+    /// Notes it holds, all devices'.
+    pub notes: usize,
+}
+
+/// How the sessions went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionStats {
+    /// Sessions started.
+    pub started: u64,
+    /// Sessions that finished with status 0 on both sides.
+    pub completed: u64,
+    /// Sessions that finished with an error status.
+    pub failed: u64,
+    /// Sessions given up after too many silent retransmissions (a partition, say).
+    pub abandoned: u64,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SimReport {
+    /// The seed that replays it.
+    pub seed: u64,
+    /// True when every device ended with the same contents.
+    pub converged: bool,
+    /// Healing rounds until then (or the limit).
+    pub rounds: usize,
+    /// Each device's contents.
+    pub devices: Vec<DeviceReport>,
+    /// Writes to the single-version table the model checked.
+    pub writes: usize,
+    /// Sessions.
+    pub sessions: SessionStats,
+    /// The network.
+    pub network: NetworkStats,
+    /// Conflicts the sync results reported.
+    pub conflicts_reported: u64,
+    /// Conflicts recorded in the stores (never fewer than reported ones imply).
+    pub conflicts_recorded: usize,
+    /// Every way the end state breaks the merge rules (lost writes, dropped conflicts).
+    pub violations: Vec<String>,
+}
+
+impl SimReport {
+    /// Converged, and nothing broke the rules.
+    pub fn ok(&self) -> bool {
+        self.converged && self.violations.is_empty()
+    }
+}
+
+/// Silent ticks a session survives before it is given up.
+const MAX_RETRANSMITS: u32 = 40;
+/// Ticks a healing round may take before it is cut short.
+const MAX_ROUND_TICKS: usize = 200_000;
+
+/// Runs a simulation.
+pub fn run(config: &SimConfig) -> Result<SimReport> {
+    let dir = tempfile::tempdir().map_err(|source| peerlite::Error::Io {
+        op: "creating the simulation directory",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut rng = Rng::new(config.seed);
+    let count = config.devices.max(2);
+    let base_ms = 1_800_000_000_000;
+    let mut devices = (0..count)
+        .map(|i| Device::create(dir.path(), i, base_ms + rng.below(2_000) as u64))
+        .collect::<Result<Vec<_>>>()?;
+    let names: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
+    let mut model = Model::default();
+    let mut driver = Driver::new(count, config, Rng::new(config.seed.rotate_left(17)));
+    let key_space = (config.ops / 4).max(8);
+    let mut partitioned = false;
+    for _ in 0..config.ops {
+        for d in &devices {
+            d.clock.advance(1 + rng.below(5) as u64);
+        }
+        let d = rng.below(count);
+        if rng.chance(0.5) {
+            for event in devices[d].write_item(&mut rng, key_space)? {
+                model.record(event);
+            }
+        } else {
+            devices[d].write_note(&mut rng)?;
+        }
+        if rng.chance(0.3) {
+            let a = rng.below(count);
+            let b = (a + 1 + rng.below(count - 1)) % count;
+            let kind = if rng.chance(0.5) {
+                Kind::SingleVersion
+            } else {
+                Kind::Collaboration
+            };
+            driver.start(&devices, kind, a, b)?;
+        }
+        if config.partitions && rng.chance(0.04) {
+            if partitioned {
+                driver.net.heal();
+            } else {
+                driver.net.partition(&mut rng);
+            }
+            partitioned = !partitioned;
+        }
+        for _ in 0..4 {
+            driver.tick(&devices)?;
+        }
+    }
+    driver.net.heal();
+    let mut rounds = 0;
+    let mut converged = false;
+    while rounds < config.max_rounds {
+        rounds += 1;
+        for a in 0..count {
+            for b in a + 1..count {
+                for kind in [Kind::SingleVersion, Kind::Collaboration] {
+                    driver.start(&devices, kind, a, b)?;
+                }
+            }
+        }
+        let mut ticks = 0;
+        while !driver.live.is_empty() && ticks < MAX_ROUND_TICKS {
+            driver.tick(&devices)?;
+            ticks += 1;
+        }
+        for d in &devices {
+            d.clock.advance(10);
+        }
+        if contents_agree(&devices, &names)? {
+            converged = true;
+            break;
+        }
+    }
+    report(
+        config,
+        &mut devices,
+        &names,
+        &model,
+        &driver,
+        converged,
+        rounds,
+    )
+}
+
+fn contents_agree(devices: &[Device], names: &[String]) -> Result<bool> {
+    let first_items = devices[0].items()?;
+    let first_notes = devices[0].notes(names)?;
+    for d in &devices[1..] {
+        if d.items()? != first_items || d.notes(names)? != first_notes {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn hash(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_owned()
+}
+
+fn report(
+    config: &SimConfig,
+    devices: &mut [Device],
+    names: &[String],
+    model: &Model,
+    driver: &Driver,
+    converged: bool,
+    rounds: usize,
+) -> Result<SimReport> {
+    let mut violations = Vec::new();
+    let mut reports = Vec::new();
+    let mut recorded = 0;
+    for d in devices.iter() {
+        let items = d.items()?;
+        let notes = d.notes(names)?;
+        recorded += d.items.conflicts()?.len() + d.notes.conflicts()?.len();
+        reports.push(DeviceReport {
+            device: d.id.clone(),
+            items_hash: hash(&format!("{items:?}")),
+            notes_hash: hash(&format!("{notes:?}")),
+            items: items.len(),
+            notes: notes.values().map(Vec::len).sum(),
+        });
+    }
+    if converged {
+        let expected = model.expected(&ITEM_COLUMNS);
+        let actual = devices[0].items()?;
+        for key in expected
+            .keys()
+            .chain(actual.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let (want, got) = (expected.get(key), actual.get(key));
+            if want != got {
+                violations.push(format!(
+                    "item {key}: the rules give {}, the devices hold {}",
+                    show(want),
+                    show(got)
+                ));
+            }
+        }
+    }
+    if driver.conflicts > 0 && recorded == 0 {
+        violations.push(format!(
+            "sync reported {} conflicts but none is recorded",
+            driver.conflicts
+        ));
+    }
+    Ok(SimReport {
+        seed: config.seed,
+        converged,
+        rounds,
+        devices: reports,
+        writes: model.len(),
+        sessions: driver.stats,
+        network: driver.net.stats,
+        conflicts_reported: driver.conflicts,
+        conflicts_recorded: recorded,
+        violations,
+    })
+}
+
+fn show(row: Option<&BTreeMap<String, Value>>) -> String {
+    match row {
+        None => "no row".into(),
+        Some(r) => format!("{r:?}"),
+    }
+}
+
+/// A session in progress.
+struct Live {
+    kind: Kind,
+    a: usize,
+    b: usize,
+    initiator: Session,
+    responder: Option<Session>,
+    silences: u32,
+}
+
+/// Runs sessions over the network.
+struct Driver {
+    net: Network,
+    rng: Rng,
+    live: BTreeMap<usize, Live>,
+    next_id: usize,
+    batch_rows: usize,
+    stats: SessionStats,
+    conflicts: u64,
+}
+
+impl Driver {
+    fn new(devices: usize, config: &SimConfig, rng: Rng) -> Self {
+        Driver {
+            net: Network::new(devices, config.faults),
+            rng,
+            live: BTreeMap::new(),
+            next_id: 0,
+            batch_rows: config.batch_rows.max(1),
+            stats: SessionStats::default(),
+            conflicts: 0,
+        }
+    }
+
+    /// Starts a PushPull session from `a` to `b` (unless one is already running).
+    fn start(&mut self, devices: &[Device], kind: Kind, a: usize, b: usize) -> Result<()> {
+        if self
+            .live
+            .values()
+            .any(|l| l.kind == kind && l.a == a && l.b == b)
+        {
+            return Ok(());
+        }
+        let (mut initiator, hello) = Session::start(
+            devices[a].store(kind),
+            &devices[b].id,
+            SyncMode::PushPull,
+            None,
+        )?;
+        initiator.set_batch_rows(self.batch_rows);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.started += 1;
+        self.net.send(&mut self.rng, a, b, id, hello.encode());
+        self.live.insert(
+            id,
+            Live {
+                kind,
+                a,
+                b,
+                initiator,
+                responder: None,
+                silences: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Delivers the next message due, or lets silent sessions retransmit.
+    fn tick(&mut self, devices: &[Device]) -> Result<()> {
+        let Some(packet) = self.net.next(&mut self.rng) else {
+            return self.silence();
+        };
+        let Some(live) = self.live.get_mut(&packet.session) else {
+            return Ok(()); // a session that was given up
+        };
+        let msg = SyncMessage::decode(&packet.bytes)?;
+        let (from, to) = (packet.to, packet.from);
+        let replies = if packet.to == live.a {
+            live.initiator.handle(&msg)?
+        } else if let Some(responder) = live.responder.as_mut() {
+            responder.handle(&msg)?
+        } else {
+            let (mut responder, out) = Session::accept(devices[live.b].store(live.kind), &msg)?;
+            responder.set_batch_rows(self.batch_rows);
+            live.responder = Some(responder);
+            out
+        };
+        live.silences = 0;
+        for reply in replies {
+            self.net
+                .send(&mut self.rng, from, to, packet.session, reply.encode());
+        }
+        self.reap(packet.session);
+        Ok(())
+    }
+
+    fn silence(&mut self) -> Result<()> {
+        let quiet: Vec<usize> = self
+            .live
+            .keys()
+            .copied()
+            .filter(|id| self.net.pending(*id) == 0)
+            .collect();
+        for id in quiet {
+            self.reap(id);
+            let Some(live) = self.live.get_mut(&id) else {
+                continue;
+            };
+            live.silences += 1;
+            if live.silences > MAX_RETRANSMITS {
+                self.live.remove(&id);
+                self.net.discard(id);
+                self.stats.abandoned += 1;
+                continue;
+            }
+            let (a, b) = (live.a, live.b);
+            let mut sends: Vec<(usize, usize, SyncMessage)> = live
+                .initiator
+                .retransmit()
+                .into_iter()
+                .map(|m| (a, b, m))
+                .collect();
+            if let Some(r) = &live.responder {
+                sends.extend(r.retransmit().into_iter().map(|m| (b, a, m)));
+            }
+            for (from, to, m) in sends {
+                self.net.send(&mut self.rng, from, to, id, m.encode());
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires a session once both sides are finished.
+    fn reap(&mut self, id: usize) {
+        let Some(live) = self.live.get(&id) else {
+            return;
+        };
+        let responder_done = live.responder.as_ref().is_none_or(Session::is_finished);
+        if !(live.initiator.is_finished() && responder_done) {
+            return;
+        }
+        let mut results = vec![live.initiator.result()];
+        results.extend(live.responder.as_ref().map(Session::result));
+        self.conflicts += results.iter().map(|r| r.conflicts).sum::<u64>();
+        if results.iter().all(|r| r.status == 0) {
+            self.stats.completed += 1;
+        } else {
+            self.stats.failed += 1;
+        }
+        self.live.remove(&id);
+        self.net.discard(id);
+    }
+}
