@@ -36,8 +36,9 @@ proptest! {
         seed in any::<u64>(),
         (faults, partitions) in faults(),
         batch_rows in 1usize..6,
+        max_skew_ms in prop_oneof![Just(2_000u64), Just(86_400_000u64)],
     ) {
-        let config = SimConfig { devices, ops, seed, faults, partitions, batch_rows, max_rounds: 12 };
+        let config = SimConfig { devices, ops, seed, faults, partitions, batch_rows, max_rounds: 12, max_skew_ms };
         let report = run(&config).unwrap();
         prop_assert!(report.converged, "not converged: {config:?}\n{report:#?}");
         prop_assert!(report.violations.is_empty(), "rules broken: {config:?}\n{:#?}", report.violations);

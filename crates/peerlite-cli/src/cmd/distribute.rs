@@ -92,11 +92,17 @@ pub fn read_schema(file: &std::path::Path) -> anyhow::Result<SyncSchema> {
     })
 }
 
-/// Every problem of a rejected schema, one line each, on stderr (before the usual error).
+/// Every problem of a rejected schema, one line each, on stderr — but the one the usual
+/// `error[CODE]: …` line that follows already names.
 fn print_problems(e: &peerlite::Error) {
     if let peerlite::Error::SyncSchema { problems } = e {
-        for p in problems.iter().skip(1) {
-            eprintln!("{p}");
+        let named = problems
+            .iter()
+            .position(|p| p.severity == peerlite::schema::Severity::Error);
+        for (i, p) in problems.iter().enumerate() {
+            if Some(i) != named {
+                eprintln!("{p}");
+            }
         }
     }
 }

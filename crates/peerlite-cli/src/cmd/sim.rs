@@ -39,6 +39,9 @@ pub struct Args {
     /// Healing rounds allowed.
     #[arg(long, default_value_t = 12)]
     max_rounds: usize,
+    /// How far apart the devices' clocks may be, in ms (over 300000, some run "far ahead").
+    #[arg(long, default_value_t = 2_000)]
+    skew_ms: u64,
 }
 
 /// Runs `peerlite sim`.
@@ -63,6 +66,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         partitions: args.partitions,
         batch_rows: args.batch_rows,
         max_rounds: args.max_rounds,
+        max_skew_ms: args.skew_ms,
     })?;
     if global.json {
         print_json(&serde_json::to_value(&report)?);

@@ -52,6 +52,9 @@ pub struct SimConfig {
     pub batch_rows: usize,
     /// Healing rounds allowed before giving up on convergence.
     pub max_rounds: usize,
+    /// How far apart the devices' wall clocks may be, in ms (beyond 5 minutes, a device's
+    /// clock is far enough ahead for the others to clamp its timestamps).
+    pub max_skew_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -64,6 +67,7 @@ impl Default for SimConfig {
             partitions: false,
             batch_rows: 4,
             max_rounds: 12,
+            max_skew_ms: 2_000,
         }
     }
 }
@@ -144,7 +148,10 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
     let count = config.devices.max(2);
     let base_ms = 1_800_000_000_000;
     let mut devices = (0..count)
-        .map(|i| Device::create(dir.path(), i, base_ms + rng.below(2_000) as u64))
+        .map(|i| {
+            let skew = rng.next_u64() % config.max_skew_ms.max(1);
+            Device::create(dir.path(), i, base_ms + skew)
+        })
         .collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
     let mut model = Model::default();

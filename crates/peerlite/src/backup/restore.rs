@@ -359,7 +359,8 @@ impl RdbStore {
         drop(source);
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data).
-        meta::set(&writer.conn, "epoch", &meta::new_store_id(db)).map_err(sql_err)?;
+        let since = inner.sync.hlc.tick();
+        meta::set(&writer.conn, "epoch", &meta::new_epoch(db, since)).map_err(sql_err)?;
         // Everything cached about the old database is stale now.
         writer.forget_statements();
         inner.schema.invalidate();

@@ -109,13 +109,26 @@ impl Hlc {
 
     /// Takes a remote timestamp into account: later local events order after it — unless it
     /// lies more than [`MAX_DRIFT_MS`] ahead of this clock, which then only moves that far.
-    pub fn receive(&self, remote: u64) {
+    /// Returns true when the clock moved.
+    pub fn receive(&self, remote: u64) -> bool {
         let limit = (self.clock.now_ms() + MAX_DRIFT_MS) << COUNTER_BITS;
         let mut last = self
             .last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let moved = remote.min(limit) > *last;
         *last = (*last).max(remote.min(limit));
+        moved
+    }
+
+    /// Continues after `high_water`, a mark this clock itself persisted: unlike a remote
+    /// timestamp it is not clamped (the clock already stood there).
+    pub fn restore(&self, high_water: u64) {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = (*last).max(high_water);
     }
 
     /// The largest timestamp issued or received so far.

@@ -162,7 +162,22 @@ impl RdbStore {
                     ),
                 });
             }
+            // Table names match as SQLite matches them (case-insensitively); from here on the
+            // name is the table's own spelling.
+            let mut names = Vec::with_capacity(tables.len());
             for table in tables {
+                names.push(validate::table_name(conn, table).map_err(sql_err)?.unwrap_or_else(|| (*table).to_owned()));
+            }
+            // Every problem of every table, not only the first table's.
+            let mut problems = Vec::new();
+            for table in &names {
+                problems.extend(validate::problems_before_distributing(conn, table, config, &db_name, existing.iter().find(|m| m.name == *table)).map_err(sql_err)?);
+            }
+            if validate::has_errors(&problems) {
+                problems.sort_by_key(|p| p.severity == crate::schema::Severity::Warning);
+                return Err(Error::SyncSchema { problems });
+            }
+            for table in &names {
                 distribute(tx, table, config, &db_name, existing.iter().find(|m| m.name == *table))?;
             }
             Ok(())
@@ -422,8 +437,8 @@ fn distribute(
         ddl.push_str(&triggers::not_null_triggers(&meta));
     }
     tx.execute_script(&ddl)?;
-    // Existing rows are captured (they sync like new ones); columns newly synced on rows
-    // already captured are stamped so their values sync too.
+    // Existing rows are captured (they sync like new ones); rows already captured sync again
+    // when columns are added.
     let capture = format!(
         "INSERT INTO {clock}(ident, seq, hlc, origin, tomb, cols) SELECT {id}, peerlite_seq(), peerlite_hlc(), 0, 0, NULL FROM {table} WHERE true ON CONFLICT(ident) DO NOTHING",
         clock = meta.clock(),
@@ -439,9 +454,15 @@ fn distribute(
             .filter(|(_, c)| !prev.columns.contains(c))
             .fold(0, |mask, (i, _)| mask | (1 << i));
         if added != 0 {
+            // Queue the rows to sync again, but do not stamp the new columns: "now" would
+            // beat values another device wrote in them after it upgraded first. Their values
+            // carry the row's insert timestamp, and equal timestamps resolve by value.
             tx.execute(
-                &format!("UPDATE {} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_hlc(), 0, ?1) WHERE tomb = 0", meta.clock()),
-                &[Value::Integer(added as i64)],
+                &format!(
+                    "UPDATE {} SET seq = peerlite_seq() WHERE tomb = 0",
+                    meta.clock()
+                ),
+                &[],
             )?;
         }
     }

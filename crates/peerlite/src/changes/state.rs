@@ -41,7 +41,15 @@ impl SyncState {
     /// Continues after what the database has already used.
     pub fn resume(&self, max_seq: i64, high_water: u64) {
         self.seq.fetch_max(max_seq, Ordering::AcqRel);
-        self.hlc.receive(high_water);
+        self.hlc.restore(high_water);
+    }
+
+    /// Takes a remote timestamp into account; a clock that moved is persisted at the next
+    /// commit, so local events after a restart still order after what was received.
+    pub fn receive(&self, remote: u64) {
+        if self.hlc.receive(remote) {
+            self.stamped.store(true, Ordering::Release);
+        }
     }
 
     pub fn next_seq(&self) -> i64 {
@@ -79,8 +87,22 @@ impl Drop for CapturePaused {
     }
 }
 
-/// Registers `peerlite_capture()`, `peerlite_hlc()`, `peerlite_seq()` and
-/// `peerlite_touch(cols, hlc, origin, mask)` on the writer connection.
+/// A timestamp for a local write of a row whose clock stands at `hlc` with registers `cols`:
+/// `fresh` (a tick), or just above the row's newest timestamp when that is later. A row that
+/// came from a peer whose clock runs far ahead (beyond the clamp) is thus still overwritten by
+/// an edit made after it arrived — everywhere, not only here — while the device's clock
+/// itself is not dragged along.
+pub(crate) fn stamp_after(hlc: u64, cols: &[u8], fresh: u64) -> u64 {
+    let newest = registers::decode(cols)
+        .iter()
+        .map(|r| r.hlc)
+        .fold(hlc, u64::max);
+    fresh.max(newest.saturating_add(1))
+}
+
+/// Registers `peerlite_capture()`, `peerlite_hlc()`, `peerlite_seq()`,
+/// `peerlite_after(hlc, cols, fresh)` and `peerlite_touch(cols, hlc, origin, mask)` on the
+/// writer connection.
 pub(crate) fn register_functions(
     conn: &Connection,
     state: &Arc<SyncState>,
@@ -92,6 +114,21 @@ pub(crate) fn register_functions(
     conn.create_scalar_function("peerlite_hlc", 0, flags, move |_| Ok(s.tick() as i64))?;
     let s = Arc::clone(state);
     conn.create_scalar_function("peerlite_seq", 0, flags, move |_| Ok(s.next_seq()))?;
+    conn.create_scalar_function(
+        "peerlite_after",
+        3,
+        flags | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let hlc: i64 = ctx.get(0)?;
+            let cols: Option<Vec<u8>> = ctx.get(1)?;
+            let fresh: i64 = ctx.get(2)?;
+            Ok(stamp_after(
+                hlc as u64,
+                cols.as_deref().unwrap_or_default(),
+                fresh as u64,
+            ) as i64)
+        },
+    )?;
     conn.create_scalar_function(
         "peerlite_touch",
         4,

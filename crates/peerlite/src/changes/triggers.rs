@@ -49,7 +49,7 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
     let upsert = |ident: &str, tomb: u8| {
         format!(
             "INSERT INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES ({ident}, peerlite_seq(), peerlite_hlc(), 0, {tomb}, NULL)
-             ON CONFLICT(ident) DO UPDATE SET seq = excluded.seq, hlc = excluded.hlc, origin = 0, tomb = {tomb}, cols = NULL;"
+             ON CONFLICT(ident) DO UPDATE SET seq = excluded.seq, hlc = peerlite_after(hlc, cols, excluded.hlc), origin = 0, tomb = {tomb}, cols = NULL;"
         )
     };
     let changed: Vec<String> = meta
@@ -78,18 +78,33 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
         old_gone = upsert(&format!("OLD.{id}"), 1),
         new_in = upsert(&format!("NEW.{id}"), 0),
     );
+    // A key-value entry is one value: a put replaces it whole, as a new existence event, so
+    // value and type never merge apart and a later put beats an earlier delete.
+    let update = if writes_whole_rows(meta) {
+        upsert(&format!("NEW.{id}"), 0)
+    } else {
+        format!(
+            "UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_after(hlc, cols, peerlite_hlc()), 0, {mask}) WHERE ident = +NEW.{id};",
+            mask = changed.join(" | "),
+        )
+    };
     if !changed.is_empty() {
         sql.push_str(&format!(
             "CREATE TRIGGER {au} AFTER UPDATE OF {of} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NEW.{id} AND ({any}) BEGIN
-               UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_hlc(), 0, {mask}) WHERE ident = +NEW.{id};
+               {update}
              END;",
             au = trigger_name(meta, "au"),
             of = meta.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
             any = any_changed.join(" OR "),
-            mask = changed.join(" | "),
         ));
     }
     sql
+}
+
+/// Tables whose updates replace the whole row (the key-value store's entries): every write is
+/// an existence event, merged last-writer-wins by key.
+fn writes_whole_rows(meta: &TableMeta) -> bool {
+    meta.name == crate::kv::KV_TABLE
 }
 
 /// Single-version tables refuse a NULL conflict column (seed 002: new NULL writes fail).

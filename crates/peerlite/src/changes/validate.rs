@@ -50,6 +50,42 @@ pub(crate) fn table_problems(
     Ok(problems)
 }
 
+/// `table` as the database spells it (SQLite matches table names case-insensitively).
+pub(crate) fn table_name(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+        [table],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The sync-schema problems of distributing `table` as `config` says (none for device
+/// collaboration, which ignores the schema; the remaining checks happen as it is distributed).
+pub(crate) fn problems_before_distributing(
+    conn: &Connection,
+    table: &str,
+    config: &super::DistributedConfig,
+    db_name: &str,
+    previous: Option<&TableMeta>,
+) -> rusqlite::Result<Vec<SchemaProblem>> {
+    let Some(schema) = config
+        .schema
+        .as_ref()
+        .filter(|_| config.table_type == super::DistributedTableType::SingleVersion)
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(db) = schema.database(db_name) else {
+        return Ok(Vec::new()); // reported with its own error as the table is distributed
+    };
+    match db.table(table) {
+        Some(entry) => table_problems(conn, entry, db.version, previous),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// True when any problem is an error (warnings alone do not stop a schema).
 pub(crate) fn has_errors(problems: &[SchemaProblem]) -> bool {
     problems.iter().any(|p| p.severity == Severity::Error)
@@ -86,7 +122,7 @@ impl RdbStore {
     /// assert_eq!(problems.len(), 1);
     /// assert_eq!(problems[0].rule, Rule::FieldNotInFields); // "AGE" is not described (case-sensitive)
     /// assert_eq!(problems[0].to_string(), "warning: EMPLOYEE.AGE: AGE is in deviceSyncFields but not in fields, so it does not sync");
-    /// # Ok::<(), peerlite::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn check_sync_schema(&self, schema: &SyncSchema) -> Result<Vec<SchemaProblem>> {
         let name = db_name(self);

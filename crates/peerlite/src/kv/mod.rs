@@ -8,5 +8,6 @@ mod value;
 
 pub use manager::{KvManager, KvStoreType, Options};
 pub use result_set::{Entry, KvResultSet};
+pub(crate) use store::KV_TABLE;
 pub use store::{ChangeNotification, KvStore, KvTransaction, LOCAL_DEVICE};
 pub use value::{KvValue, MAX_KEY_BYTES, MAX_VALUE_BYTES};

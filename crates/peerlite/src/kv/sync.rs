@@ -174,9 +174,12 @@ pub(crate) fn forward_remote_changes(inner: &Arc<KvInner>) -> Result<()> {
         if !inner.observers.has(SubscribeType::Remote) {
             return;
         }
-        match notification(&inner, change) {
-            Ok(n) if !n.is_empty() => inner.observers.notify(SubscribeType::Remote, &n),
-            Ok(_) => {}
+        match notifications(&inner, change) {
+            Ok(list) => {
+                for n in list.iter().filter(|n| !n.is_empty()) {
+                    inner.observers.notify(SubscribeType::Remote, n);
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "could not read the entries a peer changed"),
         }
     }))
@@ -190,11 +193,17 @@ fn is_entry_table(table: &str) -> bool {
             && table.ends_with(&format!("_{KV_TABLE}")))
 }
 
-fn notification(inner: &KvInner, change: &RemoteChange) -> Result<ChangeNotification> {
-    let mut n = ChangeNotification {
-        device_id: change.device.clone(),
-        ..Default::default()
-    };
+/// One notification per device whose entries changed: the sender's for a single-version
+/// store; for device collaboration, the device that wrote them (a relayed batch carries
+/// several devices' entries).
+fn notifications(inner: &KvInner, change: &RemoteChange) -> Result<Vec<ChangeNotification>> {
+    let owners: std::collections::HashMap<String, String> = inner
+        .rdb
+        .distributed_tables()?
+        .into_iter()
+        .filter_map(|m| m.origin.map(|o| (m.name, o)))
+        .collect();
+    let mut out: Vec<ChangeNotification> = Vec::new();
     let path = inner.rdb.path();
     for ((table, key), kind) in change.keys.iter().zip(&change.kinds) {
         let Value::Text(key) = key else {
@@ -203,6 +212,18 @@ fn notification(inner: &KvInner, change: &RemoteChange) -> Result<ChangeNotifica
         if !is_entry_table(table) {
             continue;
         }
+        let device = owners.get(table).unwrap_or(&change.device);
+        let n = match out.iter().position(|n| n.device_id == *device) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(ChangeNotification {
+                    device_id: device.clone(),
+                    ..Default::default()
+                });
+                let last = out.len() - 1;
+                &mut out[last]
+            }
+        };
         match kind {
             ChangeKind::Inserted | ChangeKind::Updated => {
                 let value = inner.rdb.inner.read(|c| read_value(c, table, key, path))?;
@@ -239,5 +260,5 @@ fn notification(inner: &KvInner, change: &RemoteChange) -> Result<ChangeNotifica
             }
         }
     }
-    Ok(n)
+    Ok(out)
 }

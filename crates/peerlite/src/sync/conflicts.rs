@@ -1,5 +1,13 @@
 //! Remote changes that broke a local constraint: recorded, reported, listed and resolved —
 //! never dropped silently.
+//!
+//! A conflict is two rows with different identities that cannot both exist (another UNIQUE
+//! column): which one should live is the application's decision. When two devices clash, each
+//! records the other's row. Resolve on one side with `TakeRemote` and on the other with
+//! `KeepLocal` (the winner's device keeps its row; the loser deletes its own and takes the
+//! winner's, and that delete syncs) — or `TakeRemote` on one side only and let sync carry the
+//! result. `TakeRemote` on both sides deletes both rows; `KeepLocal` on both leaves the devices
+//! different until one of the rows changes.
 
 use super::merge::CONFLICTS_DDL;
 use super::message::Batch;
@@ -29,7 +37,7 @@ pub struct Conflict {
     pub at_ms: u64,
 }
 
-/// How to settle a conflict (here; resolve it the same way on every device that has it).
+/// How to settle a conflict here (see the module documentation for settling it everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
     /// Keep this device's rows; the remote change is discarded here.

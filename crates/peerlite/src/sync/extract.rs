@@ -1,8 +1,9 @@
 //! Reading what a peer has not seen yet: the rows of one (logical) table whose clock changed
 //! after the peer's watermark, in sequence order, as full row states. In device-collaboration
 //! mode that includes the device tables, so rows relay: a device forwards rows it got from a
-//! third device. Rows whose every write came from the peer itself are not sent back (echo
-//! suppression) — but they still advance the watermark.
+//! third device. Rows whose every write came from the peer itself, in its current epoch, are
+//! not sent back (echo suppression) — but they still advance the watermark. Older ones are:
+//! a peer re-created or restored since may have lost them.
 
 use std::collections::HashMap;
 
@@ -66,7 +67,8 @@ struct Found {
 }
 
 /// The next batch of `logical` for `peer`: at most `limit` rows changed after `since`.
-/// `sources` are the clock-bearing tables of the logical table (itself, and its device tables).
+/// `sources` are the clock-bearing tables of the logical table (itself, and its device tables);
+/// `echo` is the peer's device index here and when its epoch began.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn next_batch(
     conn: &Connection,
@@ -76,7 +78,7 @@ pub(crate) fn next_batch(
     sources: &[&TableMeta],
     predicates: Option<&RdbPredicates>,
     since: u64,
-    peer_idx: Option<i64>,
+    echo: Option<(i64, u64)>,
     names: &HashMap<i64, String>,
     limit: usize,
 ) -> Result<Batch> {
@@ -125,7 +127,14 @@ pub(crate) fn next_batch(
             let tomb: bool = r.get(4).map_err(sql_err)?;
             let cols_blob: Option<Vec<u8>> = r.get(5).map_err(sql_err)?;
             let regs = registers::decode(cols_blob.as_deref().unwrap_or_default());
-            let echo = peer_idx.is_some_and(|p| origin == p && regs.iter().all(|g| g.origin == p));
+            let hlc = r.get::<_, i64>(2).map_err(sql_err)? as u64;
+            let echo = echo.is_some_and(|(peer, epoch_began)| {
+                origin == peer
+                    && hlc >= epoch_began
+                    && regs
+                        .iter()
+                        .all(|g| g.origin == peer && g.hlc >= epoch_began)
+            });
             if echo {
                 found.push(Found { seq, row: None });
                 continue;
@@ -153,7 +162,7 @@ pub(crate) fn next_batch(
                 seq,
                 row: Some(RowChange {
                     ident,
-                    hlc: r.get::<_, i64>(2).map_err(sql_err)? as u64,
+                    hlc,
                     origin,
                     tomb,
                     values,

@@ -48,7 +48,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS peerlite_conflicts_once ON peerlite_conflicts(
 pub(crate) struct Applied {
     /// Rows whose state changed here.
     pub changed: u64,
-    /// Rows recorded as conflicts.
+    /// Rows newly recorded as conflicts (one delivered again is not counted again).
     pub conflicts: u64,
     /// The tables and identities of the rows that changed visibly.
     pub keys: Vec<(String, Value)>,
@@ -181,7 +181,7 @@ pub(crate) fn apply_batch(
             .chain([row.hlc])
             .max()
             .unwrap_or(0);
-        sync.hlc.receive(newest);
+        sync.receive(newest);
         let target = match logical.mode {
             DistributedTableType::SingleVersion => logical.clone(),
             DistributedTableType::DeviceCollaboration => {
@@ -209,8 +209,9 @@ pub(crate) fn apply_batch(
                 }
             }
             Outcome::Conflict(err) => {
-                record_conflict(&ctx, &target, row, batch, &err)?;
-                applied.conflicts += 1;
+                if record_conflict(&ctx, &target, row, batch, &err)? {
+                    applied.conflicts += 1;
+                }
             }
         }
     }
@@ -276,6 +277,7 @@ fn merge_row(
         .map(|c| batch.columns.iter().position(|b| b == c))
         .collect();
     let mut winners = Vec::with_capacity(target.columns.len());
+    let mut ties: Vec<(usize, Value)> = Vec::new();
     for (i, pos) in positions.iter().enumerate() {
         let local_reg: Option<Reg> = local.as_ref().and_then(|l| {
             registers::get(&l.regs, i as u16)
@@ -307,11 +309,51 @@ fn merge_row(
             (Some(l), Some((r, v))) => {
                 if ctx.newer(r, l) {
                     Winner::Remote(r, v)
+                } else if r == l {
+                    ties.push((i, v));
+                    Winner::Local(l)
                 } else {
                     Winner::Local(l)
                 }
             }
         });
+    }
+    // The same register with another value (columns that held values before they were
+    // synced, say): the greater value wins, the same choice on every device.
+    if !ties.is_empty() {
+        let here = if local_alive {
+            row_values(ctx, target, &row.ident)?
+        } else {
+            Vec::new()
+        };
+        for (i, theirs) in ties {
+            let mine = match here.get(i) {
+                Some(v) => v.clone(),
+                None => {
+                    pending_value(ctx, &pending_table(target), &row.ident, i)?.unwrap_or_default()
+                }
+            };
+            let Some(Winner::Local(reg)) = winners.get(i) else {
+                continue;
+            };
+            let reg = *reg;
+            match value_order(&theirs, &mine) {
+                std::cmp::Ordering::Greater => winners[i] = Winner::Remote(reg, theirs),
+                // Ours wins: make it a write of ours, so it travels — every register of the
+                // row may name the peer, and rows are not sent back to where they came from.
+                std::cmp::Ordering::Less if !here.is_empty() => {
+                    let l = local.as_ref().map_or((0, LOCAL), |l| l.e);
+                    let blob = local.as_ref().and_then(|l| l.cols_blob.clone());
+                    let stamp = crate::changes::state::stamp_after(
+                        l.0,
+                        blob.as_deref().unwrap_or_default(),
+                        ctx.sync.tick(),
+                    );
+                    winners[i] = Winner::Local((stamp, LOCAL));
+                }
+                _ => {}
+            }
+        }
     }
 
     // The merged registers: those newer than the existence event (for a deleted row, only
@@ -371,6 +413,35 @@ fn merge_row(
         |st| st.execute(rusqlite::params![row.ident, ctx.sync.next_seq(), e.0 as i64, e.1, !alive, new_blob]),
     )?;
     Ok(Outcome::Changed(kind))
+}
+
+/// A total order on values, the same on every device: NULL, then numbers (integers before
+/// reals of equal value), text, blobs.
+fn value_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Integer(_) | Value::Real(_) => 1,
+            Value::Text(_) => 2,
+            Value::Blob(_) => 3,
+        }
+    }
+    let number = |v: &Value| match v {
+        Value::Integer(i) => *i as f64,
+        Value::Real(f) => *f,
+        _ => 0.0,
+    };
+    match (a, b) {
+        (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => x.cmp(y),
+        (Value::Blob(x), Value::Blob(y)) => x.cmp(y),
+        _ if rank(a) == 1 && rank(b) == 1 => number(a)
+            .partial_cmp(&number(b))
+            .unwrap_or(Ordering::Equal)
+            .then(matches!(a, Value::Real(_)).cmp(&matches!(b, Value::Real(_)))),
+        _ => rank(a).cmp(&rank(b)),
+    }
 }
 
 /// The synced columns of a live row, in `target.columns` order.
@@ -552,24 +623,51 @@ fn column_value(
     )
 }
 
+/// `row` as a batch of its own, in a form that depends on the row alone (not on the batch
+/// or session it came in), so the same change delivered again is recognised.
+fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
+    let mut devices: Vec<String> = Vec::new();
+    let mut number = |idx: u32| -> u32 {
+        let name = batch.devices.get(idx as usize).cloned().unwrap_or_default();
+        match devices.iter().position(|d| *d == name) {
+            Some(n) => n as u32,
+            None => {
+                devices.push(name);
+                (devices.len() - 1) as u32
+            }
+        }
+    };
+    let mut row = row.clone();
+    row.origin = number(row.origin);
+    for reg in &mut row.regs {
+        reg.origin = number(reg.origin);
+    }
+    Batch {
+        session: 0,
+        table: batch.table.clone(),
+        filter: 0,
+        prev: 0,
+        last: 0,
+        columns: batch.columns.clone(),
+        devices,
+        rows: vec![row],
+    }
+}
+
 fn record_conflict(
     ctx: &Ctx<'_>,
     target: &TableMeta,
     row: &RowChange,
     batch: &Batch,
     err: &Error,
-) -> Result<()> {
-    let single = Batch {
-        rows: vec![row.clone()],
-        ..batch.clone()
-    };
-    let change = postcard::to_stdvec(&single).unwrap_or_default();
+) -> Result<bool> {
+    let change = postcard::to_stdvec(&single_row_batch(batch, row)).unwrap_or_default();
     let device = batch
         .devices
         .get(row.origin as usize)
         .cloned()
         .unwrap_or_default();
-    ctx.with(
+    let inserted = ctx.with(
         "INSERT OR IGNORE INTO peerlite_conflicts(tbl, ident, device, change, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         |st| {
             st.execute(rusqlite::params![
@@ -583,7 +681,7 @@ fn record_conflict(
             ])
         },
     )?;
-    Ok(())
+    Ok(inserted > 0)
 }
 
 /// The table that holds `device`'s rows of `base`, made on first use.

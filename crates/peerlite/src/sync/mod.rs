@@ -43,7 +43,7 @@ pub use message::{
     Abort, Ack, Batch, Done, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, RowChange,
     SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireRegister, filter_id,
 };
-pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, Session};
+pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
 
 use crate::error::Result;
 use crate::store::{ObserverId, RdbPredicates, RdbStore, SubscribeType};

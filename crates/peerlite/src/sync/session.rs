@@ -22,6 +22,9 @@ use crate::store::{RdbPredicates, RdbStore, SubscribeType};
 /// Rows per batch.
 pub const DEFAULT_BATCH_ROWS: usize = 2000;
 
+/// The status of a device whose security level is too low for the data (ArkData-style).
+pub const SECURITY_REFUSED: u32 = 17040006;
+
 /// The outcome of a session for one device (ArkData's `[device, status]`, with totals).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceResult {
@@ -37,6 +40,8 @@ pub struct DeviceResult {
     pub received: u64,
     /// Rows received that broke a local constraint and were recorded as conflicts.
     pub conflicts: u64,
+    /// Rows this side sent that the peer recorded as conflicts (from its `Done`).
+    pub peer_conflicts: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +278,19 @@ impl Session {
             }
         }
         let my_level = store.config().level().as_u8();
+        // Data labelled S_k goes only to devices whose level allows it.
+        let refuse_pull = h.mode.pulls() && my_level > h.security_level;
+        if refuse_pull {
+            let reason = format!(
+                "this store is S{my_level}; the peer is only S{}",
+                h.security_level
+            );
+            refused.extend(session.tables.iter().map(|t| Refusal {
+                table: t.clone(),
+                code: SECURITY_REFUSED,
+                reason: reason.clone(),
+            }));
+        }
         let mut out = Vec::new();
         let push_from = if h.mode.pushes() {
             let path = store.path();
@@ -308,12 +326,11 @@ impl Session {
         session.welcome = Some(welcome.clone());
         out.push(welcome);
         if h.mode.pulls() {
-            if my_level > h.security_level {
-                // Data labelled S_k goes only to devices whose level allows it.
+            if refuse_pull {
                 if let Some(o) = session.out.as_mut() {
                     o.done = true;
                 }
-                session.result.status = 17040006;
+                session.result.status = SECURITY_REFUSED;
                 session.result.message = Some(format!(
                     "this store is S{my_level}; the peer is only S{}",
                     h.security_level
@@ -371,9 +388,10 @@ impl Session {
                 inc.finished = true;
                 vec![self.done_message()]
             }
-            MessageV1::Done(_) => {
-                if let Some(o) = self.out.as_mut().filter(|o| o.finish_sent) {
+            MessageV1::Done(d) => {
+                if let Some(o) = self.out.as_mut().filter(|o| o.finish_sent && !o.done) {
                     o.done = true;
+                    self.result.peer_conflicts = d.conflicts;
                 }
                 Vec::new()
             }
@@ -403,8 +421,18 @@ impl Session {
         self.phase = Phase::Running;
         self.peer_epoch = w.epoch.clone();
         self.tables = w.tables.clone();
-        if let Some(r) = w.refused.first() {
-            self.result.message = Some(format!("{}: {}", r.table, r.reason));
+        if let Some(first) = w.refused.first() {
+            let all: Vec<String> = w
+                .refused
+                .iter()
+                .map(|r| format!("{}: {} (error {})", r.table, r.reason, r.code))
+                .collect();
+            self.result.message = Some(all.join("; "));
+            // A refusal that leaves nothing to sync, or a security refusal, is the status.
+            let security = w.refused.iter().find(|r| r.code == SECURITY_REFUSED);
+            if let Some(r) = security.or(w.tables.is_empty().then_some(first)) {
+                self.result.status = r.code;
+            }
         }
         let Some(out) = self.out.as_mut() else {
             return Ok(Vec::new());
@@ -412,7 +440,7 @@ impl Session {
         let my_level = self.store.config().level().as_u8();
         if my_level > w.security_level {
             out.done = true;
-            self.result.status = 17040006;
+            self.result.status = SECURITY_REFUSED;
             self.result.message = Some(format!(
                 "this store is S{my_level}; the peer is only S{}",
                 w.security_level
@@ -445,6 +473,8 @@ impl Session {
             let peer = self.peer.clone();
             let predicates = self.predicates.clone();
             let limit = self.batch_rows;
+            // Rows the peer wrote in its current epoch are not sent back to it.
+            let echo_since = crate::store::meta::epoch_since(&self.peer_epoch);
             let mut batch = store.inner.read(|conn| {
                 let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
                 let Some(logical) = metas.iter().find(|m| m.name == table && m.base.is_none())
@@ -461,7 +491,10 @@ impl Session {
                     .map_err(|e| Error::from_sqlite(e, path))?
                     .into_iter()
                     .collect();
-                let peer_idx = names.iter().find(|(_, d)| **d == peer).map(|(i, _)| *i);
+                let echo = names
+                    .iter()
+                    .find(|(_, d)| **d == peer)
+                    .map(|(i, _)| (*i, echo_since));
                 extract::next_batch(
                     conn,
                     &store.inner.schema,
@@ -470,7 +503,7 @@ impl Session {
                     &sources,
                     predicates.as_ref(),
                     since,
-                    peer_idx,
+                    echo,
                     &names,
                     limit,
                 )
@@ -570,7 +603,16 @@ impl Session {
         if a.table != b.table || a.filter != b.filter {
             return Ok(Vec::new());
         }
-        let resume = if a.last >= b.last { b.last } else { a.last };
+        // Acknowledged: go on after it. A gap at the receiver (an earlier batch was lost):
+        // go back to what it has. Anything else is a stale or repeated acknowledgement of an
+        // earlier batch — answering it would resend, and duplicated messages would multiply.
+        let resume = if a.last >= b.last {
+            b.last
+        } else if a.last < b.prev {
+            a.last
+        } else {
+            return Ok(Vec::new());
+        };
         if let Some(front) = out.queue.front_mut().filter(|(t, _)| *t == a.table) {
             front.1 = resume;
         }

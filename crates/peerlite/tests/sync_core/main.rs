@@ -1,0 +1,14 @@
+#![allow(clippy::unwrap_used)]
+//! Integration tests of change capture, the hybrid logical clock, merge semantics and the sync
+//! protocol core. No network: the tests move the messages, and can lose, duplicate and reorder
+//! them on the way.
+
+mod capture;
+mod common;
+mod conflicts;
+mod delivery;
+mod device_tables;
+mod handshake;
+mod hlc;
+mod merge;
+mod protocol;
