@@ -268,6 +268,52 @@ impl RdbStore {
         Ok(())
     }
 
+    /// Moves every committed page from the write-ahead log into the database file and empties
+    /// the log (`wal_checkpoint(TRUNCATE)`) — the maintenance an app runs when it is idle, so
+    /// that the next commit does not pay for a large automatic checkpoint. Returns whether it
+    /// completed: readers still using older pages keep part of the log until they finish.
+    ///
+    /// ```
+    /// use peerlite::{RdbStore, StoreConfig};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = RdbStore::open(StoreConfig::new(dir.path().join("a.db")))?;
+    /// store.execute("CREATE TABLE t(x)", &[])?;
+    /// assert!(store.checkpoint()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// 14800001 inside a transaction on this thread (the checkpoint waits for it to end).
+    pub fn checkpoint(&self) -> Result<bool> {
+        self.inner.ensure_open()?;
+        if self
+            .inner
+            .writer_owner
+            .load(std::sync::atomic::Ordering::Acquire)
+            == super::transaction::thread_token()
+        {
+            return Err(Error::invalid(
+                StoreKind::Relational,
+                "checkpoint inside a transaction: commit it first",
+            ));
+        }
+        let guard = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(writer) = guard.as_ref() else {
+            return Err(Error::ReadOnly {
+                detail: "this store has no writer".into(),
+            });
+        };
+        let busy: i64 = writer
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| self.inner.observe_error(Error::from_sqlite(e, self.path())))?;
+        Ok(busy == 0)
+    }
+
     /// The database's epoch: a random id replaced when the database is restored or re-created,
     /// so peers never mistake its new changes for ones they have already seen.
     pub fn epoch(&self) -> Result<String> {

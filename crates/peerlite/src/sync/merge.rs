@@ -68,6 +68,9 @@ struct Ctx<'a> {
     /// that write device tables are authorized only while sync applies rows
     /// (`store::writer`), and a caller must never get one of them from the cache.
     stmts: RefCell<HashMap<String, Statement<'a>>>,
+    /// The statements every row runs, by (table id, statement kind, column mask): found
+    /// without hashing their text.
+    by_kind: RefCell<HashMap<(i64, SqlKind, u64), Statement<'a>>>,
     /// Whether a table's pending-values table may hold rows (by table id).
     pending_rows: RefCell<HashMap<i64, bool>>,
 }
@@ -75,6 +78,43 @@ struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     fn sql_err(&self, e: rusqlite::Error) -> Error {
         Error::from_sqlite(e, self.path)
+    }
+
+    /// Runs `f` with the batch's statement of `kind` for `target` (and a column `mask`),
+    /// prepared from `build()` on first use.
+    fn with_kind<T>(
+        &self,
+        target: &TableMeta,
+        kind: SqlKind,
+        mask: u64,
+        build: impl FnOnce() -> String,
+        f: impl FnOnce(&mut Statement<'a>) -> Result<T>,
+    ) -> Result<T> {
+        let mut stmts = self.by_kind.borrow_mut();
+        let key = (target.tid, kind, mask);
+        let st = match stmts.get_mut(&key) {
+            Some(st) => st,
+            None => {
+                let st = self.conn.prepare(&build()).map_err(|e| self.sql_err(e))?;
+                stmts.entry(key).or_insert(st)
+            }
+        };
+        f(st)
+    }
+
+    /// Runs the write of `kind` with `params`, returning the rows changed.
+    fn run_kind(
+        &self,
+        target: &TableMeta,
+        kind: SqlKind,
+        mask: u64,
+        build: impl FnOnce() -> String,
+        params: &[Value],
+    ) -> Result<usize> {
+        self.with_kind(target, kind, mask, build, |st| {
+            crate::store::read::bind(st, params, self.path)?;
+            st.raw_execute().map_err(|e| self.sql_err(e))
+        })
     }
 
     /// Runs `f` with the batch's prepared statement for `sql`.
@@ -129,6 +169,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The statements merging a row runs, for [`Ctx::sql`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SqlKind {
+    ClockRow,
+    ClockWrite,
+    Insert,
+    Update,
+}
+
 /// One column's merged state.
 enum Winner {
     /// Nobody has a value for it.
@@ -160,15 +209,31 @@ pub(crate) fn apply_batch(
         .map_err(sql_err)?
         .into_iter()
         .collect();
+    // Device collaboration: the table of every device the batch carries rows of, made
+    // before the rows are applied.
+    let mut device_tables: HashMap<u32, TableMeta> = HashMap::new();
+    if logical.mode == DistributedTableType::DeviceCollaboration {
+        for row in &batch.rows {
+            let local = device_idx.get(row.origin as usize) == Some(&LOCAL);
+            if local || device_tables.contains_key(&row.origin) {
+                continue;
+            }
+            let device = batch
+                .devices
+                .get(row.origin as usize)
+                .ok_or_else(|| protocol("row origin outside the batch's devices"))?;
+            device_tables.insert(row.origin, ensure_device_table(tx, logical, device)?);
+        }
+    }
     let ctx = Ctx {
         conn,
         path,
         sync,
         names: &names,
         stmts: RefCell::new(HashMap::new()),
+        by_kind: RefCell::new(HashMap::new()),
         pending_rows: RefCell::new(HashMap::new()),
     };
-    let mut metas: HashMap<String, TableMeta> = HashMap::new();
     let mut applied = Applied::default();
     for row in &batch.rows {
         let origin = *device_idx
@@ -182,24 +247,14 @@ pub(crate) fn apply_batch(
             .max()
             .unwrap_or(0);
         sync.receive(newest);
-        let target = match logical.mode {
-            DistributedTableType::SingleVersion => logical.clone(),
-            DistributedTableType::DeviceCollaboration => {
-                if origin == LOCAL {
-                    continue; // our own row, relayed back: our table is the truth
-                }
-                let device = &batch.devices[row.origin as usize];
-                match metas.get(device) {
-                    Some(m) => m.clone(),
-                    None => {
-                        let m = ensure_device_table(tx, logical, device)?;
-                        metas.insert(device.clone(), m.clone());
-                        m
-                    }
-                }
-            }
+        let target: &TableMeta = match logical.mode {
+            DistributedTableType::SingleVersion => logical,
+            DistributedTableType::DeviceCollaboration => match device_tables.get(&row.origin) {
+                Some(m) => m,
+                None => continue, // our own row, relayed back: our table is the truth
+            },
         };
-        match merge_row(&ctx, &target, row, batch, &device_idx, origin)? {
+        match merge_row(&ctx, target, row, batch, &device_idx, origin)? {
             Outcome::Unchanged => {}
             Outcome::Changed(kind) => {
                 applied.changed += 1;
@@ -209,7 +264,7 @@ pub(crate) fn apply_batch(
                 }
             }
             Outcome::Conflict(err) => {
-                if record_conflict(&ctx, &target, row, batch, &err)? {
+                if record_conflict(&ctx, target, row, batch, &err)? {
                     applied.conflicts += 1;
                 }
             }
@@ -246,22 +301,25 @@ fn merge_row(
     device_idx: &[i64],
     origin: i64,
 ) -> Result<Outcome> {
-    let clock = target.clock();
-    let local: Option<Local> = ctx.with(
-        &format!("SELECT hlc, origin, tomb, cols FROM {clock} WHERE ident = ?1"),
-        |st| {
-            st.query_row([&row.ident], |r| {
-                let cols: Option<Vec<u8>> = r.get(3)?;
-                Ok(Local {
-                    e: (r.get::<_, i64>(0)? as u64, r.get(1)?),
-                    alive: !r.get::<_, bool>(2)?,
-                    regs: registers::decode(cols.as_deref().unwrap_or_default()),
-                    cols_blob: cols,
-                })
+    let clock_row = || {
+        format!(
+            "SELECT hlc, origin, tomb, cols FROM {} WHERE ident = ?1",
+            target.clock()
+        )
+    };
+    let local: Option<Local> = ctx.with_kind(target, SqlKind::ClockRow, 0, clock_row, |st| {
+        st.query_row([&row.ident], |r| {
+            let cols: Option<Vec<u8>> = r.get(3)?;
+            Ok(Local {
+                e: (r.get::<_, i64>(0)? as u64, r.get(1)?),
+                alive: !r.get::<_, bool>(2)?,
+                regs: registers::decode(cols.as_deref().unwrap_or_default()),
+                cols_blob: cols,
             })
-            .optional()
-        },
-    )?;
+        })
+        .optional()
+        .map_err(|e| ctx.sql_err(e))
+    })?;
     let remote_e: Reg = (row.hlc, origin);
     let remote_alive = !row.tomb;
     let (e, alive) = match &local {
@@ -408,10 +466,23 @@ fn merge_row(
         }
         Err(err) => return Err(err),
     }
-    ctx.with(
-        &format!("INSERT OR REPLACE INTO {clock}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        |st| st.execute(rusqlite::params![row.ident, ctx.sync.next_seq(), e.0 as i64, e.1, !alive, new_blob]),
-    )?;
+    let clock_write = || {
+        format!(
+            "INSERT OR REPLACE INTO {}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            target.clock()
+        )
+    };
+    ctx.with_kind(target, SqlKind::ClockWrite, 0, clock_write, |st| {
+        st.execute(rusqlite::params![
+            row.ident,
+            ctx.sync.next_seq(),
+            e.0 as i64,
+            e.1,
+            !alive,
+            new_blob
+        ])
+        .map_err(|e| ctx.sql_err(e))
+    })?;
     Ok(Outcome::Changed(kind))
 }
 
@@ -464,6 +535,50 @@ fn row_values(ctx: &Ctx<'_>, target: &TableMeta, ident: &Value) -> Result<Vec<Va
     Ok(values.unwrap_or_default())
 }
 
+/// The bit of a column mask that stands for the identity column itself (a rowid identity is
+/// not among the synced columns).
+const IDENTITY_BIT: u64 = 1 << 63;
+
+/// The names of the columns in `mask`, in order.
+fn masked_columns(target: &TableMeta, mask: u64) -> Vec<String> {
+    let mut cols: Vec<String> = target
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, c)| quote_ident(c))
+        .collect();
+    if mask & IDENTITY_BIT != 0 {
+        cols.push(target.identity_sql());
+    }
+    cols
+}
+
+/// `UPDATE t SET (the columns in mask) = ? … WHERE identity = ?`.
+fn update_sql(target: &TableMeta, mask: u64) -> String {
+    let sets: Vec<String> = masked_columns(target, mask)
+        .into_iter()
+        .map(|c| format!("{c} = ?"))
+        .collect();
+    format!(
+        "UPDATE {} SET {} WHERE {} = ?",
+        quote_ident(&target.name),
+        sets.join(", "),
+        target.identity_sql()
+    )
+}
+
+/// `INSERT INTO t (the columns in mask) VALUES (?, …)`.
+fn insert_sql(target: &TableMeta, mask: u64) -> String {
+    let cols = masked_columns(target, mask);
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote_ident(&target.name),
+        cols.join(", "),
+        vec!["?"; cols.len()].join(", ")
+    )
+}
+
 /// Brings the table row (and the pending values of a deleted row) to the merged state.
 #[allow(clippy::too_many_arguments)]
 fn write_row(
@@ -482,61 +597,58 @@ fn write_row(
     let run = |sql: &str, params: &[Value]| ctx.run(sql, params);
     match (alive, local_alive) {
         (true, true) => {
-            let mut sets = Vec::new();
+            let mut mask = 0u64;
             let mut params = Vec::new();
-            for (c, w) in target.columns.iter().zip(winners) {
+            for (i, w) in winners.iter().enumerate() {
                 if let Winner::Remote(_, v) = w {
-                    sets.push(format!("{} = ?", quote_ident(c)));
+                    mask |= 1 << i;
                     params.push(v.clone());
                 }
             }
-            if !sets.is_empty() {
+            if mask != 0 {
                 params.push(ident.clone());
-                run(
-                    &format!("UPDATE {table} SET {} WHERE {id} = ?", sets.join(", ")),
+                ctx.run_kind(
+                    target,
+                    SqlKind::Update,
+                    mask,
+                    || update_sql(target, mask),
                     &params,
                 )?;
             }
         }
         (true, false) => {
-            let mut cols = Vec::new();
+            let mut mask = 0u64;
             let mut params = Vec::new();
-            for (i, (c, w)) in target.columns.iter().zip(winners).enumerate() {
+            for (i, w) in winners.iter().enumerate() {
                 let value = match w {
                     Winner::Remote(_, v) => Some(v.clone()),
                     Winner::Local(_) => pending_value(ctx, &pending, ident, i)?,
                     Winner::None => None,
                 };
                 if let Some(v) = value {
-                    cols.push(quote_ident(c));
+                    mask |= 1 << i;
                     params.push(v);
                 }
             }
+            // The identity is written too when it is not a synced column (a rowid).
             if !target
                 .columns
                 .iter()
                 .any(|c| c.eq_ignore_ascii_case(&target.identity))
             {
-                cols.push(id.clone());
+                mask |= IDENTITY_BIT;
                 params.push(ident.clone());
             }
             // No live row here, so normally no row at all: insert, and update only if one
             // turns out to be there (written while capture was off).
-            let marks = vec!["?"; cols.len()].join(", ");
-            let inserted = run(
-                &format!("INSERT INTO {table} ({}) VALUES ({marks})", cols.join(", ")),
-                &params,
-            );
-            match inserted {
+            let insert = || insert_sql(target, mask);
+            match ctx.run_kind(target, SqlKind::Insert, mask, insert, &params) {
                 Err(Error::Sqlite { sqlite, .. })
                     if sqlite.primary == 19 && exists(ctx, target, ident)? =>
                 {
-                    let sets: Vec<String> = cols.iter().map(|c| format!("{c} = ?")).collect();
                     params.push(ident.clone());
-                    run(
-                        &format!("UPDATE {table} SET {} WHERE {id} = ?", sets.join(", ")),
-                        &params,
-                    )?;
+                    let update = || update_sql(target, mask);
+                    ctx.run_kind(target, SqlKind::Update, mask, update, &params)?;
                 }
                 other => {
                     other?;
