@@ -84,7 +84,7 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
         upsert(&format!("NEW.{id}"), 0)
     } else {
         format!(
-            "UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_touch(cols, peerlite_after(hlc, cols, peerlite_hlc()), 0, {mask}) WHERE ident = +NEW.{id};",
+            "UPDATE {clock} SET seq = peerlite_seq(), cols = peerlite_stamp(hlc, cols, {mask}) WHERE ident = +NEW.{id};",
             mask = changed.join(" | "),
         )
     };

@@ -19,6 +19,8 @@ pub(crate) enum Role {
     Reader,
     /// A read-only connection that holds one read transaction open (a backup's snapshot).
     Snapshot,
+    /// The background checkpoint's connection: it writes the database file, never a row.
+    Checkpointer,
 }
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -35,10 +37,10 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         });
     }
     let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-    flags |= if writable {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_ONLY
+    flags |= match role {
+        _ if writable => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        Role::Checkpointer => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        _ => OpenFlags::SQLITE_OPEN_READ_ONLY,
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(e, path))?;
     // SQLCipher logs decryption failures to stderr; peerlite reports them as errors instead.

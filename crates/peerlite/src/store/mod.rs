@@ -1,6 +1,7 @@
 //! The relational store and what it is built from: configuration, connections, predicates,
 //! result sets, transactions and change observers.
 
+pub(crate) mod checkpointer;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use rusqlite::fallible_iterator::FallibleIterator;
 
+use super::checkpointer::Checkpointer;
 use super::config::{SecurityLevel, StoreConfig};
 use super::connection::{self, Role};
 use super::cursor::{LiveState, Liveness};
@@ -48,6 +49,8 @@ use crate::value::{Value, ValuesBucket};
 pub(crate) struct Inner {
     pub config: StoreConfig,
     pub writer: Mutex<Option<Writer>>,
+    /// The background checkpoint of a writable store.
+    pub checkpoints: Option<Checkpointer>,
     /// The thread token of the transaction holding the writer (0 when free), so that a nested
     /// write on the same thread fails instead of deadlocking.
     pub writer_owner: AtomicU64,
@@ -78,6 +81,9 @@ impl Drop for Inner {
     /// A store dropped without `close()` closes like `close()`: readers first, so the writer
     /// is the last connection and leaves a checkpointed database without a WAL beside it.
     fn drop(&mut self) {
+        if let Some(c) = &self.checkpoints {
+            c.stop();
+        }
         self.readers.clear();
         let writer = self
             .writer
@@ -173,10 +179,12 @@ impl RdbStore {
         let sync = Arc::new(crate::changes::state::SyncState::new(Arc::clone(
             &config.clock,
         )));
-        let (writer, probe) = if config.read_only {
-            (None, Some(connection::open(&config, Role::Reader)?))
+        let (writer, probe, checkpoints) = if config.read_only {
+            (None, Some(connection::open(&config, Role::Reader)?), None)
         } else {
-            (Some(Writer::open(&config, &sync)?), None)
+            let checkpoints = Checkpointer::start(&config);
+            let writer = Writer::open(&config, &sync, &checkpoints)?;
+            (Some(writer), None, Some(checkpoints))
         };
         if !config.read_only && config.security_level >= SecurityLevel::S3 {
             restrict_permissions(config.path())?;
@@ -197,6 +205,7 @@ impl RdbStore {
         let inner = Arc::new_cyclic(|this| Inner {
             readers: ReaderPool::new(&config),
             writer: Mutex::new(writer),
+            checkpoints,
             writer_owner: AtomicU64::new(0),
             live: Arc::new(LiveState::default()),
             schema: SchemaCache::default(),
@@ -481,6 +490,9 @@ impl RdbStore {
         }
         self.inner.auto.join();
         self.inner.live.close();
+        if let Some(c) = &self.inner.checkpoints {
+            c.stop();
+        }
         // Readers first, so the writer is the last connection: it checkpoints the WAL into the
         // database file, which is then complete on its own (a file copy of it is a backup).
         self.inner.readers.clear();

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 
+use super::checkpointer::Checkpointer;
 use super::config::StoreConfig;
 use super::connection::{self, Role};
 use crate::error::Result;
@@ -89,8 +90,12 @@ impl Writer {
     pub fn open(
         config: &StoreConfig,
         sync: &Arc<crate::changes::state::SyncState>,
+        checkpoints: &Checkpointer,
     ) -> Result<Writer> {
         let mut conn = connection::open(config, Role::Writer)?;
+        checkpoints
+            .attach(&mut conn)
+            .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
         crate::changes::state::register_functions(&conn, sync)
             .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
         let seen = Arc::new(Mutex::new(Seen::default()));

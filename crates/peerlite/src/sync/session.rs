@@ -16,8 +16,9 @@ use super::message::{
 };
 use super::watermark;
 use crate::changes::registry::{self, TableMeta};
+use crate::error::StoreKind;
 use crate::error::{Error, Result};
-use crate::store::{RdbPredicates, RdbStore, SubscribeType};
+use crate::store::{DeviceFilter, RdbPredicates, RdbStore, SubscribeType};
 
 /// Rows per batch.
 pub const DEFAULT_BATCH_ROWS: usize = 2000;
@@ -133,6 +134,14 @@ impl Session {
     ) -> Result<(Session, SyncMessage)> {
         let mut tables = local_tables(store)?;
         if let Some(p) = predicates {
+            if let DeviceFilter::Devices(named) = p.devices()
+                && !named.iter().any(|d| d == peer)
+            {
+                return Err(Error::invalid(
+                    StoreKind::Relational,
+                    format!("the predicates' in_devices does not name the peer {peer}"),
+                ));
+            }
             tables.retain(|m| m.name == p.table());
             if tables.is_empty() {
                 return Err(Error::NotDistributed {
@@ -140,6 +149,8 @@ impl Session {
                 });
             }
         }
+        let restriction = predicates.and_then(RdbPredicates::sync_filter);
+        let predicates = restriction.as_ref();
         let filter = filter_id(predicates);
         let id = session_id(store);
         let pull_from = if mode.pulls() {

@@ -3,6 +3,7 @@
 //! attempts), result sets, transactions, observers, encryption and bad input.
 
 mod bad_input;
+mod checkpoints;
 mod common;
 mod encryption;
 mod observers;

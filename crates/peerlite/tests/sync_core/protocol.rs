@@ -227,6 +227,72 @@ fn predicates_sync_only_matching_rows_with_their_own_watermark() {
 }
 
 #[test]
+fn order_limit_and_devices_do_not_change_a_predicate_syncs_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, laptop) = two(dir.path(), 6, 0);
+    let big = RdbPredicates::new("note").greater_than("n", 3);
+    let (p, _) = sync_in_memory(&phone, &laptop, SyncMode::Push, Some(&big)).unwrap();
+    assert_eq!(p.sent, 3);
+    // The same rows, asked for with paging, order and the peer named: already sent.
+    let dressed = big
+        .clone()
+        .order_by_desc("n")
+        .limit(1)
+        .offset(1)
+        .in_devices(["laptop"]);
+    let (p, l) = sync_in_memory(&phone, &laptop, SyncMode::Push, Some(&dressed)).unwrap();
+    assert_eq!((p.status, l.status), (0, 0));
+    assert_eq!(p.sent, 0, "{p:?}");
+    // Paging does not restrict which rows sync: a new matching row goes whole.
+    phone
+        .insert(
+            "note",
+            &peerlite::bucket! { "id" => 7, "n" => 7, "text" => "p7" },
+        )
+        .unwrap();
+    let (p, _) = sync_in_memory(&phone, &laptop, SyncMode::Push, Some(&dressed)).unwrap();
+    assert_eq!(p.sent, 1);
+}
+
+#[test]
+fn predicates_without_conditions_are_a_whole_table_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, laptop) = two(dir.path(), 4, 0);
+    let (p, _) = sync(&phone, &laptop, SyncMode::Push);
+    assert_eq!(p.sent, 4);
+    let whole = RdbPredicates::new("note").order_by_asc("n");
+    let (p, l) = sync_in_memory(&phone, &laptop, SyncMode::Push, Some(&whole)).unwrap();
+    assert_eq!((p.status, l.status), (0, 0));
+    assert_eq!(p.sent, 0, "the whole-table watermark applies");
+}
+
+#[test]
+fn predicates_naming_other_devices_are_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, laptop) = two(dir.path(), 2, 0);
+    let elsewhere = RdbPredicates::new("note").in_devices(["tablet"]);
+    assert_eq!(
+        code(sync_in_memory(
+            &phone,
+            &laptop,
+            SyncMode::Push,
+            Some(&elsewhere)
+        )),
+        14800001
+    );
+    assert!(has_from(&laptop, "phone").is_empty());
+    // Every device, or this one among others, is fine.
+    for ok in [
+        RdbPredicates::new("note").in_all_devices(),
+        RdbPredicates::new("note").in_devices(["tablet", "laptop"]),
+    ] {
+        let (p, _) = sync_in_memory(&phone, &laptop, SyncMode::Push, Some(&ok)).unwrap();
+        assert_eq!(p.status, 0);
+    }
+    assert_eq!(has_from(&laptop, "phone").len(), 2);
+}
+
+#[test]
 fn predicate_pull_selects_rows_on_the_responder() {
     let dir = tempfile::tempdir().unwrap();
     let (phone, laptop) = two(dir.path(), 0, 5);

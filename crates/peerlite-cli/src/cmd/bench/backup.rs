@@ -14,7 +14,7 @@ use peerlite::{BackupRequest, RdbStore, StoreConfig};
 use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
 
-use super::measure::time;
+use super::measure::{sync_all, time};
 use super::writer::{read_log, unix_ms};
 use crate::Global;
 
@@ -175,15 +175,6 @@ impl Drop for WriterGuard {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Flushes every dirty page on the machine (`sync`, from another process).
-fn sync_all() -> anyhow::Result<()> {
-    let status = Command::new("sync").status().context("running sync")?;
-    if !status.success() {
-        bail!("sync: {status}");
-    }
-    Ok(())
 }
 
 /// Waits for a child, killing it at the timeout; true when it finished successfully.

@@ -1,7 +1,7 @@
 //! `peerlite bench changes`: what change capture costs and how fast sync moves rows.
 //! 1,000,000 inserts and 1,000,000 updates into a plain table vs the same table made
 //! distributed (ratios); a full in-memory sync of those rows between two devices (rows/s);
-//! a delta sync of 1,000 changed rows into the synced million (ms, median of 5 after an idle
+//! a delta sync of 1,000 changed rows into the synced million (ms, median of 9 after an idle
 //! checkpoint; the first one right after the bulk sync is shown too); and the clock's size as
 //! a share of the data's.
 
@@ -12,7 +12,7 @@ use peerlite::changes::{DistributedConfig, DistributedType};
 use peerlite::sync::{SyncMode, sync_in_memory};
 use peerlite::{RdbStore, StoreConfig, Value, ValuesBucket, bucket};
 
-use super::measure::{median, time};
+use super::measure::{median, sync_all, time};
 use crate::Global;
 
 /// Arguments of `peerlite bench changes`.
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 /// Settled delta syncs measured (the median is reported).
-const DELTA_ROUNDS: usize = 5;
+const DELTA_ROUNDS: usize = 9;
 
 const CREATE: &str =
     "CREATE TABLE emp(id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER, salary REAL)";
@@ -111,8 +111,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         eprintln!("run {}/{}: inserts and updates…", run + 1, args.runs.max(1));
         for distributed in [false, true] {
             let store = open(&dir.path().join("w.db"), "bench", distributed)?;
+            sync_all()?;
             let (ins, inserted) = time(|| Ok(store.batch_insert("emp", &data)?))?;
             anyhow::ensure!(inserted == n, "inserted {inserted} of {n}");
+            store.checkpoint()?;
+            sync_all()?;
             let upd = update_all(&store, n)?;
             eprintln!(
                 "  {}: insert {:.3} s, update {:.3} s",
@@ -135,6 +138,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let phone = open(&dir.path().join("phone/emp.db"), "phone", true)?;
     phone.batch_insert("emp", &data)?;
     let laptop = open(&dir.path().join("laptop/emp.db"), "laptop", true)?;
+    phone.checkpoint()?;
+    sync_all()?;
     let (full, (sent, got)) = time(|| Ok(sync_in_memory(&phone, &laptop, SyncMode::Push, None)?))?;
     anyhow::ensure!(
         sent.status == 0 && got.received == n as u64,
@@ -171,6 +176,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let first_delta = delta_round(0)?;
     phone.checkpoint()?;
     laptop.checkpoint()?;
+    sync_all()?;
     let deltas = (1..=DELTA_ROUNDS)
         .map(delta_round)
         .collect::<anyhow::Result<Vec<_>>>()?;

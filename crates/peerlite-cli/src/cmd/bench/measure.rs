@@ -9,6 +9,16 @@ pub fn time<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(Duratio
     Ok((start.elapsed(), out))
 }
 
+/// Flushes every dirty page on the machine (`sync`, from another process), so that a timed
+/// run does not compete with the writeback of the one before it.
+pub fn sync_all() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .map_err(|e| anyhow::anyhow!("running sync: {e}"))?;
+    anyhow::ensure!(status.success(), "sync: {status}");
+    Ok(())
+}
+
 /// The median of some durations.
 pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
