@@ -5,9 +5,11 @@
 //! that commit copies every logged page into the database file and fsyncs it, which is most of
 //! the time of a small sync batch applied to a large table. Here the writer's WAL hook only
 //! wakes this thread, which runs a `PASSIVE` checkpoint on its own connection — it never waits
-//! for the writer or for readers, and the writer keeps committing meanwhile. If the log still
-//! grows (a long read transaction pins it, or the thread falls behind), the writer checkpoints
-//! itself past [`WRITER_PAGES`], as SQLite would, so the log stays bounded.
+//! for the writer or for readers, and the writer keeps committing meanwhile. Backpressure keeps
+//! the log bounded: a commit that finds it past [`WRITER_PAGES`] while the thread is still
+//! behind waits for the thread's checkpoint to finish and then checkpoints the rest itself, so
+//! that the next transaction starts the log over. One large transaction alone does not wait:
+//! it finds the thread idle and hands the work over.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -19,13 +21,22 @@ use super::connection::{self, Role};
 
 /// Log size (pages) at which the background thread is woken: SQLite's default.
 pub(crate) const BACKGROUND_PAGES: i32 = 1000;
-/// Log size (pages) past which the writer checkpoints itself.
+/// Log size (pages) past which a commit waits for a checkpoint the thread has not finished.
 pub(crate) const WRITER_PAGES: i32 = 16 * BACKGROUND_PAGES;
 
 #[derive(Default)]
 struct State {
+    /// A checkpoint was asked for and the thread has not started it.
     wanted: bool,
+    /// The thread is checkpointing.
+    busy: bool,
     stop: bool,
+}
+
+impl State {
+    fn behind(&self) -> bool {
+        (self.wanted || self.busy) && !self.stop
+    }
 }
 
 #[derive(Default)]
@@ -35,9 +46,40 @@ struct Shared {
 }
 
 impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn update(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
-        self.wake.notify_one();
+        f(&mut self.lock());
+        self.wake.notify_all();
+    }
+
+    /// What a commit that left `pages` in the log does; true when the writer must checkpoint
+    /// itself (the thread is gone, or it waited for the thread and the log is still long).
+    fn after_commit(&self, pages: i32) -> bool {
+        if pages < BACKGROUND_PAGES {
+            return false;
+        }
+        let mut state = self.lock();
+        if state.stop {
+            return true;
+        }
+        if pages >= WRITER_PAGES && state.behind() {
+            while state.behind() {
+                state = self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            // That checkpoint may have started before this commit's pages; the writer, still
+            // now, copies the rest, and the next transaction starts the log over.
+            return true;
+        }
+        state.wanted = true;
+        drop(state);
+        self.wake.notify_all();
+        false
     }
 }
 
@@ -74,13 +116,16 @@ impl Checkpointer {
             .is_some();
         let shared = Arc::clone(&self.shared);
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
-            if pages >= WRITER_PAGES || (!background && pages >= BACKGROUND_PAGES) {
-                // The commit has happened; a checkpoint that cannot run now runs later.
+            let inline = if background {
+                shared.after_commit(pages)
+            } else {
+                pages >= BACKGROUND_PAGES
+            };
+            if inline {
+                // As SQLite would. The commit has happened either way.
                 if let Err(e) = wal.checkpoint() {
                     tracing::debug!(%e, pages, "writer checkpoint did not complete");
                 }
-            } else if pages >= BACKGROUND_PAGES {
-                shared.update(|s| s.wanted = true);
             }
             Ok(())
         }))
@@ -108,11 +153,25 @@ impl Drop for Checkpointer {
     }
 }
 
+/// Marks the thread gone however it ends, so that no commit waits for it and commits
+/// checkpoint themselves from then on.
+struct Gone<'a>(&'a Shared);
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| {
+            s.busy = false;
+            s.stop = true;
+        });
+    }
+}
+
 fn run(shared: &Shared, config: &StoreConfig) {
+    let _gone = Gone(shared);
     let mut conn: Option<Connection> = None;
     loop {
         {
-            let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = shared.lock();
             while !state.wanted && !state.stop {
                 state = shared
                     .wake
@@ -123,20 +182,27 @@ fn run(shared: &Shared, config: &StoreConfig) {
                 return;
             }
             state.wanted = false;
+            state.busy = true;
         }
-        if conn.is_none() {
-            match connection::open(config, Role::Checkpointer) {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::debug!(%e, "checkpoint connection did not open");
-                    continue;
-                }
+        checkpoint(&mut conn, config);
+        shared.update(|s| s.busy = false);
+    }
+}
+
+/// One `PASSIVE` checkpoint, opening the connection the first time.
+fn checkpoint(conn: &mut Option<Connection>, config: &StoreConfig) {
+    if conn.is_none() {
+        match connection::open(config, Role::Checkpointer) {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                tracing::debug!(%e, "checkpoint connection did not open");
+                return;
             }
         }
-        if let Some(c) = &conn
-            && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            tracing::debug!(%e, "background checkpoint did not complete");
-        }
+    }
+    if let Some(c) = conn
+        && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    {
+        tracing::debug!(%e, "background checkpoint did not complete");
     }
 }
