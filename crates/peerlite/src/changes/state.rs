@@ -146,6 +146,8 @@ pub(crate) fn register_functions(
         registers::touch(&mut regs, stamp, 0, mask as u64);
         Ok(registers::encode(&regs))
     })?;
+    // Update triggers no longer call it (they call `peerlite_stamp`), but databases whose
+    // triggers were made by earlier builds still do.
     conn.create_scalar_function(
         "peerlite_touch",
         4,
