@@ -34,6 +34,7 @@ use crate::store::{RdbStore, Transaction};
 
 /// The table holding a key-value store's entries.
 pub(crate) const KV_TABLE: &str = "peerlite_kv";
+const GET_LOCAL: &str = "SELECT value, type FROM peerlite_kv WHERE key = ?1";
 pub(crate) const KV_SCHEMA: &str = "CREATE TABLE peerlite_kv(key TEXT PRIMARY KEY NOT NULL, value, type INTEGER NOT NULL) WITHOUT ROWID";
 const UPSERT: &str = "INSERT INTO peerlite_kv(key, value, type) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET value = excluded.value, type = excluded.type";
 const DELETE: &str = "DELETE FROM peerlite_kv WHERE key = ?1";
@@ -149,10 +150,16 @@ pub(crate) fn read_value(
     key: &str,
     path: &std::path::Path,
 ) -> Result<Option<KvValue>> {
-    let sql = format!(
-        "SELECT value, type FROM {} WHERE key = ?1",
-        crate::store::schema::quote_ident(table)
-    );
+    // The local table's statement is a constant: a get should not format and allocate it.
+    let sql: std::borrow::Cow<'static, str> = if table == KV_TABLE {
+        GET_LOCAL.into()
+    } else {
+        format!(
+            "SELECT value, type FROM {} WHERE key = ?1",
+            crate::store::schema::quote_ident(table)
+        )
+        .into()
+    };
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err(path))?;
     stmt.raw_bind_parameter(1, key).map_err(sql_err(path))?;
     let mut rows = stmt.raw_query();
@@ -413,6 +420,24 @@ impl KvStore {
     /// Checks the store's file; 15100003 when it is corrupted.
     pub fn check(&self, mode: crate::CheckMode) -> Result<()> {
         kv(self.inner.rdb.check(mode))
+    }
+
+    /// Moves the write-ahead log into the database file and empties it; see
+    /// [`RdbStore::checkpoint`]. Returns whether it completed.
+    ///
+    /// ```
+    /// use peerlite::{KvManager, Options};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = KvManager::at(dir.path())?.get_kv_store("s", Options::default())?;
+    /// store.put("k", "v")?;
+    /// assert!(store.checkpoint()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// 401 inside a transaction on this thread, 15100005 after close.
+    pub fn checkpoint(&self) -> Result<bool> {
+        kv(self.inner.rdb.checkpoint())
     }
 
     /// How this open dealt with corruption.

@@ -294,3 +294,37 @@ fn clones_and_threads_share_the_store() {
     assert_eq!(s.get_result_size("t2/").unwrap(), 10);
     assert_eq!(s.get("t3/09").unwrap(), KvValue::Integer(9));
 }
+
+#[test]
+fn checkpoint_empties_the_log_and_keeps_every_entry() {
+    let (_dir, _m, s) = kv();
+    let entries: Vec<Entry> = (0..2_000)
+        .map(|i| Entry::new(format!("k{i:05}"), "v".repeat(200)))
+        .collect();
+    s.put_batch(&entries).unwrap();
+    let wal = s.path().with_extension("db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    assert!(s.checkpoint().unwrap());
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        0,
+        "TRUNCATE empties the log"
+    );
+    assert_eq!(s.get_result_size("").unwrap(), 2_000);
+    assert_eq!(s.get("k01999").unwrap(), KvValue::String("v".repeat(200)));
+}
+
+#[test]
+fn checkpoint_inside_a_transaction_is_refused_not_deadlocked() {
+    let (_dir, _m, s) = kv();
+    let s2 = s.clone();
+    let code = peerlite_testkit::run_with_timeout(std::time::Duration::from_secs(20), move || {
+        s2.transaction(|tx| {
+            tx.put("a", 1)?;
+            Ok(s2.checkpoint().unwrap_err().code())
+        })
+        .unwrap()
+    });
+    assert_eq!(code, 401);
+    assert_eq!(keys(&s, ""), ["a"], "the transaction still committed");
+}

@@ -65,6 +65,7 @@ fn close_invalidates_every_handle_and_reopen_keeps_the_data() {
             .unwrap_err()
             .code(),
         clone.get("k").unwrap_err().code(),
+        s.checkpoint().unwrap_err().code(),
         rs.get_count().unwrap_err().code(),
         rs.move_to_first().unwrap_err().code(),
     ];
