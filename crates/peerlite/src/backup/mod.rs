@@ -340,18 +340,30 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         manifest.write(&manifest_tmp)?;
-        // Replacing a backup of the same name: its manifest goes first, so no crash or failed
-        // rename can leave a manifest describing other data (listed as verified, failing
-        // restore). At worst the name is unlisted until the manifest lands.
-        match std::fs::remove_file(&manifest_target) {
+        // Replacing a backup of the same name: its manifest is set aside first, so no crash
+        // or failed rename can leave a manifest describing other data (listed as verified,
+        // failing restore). Until the new manifest lands both manifests are on disk under
+        // temporary names; if the process dies in between, the next open puts back the one
+        // whose checksum matches the data under the name (`catalog::clean_tmp`).
+        let retired = naming::unique_tmp_path(&manifest_target);
+        match std::fs::rename(&manifest_target, &retired) {
             Ok(()) => sync_dir(&dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("replacing the manifest of", &manifest_target, e)),
         }
-        std::fs::rename(&tmp, &target)
-            .map_err(|e| Error::io("renaming backup into place", &target, e))?;
-        std::fs::rename(&manifest_tmp, &manifest_target)
-            .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))?;
+        let installed = std::fs::rename(&tmp, &target)
+            .map_err(|e| Error::io("renaming backup into place", &target, e))
+            .and_then(|()| {
+                std::fs::rename(&manifest_tmp, &manifest_target)
+                    .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))
+            });
+        if installed.is_err() {
+            // Whichever rename failed, one of the two manifests describes the data under
+            // the name now.
+            catalog::reinstate_manifest(&target, &[retired.as_path(), manifest_tmp.as_path()]);
+        }
+        installed?;
+        let _ = std::fs::remove_file(&retired);
         sync_dir(&dir)?;
         let mut info = BackupInfo::from_manifest(target.clone(), &manifest, Some(file_size));
         info.restarts = stats.restarts;
