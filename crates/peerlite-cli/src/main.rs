@@ -63,6 +63,8 @@ enum Command {
     SchemaCheck(cmd::schema_check::Args),
     /// List captured changes (key, origin, timestamps, sequence, tombstone).
     Changes(cmd::changes::Args),
+    /// List the remote rows sync could not apply, or settle them (--resolve ID --keep ...).
+    Conflicts(cmd::conflicts::Args),
     /// Simulate devices syncing over a faulty network; exit 0 only when they converge.
     Sim(cmd::sim::Args),
     /// Show the whole story in a temporary directory.
@@ -150,6 +152,7 @@ fn main() -> ExitCode {
         Command::Distribute(args) => cmd::distribute::run(&global, args),
         Command::SchemaCheck(args) => cmd::schema_check::run(&global, args),
         Command::Changes(args) => cmd::changes::run(&global, args),
+        Command::Conflicts(args) => cmd::conflicts::run(&global, args),
         Command::Sim(args) => cmd::sim::run(&global, args),
         Command::Demo(args) => cmd::demo::run(&global, args),
         Command::Bench(args) => cmd::bench::run(&global, args),

@@ -3,17 +3,22 @@
 //!
 //! A conflict is two rows with different identities that cannot both exist (another UNIQUE
 //! column): which one should live is the application's decision. When two devices clash, each
-//! records the other's row. Resolve on one side with `TakeRemote` and on the other with
-//! `KeepLocal` (the winner's device keeps its row; the loser deletes its own and takes the
-//! winner's, and that delete syncs) — or `TakeRemote` on one side only and let sync carry the
-//! result. `TakeRemote` on both sides deletes both rows; `KeepLocal` on both leaves the devices
-//! different until one of the rows changes.
+//! records the other's row. `KeepEarlier` settles it the same way wherever it is used: the row
+//! that came into existence first, by (hybrid logical clock, device id), lives — each device
+//! decides alone, from the clocks both rows carry, and the devices converge. To choose by other
+//! means, resolve on one side with `TakeRemote` and on the other with `KeepLocal` (the winner's
+//! device keeps its row; the loser deletes its own and takes the winner's, and that delete
+//! syncs) — or `TakeRemote` on one side only and let sync carry the result. `TakeRemote` on
+//! both sides deletes both rows; `KeepLocal` on both leaves the devices different until one of
+//! the rows changes.
 
 use super::merge::CONFLICTS_DDL;
 use super::message::Batch;
 use crate::StoreKind;
 use crate::changes::registry;
+use crate::changes::registry::TableMeta;
 use crate::error::{Error, Result};
+use crate::schema::TableFacts;
 use crate::store::RdbStore;
 use crate::store::schema::quote_ident;
 use crate::value::Value;
@@ -44,6 +49,10 @@ pub enum Resolution {
     KeepLocal,
     /// Apply the remote change, deleting the local rows that block it (those deletes sync).
     TakeRemote,
+    /// `TakeRemote` when the remote row came into existence before every local row that
+    /// blocks it (by hybrid logical clock, then device id), `KeepLocal` otherwise: every
+    /// device that resolves its side of a clash with it keeps the same row.
+    KeepEarlier,
 }
 
 impl RdbStore {
@@ -108,7 +117,7 @@ impl RdbStore {
                     format!("no conflict {id}"),
                 ));
             };
-            if resolution == Resolution::TakeRemote {
+            if resolution != Resolution::KeepLocal {
                 let batch: Batch = postcard::from_bytes(&bytes).map_err(|e| Error::Protocol {
                     detail: format!("a recorded conflict is unreadable: {e}"),
                 })?;
@@ -123,18 +132,10 @@ impl RdbStore {
                     .find(|m| m.name == meta.logical())
                     .unwrap_or(meta);
                 let facts = crate::schema::table_facts(conn, &meta.name).map_err(sql_err)?;
-                for row in &batch.rows {
-                    for unique in facts
-                        .unique_columns
-                        .iter()
-                        .filter(|u| !u.eq_ignore_ascii_case(&meta.identity))
-                    {
-                        let Some(pos) = batch.columns.iter().position(|c| c == unique) else {
-                            continue;
-                        };
-                        let Some(value) = row.values.get(pos) else {
-                            continue;
-                        };
+                let take_remote = resolution == Resolution::TakeRemote
+                    || remote_is_earlier(conn, meta, &facts, &batch).map_err(sql_err)?;
+                if take_remote {
+                    for (unique, value, ident) in blockers(meta, &facts, &batch) {
                         tx.execute(
                             &format!(
                                 "DELETE FROM {} WHERE {} = ? AND {} IS NOT ?",
@@ -142,19 +143,19 @@ impl RdbStore {
                                 quote_ident(unique),
                                 meta.identity_sql()
                             ),
-                            &[value.clone(), row.ident.clone()],
+                            &[value.clone(), ident.clone()],
                         )?;
                     }
-                }
-                let applied = {
-                    let _paused = sync.pause_capture();
-                    super::merge::apply_batch(tx, &sync, logical, &batch)?
-                };
-                if applied.conflicts > 0 {
-                    return Err(Error::invalid(
-                        StoreKind::Relational,
-                        format!("conflict {id} still does not apply"),
-                    ));
+                    let applied = {
+                        let _paused = sync.pause_capture();
+                        super::merge::apply_batch(tx, &sync, logical, &batch)?
+                    };
+                    if applied.conflicts > 0 {
+                        return Err(Error::invalid(
+                            StoreKind::Relational,
+                            format!("conflict {id} still does not apply"),
+                        ));
+                    }
                 }
             }
             conn.execute("DELETE FROM peerlite_conflicts WHERE id = ?1", [id])
@@ -162,4 +163,65 @@ impl RdbStore {
             Ok(())
         })
     }
+}
+
+/// The (UNIQUE column, the remote row's value in it, the remote row's identity) of every
+/// column other than the identity through which a local row may block the batch's rows.
+fn blockers<'a>(
+    meta: &'a TableMeta,
+    facts: &'a TableFacts,
+    batch: &'a Batch,
+) -> impl Iterator<Item = (&'a str, &'a Value, &'a Value)> {
+    batch.rows.iter().flat_map(move |row| {
+        facts
+            .unique_columns
+            .iter()
+            .filter(|u| !u.eq_ignore_ascii_case(&meta.identity))
+            .filter_map(move |unique| {
+                let pos = batch.columns.iter().position(|c| c == unique)?;
+                Some((unique.as_str(), row.values.get(pos)?, &row.ident))
+            })
+    })
+}
+
+/// Whether every remote row of `batch` came into existence before each local row that blocks
+/// it. Registers order by (hybrid logical clock, device id), as the merge orders them, so two
+/// devices holding the same two rows decide alike.
+fn remote_is_earlier(
+    conn: &rusqlite::Connection,
+    meta: &TableMeta,
+    facts: &TableFacts,
+    batch: &Batch,
+) -> rusqlite::Result<bool> {
+    let names: std::collections::HashMap<i64, String> =
+        registry::devices(conn)?.into_iter().collect();
+    let blocking_sql = |unique: &str| {
+        format!(
+            "SELECT c.hlc, c.origin FROM {table} AS t JOIN {clock} AS c ON c.ident = t.{id}
+             WHERE t.{unique} = ?1 AND t.{id} IS NOT ?2",
+            table = quote_ident(&meta.name),
+            clock = meta.clock(),
+            id = meta.identity_sql(),
+            unique = quote_ident(unique),
+        )
+    };
+    for row in &batch.rows {
+        let device = batch
+            .devices
+            .get(row.origin as usize)
+            .map_or("", String::as_str);
+        let remote = (row.hlc, device);
+        for (unique, value, ident) in blockers(meta, facts, batch).filter(|b| b.2 == &row.ident) {
+            let mut st = conn.prepare(&blocking_sql(unique))?;
+            let mut rows = st.query(rusqlite::params![value, ident])?;
+            while let Some(r) = rows.next()? {
+                let (hlc, origin): (i64, i64) = (r.get(0)?, r.get(1)?);
+                let local = (hlc as u64, names.get(&origin).map_or("", String::as_str));
+                if local <= remote {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
 }

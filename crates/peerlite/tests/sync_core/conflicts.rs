@@ -172,6 +172,78 @@ fn resolving_each_side_consistently_converges_after_a_push_pull_clash() {
     assert!(b.conflicts().unwrap().is_empty());
 }
 
+/// Both devices resolve their side with `KeepEarlier`, each on its own, then sync.
+fn keep_earlier_on_both_sides(a: &RdbStore, b: &RdbStore) {
+    sync(a, b, SyncMode::PushPull);
+    for store in [a, b] {
+        let conflicts = store.conflicts().unwrap();
+        assert_eq!(conflicts.len(), 1);
+        store
+            .resolve_conflict(conflicts[0].id, Resolution::KeepEarlier)
+            .unwrap();
+        assert!(store.conflicts().unwrap().is_empty());
+    }
+    sync(a, b, SyncMode::PushPull);
+    sync(b, a, SyncMode::PushPull);
+    assert!(a.conflicts().unwrap().is_empty());
+    assert!(b.conflicts().unwrap().is_empty());
+}
+
+#[test]
+fn keep_earlier_on_both_sides_keeps_the_first_row_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _, _) = clash(dir.path()); // alpha's u1 at T0, beta's u2 at T0 + 5
+    keep_earlier_on_both_sides(&a, &b);
+    assert_eq!(items(&a), vec![u1()]);
+    assert_eq!(items(&b), vec![u1()]);
+}
+
+#[test]
+fn keep_earlier_follows_the_clocks_not_the_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cb) = (clock_at(T0 + 5), clock_at(T0));
+    let a = item_device(dir.path(), "alpha", &ca);
+    let b = item_device(dir.path(), "beta", &cb);
+    add_coded(&a, "u1", "X");
+    add_coded(&b, "u2", "X"); // beta's row is the earlier one now
+    keep_earlier_on_both_sides(&a, &b);
+    assert_eq!(items(&a), vec![u2()]);
+    assert_eq!(items(&b), vec![u2()]);
+}
+
+#[test]
+fn keep_earlier_breaks_a_clock_tie_by_device_id_alike_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cb) = (clock_at(T0), clock_at(T0));
+    let a = item_device(dir.path(), "alpha", &ca);
+    let b = item_device(dir.path(), "beta", &cb);
+    add_coded(&a, "u1", "X");
+    add_coded(&b, "u2", "X");
+    keep_earlier_on_both_sides(&a, &b);
+    // Same timestamp: "alpha" < "beta", so alpha's row is the earlier register.
+    assert_eq!(items(&a), vec![u1()]);
+    assert_eq!(items(&b), vec![u1()]);
+}
+
+#[test]
+fn keep_earlier_on_one_side_only_converges_after_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _, _) = clash(dir.path());
+    sync(&a, &b, SyncMode::PushPull);
+    // Only beta, whose row is the later one, resolves: it takes alpha's u1 and deletes u2.
+    let id = b.conflicts().unwrap()[0].id;
+    b.resolve_conflict(id, Resolution::KeepEarlier).unwrap();
+    assert_eq!(items(&b), vec![u1()]);
+    sync(&b, &a, SyncMode::PushPull);
+    assert_eq!(items(&a), vec![u1()]);
+    // alpha's record of u2 is moot now (u2 is deleted everywhere); settling it changes nothing.
+    let id = a.conflicts().unwrap()[0].id;
+    a.resolve_conflict(id, Resolution::KeepEarlier).unwrap();
+    sync(&a, &b, SyncMode::PushPull);
+    assert_eq!(items(&a), vec![u1()]);
+    assert_eq!(items(&b), vec![u1()]);
+}
+
 #[test]
 fn take_remote_after_the_local_row_changed_its_code_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
