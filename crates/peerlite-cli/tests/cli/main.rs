@@ -390,6 +390,9 @@ fn demo_tells_the_story() {
         "error[15100004]",
         "the wrong key is error[14800020]",
         "the right key reads",
+        "Sync conflicts: two devices hand out the same coupon code",
+        "1 conflict(s) recorded on the phone, 1 on the laptop",
+        "phone keeps c-phone, laptop keeps c-phone",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

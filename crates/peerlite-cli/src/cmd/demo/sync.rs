@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::ensure;
 use peerlite::changes::{DistributedConfig, DistributedType};
 use peerlite::schema::SyncSchema;
-use peerlite::sync::{SyncMode, sync_in_memory};
+use peerlite::sync::{Resolution, SyncMode, sync_in_memory};
 use peerlite::{KvManager, KvValue, Options, RdbStore, StoreConfig, SubscribeType, bucket};
 use peerlite_testkit::sim::{Faults, SimConfig};
 
@@ -20,10 +20,15 @@ const DEVICES: [&str; 3] = ["phone", "laptop", "tablet"];
 const NOTES: &str = "CREATE TABLE IF NOT EXISTS note(id INTEGER PRIMARY KEY, text TEXT NOT NULL)";
 const ITEMS: &str = "CREATE TABLE IF NOT EXISTS item(id INTEGER PRIMARY KEY AUTOINCREMENT, \
                      uuid TEXT NOT NULL UNIQUE, title TEXT, qty INTEGER)";
+const COUPONS: &str = "CREATE TABLE IF NOT EXISTS coupon(id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                       uuid TEXT NOT NULL UNIQUE, code TEXT NOT NULL UNIQUE)";
 const SCHEMA: &str = r#"{"dbSchema": [{"version": 1, "bundleName": "com.example.demo", "dbName": "shop",
   "tables": [{"tableName": "item", "deviceSyncFields": ["uuid", "title", "qty"], "fields": [
     {"columnName": "uuid", "type": "Text", "primaryKey": true, "notNull": true},
-    {"columnName": "title", "type": "Text"}, {"columnName": "qty", "type": "Integer"}]}]}]}"#;
+    {"columnName": "title", "type": "Text"}, {"columnName": "qty", "type": "Integer"}]},
+  {"tableName": "coupon", "deviceSyncFields": ["uuid", "code"], "fields": [
+    {"columnName": "uuid", "type": "Text", "primaryKey": true, "notNull": true},
+    {"columnName": "code", "type": "Text", "notNull": true}]}]}]}"#;
 const WRONG_SCHEMA: &str = r#"{"dbSchema": [{"version": 1, "bundleName": "com.example.demo", "dbName": "shop",
   "tables": [{"tableName": "item", "deviceSyncFields": ["id", "title"], "fields": [
     {"columnName": "id", "type": "Long", "primaryKey": true, "autoIncrement": true},
@@ -47,6 +52,7 @@ fn open(dir: &Path, name: &'static str) -> anyhow::Result<Device> {
     )?;
     let shop = RdbStore::open(StoreConfig::new(home.join("shop.db")).device_id(name))?;
     shop.execute(ITEMS, &[])?;
+    shop.execute(COUPONS, &[])?;
     Ok(Device { name, notes, shop })
 }
 
@@ -64,6 +70,7 @@ pub(super) fn story(story: &mut Story, dir: &Path) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     collaboration(story, &devices)?;
     single_version(story, &devices)?;
+    unique_clash(story, &devices)?;
     key_value(story, dir)?;
     simulation(story)?;
     Ok(())
@@ -199,6 +206,54 @@ fn single_version(story: &mut Story, d: &[Device]) -> anyhow::Result<()> {
         "local AUTOINCREMENT ids never travel: tea-1 is id {} on the phone, id {} on the laptop",
         id_of(phone)?,
         id_of(laptop)?
+    ));
+    Ok(())
+}
+
+/// Two rows with different identities claim one UNIQUE value on two devices: recorded on
+/// both, never dropped, and settled alike by each device on its own.
+fn unique_clash(story: &mut Story, d: &[Device]) -> anyhow::Result<()> {
+    let (phone, laptop) = (&d[0], &d[1]);
+    story.step("Sync conflicts: two devices hand out the same coupon code");
+    let schema = SyncSchema::parse(SCHEMA)?;
+    for dev in [phone, laptop] {
+        dev.shop.set_distributed_tables(
+            &["coupon"],
+            DistributedType::Device,
+            &DistributedConfig::single_version(schema.clone()),
+        )?;
+    }
+    phone.shop.insert(
+        "coupon",
+        &bucket! { "uuid" => "c-phone", "code" => "SPRING" },
+    )?;
+    // Later, on its own clock (a millisecond apart at least, so the order is plain).
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    laptop.shop.insert(
+        "coupon",
+        &bucket! { "uuid" => "c-laptop", "code" => "SPRING" },
+    )?;
+    let (on_phone, on_laptop) =
+        sync_in_memory(&phone.shop, &laptop.shop, SyncMode::PushPull, None)?;
+    story.say(format!(
+        "phone <-> laptop: {} conflict(s) recorded on the phone, {} on the laptop; each keeps its own coupon, neither row is dropped",
+        on_phone.conflicts, on_laptop.conflicts
+    ));
+    for dev in [phone, laptop] {
+        for conflict in dev.shop.conflicts()? {
+            dev.shop
+                .resolve_conflict(conflict.id, Resolution::KeepEarlier)?;
+        }
+    }
+    sync_in_memory(&phone.shop, &laptop.shop, SyncMode::PushPull, None)?;
+    let kept = |dev: &Device| scalar(&dev.shop, "SELECT group_concat(uuid) FROM coupon");
+    let (p, l) = (kept(phone)?, kept(laptop)?);
+    ensure!(
+        p == "c-phone" && l == p,
+        "both keep the earlier coupon: {p} / {l}"
+    );
+    story.say(format!(
+        "each settled its own conflict alone (Resolution::KeepEarlier): phone keeps {p}, laptop keeps {l} -- the coupon created first; c-laptop is deleted everywhere"
     ));
     Ok(())
 }
