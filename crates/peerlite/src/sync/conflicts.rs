@@ -13,7 +13,7 @@
 //! the rows changes.
 
 use super::merge::CONFLICTS_DDL;
-use super::message::Batch;
+use super::message::{Batch, RowChange};
 use crate::StoreKind;
 use crate::changes::registry;
 use crate::changes::registry::TableMeta;
@@ -135,7 +135,7 @@ impl RdbStore {
                 let take_remote = resolution == Resolution::TakeRemote
                     || remote_is_earlier(conn, meta, &facts, &batch).map_err(sql_err)?;
                 if take_remote {
-                    for (unique, value, ident) in blockers(meta, &facts, &batch) {
+                    for (unique, value, row) in blockers(meta, &facts, &batch) {
                         tx.execute(
                             &format!(
                                 "DELETE FROM {} WHERE {} = ? AND {} IS NOT ?",
@@ -143,7 +143,7 @@ impl RdbStore {
                                 quote_ident(unique),
                                 meta.identity_sql()
                             ),
-                            &[value.clone(), ident.clone()],
+                            &[value.clone(), row.ident.clone()],
                         )?;
                     }
                     let applied = {
@@ -165,13 +165,13 @@ impl RdbStore {
     }
 }
 
-/// The (UNIQUE column, the remote row's value in it, the remote row's identity) of every
-/// column other than the identity through which a local row may block the batch's rows.
+/// (UNIQUE column, the remote row's value in it, the remote row) for every column other than
+/// the identity through which a local row may block one of the batch's rows.
 fn blockers<'a>(
     meta: &'a TableMeta,
     facts: &'a TableFacts,
     batch: &'a Batch,
-) -> impl Iterator<Item = (&'a str, &'a Value, &'a Value)> {
+) -> impl Iterator<Item = (&'a str, &'a Value, &'a RowChange)> {
     batch.rows.iter().flat_map(move |row| {
         facts
             .unique_columns
@@ -179,7 +179,7 @@ fn blockers<'a>(
             .filter(|u| !u.eq_ignore_ascii_case(&meta.identity))
             .filter_map(move |unique| {
                 let pos = batch.columns.iter().position(|c| c == unique)?;
-                Some((unique.as_str(), row.values.get(pos)?, &row.ident))
+                Some((unique.as_str(), row.values.get(pos)?, row))
             })
     })
 }
@@ -205,21 +205,19 @@ fn remote_is_earlier(
             unique = quote_ident(unique),
         )
     };
-    for row in &batch.rows {
+    for (unique, value, row) in blockers(meta, facts, batch) {
         let device = batch
             .devices
             .get(row.origin as usize)
             .map_or("", String::as_str);
         let remote = (row.hlc, device);
-        for (unique, value, ident) in blockers(meta, facts, batch).filter(|b| b.2 == &row.ident) {
-            let mut st = conn.prepare(&blocking_sql(unique))?;
-            let mut rows = st.query(rusqlite::params![value, ident])?;
-            while let Some(r) = rows.next()? {
-                let (hlc, origin): (i64, i64) = (r.get(0)?, r.get(1)?);
-                let local = (hlc as u64, names.get(&origin).map_or("", String::as_str));
-                if local <= remote {
-                    return Ok(false);
-                }
+        let mut st = conn.prepare(&blocking_sql(unique))?;
+        let mut rows = st.query(rusqlite::params![value, row.ident])?;
+        while let Some(r) = rows.next()? {
+            let (hlc, origin): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let local = (hlc as u64, names.get(&origin).map_or("", String::as_str));
+            if local <= remote {
+                return Ok(false);
             }
         }
     }
