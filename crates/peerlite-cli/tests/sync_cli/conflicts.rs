@@ -58,6 +58,16 @@ fn clash(dir: &Path) -> (PathBuf, PathBuf) {
     (pa, pb)
 }
 
+/// `peerlite --json conflicts DB`.
+fn listed(db: &Path) -> Json {
+    json_of(peerlite().arg("--json").arg("conflicts").arg(db))
+}
+
+/// The id of the first conflict listed for `db`.
+fn first_id(db: &Path) -> String {
+    listed(db)[0]["id"].as_i64().unwrap().to_string()
+}
+
 fn uuids(db: &Path) -> Json {
     query(db, "SELECT uuid FROM item ORDER BY uuid")
 }
@@ -78,7 +88,7 @@ fn lists_each_conflict_as_a_line_and_as_json() {
             .any(|l| l.contains("item") && l.contains("u1") && l.contains("alpha")),
         "{text}"
     );
-    let list = json_of(peerlite().arg("--json").arg("conflicts").arg(&pb));
+    let list = listed(&pb);
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["table"], json!("item"));
@@ -92,8 +102,7 @@ fn keep_earlier_on_each_device_keeps_the_same_row() {
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = clash(dir.path());
     for db in [&pa, &pb] {
-        let list = json_of(peerlite().arg("--json").arg("conflicts").arg(db));
-        let id = list[0]["id"].as_i64().unwrap().to_string();
+        let id = first_id(db);
         let out = stdout_of(peerlite().arg("conflicts").arg(db).args([
             "--resolve",
             &id,
@@ -101,10 +110,7 @@ fn keep_earlier_on_each_device_keeps_the_same_row() {
             "earlier",
         ]));
         assert_eq!(out, format!("{id}: resolved\n"));
-        assert_eq!(
-            json_of(peerlite().arg("--json").arg("conflicts").arg(db)),
-            json!([])
-        );
+        assert_eq!(listed(db), json!([]));
     }
     // alpha kept its earlier u1; beta took u1 and deleted its own u2.
     assert_eq!(uuids(&pa), json!([{"uuid": "u1"}]));
@@ -115,13 +121,7 @@ fn keep_earlier_on_each_device_keeps_the_same_row() {
 fn keep_local_and_remote_do_what_they_say() {
     let dir = tempfile::tempdir().unwrap();
     let (pa, pb) = clash(dir.path());
-    let id_of = |db: &Path| {
-        json_of(peerlite().arg("--json").arg("conflicts").arg(db))[0]["id"]
-            .as_i64()
-            .unwrap()
-            .to_string()
-    };
-    let (ia, ib) = (id_of(&pa), id_of(&pb));
+    let (ia, ib) = (first_id(&pa), first_id(&pb));
     peerlite()
         .arg("conflicts")
         .arg(&pa)
@@ -142,13 +142,11 @@ fn keep_local_and_remote_do_what_they_say() {
 fn an_unknown_id_gets_its_own_error_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let (_, pb) = clash(dir.path());
-    let id = json_of(peerlite().arg("--json").arg("conflicts").arg(&pb))[0]["id"]
-        .as_i64()
-        .unwrap();
+    let id = first_id(&pb);
     let (code, out, _) = run(peerlite().arg("conflicts").arg(&pb).args([
         "--resolve",
         "999",
-        &id.to_string(),
+        &id,
         "--keep",
         "earlier",
     ]));
