@@ -146,7 +146,9 @@ fn io_hint_plain(err: &Error) -> &'static str {
 fn io_cause(source: &std::io::Error) -> &'static str {
     match source.kind() {
         std::io::ErrorKind::NotFound => "check that the directory exists",
-        std::io::ErrorKind::PermissionDenied => "check the permissions of the file and its directory",
+        std::io::ErrorKind::PermissionDenied => {
+            "check the permissions of the file and its directory"
+        }
         std::io::ErrorKind::StorageFull => "free disk space",
         _ if source.raw_os_error() == Some(27) => {
             "a file reached the size limit of this shell (`ulimit -f`); raise it"
@@ -291,26 +293,40 @@ mod tests {
     /// A copy good enough for a migration's source (Error is not Clone).
     fn clone_shallow(e: &Error) -> Error {
         match e {
-            Error::Sqlite { sqlite, message } => Error::Sqlite { sqlite: *sqlite, message: message.clone() },
+            Error::Sqlite { sqlite, message } => Error::Sqlite {
+                sqlite: *sqlite,
+                message: message.clone(),
+            },
             Error::Io { op, path, source } => Error::Io {
                 op,
                 path: path.clone(),
                 source: std::io::Error::from(source.kind()),
             },
-            other => Error::InvalidArgument { message: other.to_string(), kind: StoreKind::Relational },
+            other => Error::InvalidArgument {
+                message: other.to_string(),
+                kind: StoreKind::Relational,
+            },
         }
     }
 
     #[test]
     fn every_hint_names_cli_commands_never_library_functions() {
-        for command in ["sql", "kv", "migrate", "backup", "restore", "repair", "check", "version"] {
+        for command in [
+            "sql", "kv", "migrate", "backup", "restore", "repair", "check", "version",
+        ] {
             for err in every_error() {
                 let hint = for_error(&err, command);
                 assert!(
                     names_no_library_function(&hint),
                     "`peerlite {command}` hint for {err:?} names a library function: {hint}"
                 );
-                for banned in ["allow_rebuild", "get_entries", "allow_other_store", "with_down", "transaction()"] {
+                for banned in [
+                    "allow_rebuild",
+                    "get_entries",
+                    "allow_other_store",
+                    "with_down",
+                    "transaction()",
+                ] {
                     assert!(!hint.contains(banned), "{command} {err:?}: {hint}");
                 }
             }
@@ -326,18 +342,33 @@ mod tests {
             source: Box::new(sqlite(13)),
         };
         let hint = for_error(&disk_full, "migrate");
-        assert!(hint.contains("free space") && !hint.contains("fix the failing step"), "{hint}");
-        let missing = Error::InvalidPath { path: "/no/such/file.db".into(), reason: "no database there".into() };
+        assert!(
+            hint.contains("free space") && !hint.contains("fix the failing step"),
+            "{hint}"
+        );
+        let missing = Error::InvalidPath {
+            path: "/no/such/file.db".into(),
+            reason: "no database there".into(),
+        };
         let hint = for_error(&missing, "version");
-        assert!(hint.contains("nothing is there") && !hint.contains("plain file name"), "{hint}");
+        assert!(
+            hint.contains("nothing is there") && !hint.contains("plain file name"),
+            "{hint}"
+        );
     }
 
     #[test]
     fn the_library_function_detector_works() {
         assert!(!names_no_library_function("use get_entries(prefix)"));
-        assert!(!names_no_library_function("force it (RestoreRequest::allow_other_store)"));
+        assert!(!names_no_library_function(
+            "force it (RestoreRequest::allow_other_store)"
+        ));
         assert!(!names_no_library_function("open with allow_rebuild"));
-        assert!(names_no_library_function("run `peerlite schema-check FILE --db DB`"));
-        assert!(names_no_library_function("fix `sync_schema.json` and retry"));
+        assert!(names_no_library_function(
+            "run `peerlite schema-check FILE --db DB`"
+        ));
+        assert!(names_no_library_function(
+            "fix `sync_schema.json` and retry"
+        ));
     }
 }

@@ -70,7 +70,9 @@ impl TempDir {
 
     /// Its path.
     pub fn path(&self) -> &Path {
-        self.0.as_ref().map_or(Path::new(""), tempfile::TempDir::path)
+        self.0
+            .as_ref()
+            .map_or(Path::new(""), tempfile::TempDir::path)
     }
 
     /// Makes every later temporary file and directory of this process (the simulation's,

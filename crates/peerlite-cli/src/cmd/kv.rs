@@ -216,6 +216,11 @@ fn read_limited(file: &Path) -> anyhow::Result<Vec<u8>> {
     } else {
         std::fs::File::open(file).and_then(|f| f.take(MAX_VALUE_BYTES + 1).read_to_end(&mut bytes))
     };
-    read.map_err(|e| UsageError(format!("cannot read the value from {}: {e}", file.display())))?;
+    read.map_err(|e| {
+        UsageError(format!(
+            "cannot read the value from {}: {e}",
+            file.display()
+        ))
+    })?;
     Ok(bytes)
 }

@@ -37,9 +37,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     } else {
         Box::new(TextRows::new(out))
     };
-    NewStore::at(&args.db).run(|| peerlite::RdbStore::open(store_config(global, &args.db)), |store| {
-        store.run_script(&scripts, sink.as_mut())
-    })?;
+    NewStore::at(&args.db).run(
+        || peerlite::RdbStore::open(store_config(global, &args.db)),
+        |store| store.run_script(&scripts, sink.as_mut()),
+    )?;
     Ok(())
 }
 
@@ -52,7 +53,11 @@ fn read_scripts(args: &Args) -> anyhow::Result<Vec<String>> {
     }
     let mut scripts = Vec::new();
     for sql in &args.sql {
-        scripts.push(if sql == "-" { read_stdin()? } else { sql.clone() });
+        scripts.push(if sql == "-" {
+            read_stdin()?
+        } else {
+            sql.clone()
+        });
     }
     if let Some(file) = &args.file {
         scripts.push(if file == Path::new("-") {

@@ -40,7 +40,8 @@ impl Aligner {
         t.set_header(self.header.clone());
         t.add_rows(rows.iter().cloned());
         let needed = t.column_max_content_widths();
-        let fits = self.widths.len() == columns && needed.iter().zip(&self.widths).all(|(n, w)| n <= w);
+        let fits =
+            self.widths.len() == columns && needed.iter().zip(&self.widths).all(|(n, w)| n <= w);
         if fits {
             for (i, column) in t.column_iter_mut().enumerate() {
                 let padding = if columns == 1 {

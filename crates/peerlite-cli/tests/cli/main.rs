@@ -374,7 +374,10 @@ fn encrypted_stores_need_their_key() {
             .arg(&db)
             .arg("SELECT x FROM t"),
     );
-    assert_eq!(rows, serde_json::json!({"columns": ["x"], "rows": [["hidden words"]]}));
+    assert_eq!(
+        rows,
+        serde_json::json!({"columns": ["x"], "rows": [["hidden words"]]})
+    );
 }
 
 #[test]

@@ -26,11 +26,11 @@ pub(crate) fn list_backups(dir: &Path) -> Result<Vec<BackupInfo>> {
         if naming::is_tmp(&manifest_path) {
             continue;
         }
-        let Ok(size) = std::fs::metadata(&backup).map(|m| m.len()) else {
+        let Ok(meta) = std::fs::metadata(&backup) else {
             continue;
         };
         match Manifest::read(&manifest_path) {
-            Ok(m) => found.push(BackupInfo::from_manifest(backup, &m, Some(size))),
+            Ok(m) => found.push(BackupInfo::from_manifest(backup, &m, Some(&meta))),
             Err(e) => {
                 tracing::warn!(?manifest_path, %e, "skipping a backup with an unreadable manifest")
             }
@@ -225,6 +225,7 @@ mod tests {
             page_count: 1,
             file_size: data.len() as u64,
             checksum: format!("blake3:{}", blake3::hash(data).to_hex()),
+            file_mtime_ns: None,
             schema_hash: String::new(),
             encrypted: false,
             automatic: false,

@@ -21,6 +21,6 @@ pub use config::{Durability, EncryptionKey, SecurityLevel, StoreConfig};
 pub use observer::{DEFAULT_MAX_OBSERVERS, ObserverId, SubscribeType};
 pub use predicates::{DeviceFilter, RdbPredicates};
 pub use rdb::RdbStore;
-pub use script::{ScriptSink, StatementOutput};
 pub use result_set::{ColumnIndex, ResultSet};
+pub use script::{ScriptSink, StatementOutput};
 pub use transaction::{ConflictResolution, Transaction};

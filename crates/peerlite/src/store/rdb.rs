@@ -349,7 +349,25 @@ impl RdbStore {
     }
 
     /// The schema version (`PRAGMA user_version`); 0 for a store never versioned.
+    ///
+    /// # Errors
+    /// 14800001 when `user_version` is negative (another tool set it): that is no schema version
+    /// a migration can start from; [`user_version`](RdbStore::user_version) reads it as it is.
     pub fn version(&self) -> Result<u32> {
+        let raw = self.user_version()?;
+        u32::try_from(raw).map_err(|_| {
+            Error::invalid(
+                StoreKind::Relational,
+                format!(
+                    "the database's user_version is {raw}, which is no schema version (versions are 0 and up); set one with PRAGMA user_version = N"
+                ),
+            )
+        })
+    }
+
+    /// `PRAGMA user_version` as SQLite keeps it: a signed 32-bit number, which tools other than
+    /// peerlite may have set negative.
+    pub fn user_version(&self) -> Result<i32> {
         let path = self.path();
         self.inner.read(|c| {
             c.query_row("PRAGMA user_version", [], |r| r.get(0))

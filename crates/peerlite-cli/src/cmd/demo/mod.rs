@@ -82,7 +82,11 @@ impl Story {
 /// Runs `peerlite demo`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if args.rows > MAX_ROWS {
-        return Err(UsageError(format!("--rows must be at most {MAX_ROWS}, was {}", args.rows)).into());
+        return Err(UsageError(format!(
+            "--rows must be at most {MAX_ROWS}, was {}",
+            args.rows
+        ))
+        .into());
     }
     if let Some(dir) = &args.dir {
         check_dir(dir)?;
@@ -109,7 +113,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let mut story = Story::new(global.json);
     let place = match &args.dir {
         Some(d) => format!("{} (kept afterwards)", d.display()),
-        None => "a temporary directory, removed at the end (keep the files with --dir DIR)".to_owned(),
+        None => {
+            "a temporary directory, removed at the end (keep the files with --dir DIR)".to_owned()
+        }
     };
     if !global.json {
         println!("peerlite demo — working in {place}");
@@ -128,7 +134,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         super::print_json(&serde_json::json!({ "done": true, "dir": kept }));
     } else {
         match kept {
-            Some(d) => println!("\ndone: every step above ran against real SQLite files, kept in {d}"),
+            Some(d) => {
+                println!("\ndone: every step above ran against real SQLite files, kept in {d}")
+            }
             None => println!(
                 "\ndone: every step above ran against real SQLite files in a temporary directory, now removed (run with --dir DIR to keep them)"
             ),
@@ -454,7 +462,8 @@ fn corruption_and_repair(story: &mut Story, db: &Path) -> anyhow::Result<()> {
             break;
         }
     }
-    let found = found.ok_or_else(|| anyhow::anyhow!("demo: the damaged file passed quick_check"))?;
+    let found =
+        found.ok_or_else(|| anyhow::anyhow!("demo: the damaged file passed quick_check"))?;
     story.say(format!(
         "overwrote 2 KB at the start of page(s) {damaged:?} of {pages} (a bad disk, a stray write)"
     ));
