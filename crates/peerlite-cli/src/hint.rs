@@ -60,7 +60,7 @@ pub fn for_error(err: &Error, command: &str) -> String {
         Error::ReadOnlyUpgrade { .. } => "upgrade it with `peerlite migrate DB DIR`".into(),
         Error::Migration { source, .. } => migration_hint(source, command),
         Error::Downgrade { .. } => {
-            "the database is newer than these migrations: use the newer migration directory, or add NNNN_name.down.sql files that lead back (`peerlite migrate DB DIR --dry-run` tries them)".into()
+            "the database is newer than these migrations: use the newer migration directory, or add `NNNN_name.down.sql` files that lead back (`peerlite migrate DB DIR --dry-run` tries them)".into()
         }
         Error::ForeignKeyViolation { .. } => {
             "make the migration keep references valid; `peerlite sql DB \"PRAGMA foreign_key_check\"` shows the rows (nothing changed)".into()
@@ -174,13 +174,14 @@ fn sqlite_hint(primary: i32, command: &str) -> String {
         18 => "the value is larger than SQLite accepts; store it in smaller pieces".into(),
         19 => "a constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) rejected the change; nothing was written".into(),
         20 => "the value's type does not fit the column".into(),
-        _ if command == "sql" => "check the SQL statement; nothing was written".into(),
-        _ => "check the arguments and run the command again".into(),
+        _ if command == "sql" => "check the SQL statement; nothing was written (`peerlite sql` runs all the statements in one transaction)".into(),
+        _ => format!("check the arguments (`peerlite {command} --help`) and run the command again"),
     }
 }
 
 /// An error this command line does not know yet: the library's hint when it names no library
-/// function (no `name()`, no `Type::item`, no `snake_case` word outside backticks), else help.
+/// function (no `name()`, no `Type::item`, no `snake_case` word outside backticks; an
+/// upper-case placeholder such as STORE_DIR is not one), else help.
 fn library_hint_or_help(err: &Error, command: &str) -> String {
     let hint = err.hint();
     if names_no_library_function(hint) {
@@ -198,7 +199,12 @@ pub fn names_no_library_function(hint: &str) -> bool {
     // Words outside backticks: the even-numbered pieces of a split on '`'.
     !hint.split('`').step_by(2).any(|text| {
         text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|w| w.contains('_') && !w.starts_with('_') && !w.ends_with('_'))
+            .any(|w| {
+                w.contains('_')
+                    && !w.starts_with('_')
+                    && !w.ends_with('_')
+                    && w.chars().any(char::is_lowercase)
+            })
     })
 }
 

@@ -83,17 +83,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !args.store_dir.is_dir() {
-        return Err(peerlite::Error::NotFound {
-            what: format!(
-                "key-value store {:?} in {} (no such directory)",
-                args.store_id,
-                args.store_dir.display()
-            ),
-        }
-        .into());
-    }
-    let manager = KvManager::at(&args.store_dir)?;
+    let manager = super::existing_kv_manager(&args.store_dir, &args.store_id)?;
     let store = manager.get_kv_store(&args.store_id, options(global, false))?;
     match args.op {
         Op::Put { .. } => {}

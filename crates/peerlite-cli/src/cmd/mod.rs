@@ -121,6 +121,20 @@ pub fn open_existing_read_only(global: &Global, path: &Path) -> peerlite::Result
     RdbStore::open(store_config(global, path).read_only(true))
 }
 
+/// The manager of an existing key-value store directory: `KvManager::at` makes a missing one,
+/// and only `kv put` may create anything.
+pub fn existing_kv_manager(dir: &Path, id: &str) -> peerlite::Result<peerlite::KvManager> {
+    if !dir.is_dir() {
+        return Err(peerlite::Error::NotFound {
+            what: format!(
+                "key-value store {id:?} in {} (no such directory)",
+                dir.display()
+            ),
+        });
+    }
+    peerlite::KvManager::at(dir)
+}
+
 /// Prints JSON on one line.
 pub fn print_json(value: &serde_json::Value) {
     println!("{value}");

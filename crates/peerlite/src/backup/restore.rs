@@ -213,9 +213,9 @@ impl RdbStore {
                 ),
             });
         }
-        let current = self.version()?;
-        let target = inner.config.version.unwrap_or(current).max(current);
         // A negative user_version (set by another tool) is no schema version: unversioned.
+        let current = u32::try_from(self.user_version()?).unwrap_or(0);
+        let target = inner.config.version.unwrap_or(current).max(current);
         let backup_version = u32::try_from(manifest.user_version).unwrap_or(0);
         if backup_version > target {
             return Err(Error::BackupTooNew {
@@ -258,7 +258,7 @@ impl RdbStore {
         let mut report = result?;
         report.restored_from = path;
         report.migration = migration;
-        report.version = self.version()?;
+        report.version = u32::try_from(self.user_version()?).unwrap_or(0);
         Ok(report)
     }
 
