@@ -90,7 +90,7 @@ fn an_empty_key_is_a_usage_error_and_creates_nothing() {
 /// Starts `peerlite ARGS` with its temporary files in `tmp`, and waits until it has made its
 /// temporary directory there.
 fn start_with_temp_dir(tmp: &Path, args: &[&str], stdout: Stdio) -> std::process::Child {
-    let child = process()
+    let mut child = process()
         .args(args)
         .env("TMPDIR", tmp)
         .stdout(stdout)
@@ -104,6 +104,8 @@ fn start_with_temp_dir(tmp: &Path, args: &[&str], stdout: Stdio) -> std::process
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("{args:?} made no temporary directory in {}", tmp.display());
 }
 

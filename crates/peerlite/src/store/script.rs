@@ -187,7 +187,7 @@ fn run_statements(
             break;
         };
         if stmt.readonly() {
-            let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
             sink.columns(&columns).map_err(sink_err)?;
             let mut values = Vec::with_capacity(columns.len());
             let mut rows = stmt.raw_query();
