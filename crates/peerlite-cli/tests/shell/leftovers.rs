@@ -357,7 +357,7 @@ fn a_field_listed_twice_in_a_sync_schema_is_an_error() {
             "tableName": "item", "deviceSyncFields": ["uuid", "title"], "fields": [
             {"columnName": "uuid", "type": "Text", "primaryKey": true, "notNull": true},
             {"columnName": "title", "type": "Text"},
-            {"columnName": "TITLE", "type": "Integer"}]}]}]}"#,
+            {"columnName": "title", "type": "Integer"}]}]}]}"#,
     )
     .unwrap();
     let out = peerlite()
@@ -373,7 +373,7 @@ fn a_field_listed_twice_in_a_sync_schema_is_an_error() {
     assert!(
         problems
             .iter()
-            .any(|p| p["code"] == 17030024 && p["column"] == "TITLE"),
+            .any(|p| p["code"] == 17030024 && p["column"] == "title"),
         "{out}"
     );
     peerlite()

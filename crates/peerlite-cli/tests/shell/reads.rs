@@ -55,11 +55,11 @@ fn every_read_only_statement_form_answers_while_another_connection_writes() {
             .arg(&file),
     );
     assert_eq!(text.matches("\n\n").count(), 4, "five tables: {text}");
-    // A mistake in a read-only script is reported as such, not as a busy database.
+    // Text that is not SQL is reported as such, not as a busy database.
     peerlite()
         .arg("sql")
         .arg(&db)
-        .arg("SELECT nope FROM t")
+        .arg("SELEC x FROM t")
         .assert()
         .code(2)
         .stderr(predicates::str::starts_with("error[14800021]"));

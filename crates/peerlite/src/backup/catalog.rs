@@ -30,7 +30,16 @@ pub(crate) fn list_backups(dir: &Path) -> Result<Vec<BackupInfo>> {
             continue;
         };
         match Manifest::read(&manifest_path) {
-            Ok(m) => found.push(BackupInfo::from_manifest(backup, &m, Some(&meta))),
+            Ok(m) => {
+                let mut info = BackupInfo::from_manifest(backup, &m, Some(&meta));
+                if !info.verified && meta.len() == m.file_size {
+                    // Written since, or only copied (a copy has a new modification time): the
+                    // checksum tells the two apart.
+                    info.verified =
+                        checksum_file(&info.path).is_ok_and(|(checksum, _)| checksum == m.checksum);
+                }
+                found.push(info);
+            }
             Err(e) => {
                 tracing::warn!(?manifest_path, %e, "skipping a backup with an unreadable manifest")
             }

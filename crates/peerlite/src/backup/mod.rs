@@ -77,9 +77,10 @@ pub struct BackupInfo {
     pub encrypted: bool,
     /// One of peerlite's automatic backups.
     pub automatic: bool,
-    /// A cheap check, made when listed: the manifest is present and the file has the size and
-    /// the modification time recorded when the backup was checksummed (so a file written since
-    /// is not shown as verified). Restore checks the checksum and runs `integrity_check`.
+    /// Checked when listed: the manifest is present and the file has the size and the
+    /// modification time recorded when the backup was checksummed — or, when only the time
+    /// differs (a copy, or a file written since), its checksum matches. A file changed in place
+    /// is never shown as verified. Restore also runs `integrity_check`.
     pub verified: bool,
     /// Restarts while copying (always 0: the copy reads one pinned snapshot). 0 when listed.
     pub restarts: u32,

@@ -55,8 +55,8 @@ pub enum Rule {
     Unparsable,
     /// The file has no entry for this database.
     DatabaseMissing,
-    /// A column is described more than once in `fields` (names compared as SQLite does,
-    /// ignoring ASCII case). An error, not a warning: the descriptions may disagree (type,
+    /// A column is described more than once in `fields` (names are case-sensitive here, as in
+    /// every other rule of the file). An error, not a warning: the descriptions may disagree (type,
     /// `primaryKey`), and whichever one were read, the other would be ignored silently.
     DuplicateField,
 }
@@ -423,10 +423,7 @@ pub fn check_table(
     }
     for (i, f) in schema.fields.iter().enumerate() {
         let name = &f.column_name;
-        if schema.fields[..i]
-            .iter()
-            .any(|g| g.column_name.eq_ignore_ascii_case(name))
-        {
+        if schema.fields[..i].iter().any(|g| g.column_name == *name) {
             error(
                 DuplicateField,
                 Some(name),

@@ -133,11 +133,12 @@ impl Transaction<'_> {
 }
 
 /// Prepares the statements on a reader, in order, without running them: a script goes to the
-/// reader only when every statement prepares and only reads. A statement that fails to prepare
-/// after statements that only read fails for good (nothing before it could have created what
-/// it lacks) and its error is reported from here, without waiting for the writer; one after a
-/// write may need what the write creates, so the writer judges it. Transaction control, which
-/// readers refuse, also goes to the writer, whose refusal explains itself.
+/// reader only when every statement prepares and only reads. A statement the reader cannot
+/// prepare goes to the writer, which judges it: it may need what an earlier write creates, a
+/// TEMP table of the writer's, or a function only the writer has (the capture triggers call
+/// peerlite's), and transaction control, which readers refuse, gets the writer's refusal that
+/// explains itself. Only a statement that no connection could parse (a syntax error) after
+/// statements that only read is reported from here, without waiting for the writer.
 fn route(conn: &Connection, scripts: &[&str], inner: &Inner) -> Result<Route> {
     for sql in scripts {
         let mut batch = rusqlite::Batch::new(conn, sql);
@@ -148,15 +149,22 @@ fn route(conn: &Connection, scripts: &[&str], inner: &Inner) -> Result<Route> {
                 Ok(None) => break,
                 Err(e) => {
                     let err = inner.observe_error(Error::from_sqlite(e, inner.config.path()));
-                    return match err {
-                        Error::Sqlite { sqlite, .. } if sqlite.primary == 23 => Ok(Route::Writer),
-                        other => Err(other),
+                    return match &err {
+                        Error::Sqlite { message, .. } if !unparsable(message) => Ok(Route::Writer),
+                        _ => Err(err),
                     };
                 }
             }
         }
     }
     Ok(Route::Reader)
+}
+
+/// SQLite's messages for text that is not SQL, whatever the connection.
+fn unparsable(message: &str) -> bool {
+    ["syntax error", "incomplete input", "unrecognized token"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 /// Runs the statements of `sql` on `conn` one by one. Statements that only read run right

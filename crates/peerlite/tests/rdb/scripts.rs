@@ -79,12 +79,9 @@ fn read_only_scripts_run_on_a_reader_while_another_connection_writes() {
         .execute_script("SELECT 1; INSERT INTO t VALUES (2)")
         .unwrap_err();
     assert_eq!(busy.code(), 14800024);
-    // A statement that cannot work is reported as itself, not as a busy database.
+    // Text that is not SQL is reported as such, not as a busy database.
     assert_eq!(
-        store
-            .execute_script("SELECT nope FROM t")
-            .unwrap_err()
-            .code(),
+        store.execute_script("SELEC x FROM t").unwrap_err().code(),
         14800021
     );
     // Closing waits for nobody; the other connection still commits.
@@ -92,6 +89,25 @@ fn read_only_scripts_run_on_a_reader_while_another_connection_writes() {
     let reopened = RdbStore::open(config()).unwrap();
     drop(reopened);
     other.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn what_a_reader_cannot_prepare_goes_to_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RdbStore::open(StoreConfig::new(dir.path().join("a.db"))).unwrap();
+    // A TEMP table lives on the writer's connection only.
+    store
+        .execute_script("CREATE TEMP TABLE scratch(x); INSERT INTO scratch VALUES (7)")
+        .unwrap();
+    let out = store.execute_script("SELECT x FROM scratch").unwrap();
+    let [peerlite::StatementOutput::Rows(rs)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(rs.rows().unwrap().next().unwrap(), [Value::Integer(7)]);
+    // A statement after a write may need what the write creates.
+    store
+        .execute_script("CREATE TABLE later(x); SELECT x FROM later")
+        .unwrap();
 }
 
 #[test]
