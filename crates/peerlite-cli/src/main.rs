@@ -4,11 +4,13 @@
 //! `error[CODE]: message` and a hint), 3 a check found the database corrupted.
 
 mod cmd;
+mod hint;
 mod output;
+mod signals;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Local data that survives everything and follows the user.
 #[derive(Parser, Debug)]
@@ -107,7 +109,8 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 /// Output cut short by a closed pipe (`peerlite changes DB | head`) is not an error: stop
-/// quietly, as a command killed by SIGPIPE would, instead of printing a panic.
+/// quietly, as a command killed by SIGPIPE would, instead of printing a panic — after
+/// removing the command's temporary directories.
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -118,6 +121,7 @@ fn quiet_on_broken_pipe() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or_default();
         if message.contains("Broken pipe") {
+            signals::remove_temp_dirs();
             std::process::exit(141);
         }
         default(info);
@@ -125,15 +129,26 @@ fn quiet_on_broken_pipe() {
 }
 
 fn main() -> ExitCode {
+    signals::install();
     quiet_on_broken_pipe();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
+    let command = matches.subcommand_name().unwrap_or_default();
+    if cli.encryption_key.as_deref() == Some("") {
+        eprintln!(
+            "error: the encryption key is empty (--key or PEERLITE_KEY): give the store's key, or unset PEERLITE_KEY for a store without one"
+        );
+        return ExitCode::from(1);
+    }
     let global = Global {
         json: cli.json,
         key: cli.encryption_key,
@@ -159,12 +174,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => report(&err),
+        Err(err) => report(&err, command),
     }
 }
 
 /// Prints an error the documented way and picks the exit code.
-fn report(err: &anyhow::Error) -> ExitCode {
+fn report(err: &anyhow::Error, command: &str) -> ExitCode {
     if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
         return ExitCode::from(*code);
     }
@@ -176,6 +191,13 @@ fn report(err: &anyhow::Error) -> ExitCode {
         .chain()
         .find_map(|e| e.downcast_ref::<peerlite::Error>())
     {
+        Some(peerlite::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            // The reader of the output went away (`peerlite sql DB … | head`): stop quietly.
+            signals::remove_temp_dirs();
+            ExitCode::from(141)
+        }
         Some(e) => {
             let context: Vec<String> = err
                 .chain()
@@ -188,7 +210,7 @@ fn report(err: &anyhow::Error) -> ExitCode {
                 format!("{}: ", context.join(": "))
             };
             eprintln!("error[{}]: {prefix}{e}", e.code());
-            eprintln!("hint: {}", e.hint());
+            eprintln!("hint: {}", hint::for_error(e, command));
             ExitCode::from(2)
         }
         None => {

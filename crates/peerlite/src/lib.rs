@@ -52,7 +52,7 @@ pub use open::{
 pub use repair::{CheckMode, RebuiltType, RepairReport, SalvageReport};
 pub use store::{
     ColumnIndex, ConflictResolution, DeviceFilter, Durability, EncryptionKey, ObserverId,
-    RdbPredicates, RdbStore, ResultSet, SecurityLevel, StatementOutput, StoreConfig, SubscribeType,
-    Transaction,
+    RdbPredicates, RdbStore, ResultSet, ScriptSink, SecurityLevel, StatementOutput, StoreConfig,
+    SubscribeType, Transaction,
 };
 pub use value::{FromValue, Value, ValuesBucket};

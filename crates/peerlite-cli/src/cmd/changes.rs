@@ -26,6 +26,9 @@ pub struct Args {
 /// Runs `peerlite changes`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let store = open_existing_read_only(global, &args.db)?;
+    if let Some(table) = &args.table {
+        check_distributed(&store, table)?;
+    }
     let changes = store.changes(args.table.as_deref(), args.since)?;
     if global.json {
         let list: Vec<serde_json::Value> = changes
@@ -75,6 +78,32 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .collect();
     println!("{}", table(&header, &rows));
     Ok(())
+}
+
+/// `--table T` names a distributed table or one of its device tables: anything else is an
+/// error (17040001 a table that is not distributed, 14800001 no such table), never an empty
+/// listing that looks like "no changes".
+fn check_distributed(store: &peerlite::RdbStore, table: &str) -> peerlite::Result<()> {
+    let known = store
+        .distributed_tables()?
+        .iter()
+        .any(|m| m.name == table || m.base.as_deref() == Some(table));
+    if known {
+        return Ok(());
+    }
+    let mut exists = store.query_sql(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        &[peerlite::Value::from(table)],
+    )?;
+    if exists.go_to_first_row()? && exists.get_long(0)? > 0 {
+        return Err(peerlite::Error::NotDistributed {
+            table: table.to_owned(),
+        });
+    }
+    Err(peerlite::Error::UnknownTable {
+        table: table.to_owned(),
+        kind: peerlite::StoreKind::Relational,
+    })
 }
 
 /// A timestamp as `milliseconds.counter`.

@@ -44,7 +44,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         }
         Err(e) if e.is_corruption() => {
             eprintln!("error[{}]: {e}", e.code());
-            eprintln!("hint: {}", e.hint());
+            eprintln!("hint: {}", crate::hint::for_error(&e, "check"));
             Err(Exit(3).into())
         }
         Err(e) => Err(e.into()),

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use peerlite::{Migrations, RdbStore};
 
-use super::{print_json, store_config};
+use super::{NewStore, print_json, store_config};
 use crate::{Global, UsageError};
 
 /// Arguments of `peerlite migrate`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The database file (created if missing).
+    /// The database file (created if missing; removed again if the migration fails).
     db: PathBuf,
     /// Directory of NNNN_name.sql migrations (optional NNNN_name.down.sql).
     dir: PathBuf,
@@ -31,9 +31,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let store = RdbStore::open(store_config(global, &args.db))?;
-    let report = store.migrate(migrations.latest(), &mut migrations, args.dry_run)?;
     let target = migrations.latest();
+    let report = NewStore::at(&args.db).run(
+        || RdbStore::open(store_config(global, &args.db)),
+        |store| store.migrate(target, &mut migrations, args.dry_run),
+    )?;
     if global.json {
         print_json(&serde_json::json!({
             "from": report.from,

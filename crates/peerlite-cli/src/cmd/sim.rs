@@ -4,10 +4,15 @@
 //! needed and the conflicts recorded; exits 0 only when the devices converged and the end
 //! state keeps every write the merge rules keep.
 
-use peerlite_testkit::sim::{Faults, SimConfig, run as simulate};
+use peerlite_testkit::sim::{Faults, SimConfig, SimProgress, run_with_progress};
 
 use super::print_json;
+use crate::signals::TempDir;
 use crate::{Exit, Global, UsageError};
+
+/// Runs of at least this many writes report progress on stderr (stdout stays the report):
+/// a line at every tenth of the writes and after every healing round that did not converge.
+const PROGRESS_FROM_OPS: usize = 1000;
 
 /// Arguments of `peerlite sim`.
 #[derive(clap::Args, Debug)]
@@ -54,20 +59,43 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             return Err(UsageError(format!("{name} must be in [0, 1)")).into());
         }
     }
-    let report = simulate(&SimConfig {
-        devices: args.devices,
-        ops: args.ops,
-        seed: args.seed,
-        faults: Faults {
-            drop: args.drop,
-            dup: args.dup,
-            reorder: args.reorder,
-        },
-        partitions: args.partitions,
-        batch_rows: args.batch_rows,
-        max_rounds: args.max_rounds,
-        max_skew_ms: args.skew_ms,
+    // The devices' files live in a directory removed at the end, on Ctrl-C, on SIGTERM and
+    // at a closed pipe.
+    let scratch = TempDir::new("peerlite-sim-").map_err(|e| peerlite::Error::Io {
+        op: "creating a temporary directory in",
+        path: std::env::temp_dir(),
+        source: e,
     })?;
+    scratch.hold_all_temporary_files();
+    let loud = args.ops >= PROGRESS_FROM_OPS;
+    let mut progress = |p: SimProgress| match p {
+        SimProgress::Writes { done, total }
+            if loud && done > 0 && done % (total / 10).max(1) == 0 =>
+        {
+            eprintln!("sim: {done} of {total} writes");
+        }
+        SimProgress::Healing { round, max } if loud => {
+            eprintln!("sim: healing round {round} of {max} done, not converged yet");
+        }
+        _ => {}
+    };
+    let report = run_with_progress(
+        &SimConfig {
+            devices: args.devices,
+            ops: args.ops,
+            seed: args.seed,
+            faults: Faults {
+                drop: args.drop,
+                dup: args.dup,
+                reorder: args.reorder,
+            },
+            partitions: args.partitions,
+            batch_rows: args.batch_rows,
+            max_rounds: args.max_rounds,
+            max_skew_ms: args.skew_ms,
+        },
+        &mut progress,
+    )?;
     if global.json {
         print_json(&serde_json::to_value(&report)?);
     } else {

@@ -1,49 +1,86 @@
-//! `peerlite sql DB SQL...`: runs the statements in one transaction; each query prints its
-//! rows as a table, or with `--json` as a JSON array of objects (one array per query, one per
-//! line).
+//! `peerlite sql DB SQL... [--file F]`: runs the statements — from the arguments, from a file,
+//! or from standard input (`-`) — on a reader when every one of them only reads (they answer
+//! while another process writes), else all in one transaction. Each query's rows stream out as
+//! SQLite produces them: an aligned table, or with `--json` one line per query,
+//! `{"columns":[…],"rows":[[…],…]}` (see `output`).
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use peerlite::{RdbStore, StatementOutput};
+use peerlite::ScriptSink;
 
-use super::{print_json, store_config};
-use crate::Global;
-use crate::output::{rows_json, rows_table};
+use super::{NewStore, store_config};
+use crate::output::{JsonRows, TextRows};
+use crate::{Global, UsageError};
 
 /// Arguments of `peerlite sql`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The database file (created if missing).
+    /// The database file (created if missing; removed again if the command fails).
     db: PathBuf,
-    /// SQL statements; several per argument are allowed.
-    #[arg(required = true)]
+    /// SQL statements; several per argument are allowed. `-` reads statements from standard
+    /// input.
     sql: Vec<String>,
+    /// Also run the statements in this file (`-`: standard input), after the arguments.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    file: Option<PathBuf>,
 }
 
 /// Runs `peerlite sql`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let store = RdbStore::open(store_config(global, &args.db))?;
-    let outputs = store.transaction(|tx| {
-        let mut all = Vec::new();
-        for sql in &args.sql {
-            all.extend(tx.execute_script(sql)?);
-        }
-        Ok(all)
-    })?;
-    let mut first = true;
-    for output in outputs {
-        let StatementOutput::Rows(rows) = output else {
-            continue;
-        };
-        if global.json {
-            print_json(&rows_json(&rows)?);
-        } else {
-            if !first {
-                println!();
-            }
-            println!("{}", rows_table(&rows)?);
-        }
-        first = false;
-    }
+    let scripts = read_scripts(&args)?;
+    let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
+    let stdout = std::io::stdout().lock();
+    let out = std::io::BufWriter::with_capacity(64 * 1024, stdout);
+    let mut sink: Box<dyn ScriptSink> = if global.json {
+        Box::new(JsonRows::new(out))
+    } else {
+        Box::new(TextRows::new(out))
+    };
+    NewStore::at(&args.db).run(
+        || peerlite::RdbStore::open(store_config(global, &args.db)),
+        |store| store.run_script(&scripts, sink.as_mut()),
+    )?;
     Ok(())
+}
+
+/// The scripts to run, in order: the arguments (`-` is standard input), then `--file`.
+fn read_scripts(args: &Args) -> anyhow::Result<Vec<String>> {
+    let stdin_uses = args.sql.iter().filter(|s| *s == "-").count()
+        + usize::from(args.file.as_deref() == Some(Path::new("-")));
+    if stdin_uses > 1 {
+        return Err(UsageError("standard input (`-`) can be read only once".into()).into());
+    }
+    let mut scripts = Vec::new();
+    for sql in &args.sql {
+        scripts.push(if sql == "-" {
+            read_stdin()?
+        } else {
+            sql.clone()
+        });
+    }
+    if let Some(file) = &args.file {
+        scripts.push(if file == Path::new("-") {
+            read_stdin()?
+        } else {
+            std::fs::read_to_string(file).map_err(|e| {
+                UsageError(format!("cannot read the SQL file {}: {e}", file.display()))
+            })?
+        });
+    }
+    if scripts.is_empty() {
+        return Err(UsageError(
+            "give SQL statements as arguments, `-` for standard input, or --file FILE".into(),
+        )
+        .into());
+    }
+    Ok(scripts)
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| UsageError(format!("cannot read SQL from standard input: {e}")))?;
+    Ok(text)
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use peerlite::{
-    BackupInfo, BackupRequest, CheckMode, DeleteResult, KvManager, KvStore, Options, Progress,
-    RdbStore, RebuiltType, RepairReport, RestoreReport, RestoreRequest,
+    BackupInfo, BackupRequest, CheckMode, DeleteResult, KvStore, Options, Progress, RdbStore,
+    RebuiltType, RepairReport, RestoreReport, RestoreRequest,
 };
 
 use super::store_config;
@@ -89,7 +89,7 @@ impl Location {
                 RdbStore::open(config).map(Opened::Rdb)
             }
             Location::Kv { dir, id } => {
-                let manager = KvManager::at(dir)?;
+                let manager = super::existing_kv_manager(dir, id)?;
                 let mut options = Options {
                     create_if_missing: false,
                     allow_rebuild,

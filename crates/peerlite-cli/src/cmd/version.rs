@@ -1,10 +1,9 @@
-//! `peerlite version DB`: prints the schema version (`PRAGMA user_version`).
+//! `peerlite version DB`: prints the schema version (`PRAGMA user_version`, as SQLite keeps
+//! it: negative when another tool set it so).
 
 use std::path::PathBuf;
 
-use peerlite::RdbStore;
-
-use super::{print_json, store_config};
+use super::{open_existing_read_only, print_json};
 use crate::Global;
 
 /// Arguments of `peerlite version`.
@@ -16,8 +15,8 @@ pub struct Args {
 
 /// Runs `peerlite version`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let store = RdbStore::open(store_config(global, &args.db).read_only(true))?;
-    let version = store.version()?;
+    let store = open_existing_read_only(global, &args.db)?;
+    let version = store.user_version()?;
     if global.json {
         print_json(&serde_json::json!({ "version": version }));
     } else {

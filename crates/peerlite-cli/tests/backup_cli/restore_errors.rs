@@ -103,8 +103,8 @@ fn a_bit_flipped_backup_fails_verification_and_changes_nothing() {
 
     let list = json_of(peerlite().args(["--json", "backups"]).arg(&db));
     assert_eq!(
-        list[0]["verified"], true,
-        "`verified` in the listing is the size check only; the checksum is checked on restore"
+        list[0]["verified"], false,
+        "a file changed since the backup is not listed as verified (issue 9, item 12)"
     );
 
     let stderr = error_code(peerlite().arg("restore").arg(&db).arg("BK"), 17020002);

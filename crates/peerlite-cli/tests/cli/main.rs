@@ -58,7 +58,7 @@ fn sql_prints_a_table_and_json() {
     );
     assert_eq!(
         rows,
-        serde_json::json!([{"id": 1, "name": "Lisa", "pic": {"blob": "01ff"}}, {"id": 2, "name": "Bo", "pic": null}])
+        serde_json::json!({"columns": ["id", "name", "pic"], "rows": [[1, "Lisa", {"blob": "01ff"}], [2, "Bo", null]]})
     );
 }
 
@@ -93,7 +93,7 @@ fn sql_runs_all_statements_in_one_transaction() {
     );
     assert_eq!(
         rows,
-        serde_json::json!([{"n": 0}]),
+        serde_json::json!({"columns": ["n"], "rows": [[0]]}),
         "the first insert was rolled back with the failing one"
     );
 }
@@ -323,7 +323,7 @@ fn a_failing_migration_keeps_the_old_version_and_data() {
     );
     assert_eq!(
         rows,
-        serde_json::json!([{"x": 1}, {"x": 2}]),
+        serde_json::json!({"columns": ["x"], "rows": [[1], [2]]}),
         "no column y, no rows deleted"
     );
     write(&migrations, "0004_gap.sql", "SELECT 1;");
@@ -374,7 +374,10 @@ fn encrypted_stores_need_their_key() {
             .arg(&db)
             .arg("SELECT x FROM t"),
     );
-    assert_eq!(rows, serde_json::json!([{"x": "hidden words"}]));
+    assert_eq!(
+        rows,
+        serde_json::json!({"columns": ["x"], "rows": [["hidden words"]]})
+    );
 }
 
 #[test]

@@ -239,7 +239,14 @@ fn table_keeps_only_that_table() {
     let tags = changes_json(&db, &["--table", "tag"]);
     assert_eq!(tags.len(), 1);
     assert_eq!(tags[0]["key"], "red");
-    assert!(changes_json(&db, &["--table", "nope"]).is_empty());
+    // A table that is not there is an error, not an empty listing (issue 9, item 12).
+    peerlite()
+        .arg("changes")
+        .arg(&db)
+        .args(["--table", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::starts_with("error[14800001]"));
     let both = changes_json(
         &db,
         &["--table", "note", "--since", &notes[0]["seq"].to_string()],

@@ -51,9 +51,19 @@ pub fn sql(db: &Path, statements: &[&str]) {
         .success();
 }
 
-/// `SELECT` rows as JSON through `peerlite --json sql`.
+/// `SELECT` rows through `peerlite --json sql`, as objects keyed by column name (these
+/// queries name each column once).
 pub fn query(db: &Path, select: &str) -> Json {
-    json_of(peerlite().arg("--json").arg("sql").arg(db).arg(select))
+    let out = json_of(peerlite().arg("--json").arg("sql").arg(db).arg(select));
+    let columns = out["columns"].as_array().unwrap();
+    let rows = out["rows"].as_array().unwrap().iter().map(|row| {
+        let cells = columns.iter().zip(row.as_array().unwrap());
+        let object: serde_json::Map<String, Json> = cells
+            .map(|(c, v)| (c.as_str().unwrap().to_owned(), v.clone()))
+            .collect();
+        Json::Object(object)
+    });
+    Json::Array(rows.collect())
 }
 
 /// The names of the distributed tables of `db` (not device tables), sorted.

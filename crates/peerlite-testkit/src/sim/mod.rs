@@ -137,8 +137,35 @@ const MAX_RETRANSMITS: u32 = 40;
 /// Ticks a healing round may take before it is cut short.
 const MAX_ROUND_TICKS: usize = 200_000;
 
+/// How far a run has got, reported by [`run_with_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimProgress {
+    /// `done` of `total` random writes made (sessions run among them).
+    Writes {
+        /// Writes made.
+        done: usize,
+        /// Writes to make.
+        total: usize,
+    },
+    /// A healing round (every pair syncing) ended without convergence yet.
+    Healing {
+        /// The round that ended.
+        round: usize,
+        /// Rounds allowed.
+        max: usize,
+    },
+}
+
 /// Runs a simulation.
 pub fn run(config: &SimConfig) -> Result<SimReport> {
+    run_with_progress(config, &mut |_| {})
+}
+
+/// Runs a simulation, telling `progress` after every write and every healing round.
+pub fn run_with_progress(
+    config: &SimConfig,
+    progress: &mut dyn FnMut(SimProgress),
+) -> Result<SimReport> {
     let dir = tempfile::tempdir().map_err(|source| peerlite::Error::Io {
         op: "creating the simulation directory",
         path: std::env::temp_dir(),
@@ -158,7 +185,11 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
     let mut driver = Driver::new(count, config, Rng::new(config.seed.rotate_left(17)));
     let key_space = (config.ops / 4).max(8);
     let mut partitioned = false;
-    for _ in 0..config.ops {
+    for op in 0..config.ops {
+        progress(SimProgress::Writes {
+            done: op,
+            total: config.ops,
+        });
         for d in &devices {
             d.clock.advance(1 + rng.below(5) as u64);
         }
@@ -216,6 +247,10 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
             converged = true;
             break;
         }
+        progress(SimProgress::Healing {
+            round: rounds,
+            max: config.max_rounds,
+        });
     }
     report(
         config,

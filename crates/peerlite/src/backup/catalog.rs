@@ -26,11 +26,20 @@ pub(crate) fn list_backups(dir: &Path) -> Result<Vec<BackupInfo>> {
         if naming::is_tmp(&manifest_path) {
             continue;
         }
-        let Ok(size) = std::fs::metadata(&backup).map(|m| m.len()) else {
+        let Ok(meta) = std::fs::metadata(&backup) else {
             continue;
         };
         match Manifest::read(&manifest_path) {
-            Ok(m) => found.push(BackupInfo::from_manifest(backup, &m, Some(size))),
+            Ok(m) => {
+                let mut info = BackupInfo::from_manifest(backup, &m, Some(&meta));
+                if !info.verified && meta.len() == m.file_size {
+                    // Written since, or only copied (a copy has a new modification time): the
+                    // checksum tells the two apart.
+                    info.verified =
+                        checksum_file(&info.path).is_ok_and(|(checksum, _)| checksum == m.checksum);
+                }
+                found.push(info);
+            }
             Err(e) => {
                 tracing::warn!(?manifest_path, %e, "skipping a backup with an unreadable manifest")
             }
@@ -225,6 +234,7 @@ mod tests {
             page_count: 1,
             file_size: data.len() as u64,
             checksum: format!("blake3:{}", blake3::hash(data).to_hex()),
+            file_mtime_ns: None,
             schema_hash: String::new(),
             encrypted: false,
             automatic: false,

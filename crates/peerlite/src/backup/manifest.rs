@@ -29,8 +29,9 @@ pub struct Manifest {
     pub store_id: String,
     /// "relational" or "key_value".
     pub kind: String,
-    /// The schema version (`user_version`) in the backup.
-    pub user_version: u32,
+    /// The schema version (`user_version`) in the backup, as SQLite keeps it (signed: another
+    /// tool may have set it negative).
+    pub user_version: i64,
     /// Page size in bytes.
     pub page_size: u32,
     /// Pages copied.
@@ -39,6 +40,11 @@ pub struct Manifest {
     pub file_size: u64,
     /// `blake3:<hex>` of the whole backup file.
     pub checksum: String,
+    /// The backup file's modification time when it was checksummed, in nanoseconds since
+    /// the Unix epoch (absent in manifests written before it was recorded): a listing compares
+    /// it, with the size, to tell a file written since from the one that was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_mtime_ns: Option<u64>,
     /// `blake3:<hex>` of the schema (`sqlite_schema` in order).
     pub schema_hash: String,
     /// True when the backup is encrypted (with the store's key).
@@ -47,6 +53,17 @@ pub struct Manifest {
     pub automatic: bool,
     /// The peerlite version that wrote it.
     pub peerlite_version: String,
+}
+
+/// A file's modification time in nanoseconds since the Unix epoch, when the file system
+/// keeps one.
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> Option<u64> {
+    let since = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    u64::try_from(since.as_nanos()).ok()
 }
 
 impl Manifest {
@@ -177,6 +194,7 @@ mod tests {
             page_count: 1,
             file_size: 4096,
             checksum: String::new(),
+            file_mtime_ns: None,
             schema_hash: String::new(),
             encrypted: false,
             automatic: false,

@@ -69,23 +69,31 @@ pub struct BackupInfo {
     pub size_bytes: u64,
     /// Pages copied.
     pub page_count: u64,
-    /// Schema version in the backup.
-    pub version: u32,
+    /// Schema version in the backup (`user_version`, signed as SQLite keeps it).
+    pub version: i64,
     /// `blake3:<hex>` of the file.
     pub checksum: String,
     /// Encrypted with the store's key.
     pub encrypted: bool,
     /// One of peerlite's automatic backups.
     pub automatic: bool,
-    /// The manifest is present and the file has the size it records (restore also checks the
-    /// checksum and runs `integrity_check`).
+    /// Checked when listed: the manifest is present and the file has the size and the
+    /// modification time recorded when the backup was checksummed — or, when only the time
+    /// differs (a copy, or a file written since), its checksum matches. A file changed in place
+    /// is never shown as verified. Restore also runs `integrity_check`.
     pub verified: bool,
     /// Restarts while copying (always 0: the copy reads one pinned snapshot). 0 when listed.
     pub restarts: u32,
 }
 
 impl BackupInfo {
-    fn from_manifest(path: PathBuf, m: &Manifest, size_on_disk: Option<u64>) -> Self {
+    fn from_manifest(path: PathBuf, m: &Manifest, on_disk: Option<&std::fs::Metadata>) -> Self {
+        let size_on_disk = on_disk.map(std::fs::Metadata::len);
+        let mtime_matches = match (m.file_mtime_ns, on_disk) {
+            (Some(recorded), Some(meta)) => manifest::mtime_ns(meta) == Some(recorded),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
         BackupInfo {
             name: m.name.clone(),
             path,
@@ -97,7 +105,7 @@ impl BackupInfo {
             checksum: m.checksum.clone(),
             encrypted: m.encrypted,
             automatic: m.automatic,
-            verified: size_on_disk == Some(m.file_size),
+            verified: size_on_disk == Some(m.file_size) && mtime_matches,
             restarts: 0,
         }
     }
@@ -263,7 +271,7 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
         let snapshot = connection::open(config, Role::Snapshot)?;
         pin_snapshot(&snapshot, config.path())?;
         let src_path = config.path();
-        let user_version: u32 = snapshot
+        let user_version: i64 = snapshot
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| Error::from_sqlite(e, src_path))?;
         let store_id = meta::get(&snapshot, "store_id")
@@ -334,6 +342,10 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             page_count: stats.page_count,
             file_size,
             checksum,
+            file_mtime_ns: std::fs::metadata(&tmp)
+                .ok()
+                .as_ref()
+                .and_then(manifest::mtime_ns),
             schema_hash,
             encrypted: config.key.is_some(),
             automatic: request.automatic,
@@ -365,7 +377,8 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
         installed?;
         let _ = std::fs::remove_file(&retired);
         sync_dir(&dir)?;
-        let mut info = BackupInfo::from_manifest(target.clone(), &manifest, Some(file_size));
+        let on_disk = std::fs::metadata(&target).ok();
+        let mut info = BackupInfo::from_manifest(target.clone(), &manifest, on_disk.as_ref());
         info.restarts = stats.restarts;
         Ok(info)
     })();

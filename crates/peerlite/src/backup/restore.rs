@@ -213,15 +213,17 @@ impl RdbStore {
                 ),
             });
         }
-        let current = self.version()?;
+        // A negative user_version (set by another tool) is no schema version: unversioned.
+        let current = u32::try_from(self.user_version()?).unwrap_or(0);
         let target = inner.config.version.unwrap_or(current).max(current);
-        if manifest.user_version > target {
+        let backup_version = u32::try_from(manifest.user_version).unwrap_or(0);
+        if backup_version > target {
             return Err(Error::BackupTooNew {
-                backup: manifest.user_version,
+                backup: backup_version,
                 store: target,
             });
         }
-        let needs_upgrade = manifest.user_version < target && manifest.user_version > 0;
+        let needs_upgrade = backup_version < target && backup_version > 0;
         // A copy of the store's own migrations, so nothing is taken from the store.
         let mut stored = inner
             .migrations
@@ -242,9 +244,8 @@ impl RdbStore {
                 return Err(Error::invalid(
                     StoreKind::Relational,
                     format!(
-                        "the backup is at version {} and the store at {target}: pass the migrations \
-                         (RestoreRequest::migrations) so the restored data can be upgraded",
-                        manifest.user_version
+                        "the backup is at version {backup_version} and the store at {target}: pass the migrations \
+                         (RestoreRequest::migrations) so the restored data can be upgraded"
                     ),
                 ));
             }
@@ -257,7 +258,7 @@ impl RdbStore {
         let mut report = result?;
         report.restored_from = path;
         report.migration = migration;
-        report.version = self.version()?;
+        report.version = u32::try_from(self.user_version()?).unwrap_or(0);
         Ok(report)
     }
 
@@ -371,8 +372,8 @@ impl RdbStore {
         crate::repair::clear_flag(inner.config.path());
         Ok(RestoreReport {
             restored_from: path.to_path_buf(),
-            backup_version: manifest.user_version,
-            version: manifest.user_version,
+            backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
+            version: u32::try_from(manifest.user_version).unwrap_or(0),
             pre_restore_backup: pre_restore,
             migration: None,
             pages: stats.page_count,

@@ -232,24 +232,34 @@ impl KvManager {
         let kv_err = |e: Error| e.for_store(StoreKind::KeyValue);
         let rdb = RdbStore::open_with(config, &mut kv_schema()).map_err(kv_err)?;
         let wanted = options.kv_store_type;
-        rdb.transaction(|tx| {
-            let conn = tx.conn()?;
-            let stored =
-                meta::get(conn, "kv_store_type").map_err(|e| Error::from_sqlite(e, &path))?;
-            match stored {
-                None => meta::set(conn, "kv_store_type", wanted.as_str())
-                    .map_err(|e| Error::from_sqlite(e, &path)),
-                Some(s) if s == wanted.as_str() => Ok(()),
-                Some(s) => Err(Error::ConfigChanged {
-                    detail: format!(
-                        "store {store_id:?} is {s}; it was opened as {}",
-                        wanted.as_str()
-                    ),
-                    kind: StoreKind::KeyValue,
-                }),
-            }
-        })
-        .map_err(kv_err)?;
+        // The stored type must match; `false` when none is stored yet.
+        let matches = |stored: Option<String>| match stored {
+            None => Ok(false),
+            Some(s) if s == wanted.as_str() => Ok(true),
+            Some(s) => Err(Error::ConfigChanged {
+                detail: format!(
+                    "store {store_id:?} is {s}; it was opened as {}",
+                    wanted.as_str()
+                ),
+                kind: StoreKind::KeyValue,
+            }),
+        };
+        let read_type = |conn: &rusqlite::Connection| {
+            meta::get(conn, "kv_store_type").map_err(|e| Error::from_sqlite(e, &path))
+        };
+        // Read first, on a reader: opening an existing store takes no write lock, so a read
+        // (`peerlite kv DIR ID get KEY`) answers while another process holds a write.
+        if !matches(rdb.inner.read(read_type).map_err(kv_err)?).map_err(kv_err)? {
+            rdb.transaction(|tx| {
+                let conn = tx.conn()?;
+                if matches(read_type(conn)?)? {
+                    return Ok(());
+                }
+                meta::set(conn, "kv_store_type", wanted.as_str())
+                    .map_err(|e| Error::from_sqlite(e, &path))
+            })
+            .map_err(kv_err)?;
+        }
         KvStore::new(store_id.to_owned(), rdb, options)
     }
 

@@ -55,6 +55,10 @@ pub enum Rule {
     Unparsable,
     /// The file has no entry for this database.
     DatabaseMissing,
+    /// A column is described more than once in `fields` (names are case-sensitive here, as in
+    /// every other rule of the file). An error, not a warning: the descriptions may disagree (type,
+    /// `primaryKey`), and whichever one were read, the other would be ignored silently.
+    DuplicateField,
 }
 
 impl Rule {
@@ -85,6 +89,7 @@ impl Rule {
                 Rule::TableMissing => 20,
                 Rule::Unparsable => 21,
                 Rule::DatabaseMissing => 22,
+                Rule::DuplicateField => 23,
             }
     }
 }
@@ -414,6 +419,16 @@ pub fn check_table(
                 Some(s),
                 format!("{s} is in deviceSyncFields but not in fields, so it does not sync"),
             ));
+        }
+    }
+    for (i, f) in schema.fields.iter().enumerate() {
+        let name = &f.column_name;
+        if schema.fields[..i].iter().any(|g| g.column_name == *name) {
+            error(
+                DuplicateField,
+                Some(name),
+                format!("{name} is described more than once in fields; describe each column once"),
+            );
         }
     }
     let synced = schema.synced_columns();

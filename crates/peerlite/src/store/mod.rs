@@ -13,12 +13,14 @@ pub(crate) mod rdb;
 pub(crate) mod read;
 pub(crate) mod result_set;
 pub(crate) mod schema;
+pub(crate) mod script;
 pub(crate) mod transaction;
 pub(crate) mod writer;
 
 pub use config::{Durability, EncryptionKey, SecurityLevel, StoreConfig};
 pub use observer::{DEFAULT_MAX_OBSERVERS, ObserverId, SubscribeType};
 pub use predicates::{DeviceFilter, RdbPredicates};
-pub use rdb::{RdbStore, StatementOutput};
+pub use rdb::RdbStore;
 pub use result_set::{ColumnIndex, ResultSet};
+pub use script::{ScriptSink, StatementOutput};
 pub use transaction::{ConflictResolution, Transaction};

@@ -26,7 +26,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use rusqlite::fallible_iterator::FallibleIterator;
 
 use super::checkpointer::Checkpointer;
 use super::config::{SecurityLevel, StoreConfig};
@@ -91,9 +90,17 @@ impl Drop for Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(w) = writer {
-            let _ = w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+            let _ = checkpoint_at_close(&w.conn);
         }
     }
+}
+
+/// The last connection folds the WAL into the database file — when it can at once: another
+/// process writing (or reading an old snapshot) keeps its WAL, and a reader that closed its
+/// store must not wait for that writer (`peerlite sql DB "SELECT …"` answers at once).
+fn checkpoint_at_close(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
 impl std::fmt::Debug for Inner {
@@ -135,15 +142,6 @@ impl Inner {
         self.ensure_open()?;
         self.readers.with(f).map_err(|e| self.observe_error(e))
     }
-}
-
-/// Output of one statement of a script run by [`RdbStore::execute_script`].
-#[derive(Debug)]
-pub enum StatementOutput {
-    /// A statement that returns rows.
-    Rows(ResultSet),
-    /// A statement that changed this many rows.
-    Changed(usize),
 }
 
 /// The relational store.
@@ -351,7 +349,25 @@ impl RdbStore {
     }
 
     /// The schema version (`PRAGMA user_version`); 0 for a store never versioned.
+    ///
+    /// # Errors
+    /// 14800001 when `user_version` is negative (another tool set it): that is no schema version
+    /// a migration can start from; [`user_version`](RdbStore::user_version) reads it as it is.
     pub fn version(&self) -> Result<u32> {
+        let raw = self.user_version()?;
+        u32::try_from(raw).map_err(|_| {
+            Error::invalid(
+                StoreKind::Relational,
+                format!(
+                    "the database's user_version is {raw}, which is no schema version (versions are 0 and up); set one with PRAGMA user_version = N"
+                ),
+            )
+        })
+    }
+
+    /// `PRAGMA user_version` as SQLite keeps it: a signed 32-bit number, which tools other than
+    /// peerlite may have set negative.
+    pub fn user_version(&self) -> Result<i32> {
         let path = self.path();
         self.inner.read(|c| {
             c.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -380,16 +396,6 @@ impl RdbStore {
     /// Runs one SQL statement with `?` parameters in its own transaction; returns rows changed.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize> {
         self.transaction(|tx| tx.execute(sql, params))
-    }
-
-    /// Runs every statement of `sql` in one transaction: all of them take effect or none.
-    pub fn execute_script(&self, sql: &str) -> Result<Vec<StatementOutput>> {
-        if self.inner.config.read_only {
-            return self
-                .inner
-                .read(|conn| run_script(conn, sql, None, &self.inner));
-        }
-        self.transaction(|tx| tx.execute_script(sql))
     }
 
     /// Runs a read-only SQL query.
@@ -502,7 +508,7 @@ impl RdbStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(w) = writer.take() {
-            if let Err(e) = w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            if let Err(e) = checkpoint_at_close(&w.conn) {
                 tracing::debug!(path = ?self.path(), %e, "checkpoint at close did not complete");
             }
         }
@@ -520,54 +526,6 @@ impl RdbStore {
     pub fn is_closed(&self) -> bool {
         self.inner.live.is_closed()
     }
-}
-
-pub(crate) fn run_script(
-    conn: &Connection,
-    sql: &str,
-    tx: Option<&Transaction<'_>>,
-    inner: &Inner,
-) -> Result<Vec<StatementOutput>> {
-    let path = inner.config.path();
-    let prepare_err = |e| {
-        let err = inner.observe_error(Error::from_sqlite(e, path));
-        match tx.map(Transaction::writer) {
-            Some(Ok(writer)) => super::transaction::refused(writer, err),
-            _ => read::refused_on_reader(err, sql),
-        }
-    };
-    let mut outputs = Vec::new();
-    let mut batch = rusqlite::Batch::new(conn, sql);
-    loop {
-        if let Some(tx) = tx {
-            tx.writer()?.begin_statement();
-        }
-        let Some(mut stmt) = batch.next().map_err(prepare_err)? else {
-            break;
-        };
-        if stmt.readonly() {
-            outputs.push(StatementOutput::Rows(read::collect(
-                &mut stmt,
-                inner.watch(),
-                path,
-            )?));
-            continue;
-        }
-        let text = stmt.expanded_sql().unwrap_or_default();
-        let returns_rows = stmt.column_count() > 0;
-        drop(stmt);
-        let Some(tx) = tx else {
-            return Err(Error::ReadOnly {
-                detail: format!("`{text}` writes"),
-            });
-        };
-        let (changed, rows) = tx.run(&text, &[], returns_rows)?;
-        outputs.push(match rows {
-            Some(rows) => StatementOutput::Rows(rows),
-            None => StatementOutput::Changed(changed),
-        });
-    }
-    Ok(outputs)
 }
 
 /// S3 and S4 data is readable by its owner only: the database and its WAL files.

@@ -257,11 +257,6 @@ impl<'s> Transaction<'s> {
         Ok(out)
     }
 
-    /// Runs every statement of `sql` (several allowed) inside this transaction.
-    pub fn execute_script(&self, sql: &str) -> Result<Vec<super::rdb::StatementOutput>> {
-        super::rdb::run_script(self.conn()?, sql, Some(self), self.inner)
-    }
-
     /// Runs a read-only SQL query; sees this transaction's own writes.
     pub fn query_sql(&self, sql: &str, params: &[Value]) -> Result<ResultSet> {
         read::query_sql(self.conn()?, sql, params, self.inner.watch(), self.path())

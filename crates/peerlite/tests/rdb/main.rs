@@ -9,5 +9,6 @@ mod encryption;
 mod observers;
 mod predicates;
 mod result_set;
+mod scripts;
 mod store_basics;
 mod transactions;

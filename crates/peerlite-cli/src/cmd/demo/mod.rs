@@ -11,50 +11,115 @@ use peerlite::{
     RdbStore, StoreConfig, SubscribeType, Value, ValuesBucket, bucket,
 };
 
-use crate::Global;
+use crate::signals::TempDir;
+use crate::{Global, UsageError};
 
 /// Arguments of `peerlite demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Work in this directory instead of a temporary one (kept afterwards).
+    /// Work in this directory, which must be new or empty, and keep the files there (without
+    /// it, a temporary directory removed at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Rows to put in the demo table.
+    /// Rows to put in the demo table (0 to 100000).
     #[arg(long, default_value_t = 1000)]
     rows: usize,
 }
 
-/// Prints numbered steps.
-struct Story {
+/// The most rows the demo takes: enough to show every step on a sizeable table, few enough
+/// that the demo ends in seconds.
+const MAX_ROWS: usize = 100_000;
+
+/// Prints numbered steps: as text, or with `--json` one JSON object per step on a line
+/// (`{"step": N, "title": …, "lines": […]}`).
+pub(super) struct Story {
     step: usize,
+    json: bool,
+    title: String,
+    lines: Vec<String>,
 }
 
 impl Story {
-    pub(super) fn step(&mut self, title: &str) {
-        self.step += 1;
-        println!("\n[{}] {title}", self.step);
+    fn new(json: bool) -> Story {
+        Story {
+            step: 0,
+            json,
+            title: String::new(),
+            lines: Vec::new(),
+        }
     }
 
-    pub(super) fn say(&self, line: impl AsRef<str>) {
-        println!("    {}", line.as_ref());
+    pub(super) fn step(&mut self, title: &str) {
+        self.flush();
+        self.step += 1;
+        if self.json {
+            self.title = title.to_owned();
+        } else {
+            println!("\n[{}] {title}", self.step);
+        }
+    }
+
+    pub(super) fn say(&mut self, line: impl AsRef<str>) {
+        if self.json {
+            self.lines.push(line.as_ref().to_owned());
+        } else {
+            println!("    {}", line.as_ref());
+        }
+    }
+
+    /// Prints the step collected for `--json`.
+    fn flush(&mut self) {
+        if self.json && self.step > 0 {
+            super::print_json(&serde_json::json!({
+                "step": self.step,
+                "title": std::mem::take(&mut self.title),
+                "lines": std::mem::take(&mut self.lines),
+            }));
+        }
     }
 }
 
 /// Runs `peerlite demo`.
-pub fn run(_global: &Global, args: Args) -> anyhow::Result<()> {
-    let temp;
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    if args.rows > MAX_ROWS {
+        return Err(UsageError(format!(
+            "--rows must be at most {MAX_ROWS}, was {}",
+            args.rows
+        ))
+        .into());
+    }
+    if let Some(dir) = &args.dir {
+        check_dir(dir)?;
+    }
+    // Every temporary file of the demo (the simulation's too) lives in here, removed at the
+    // end, on Ctrl-C, on SIGTERM and at a closed pipe.
+    let scratch = TempDir::new("peerlite-demo-").map_err(|e| peerlite::Error::Io {
+        op: "creating a temporary directory in",
+        path: std::env::temp_dir(),
+        source: e,
+    })?;
+    scratch.hold_all_temporary_files();
     let dir = match &args.dir {
         Some(d) => {
-            std::fs::create_dir_all(d)?;
+            std::fs::create_dir_all(d).map_err(|e| peerlite::Error::Io {
+                op: "creating the demo directory",
+                path: d.clone(),
+                source: e,
+            })?;
             d.clone()
         }
+        None => scratch.path().to_path_buf(),
+    };
+    let mut story = Story::new(global.json);
+    let place = match &args.dir {
+        Some(d) => format!("{} (kept afterwards)", d.display()),
         None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_path_buf()
+            "a temporary directory, removed at the end (keep the files with --dir DIR)".to_owned()
         }
     };
-    println!("peerlite demo — working in {}", dir.display());
-    let mut story = Story { step: 0 };
+    if !global.json {
+        println!("peerlite demo — working in {place}");
+    }
     let db = dir.join("RdbTest.db");
     versioned_open(&mut story, &db, args.rows)?;
     observers_and_predicates(&mut story, &db)?;
@@ -63,11 +128,53 @@ pub fn run(_global: &Global, args: Args) -> anyhow::Result<()> {
     key_value(&mut story, &dir)?;
     encryption(&mut story, &dir)?;
     sync::story(&mut story, &dir.join("devices"))?;
-    println!(
-        "\ndone: every step above ran against real SQLite files in {}",
-        dir.display()
-    );
+    story.flush();
+    let kept = args.dir.as_ref().map(|d| d.display().to_string());
+    if global.json {
+        super::print_json(&serde_json::json!({ "done": true, "dir": kept }));
+    } else {
+        match kept {
+            Some(d) => {
+                println!("\ndone: every step above ran against real SQLite files, kept in {d}")
+            }
+            None => println!(
+                "\ndone: every step above ran against real SQLite files in a temporary directory, now removed (run with --dir DIR to keep them)"
+            ),
+        }
+    }
     Ok(())
+}
+
+/// `--dir` must be a new or empty directory: the demo never mixes its files with others.
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::read_dir(dir).map(|mut entries| entries.next().is_none()) {
+        Ok(false) => Err(UsageError(format!(
+            "--dir {} is not empty: give a new or empty directory for the demo's files",
+            dir.display()
+        ))
+        .into()),
+        Ok(true) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) if dir.exists() && !dir.is_dir() => Err(UsageError(format!(
+            "--dir {} is a file: give a new or empty directory",
+            dir.display()
+        ))
+        .into()),
+        Err(e) => Err(peerlite::Error::Io {
+            op: "reading the demo directory",
+            path: dir.to_path_buf(),
+            source: e,
+        }
+        .into()),
+    }
+}
+
+/// The error of a step that must fail; its success is the demo's failure, never a panic.
+fn must_fail<T>(result: peerlite::Result<T>, what: &str) -> anyhow::Result<peerlite::Error> {
+    match result {
+        Ok(_) => Err(anyhow::anyhow!("demo: {what}, but it succeeded")),
+        Err(e) => Ok(e),
+    }
 }
 
 const V1: &str = "CREATE TABLE EMPLOYEE (ID INTEGER PRIMARY KEY AUTOINCREMENT, NAME TEXT NOT NULL, AGE INTEGER, SALARY REAL, CODES BLOB);
@@ -136,13 +243,22 @@ fn versioned_open(story: &mut Story, db: &Path, rows: usize) -> anyhow::Result<(
     ));
     let kept = count(&store, "SELECT count(*) FROM EMPLOYEE")?;
     ensure!(kept == rows as i64, "rebuild kept {kept} of {rows} rows");
-    story.say(format!(
-        "rows kept: {kept} of {rows}; employee-0001 earns {} cents",
-        count(
-            &store,
-            "SELECT SALARY_CENTS FROM EMPLOYEE WHERE NAME = 'employee-0001'"
-        )?
-    ));
+    let first = store.query_sql(
+        "SELECT NAME, SALARY_CENTS FROM EMPLOYEE ORDER BY ID LIMIT 1",
+        &[],
+    )?;
+    let earns = first
+        .rows()?
+        .next()
+        .map(|r| {
+            format!(
+                "; {} earns {} cents",
+                crate::output::value_text(&r[0]),
+                crate::output::value_text(&r[1])
+            )
+        })
+        .unwrap_or_default();
+    story.say(format!("rows kept: {kept} of {rows}{earns}"));
     let attached = count(
         &store,
         "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'EMPLOYEE' AND name IN ('employee_name', 'employee_audit')",
@@ -158,8 +274,10 @@ fn versioned_open(story: &mut Story, db: &Path, rows: usize) -> anyhow::Result<(
         "0003_phone",
         "ALTER TABLE EMPLOYEE ADD COLUMN PHONE TEXT; UPDATE EMPLOYEE SET PHONE = NAME; INSERT INTO MISSING_TABLE VALUES (1);",
     ));
-    let err = RdbStore::open_with(StoreConfig::new(db).version(3), &mut broken)
-        .expect_err("the broken migration must fail");
+    let err = must_fail(
+        RdbStore::open_with(StoreConfig::new(db).version(3), &mut broken),
+        "the broken migration must fail",
+    )?;
     story.say(format!("error[{}]: {err}", err.code()));
     let store = RdbStore::open(StoreConfig::new(db))?;
     story.say(format!(
@@ -289,7 +407,7 @@ fn backup_and_restore(story: &mut Story, db: &Path) -> anyhow::Result<()> {
         "manifest: version {}, {} bytes, {}",
         info.version,
         info.size_bytes,
-        &info.checksum[..20]
+        info.checksum.get(..20).unwrap_or(&info.checksum)
     ));
 
     story.step("An accident, then a verified restore");
@@ -318,33 +436,46 @@ fn corruption_and_repair(story: &mut Story, db: &Path) -> anyhow::Result<()> {
     store.batch_insert("EMPLOYEE", &latest)?;
     let total = count(&store, "SELECT count(*) FROM EMPLOYEE")?;
     story.say(format!("25 employees hired after the backup: {total} rows"));
+    let root = count(
+        &store,
+        "SELECT rootpage FROM sqlite_schema WHERE name = 'EMPLOYEE'",
+    )?;
     store.close()?;
-    let size = std::fs::metadata(db)?.len();
-    let pages = size / 4096;
-    {
-        use std::io::{Seek, SeekFrom, Write};
-        let mut file = std::fs::OpenOptions::new().write(true).open(db)?;
-        for page in [pages / 3, pages / 2] {
-            file.seek(SeekFrom::Start(page * 4096 + 100))?;
-            file.write_all(&[0xAB; 2000])?;
+    let pages = std::fs::metadata(db)?.len() / 4096;
+    // Pages in the middle of the file first (rows the salvage can still read around them),
+    // then the table's own root page: wiping a b-tree page's header is always found, so the
+    // damage shows however few rows the table has.
+    let mut damaged = Vec::new();
+    let mut found = None;
+    for page in [pages / 3, pages / 2, u64::try_from(root - 1)?] {
+        if damaged.contains(&page) {
+            continue;
+        }
+        damage_page(db, page)?;
+        damaged.push(page + 1);
+        let verdict = RdbStore::open(StoreConfig::new(db)).and_then(|store| {
+            store.check(peerlite::CheckMode::Quick)?;
+            store.close()
+        });
+        if let Err(e) = verdict {
+            found = Some(e);
+            break;
         }
     }
+    let found =
+        found.ok_or_else(|| anyhow::anyhow!("demo: the damaged file passed quick_check"))?;
     story.say(format!(
-        "overwrote 2 KB in pages {} and {} of {pages} (a bad disk, a stray write)",
-        pages / 3,
-        pages / 2
+        "overwrote 2 KB at the start of page(s) {damaged:?} of {pages} (a bad disk, a stray write)"
     ));
-    let store = RdbStore::open(StoreConfig::new(db))?;
-    let found = store
-        .check(peerlite::CheckMode::Quick)
-        .expect_err("the damage must be found");
     story.say(format!(
         "quick_check: error[{}] {}",
         found.code(),
         found.to_string().chars().take(90).collect::<String>()
     ));
-    store.close()?;
-    let refused = RdbStore::open(StoreConfig::new(db)).expect_err("a flagged store must not open");
+    let refused = must_fail(
+        RdbStore::open(StoreConfig::new(db)),
+        "a flagged store must not open",
+    )?;
     story.say(format!(
         "the next open without allow_rebuild: error[{}] (the flag persists)",
         refused.code()
@@ -395,6 +526,16 @@ fn corruption_and_repair(story: &mut Story, db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Overwrites 2 KB at the start of page `index` (0-based; past the file header on page 1).
+fn damage_page(db: &Path, index: u64) -> anyhow::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(db)?;
+    let start = if index == 0 { 100 } else { index * 4096 };
+    file.seek(SeekFrom::Start(start))?;
+    file.write_all(&[0xAB; 2000])?;
+    Ok(())
+}
+
 fn key_value(story: &mut Story, dir: &Path) -> anyhow::Result<()> {
     story.step("The key-value store: typed values, prefixes, transactions");
     let manager = KvManager::new(dir, "com.example.demo")?;
@@ -421,11 +562,12 @@ fn key_value(story: &mut Story, dir: &Path) -> anyhow::Result<()> {
         "a failed transaction leaves ui.theme = {}",
         kv.get("ui.theme")?
     ));
-    let missing = kv.get("nope").expect_err("missing key");
+    let missing = must_fail(kv.get("nope"), "a missing key must be an error")?;
     story.say(format!("a missing key is error[{}]", missing.code()));
-    let too_long = kv
-        .put(&"k".repeat(1025), KvValue::Integer(1))
-        .expect_err("key over the limit");
+    let too_long = must_fail(
+        kv.put(&"k".repeat(1025), KvValue::Integer(1)),
+        "a key over the limit must be refused",
+    )?;
     story.say(format!(
         "a 1025-byte key is error[{}]: {too_long}",
         too_long.code()
@@ -454,8 +596,10 @@ fn encryption(story: &mut Story, dir: &Path) -> anyhow::Result<()> {
     let plaintext_header = bytes.starts_with(b"SQLite format 3\0");
     let leaked = bytes.windows(8).any(|w| w == b"treasure");
     story.say(format!("file header is plaintext SQLite: {plaintext_header}; the secret appears in the file: {leaked}"));
-    let wrong =
-        RdbStore::open(StoreConfig::new(&path).encryption_key("wrong")).expect_err("wrong key");
+    let wrong = must_fail(
+        RdbStore::open(StoreConfig::new(&path).encryption_key("wrong")),
+        "the wrong key must not open the store",
+    )?;
     story.say(format!("the wrong key is error[{}]: {wrong}", wrong.code()));
     let store =
         RdbStore::open(StoreConfig::new(&path).encryption_key("correct horse battery staple"))?;

@@ -107,10 +107,12 @@ fn collaboration(story: &mut Story, d: &[Device]) -> anyhow::Result<()> {
     story.say(format!(
         "on the laptop the phone's notes live in {table}: {count} row(s)"
     ));
-    let refused = laptop
-        .notes
-        .execute(&format!("DELETE FROM \"{table}\""), &[])
-        .expect_err("device tables are read-only");
+    let refused = super::must_fail(
+        laptop
+            .notes
+            .execute(&format!("DELETE FROM \"{table}\""), &[]),
+        "device tables are read-only",
+    )?;
     story.say(format!(
         "the laptop may not edit them: error[{}] {refused}",
         refused.code()
