@@ -1,0 +1,302 @@
+//! Errors of peerlite-net, each with a stable numeric code.
+//!
+//! Codes 17050001–17050099 belong to the network crate (the library's own codes stop at
+//! 1704xxxx). They are part of the CLI contract (`error[CODE]`) and never change meaning.
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 17050001 | the peer is not in this device's trust store (refused during the handshake) |
+//! | 17050002 | the peer refused this device during the handshake (it does not trust us) |
+//! | 17050003 | TLS or channel handshake failed |
+//! | 17050004 | handshake timed out |
+//! | 17050005 | frame larger than the maximum |
+//! | 17050006 | protocol error: malformed or unexpected frame |
+//! | 17050007 | peer unreachable (connect failed) |
+//! | 17050008 | connection closed |
+//! | 17050009 | idle timeout: nothing from the peer for too long |
+//! | 17050010 | invalid device id (mistyped: wrong length, foreign character, check character) |
+//! | 17050011 | the home already holds a device identity |
+//! | 17050012 | the home holds no device identity |
+//! | 17050013 | the device identity is damaged or incomplete |
+//! | 17050014 | device already trusted |
+//! | 17050015 | device not trusted |
+//! | 17050016 | invalid argument (address, name, level, channel setting) |
+//! | 17050017 | trust store damaged |
+//! | 17050018 | file operation in the home failed |
+//! | 17050019 | the peer proved another trusted id than the one dialled |
+//! | 17050020 | incompatible peer (other channel protocol version) |
+//! | 17050021 | no address known for a trusted device |
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::DeviceId;
+use crate::device_id::DeviceIdError;
+
+/// Result of peerlite-net operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong; [`Error::code`] is stable, [`Error::hint`] says what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer proved an id that is not in the trust store.
+    #[error("refused untrusted device {id}")]
+    UntrustedPeer {
+        /// The id the peer's certificate proves.
+        id: DeviceId,
+    },
+    /// The peer ended the handshake with an alert: it does not trust this device.
+    #[error("the peer refused this device during the handshake ({reason})")]
+    RefusedByPeer {
+        /// The TLS alert.
+        reason: String,
+    },
+    /// The TLS handshake or the channel hello failed.
+    #[error("handshake failed: {reason}")]
+    HandshakeFailed {
+        /// What failed.
+        reason: String,
+    },
+    /// The handshake did not finish in time.
+    #[error("handshake did not finish within {timeout:?}")]
+    HandshakeTimeout {
+        /// The configured limit.
+        timeout: Duration,
+    },
+    /// A frame over the maximum size (announced by a peer, or given to `send`).
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    FrameTooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A malformed or unexpected frame.
+    #[error("protocol error: {reason}")]
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+    /// Could not connect.
+    #[error("cannot reach {addr}: {source}")]
+    Unreachable {
+        /// The address dialled.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The connection is closed (by the peer, or after an earlier error).
+    #[error("connection closed: {reason}")]
+    Closed {
+        /// Why.
+        reason: String,
+    },
+    /// Nothing arrived from the peer (or it took nothing) for too long.
+    #[error("idle timeout: the peer was silent or stalled for {timeout:?}")]
+    IdleTimeout {
+        /// The configured limit.
+        timeout: Duration,
+    },
+    /// A text that is not a device id.
+    #[error("invalid device id: {0}")]
+    InvalidDeviceId(#[from] DeviceIdError),
+    /// `Home::init` on a home that already holds an identity.
+    #[error("{} already holds a device identity ({id}); a key is never overwritten", home.display())]
+    IdentityExists {
+        /// The home.
+        home: PathBuf,
+        /// Its device id.
+        id: DeviceId,
+    },
+    /// `Home::open` on a home without an identity.
+    #[error("{} holds no device identity", home.display())]
+    NoIdentity {
+        /// The home.
+        home: PathBuf,
+    },
+    /// The identity files are unreadable, inconsistent or incomplete.
+    #[error("device identity in {} is damaged: {reason}", path.display())]
+    IdentityDamaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `TrustStore::add` of a device already there.
+    #[error("device {id} is already trusted")]
+    AlreadyTrusted {
+        /// The device.
+        id: DeviceId,
+    },
+    /// A device that is not in the trust store.
+    #[error("device {id} is not in the trust store")]
+    NotTrusted {
+        /// The device.
+        id: DeviceId,
+    },
+    /// An argument out of its domain.
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// `trust.json` cannot be read as a trust store (it is left as it is).
+    #[error("trust store {} is damaged: {reason}", path.display())]
+    TrustStoreDamaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The peer proved a trusted id, but not the one dialled.
+    #[error("dialled device {expected} but the peer proved {actual}")]
+    WrongPeer {
+        /// The device dialled.
+        expected: DeviceId,
+        /// The device that answered.
+        actual: DeviceId,
+    },
+    /// The peer speaks another version of the channel protocol.
+    #[error("incompatible peer: {reason}")]
+    IncompatiblePeer {
+        /// What differs.
+        reason: String,
+    },
+    /// A trusted device without any address to dial.
+    #[error("no address known for device {id}")]
+    NoAddress {
+        /// The device.
+        id: DeviceId,
+    },
+}
+
+impl Error {
+    /// The stable numeric code (17050001–17050099).
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::UntrustedPeer { .. } => 17050001,
+            Error::RefusedByPeer { .. } => 17050002,
+            Error::HandshakeFailed { .. } => 17050003,
+            Error::HandshakeTimeout { .. } => 17050004,
+            Error::FrameTooLarge { .. } => 17050005,
+            Error::Protocol { .. } => 17050006,
+            Error::Unreachable { .. } => 17050007,
+            Error::Closed { .. } => 17050008,
+            Error::IdleTimeout { .. } => 17050009,
+            Error::InvalidDeviceId(_) => 17050010,
+            Error::IdentityExists { .. } => 17050011,
+            Error::NoIdentity { .. } => 17050012,
+            Error::IdentityDamaged { .. } => 17050013,
+            Error::AlreadyTrusted { .. } => 17050014,
+            Error::NotTrusted { .. } => 17050015,
+            Error::InvalidArgument { .. } => 17050016,
+            Error::TrustStoreDamaged { .. } => 17050017,
+            Error::Io { .. } => 17050018,
+            Error::WrongPeer { .. } => 17050019,
+            Error::IncompatiblePeer { .. } => 17050020,
+            Error::NoAddress { .. } => 17050021,
+        }
+    }
+
+    /// What to do next, naming a CLI command or flag.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::UntrustedPeer { .. } => {
+                "if you trust that device, pair with it: `peerlite trust add --home H DEVICE_ID`"
+            }
+            Error::RefusedByPeer { .. } => {
+                "the peer does not trust this device: on the peer, run `peerlite trust add` with \
+                 the id `peerlite device id --home H` prints here"
+            }
+            Error::HandshakeFailed { .. } => {
+                "check that the address is a peerlite device (`peerlite trust list --home H`) \
+                 and that both run the same peerlite version (`peerlite --version`)"
+            }
+            Error::HandshakeTimeout { .. } | Error::IdleTimeout { .. } | Error::Closed { .. } => {
+                "the peer stopped answering or went away; retry, and check that `peerlite serve` \
+                 runs there"
+            }
+            Error::FrameTooLarge { .. } => {
+                "send smaller payloads, or raise the frame limit on both devices"
+            }
+            Error::Protocol { .. } | Error::IncompatiblePeer { .. } => {
+                "the peer is not speaking peerlite's protocol; check both run the same peerlite \
+                 version (`peerlite --version`)"
+            }
+            Error::Unreachable { .. } => {
+                "check the address with `peerlite trust list --home H` and that `peerlite serve` \
+                 runs there"
+            }
+            Error::InvalidDeviceId(_) => {
+                "copy the id exactly as `peerlite device id --home H` prints it on the other device"
+            }
+            Error::IdentityExists { .. } => {
+                "use the existing identity (`peerlite device id --home H`) or choose another `--home`"
+            }
+            Error::NoIdentity { .. } => "create one with `peerlite device init --home H`",
+            Error::IdentityDamaged { .. } => {
+                "if `peerlite device init --home H` was interrupted, run it again to finish; \
+                 otherwise restore the home directory from a copy"
+            }
+            Error::AlreadyTrusted { .. } => {
+                "to change it, run `peerlite trust remove` and then `peerlite trust add` again"
+            }
+            Error::NotTrusted { .. } => "list trusted devices with `peerlite trust list --home H`",
+            Error::InvalidArgument { .. } => {
+                "check `--addr HOST:PORT` (IPv6 as [ADDR]:PORT), `--name` and `--level SL1..SL5`"
+            }
+            Error::TrustStoreDamaged { .. } => {
+                "the file was left untouched: repair trust.json in the `--home` directory by hand, \
+                 or move it away and pair again with `peerlite trust add`"
+            }
+            Error::Io { .. } => "check permissions and free space of the `--home` directory",
+            Error::WrongPeer { .. } => {
+                "another device answers at that address: update it with `peerlite trust remove` \
+                 and `peerlite trust add --addr`"
+            }
+            Error::NoAddress { .. } => {
+                "give the device an address: `peerlite trust remove`, then `peerlite trust add \
+                 --addr HOST:PORT`"
+            }
+        }
+    }
+
+    /// Whether trying again later may succeed (the network, not the configuration, failed).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Unreachable { .. }
+                | Error::HandshakeTimeout { .. }
+                | Error::IdleTimeout { .. }
+                | Error::Closed { .. }
+        )
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn protocol(reason: impl Into<String>) -> Error {
+        Error::Protocol {
+            reason: reason.into(),
+        }
+    }
+}
