@@ -238,6 +238,10 @@ impl TrustStore {
 /// assert!(set.get(&peer).is_none());
 /// set.replace([TrustedDevice::new(peer)]);
 /// assert!(set.get(&peer).is_some());
+/// set.remove(&peer);
+/// assert!(set.get(&peer).is_none());
+/// set.insert(TrustedDevice::new(peer));
+/// assert!(set.get(&peer).is_some());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TrustSet {
@@ -258,6 +262,22 @@ impl TrustSet {
         // A panic elsewhere while holding the lock cannot leave a half-written map (we swap
         // whole maps), so a poisoned lock is still safe to use.
         *self.devices.write().unwrap_or_else(|e| e.into_inner()) = devices;
+    }
+
+    /// Trusts one more device (or updates what is recorded for it).
+    pub fn insert(&self, device: TrustedDevice) {
+        self.devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(device.id, device);
+    }
+
+    /// Stops trusting a device for new handshakes; returns what was recorded for it.
+    pub fn remove(&self, id: &DeviceId) -> Option<TrustedDevice> {
+        self.devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
     }
 
     /// The trusted device with this id.
