@@ -61,7 +61,11 @@ impl Shared {
     }
 
     fn closed_error(&self) -> Error {
-        let reason = self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let reason = self
+            .reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Error::Closed {
             reason: reason.unwrap_or_else(|| "the connection is closed".into()),
         }
@@ -170,10 +174,7 @@ impl FrameSender {
         } else {
             Frame::Data(payload.to_vec())
         };
-        self.tx
-            .send(frame)
-            .await
-            .map_err(|_| shared.closed_error())
+        self.tx.send(frame).await.map_err(|_| shared.closed_error())
     }
 }
 
@@ -220,17 +221,19 @@ pub(crate) async fn establish(
         max_frame: config.max_frame,
     };
     let timeout = config.handshake_timeout;
-    let theirs = match tokio::time::timeout(timeout, exchange_hello(&mut stream, ours, timeout))
-        .await
-    {
-        Ok(result) => result?,
-        Err(_) => return Err(Error::HandshakeTimeout { timeout }),
-    };
+    let theirs =
+        match tokio::time::timeout(timeout, exchange_hello(&mut stream, ours, timeout)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(Error::HandshakeTimeout { timeout }),
+        };
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         peer,
         remote,
-        compress: ours.features.common(theirs.features).contains(Features::ZSTD),
+        compress: ours
+            .features
+            .common(theirs.features)
+            .contains(Features::ZSTD),
         compression_level: config.compression_level,
         compress_min: config.compress_min,
         peer_max: theirs.max_frame,

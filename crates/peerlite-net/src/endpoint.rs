@@ -96,7 +96,7 @@ impl Endpoint {
     pub async fn connect(&self, addr: &str, expected: &DeviceId) -> Result<Connection> {
         let result = self.dial(addr, *expected).await;
         if let Err(e) = &result {
-            log_refusal("dialled", addr, e);
+            log_refusal(self.id(), "dialled", addr, e);
         }
         result
     }
@@ -154,7 +154,13 @@ impl Endpoint {
             Err(_) => return Err(Error::HandshakeTimeout { timeout }),
         };
         let conn = establish(TlsStream::Client(tls), remote, &self.inner.trust, config).await?;
-        tracing::info!(peer = %conn.peer().id, %remote, compression = conn.compression(), "connected");
+        tracing::info!(
+            device = %self.id(),
+            peer = %conn.peer().id,
+            %remote,
+            compression = conn.compression(),
+            "connected"
+        );
         Ok(conn)
     }
 
@@ -170,10 +176,14 @@ impl Endpoint {
         })?;
         let result = self.handshake_server(tcp, remote).await;
         match &result {
-            Ok(conn) => {
-                tracing::info!(peer = %conn.peer().id, %remote, compression = conn.compression(), "accepted")
-            }
-            Err(e) => log_refusal("accepted", &remote.to_string(), e),
+            Ok(conn) => tracing::info!(
+                device = %self.id(),
+                peer = %conn.peer().id,
+                %remote,
+                compression = conn.compression(),
+                "accepted"
+            ),
+            Err(e) => log_refusal(self.id(), "accepted", &remote.to_string(), e),
         }
         result
     }
@@ -223,16 +233,19 @@ impl Endpoint {
     }
 }
 
-/// Logs a failed handshake: one line, with the peer id when the failure names one.
-fn log_refusal(direction: &str, remote: &str, e: &Error) {
+/// Logs a failed handshake: one line, naming this device (several may run in one process) and
+/// the peer when the failure names one.
+fn log_refusal(device: DeviceId, direction: &str, remote: &str, e: &Error) {
+    let code = e.code();
     match e {
         Error::UntrustedPeer { id } => tracing::warn!(
-            peer = %id, %remote, code = e.code(), "{direction}: refused untrusted device during the handshake"
+            %device, peer = %id, %remote, code,
+            "{direction}: refused untrusted device during the handshake"
         ),
-        Error::WrongPeer { actual, .. } => tracing::warn!(
-            peer = %actual, %remote, code = e.code(), "{direction}: refused: {e}"
-        ),
-        _ => tracing::warn!(%remote, code = e.code(), "{direction}: handshake failed: {e}"),
+        Error::WrongPeer { actual, .. } => {
+            tracing::warn!(%device, peer = %actual, %remote, code, "{direction}: refused: {e}")
+        }
+        _ => tracing::warn!(%device, %remote, code, "{direction}: handshake failed: {e}"),
     }
 }
 

@@ -102,5 +102,7 @@ fn sync_parent(path: &Path) -> Result<()> {
 /// The permission bits of `path` (unix), for warnings about keys others can read.
 #[cfg(unix)]
 pub(crate) fn mode_of(path: &Path) -> Option<u32> {
-    fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777)
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
 }

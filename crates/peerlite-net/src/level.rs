@@ -20,7 +20,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A device security level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub enum DeviceLevel {
     /// SL1, the default: S1 data only.
     #[default]

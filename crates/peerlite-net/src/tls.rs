@@ -16,8 +16,8 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::ParsedCertificate;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
     ServerConfig, SignatureScheme,
@@ -35,7 +35,10 @@ pub(crate) const SERVER_NAME: &str = "peerlite.invalid";
 #[derive(Debug)]
 pub(crate) enum Refusal {
     Untrusted(DeviceId),
-    Wrong { expected: DeviceId, actual: DeviceId },
+    Wrong {
+        expected: DeviceId,
+        actual: DeviceId,
+    },
 }
 
 impl fmt::Display for Refusal {

@@ -92,10 +92,8 @@ pub async fn connect(
     addr: &str,
     server: DeviceId,
 ) -> (Connection, Connection) {
-    let (dialled, accepted) = bounded(async {
-        tokio::join!(client.connect(addr, &server), listener.accept())
-    })
-    .await;
+    let (dialled, accepted) =
+        bounded(async { tokio::join!(client.connect(addr, &server), listener.accept()) }).await;
     (dialled.unwrap(), accepted.unwrap())
 }
 
@@ -110,7 +108,10 @@ pub async fn assert_works(x: &mut Connection, y: &mut Connection) {
 /// A TLS client speaking for `device` (with its real certificate), pinned to `server`, that
 /// sends whatever the test wants.
 pub async fn raw_tls(device: &Device, addr: &str, server: DeviceId) -> TlsStream<TcpStream> {
-    let config = device.endpoint(self::config()).client_tls_config(&server).unwrap();
+    let config = device
+        .endpoint(self::config())
+        .client_tls_config(&server)
+        .unwrap();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("peerlite.invalid").unwrap();
     bounded(tokio_rustls::TlsConnector::from(config).connect(name, tcp))
@@ -158,16 +159,23 @@ pub async fn assert_closed_by_peer<S: tokio::io::AsyncRead + Unpin>(stream: &mut
     .await;
 }
 
-/// Events logged while installed, as `field=value` text, one string per event.
+/// Events logged anywhere in this test binary, as `field=value` text, one string per event.
+/// One global subscriber rather than one per test: scoped (thread-local) subscribers in
+/// parallel tests lose events to tracing's per-callsite interest cache. Tests find their own
+/// events by the device ids, which are unique to each test.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<String>>>);
 
 impl Logs {
-    /// Captures events of this thread (the current-thread test runtime) until the guard drops.
-    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let guard = tracing::subscriber::set_default(logs.clone());
-        (logs, guard)
+    /// The binary's log capture (installed on first use).
+    pub fn capture() -> Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            tracing::subscriber::set_global_default(logs.clone()).unwrap();
+            logs
+        })
+        .clone()
     }
 
     pub fn lines(&self) -> Vec<String> {

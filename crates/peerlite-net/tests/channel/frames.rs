@@ -73,7 +73,10 @@ async fn compressed_frames_travel_only_when_the_peer_advertised_zstd() {
         match frame {
             Some(Frame::Zstd(packed)) if compressed => {
                 assert!(packed.len() < payload.len() / 100);
-                assert_eq!(zstd::bulk::decompress(&packed, payload.len()).unwrap(), payload);
+                assert_eq!(
+                    zstd::bulk::decompress(&packed, payload.len()).unwrap(),
+                    payload
+                );
             }
             Some(Frame::Data(plain)) if !compressed => assert_eq!(plain, payload),
             other => panic!("compressed={compressed}: unexpected {other:?}"),
@@ -88,7 +91,16 @@ async fn a_payload_over_the_peers_limit_is_refused_on_send_and_the_connection_st
     let client = a.endpoint(config());
     let (mut at_a, mut at_b) = connect(&client, &mut listener, &addr, b.id()).await;
     let err = at_a.send(&[1; 1001]).await.unwrap_err();
-    assert!(matches!(err, Error::FrameTooLarge { len: 1001, max: 1000 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::FrameTooLarge {
+                len: 1001,
+                max: 1000
+            }
+        ),
+        "{err:?}"
+    );
     at_a.send(&[1; 1000]).await.unwrap();
     assert_eq!(bounded(at_b.recv()).await.unwrap(), vec![1; 1000]);
     assert_works(&mut at_a, &mut at_b).await;
@@ -138,9 +150,19 @@ async fn malformed_and_unexpected_frames_close_only_their_connection() {
     })
     .encode();
     let cases: Vec<(&str, Features, Vec<u8>, u32)> = vec![
-        ("unknown kind", Features::NONE, vec![0, 0, 0, 1, 9, 0], 17050006),
+        (
+            "unknown kind",
+            Features::NONE,
+            vec![0, 0, 0, 1, 9, 0],
+            17050006,
+        ),
         ("kind zero", Features::NONE, vec![0, 0, 0, 0, 0], 17050006),
-        ("ping of 3 bytes", Features::NONE, vec![0, 0, 0, 3, 4, 1, 2, 3], 17050006),
+        (
+            "ping of 3 bytes",
+            Features::NONE,
+            vec![0, 0, 0, 3, 4, 1, 2, 3],
+            17050006,
+        ),
         ("a second hello", Features::NONE, hello, 17050006),
         (
             "zstd not negotiated",

@@ -124,8 +124,10 @@ fn hostile_bytes_to_the_server_handshake_close_that_connection_only() {
     let (a, b) = paired();
     let hello = client_hello(&a, b.id());
     assert!(hello.len() > 100);
-    let (listener, addr) =
-        rt.block_on(listen(&b, config().handshake_timeout(Duration::from_secs(10))));
+    let (listener, addr) = rt.block_on(listen(
+        &b,
+        config().handshake_timeout(Duration::from_secs(10)),
+    ));
     // Shared by every case (the closure proptest calls is `Fn`).
     let listener = tokio::sync::Mutex::new(listener);
     let client = a.endpoint(config());

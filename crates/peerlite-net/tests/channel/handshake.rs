@@ -72,7 +72,7 @@ async fn dialling_by_id_needs_a_trusted_device_with_an_address() {
 
 #[tokio::test]
 async fn an_untrusted_client_is_refused_during_the_handshake_and_logged() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let (a, b) = paired();
     let stranger = Device::new("stranger");
     stranger.trusts(&b, DeviceLevel::Sl1); // it trusts b, b does not trust it
@@ -101,7 +101,7 @@ async fn an_untrusted_client_is_refused_during_the_handshake_and_logged() {
 
 #[tokio::test]
 async fn an_untrusted_server_is_refused_during_the_handshake_and_logged() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let (a, b) = paired();
     let stranger = Device::new("stranger");
     stranger.trusts(&a, DeviceLevel::Sl1); // it would accept a; a does not trust it
@@ -118,14 +118,28 @@ async fn an_untrusted_server_is_refused_during_the_handshake_and_logged() {
         assert_eq!(err.code(), 17050001);
     }
     assert!(logs.any(&[&stranger.id().to_string(), "untrusted"]));
+    // Refused inside TLS: the stranger's side of each handshake ended with a's alert (it
+    // never got as far as the channel HELLO, where it would fail for another reason).
+    bounded(async {
+        let stranger = format!("device={}", stranger.id());
+        while logs
+            .lines()
+            .iter()
+            .filter(|l| l.contains(&stranger) && l.contains("code=17050002"))
+            .count()
+            < 2
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     // The stranger's listener got no connection out of it: the first it yields is a device
     // that both trust each other with.
     let friend = Device::new("friend");
     friend.trusts(&stranger, DeviceLevel::Sl1);
     stranger.trusts(&friend, DeviceLevel::Sl1);
     let friend_ep = friend.endpoint(config());
-    let (_, at_stranger) =
-        connect(&friend_ep, &mut stranger_listener, &addr, stranger.id()).await;
+    let (_, at_stranger) = connect(&friend_ep, &mut stranger_listener, &addr, stranger.id()).await;
     assert_eq!(at_stranger.peer().id, friend.id());
 }
 
@@ -174,10 +188,9 @@ async fn a_server_certificate_of_another_key_is_refused_whatever_name_it_carries
     let impostor = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = impostor.local_addr().unwrap().to_string();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = impostor.accept().await {
-            let _ = acceptor.accept(tcp).await;
-        }
+    let impostor_side = tokio::spawn(async move {
+        let (tcp, _) = impostor.accept().await.unwrap();
+        acceptor.accept(tcp).await.map(|_| ())
     });
 
     let err = bounded(a.endpoint(config()).connect(&addr, &b.id()))
@@ -186,6 +199,15 @@ async fn a_server_certificate_of_another_key_is_refused_whatever_name_it_carries
     assert!(
         matches!(&err, Error::UntrustedPeer { id } if *id == real),
         "{err:?}"
+    );
+    // Refused inside TLS: the impostor's handshake ends with a's alert.
+    let impostor_err = bounded(impostor_side).await.unwrap().unwrap_err();
+    let alert = impostor_err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert!(
+        matches!(alert, Some(rustls::Error::AlertReceived(_))),
+        "{impostor_err:?}"
     );
 }
 
@@ -227,7 +249,7 @@ impl ServerCertVerifier for AcceptAnyServer {
 
 #[tokio::test]
 async fn a_client_certificate_of_another_key_is_refused_whatever_name_it_carries() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let (a, b) = paired();
     let (mut listener, addr) = listen(&b, config()).await;
     let (cert, key, real) = forged(a.id());
@@ -242,11 +264,28 @@ async fn a_client_certificate_of_another_key_is_refused_whatever_name_it_carries
     client.alpn_protocols = vec![b"peerlite/1".to_vec()];
     let tcp = TcpStream::connect(&addr).await.unwrap();
     let name = ServerName::try_from("peerlite.invalid").unwrap();
-    // TLS 1.3: the client finishes first; the server's refusal arrives as an alert.
-    let tls = bounded(tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, tcp)).await;
-    if let Ok(mut tls) = tls {
-        assert_closed_by_peer(&mut tls).await;
-    }
+    // TLS 1.3: the client finishes first; the server's refusal arrives as an alert (not
+    // merely a closed socket: the refusal happens inside the TLS handshake).
+    let outcome = bounded(async {
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(name, tcp)
+            .await?;
+        let mut buf = [0u8; 64];
+        loop {
+            if tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+    })
+    .await;
+    let err: std::io::Error = outcome.unwrap_err();
+    let alert = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert!(
+        matches!(alert, Some(rustls::Error::AlertReceived(_))),
+        "{err:?}"
+    );
     let real_id = real.to_string();
     bounded(async {
         while !logs.any(&[&real_id, "untrusted"]) {

@@ -60,7 +60,9 @@ async fn stalled_clients_are_dropped_and_others_are_served_meanwhile() {
     let mut silent = TcpStream::connect(&addr).await.unwrap();
     // 2. Half a TLS ClientHello.
     let mut half = TcpStream::connect(&addr).await.unwrap();
-    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
     // 3. TLS done, no HELLO.
     let mut no_hello = raw_tls(&a, &addr, b.id()).await;
 

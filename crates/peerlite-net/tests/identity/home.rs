@@ -110,10 +110,7 @@ fn missing_or_inconsistent_identities_are_refused_with_their_codes() {
     assert!(err.to_string().contains("but the key is"));
 
     // A key file that is not a key; a device.json that is not JSON; a lost key.
-    for (file, bytes) in [
-        ("device.key", &b"garbage"[..]),
-        ("device.json", &b"{"[..]),
-    ] {
+    for (file, bytes) in [("device.key", &b"garbage"[..]), ("device.json", &b"{"[..])] {
         let c = dir.path().join(format!("c-{file}"));
         Home::init(&c, None, DeviceLevel::Sl1).unwrap();
         fs::write(c.join(file), bytes).unwrap();

@@ -47,7 +47,10 @@ fn devices_survive_reopening_in_id_order() {
     let mut expected = devices.clone();
     expected.sort_by_key(|d| d.id);
     assert_eq!(reopened.devices().cloned().collect::<Vec<_>>(), expected);
-    assert_eq!(reopened.get(&peer(1)).unwrap().name.as_deref(), Some("laptop"));
+    assert_eq!(
+        reopened.get(&peer(1)).unwrap().name.as_deref(),
+        Some("laptop")
+    );
 
     let removed = trust.remove(&peer(1)).unwrap();
     assert_eq!(removed, devices[0]);
@@ -70,7 +73,9 @@ fn duplicates_unknown_ids_own_id_and_bad_addresses_are_refused() {
     trust.add(TrustedDevice::new(peer(1)).name("a")).unwrap();
     let before = fs::read(dir.path().join("trust.json")).unwrap();
 
-    let dup = trust.add(TrustedDevice::new(peer(1)).name("b")).unwrap_err();
+    let dup = trust
+        .add(TrustedDevice::new(peer(1)).name("b"))
+        .unwrap_err();
     assert_eq!(dup.code(), 17050014);
     assert_eq!(trust.remove(&peer(9)).unwrap_err().code(), 17050015);
     let own = trust.add(TrustedDevice::new(home.id())).unwrap_err();
@@ -110,7 +115,12 @@ fn a_stale_handle_does_not_lose_another_handles_change() {
     let mut second = home.trust_store().unwrap();
     first.add(TrustedDevice::new(peer(1))).unwrap();
     second.add(TrustedDevice::new(peer(2))).unwrap();
-    let ids: Vec<DeviceId> = home.trust_store().unwrap().devices().map(|d| d.id).collect();
+    let ids: Vec<DeviceId> = home
+        .trust_store()
+        .unwrap()
+        .devices()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&peer(1)) && ids.contains(&peer(2)));
     // And the stale handle refuses a duplicate it had not seen.
