@@ -206,18 +206,14 @@ impl Endpoint {
     /// [`Listener::accept`] nor delays the others.
     ///
     /// # Errors
-    /// [`Error::Unreachable`] when the address cannot be bound.
+    /// [`Error::Bind`] when the address cannot be bound.
     pub async fn bind(&self, addr: &str) -> Result<Listener> {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Unreachable {
-                addr: addr.to_string(),
-                source,
-            })?;
-        let local = tcp.local_addr().map_err(|source| Error::Unreachable {
+        let bind_error = |source| Error::Bind {
             addr: addr.to_string(),
             source,
-        })?;
+        };
+        let tcp = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local = tcp.local_addr().map_err(bind_error)?;
         let (tx, rx) = mpsc::channel(self.inner.config.max_pending_handshakes);
         let task = tokio::spawn(accept_loop(tcp, self.clone(), tx));
         Ok(Listener { local, rx, task })

@@ -26,6 +26,7 @@
 //! | 17050019 | the peer proved another trusted id than the one dialled |
 //! | 17050020 | incompatible peer (other channel protocol version) |
 //! | 17050021 | no address known for a trusted device |
+//! | 17050022 | cannot listen on the address given |
 
 use std::io;
 use std::path::PathBuf;
@@ -182,6 +183,14 @@ pub enum Error {
         /// The device.
         id: DeviceId,
     },
+    /// The listening address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 impl Error {
@@ -209,6 +218,7 @@ impl Error {
             Error::WrongPeer { .. } => 17050019,
             Error::IncompatiblePeer { .. } => 17050020,
             Error::NoAddress { .. } => 17050021,
+            Error::Bind { .. } => 17050022,
         }
     }
 
@@ -231,7 +241,8 @@ impl Error {
                  runs there"
             }
             Error::FrameTooLarge { .. } => {
-                "send smaller payloads, or raise the frame limit on both devices"
+                "a payload over the frame limit (16 MiB by default): check both devices run the \
+                 same peerlite version (`peerlite --version`), then retry"
             }
             Error::Protocol { .. } | Error::IncompatiblePeer { .. } => {
                 "the peer is not speaking peerlite's protocol; check both run the same peerlite \
@@ -272,6 +283,9 @@ impl Error {
                 "give the device an address: `peerlite trust remove`, then `peerlite trust add \
                  --addr HOST:PORT`"
             }
+            Error::Bind { .. } => {
+                "choose another `--listen` address (port 0 picks a free one) or stop what holds it"
+            }
         }
     }
 
@@ -297,6 +311,83 @@ impl Error {
     pub(crate) fn protocol(reason: impl Into<String>) -> Error {
         Error::Protocol {
             reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes are a contract: distinct, in the crate's range, each with a hint naming a CLI
+    /// command or flag.
+    #[test]
+    fn codes_are_distinct_in_range_and_hinted() {
+        let id = DeviceId::from_public_key(b"k");
+        let io = || io::Error::other("x");
+        let s = || "x".to_string();
+        let all = vec![
+            Error::UntrustedPeer { id },
+            Error::RefusedByPeer { reason: s() },
+            Error::HandshakeFailed { reason: s() },
+            Error::HandshakeTimeout {
+                timeout: Duration::ZERO,
+            },
+            Error::FrameTooLarge { len: 2, max: 1 },
+            Error::Protocol { reason: s() },
+            Error::Unreachable {
+                addr: s(),
+                source: io(),
+            },
+            Error::Closed { reason: s() },
+            Error::IdleTimeout {
+                timeout: Duration::ZERO,
+            },
+            Error::InvalidDeviceId(DeviceIdError::NotCanonical),
+            Error::IdentityExists {
+                home: PathBuf::new(),
+                id,
+            },
+            Error::NoIdentity {
+                home: PathBuf::new(),
+            },
+            Error::IdentityDamaged {
+                path: PathBuf::new(),
+                reason: s(),
+            },
+            Error::AlreadyTrusted { id },
+            Error::NotTrusted { id },
+            Error::InvalidArgument {
+                what: "x",
+                reason: s(),
+            },
+            Error::TrustStoreDamaged {
+                path: PathBuf::new(),
+                reason: s(),
+            },
+            Error::io("read", "x", io()),
+            Error::WrongPeer {
+                expected: id,
+                actual: id,
+            },
+            Error::IncompatiblePeer { reason: s() },
+            Error::NoAddress { id },
+            Error::Bind {
+                addr: s(),
+                source: io(),
+            },
+        ];
+        let mut codes: Vec<u32> = all.iter().map(Error::code).collect();
+        assert!(codes.iter().all(|c| (17050001..=17050099).contains(c)));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        for e in &all {
+            let hint = e.hint();
+            assert!(
+                hint.contains("`peerlite ") || hint.contains("`--"),
+                "{e:?}: {hint}"
+            );
         }
     }
 }

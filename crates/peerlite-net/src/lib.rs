@@ -54,7 +54,7 @@ mod level;
 mod tls;
 mod trust;
 
-pub use config::ChannelConfig;
+pub use config::{ChannelConfig, DEFAULT_MAX_FRAME};
 pub use connection::{Connection, FrameReceiver, FrameSender, PeerIdentity};
 pub use device_id::{DeviceId, DeviceIdError};
 pub use endpoint::{Endpoint, Listener};

@@ -121,3 +121,12 @@ fn inconsistent_timers_are_refused() {
         assert_eq!(err.code(), 17050016);
     }
 }
+
+#[tokio::test]
+async fn an_address_in_use_cannot_be_listened_on() {
+    let (a, _) = paired();
+    let (_listener, addr) = listen(&a, config()).await;
+    let err = a.endpoint(config()).bind(&addr).await.unwrap_err();
+    assert_eq!(err.code(), 17050022, "{err}");
+    assert!(err.hint().contains("--listen"));
+}
