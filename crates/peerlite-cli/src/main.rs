@@ -73,6 +73,10 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Measure peerlite against the alternatives, side by side.
     Bench(cmd::bench::Args),
+    /// This device's identity: `device init --home H`, `device id --home H`.
+    Device(cmd::device::Args),
+    /// The devices this one pairs with: `trust add|list|remove --home H`.
+    Trust(cmd::trust::Args),
 }
 
 /// Options every command sees.
@@ -171,6 +175,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => cmd::sim::run(&global, args),
         Command::Demo(args) => cmd::demo::run(&global, args),
         Command::Bench(args) => cmd::bench::run(&global, args),
+        Command::Device(args) => cmd::device::run(&global, args),
+        Command::Trust(args) => cmd::trust::run(&global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,15 +8,18 @@ pub mod check;
 pub mod conflicts;
 pub mod delete_backup;
 pub mod demo;
+pub mod device;
 pub mod distribute;
 pub mod kv;
 pub mod migrate;
+pub mod net;
 pub mod repair;
 pub mod restore;
 pub mod schema_check;
 pub mod sim;
 pub mod sql;
 pub mod target;
+pub mod trust;
 pub mod version;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,304 @@
+//! Dialling and accepting: TCP, the TLS handshake against the trust store, the channel HELLO.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+
+use crate::config::ChannelConfig;
+use crate::connection::{Connection, establish};
+use crate::error::{Error, Result};
+use crate::{DeviceId, Home, TrustSet, tls};
+
+/// One device on the network: its identity, whom it trusts and the channel settings. Cheap to
+/// clone; dials with [`Endpoint::connect`] and serves with [`Endpoint::bind`].
+///
+/// ```
+/// use peerlite_net::{ChannelConfig, DeviceLevel, Endpoint, Home, TrustSet};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let dir = tempfile::tempdir().unwrap();
+/// let home = Home::init(dir.path(), None, DeviceLevel::Sl1).unwrap();
+/// let endpoint = Endpoint::new(&home, TrustSet::default(), ChannelConfig::default()).unwrap();
+/// let listener = endpoint.bind("127.0.0.1:0").await.unwrap();
+/// assert_ne!(listener.local_addr().port(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    home: Home,
+    trust: TrustSet,
+    config: ChannelConfig,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.inner.home.id())
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint for `home` that talks only to the devices in `trust` (which may change
+    /// while it runs: each handshake reads it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for inconsistent settings (keep-alive not below the idle
+    /// timeout, a zero limit).
+    pub fn new(home: &Home, trust: TrustSet, config: ChannelConfig) -> Result<Endpoint> {
+        config.validate()?;
+        let server = tls::server_config(home, &trust)?;
+        Ok(Endpoint {
+            inner: Arc::new(Inner {
+                home: home.clone(),
+                trust,
+                config,
+                server,
+            }),
+        })
+    }
+
+    /// This device's id.
+    pub fn id(&self) -> DeviceId {
+        self.inner.home.id()
+    }
+
+    /// The trusted devices this endpoint checks peers against.
+    pub fn trust(&self) -> &TrustSet {
+        &self.inner.trust
+    }
+
+    /// The channel settings.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.inner.config
+    }
+
+    /// Dials `addr` (`HOST:PORT`) and accepts only the device `expected` (which must be
+    /// trusted) at the other end.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`]; [`Error::UntrustedPeer`] or [`Error::WrongPeer`] when another key
+    /// answers; [`Error::RefusedByPeer`] when the peer does not trust this device;
+    /// [`Error::HandshakeTimeout`], [`Error::HandshakeFailed`], [`Error::IncompatiblePeer`].
+    pub async fn connect(&self, addr: &str, expected: &DeviceId) -> Result<Connection> {
+        let result = self.dial(addr, *expected).await;
+        if let Err(e) = &result {
+            log_refusal(self.id(), "dialled", addr, e);
+        }
+        result
+    }
+
+    /// Dials a trusted device at each address recorded for it, in order, until one answers.
+    ///
+    /// # Errors
+    /// [`Error::NotTrusted`], [`Error::NoAddress`], or the error of the last address tried.
+    pub async fn connect_trusted(&self, id: &DeviceId) -> Result<Connection> {
+        let device = self
+            .inner
+            .trust
+            .get(id)
+            .ok_or(Error::NotTrusted { id: *id })?;
+        let mut last = Error::NoAddress { id: *id };
+        for addr in &device.addrs {
+            match self.connect(addr, id).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn dial(&self, addr: &str, expected: DeviceId) -> Result<Connection> {
+        let config = &self.inner.config;
+        let timeout = config.handshake_timeout;
+        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => {
+                return Err(Error::Unreachable {
+                    addr: addr.to_string(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(Error::Unreachable {
+                    addr: addr.to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+                });
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let remote = tcp.peer_addr().map_err(|source| Error::Unreachable {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let connector = TlsConnector::from(self.client_tls_config(&expected)?);
+        let name = ServerName::try_from(tls::SERVER_NAME).map_err(|e| Error::HandshakeFailed {
+            reason: e.to_string(),
+        })?;
+        let tls = match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return Err(tls::handshake_error(e)),
+            Err(_) => return Err(Error::HandshakeTimeout { timeout }),
+        };
+        let conn = establish(TlsStream::Client(tls), remote, &self.inner.trust, config).await?;
+        tracing::info!(
+            device = %self.id(),
+            peer = %conn.peer().id,
+            %remote,
+            compression = conn.compression(),
+            "connected"
+        );
+        Ok(conn)
+    }
+
+    /// Runs the server side of the handshake on a socket accepted elsewhere.
+    ///
+    /// # Errors
+    /// [`Error::UntrustedPeer`] for a client whose key is not trusted; [`Error::RefusedByPeer`],
+    /// [`Error::HandshakeTimeout`], [`Error::HandshakeFailed`], [`Error::Protocol`],
+    /// [`Error::IncompatiblePeer`].
+    pub async fn accept_stream(&self, tcp: TcpStream) -> Result<Connection> {
+        let remote = tcp.peer_addr().map_err(|e| Error::HandshakeFailed {
+            reason: e.to_string(),
+        })?;
+        let result = self.handshake_server(tcp, remote).await;
+        match &result {
+            Ok(conn) => tracing::info!(
+                device = %self.id(),
+                peer = %conn.peer().id,
+                %remote,
+                compression = conn.compression(),
+                "accepted"
+            ),
+            Err(e) => log_refusal(self.id(), "accepted", &remote.to_string(), e),
+        }
+        result
+    }
+
+    async fn handshake_server(&self, tcp: TcpStream, remote: SocketAddr) -> Result<Connection> {
+        let config = &self.inner.config;
+        let timeout = config.handshake_timeout;
+        let _ = tcp.set_nodelay(true);
+        let acceptor = TlsAcceptor::from(self.inner.server.clone());
+        let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return Err(tls::handshake_error(e)),
+            Err(_) => return Err(Error::HandshakeTimeout { timeout }),
+        };
+        establish(TlsStream::Server(tls), remote, &self.inner.trust, config).await
+    }
+
+    /// Listens on `addr` (`HOST:PORT`; port 0 picks a free one). Handshakes run concurrently
+    /// (at most `max_pending_handshakes` at once); a failed one is logged and never reaches
+    /// [`Listener::accept`] nor delays the others.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address cannot be bound.
+    pub async fn bind(&self, addr: &str) -> Result<Listener> {
+        let bind_error = |source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        };
+        let tcp = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local = tcp.local_addr().map_err(bind_error)?;
+        let (tx, rx) = mpsc::channel(self.inner.config.max_pending_handshakes);
+        let task = tokio::spawn(accept_loop(tcp, self.clone(), tx));
+        Ok(Listener { local, rx, task })
+    }
+
+    /// The TLS client configuration pinned to `expected`, for tools that speak the frame
+    /// layer themselves (tests feeding the server raw frames, for one).
+    ///
+    /// # Errors
+    /// [`Error::HandshakeFailed`] if rustls refuses the device's certificate.
+    pub fn client_tls_config(&self, expected: &DeviceId) -> Result<Arc<ClientConfig>> {
+        tls::client_config(&self.inner.home, &self.inner.trust, *expected)
+    }
+}
+
+/// Logs a failed handshake: one line, naming this device (several may run in one process) and
+/// the peer when the failure names one.
+fn log_refusal(device: DeviceId, direction: &str, remote: &str, e: &Error) {
+    let code = e.code();
+    match e {
+        Error::UntrustedPeer { id } => tracing::warn!(
+            %device, peer = %id, %remote, code,
+            "{direction}: refused untrusted device during the handshake"
+        ),
+        Error::WrongPeer { actual, .. } => {
+            tracing::warn!(%device, peer = %actual, %remote, code, "{direction}: refused: {e}")
+        }
+        _ => tracing::warn!(%device, %remote, code, "{direction}: handshake failed: {e}"),
+    }
+}
+
+async fn accept_loop(tcp: TcpListener, endpoint: Endpoint, tx: mpsc::Sender<Connection>) {
+    let slots = Arc::new(Semaphore::new(endpoint.inner.config.max_pending_handshakes));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, _) = match tcp.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let endpoint = endpoint.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Ok(conn) = endpoint.accept_stream(stream).await {
+                // A listener dropped meanwhile: the connection closes with it.
+                let _ = tx.send(conn).await;
+            }
+        });
+    }
+}
+
+/// Incoming connections, already authenticated. Dropping it stops listening.
+#[derive(Debug)]
+pub struct Listener {
+    local: SocketAddr,
+    rx: mpsc::Receiver<Connection>,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    /// The address bound (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The next connection from a trusted device whose handshake succeeded.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the listening task ended.
+    pub async fn accept(&mut self) -> Result<Connection> {
+        self.rx.recv().await.ok_or_else(|| Error::Closed {
+            reason: "the listener stopped".into(),
+        })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,132 @@
+//! Timeouts fire and decide the outcome (never measured): a silent server fails the dial, a
+//! silent client is dropped while others are served, a silent established peer is closed, and
+//! keep-alive holds a quiet but live connection open.
+
+use std::time::Duration;
+
+use peerlite_net::frame::Features;
+use peerlite_net::{ChannelConfig, Error};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test]
+async fn dialling_a_server_that_never_answers_times_out() {
+    let (a, b) = paired();
+    let mute = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = mute.local_addr().unwrap().to_string();
+    // Accepts (so TCP connects) and then says nothing.
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((s, _)) = mute.accept().await {
+            sockets.push(s);
+        }
+    });
+    let client = a.endpoint(config().handshake_timeout(ms(200)));
+    let err = bounded(client.connect(&addr, &b.id())).await.unwrap_err();
+    assert!(matches!(err, Error::HandshakeTimeout { .. }), "{err:?}");
+    assert_eq!(err.code(), 17060004);
+    assert!(err.is_retryable());
+    held.abort();
+}
+
+#[tokio::test]
+async fn dialling_a_closed_port_is_unreachable() {
+    let (a, b) = paired();
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let err = bounded(a.endpoint(config()).connect(&addr, &b.id()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 17060007, "{err}");
+}
+
+/// Clients that stall at each step of the handshake (before TLS, inside it, before the
+/// HELLO) are dropped when the handshake timeout fires, and while they stall, other clients
+/// are served.
+#[tokio::test]
+async fn stalled_clients_are_dropped_and_others_are_served_meanwhile() {
+    let (a, b) = paired();
+    let (mut listener, addr) = listen(&b, config().handshake_timeout(ms(300))).await;
+    let client = a.endpoint(config());
+
+    // 1. TCP only, not a byte.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    // 2. Half a TLS ClientHello.
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    // 3. TLS done, no HELLO.
+    let mut no_hello = raw_tls(&a, &addr, b.id()).await;
+
+    // Served while those three stall.
+    let (mut x, mut y) = connect(&client, &mut listener, &addr, b.id()).await;
+    assert_works(&mut x, &mut y).await;
+
+    assert_closed_by_peer(&mut silent).await;
+    assert_closed_by_peer(&mut half).await;
+    assert_closed_by_peer(&mut no_hello).await;
+    // Still listening afterwards.
+    let (mut x, mut y) = connect(&client, &mut listener, &addr, b.id()).await;
+    assert_works(&mut x, &mut y).await;
+}
+
+#[tokio::test]
+async fn an_established_peer_that_goes_silent_is_closed_by_the_idle_timeout() {
+    let (a, b) = paired();
+    let idle = config().idle_timeout(ms(300)).keepalive_interval(ms(100));
+    let (mut listener, addr) = listen(&b, idle).await;
+    let mut raw = raw_tls(&a, &addr, b.id()).await;
+    raw_hello(&mut raw, Features::NONE).await;
+    let mut at_b = bounded(listener.accept()).await.unwrap();
+    // The raw client never answers b's pings nor sends anything.
+    let err = bounded(at_b.recv()).await.unwrap_err();
+    assert!(matches!(err, Error::IdleTimeout { .. }), "{err:?}");
+    assert_eq!(err.code(), 17060009);
+    assert_closed_by_peer(&mut raw).await;
+}
+
+/// Both sides quiet for several idle timeouts: keep-alive pings keep the connection open.
+#[tokio::test]
+async fn keepalive_holds_a_quiet_connection_open() {
+    let (a, b) = paired();
+    let quiet = ChannelConfig::default()
+        .idle_timeout(ms(1500))
+        .keepalive_interval(ms(30));
+    let (mut listener, addr) = listen(&b, quiet.clone()).await;
+    let (mut at_a, mut at_b) = connect(&a.endpoint(quiet), &mut listener, &addr, b.id()).await;
+    tokio::time::sleep(ms(4000)).await;
+    assert_works(&mut at_a, &mut at_b).await;
+}
+
+#[test]
+fn inconsistent_timers_are_refused() {
+    let a = Device::new("a");
+    for config in [
+        ChannelConfig::default()
+            .idle_timeout(ms(100))
+            .keepalive_interval(ms(100)),
+        ChannelConfig::default().handshake_timeout(Duration::ZERO),
+        ChannelConfig::default().max_frame(0),
+        ChannelConfig::default().compression_level(0),
+    ] {
+        let err = peerlite_net::Endpoint::new(&a.home, a.trust.clone(), config).unwrap_err();
+        assert_eq!(err.code(), 17060016);
+    }
+}
+
+#[tokio::test]
+async fn an_address_in_use_cannot_be_listened_on() {
+    let (a, _) = paired();
+    let (_listener, addr) = listen(&a, config()).await;
+    let err = a.endpoint(config()).bind(&addr).await.unwrap_err();
+    assert_eq!(err.code(), 17060022, "{err}");
+    assert!(err.hint().contains("--listen"));
+}
