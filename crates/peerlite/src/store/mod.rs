@@ -14,6 +14,7 @@ pub(crate) mod read;
 pub(crate) mod result_set;
 pub(crate) mod schema;
 pub(crate) mod transaction;
+pub(crate) mod guard;
 pub(crate) mod writer;
 
 pub use config::{Durability, EncryptionKey, SecurityLevel, StoreConfig};
