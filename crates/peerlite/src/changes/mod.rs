@@ -29,6 +29,7 @@ pub(crate) mod registry;
 pub(crate) mod state;
 pub(crate) mod triggers;
 mod validate;
+pub(crate) mod verify;
 
 pub use hlc::{Clock, Hlc, MAX_DRIFT_MS, ManualClock, SystemClock};
 pub use registers::ColumnRegister;

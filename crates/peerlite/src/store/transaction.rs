@@ -139,6 +139,13 @@ impl<'s> Transaction<'s> {
             }
             return Err(inner.observe_error(Error::from_sqlite(e, path)));
         }
+        if let Err(e) = writer.refresh_schema() {
+            let _ = writer.control("ROLLBACK");
+            if let Some(on) = restore {
+                let _ = writer.conn.pragma_update(None, "foreign_keys", on);
+            }
+            return Err(inner.observe_error(Error::from_sqlite(e, path)));
+        }
         inner
             .writer_owner
             .store(me, std::sync::atomic::Ordering::Release);

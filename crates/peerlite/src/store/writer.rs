@@ -268,6 +268,18 @@ impl Writer {
         self.as_own(|| guard::settle(&self.conn, sql, &pending, schema_work))
     }
 
+    /// Makes SQLite compare its in-memory schema with the file's at the start of a transaction
+    /// (a statement with a schema check does; another program may have changed the schema
+    /// since): the authorizer must judge statements against the schema as it is, or a
+    /// trigger dropped elsewhere could still get a write refused.
+    pub fn refresh_schema(&self) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM main.sqlite_schema WHERE 0")?
+            .query([])?
+            .next()
+            .map(|_| ())
+    }
+
     /// Switches `PRAGMA recursive_triggers` on (see the module documentation for why).
     pub fn enable_recursive_triggers(&self) -> rusqlite::Result<()> {
         if !self.recursive.get() {

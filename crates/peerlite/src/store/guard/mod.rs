@@ -14,7 +14,8 @@
 //! - distributed tables keep their name and columns: `DROP TABLE`, `RENAME TO`, `RENAME
 //!   COLUMN` and `DROP COLUMN` are refused, `ADD COLUMN` works; no table, view or temporary
 //!   table may take a distributed table's name (a temporary one would shadow it);
-//! - pragmas that break what peerlite relies on (see [`pragma_refusal`]) are refused.
+//! - pragmas that break what peerlite relies on (see [`pragma_refusal`]) are refused, and so is
+//!   `ATTACH` (the attachment would outlive the statement on peerlite's writer).
 //!
 //! Reading everything stays allowed. peerlite's own statements, its triggers firing and sync
 //! applying rows are not judged (the writer knows which statements are the caller's). Some
@@ -219,6 +220,13 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         {
             deny(format!("creating or dropping {table_name}"), table_name)
         }
+        // An attached database stays on peerlite's writer after the statement, and the store's
+        // own file attached again under another name locks the store out of its next
+        // transaction (and names peerlite's tables in a schema of its own).
+        A::Attach { filename } => Verdict::Deny(Refusal::protected(
+            format!("attaching {filename:?}"),
+            "an attached database would stay on peerlite's writer connection; open the other file as a store of its own",
+        )),
         A::Pragma {
             pragma_name,
             pragma_value,
