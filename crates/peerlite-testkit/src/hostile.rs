@@ -56,7 +56,11 @@ pub fn open_peer(dir: &Path) -> Result<RdbStore> {
         "CREATE TABLE IF NOT EXISTS note(id INTEGER PRIMARY KEY, body TEXT)",
         &[],
     )?;
-    laptop.set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())?;
+    laptop.set_distributed_tables(
+        &["note"],
+        DistributedType::Device,
+        &DistributedConfig::default(),
+    )?;
     Ok(laptop)
 }
 
@@ -74,10 +78,20 @@ pub fn fixture(dir: &Path) -> Result<RdbStore> {
          CREATE VIEW meta_view AS SELECT key, value FROM peerlite_meta;
          ANALYZE;",
     )?;
-    phone.set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())?;
+    phone.set_distributed_tables(
+        &["note"],
+        DistributedType::Device,
+        &DistributedConfig::default(),
+    )?;
     let laptop = open_peer(dir)?;
-    laptop.execute("INSERT INTO note(id, body) VALUES (1, 'from the laptop')", &[])?;
-    phone.execute("INSERT INTO note(id, body) VALUES (1, 'from the phone')", &[])?;
+    laptop.execute(
+        "INSERT INTO note(id, body) VALUES (1, 'from the laptop')",
+        &[],
+    )?;
+    phone.execute(
+        "INSERT INTO note(id, body) VALUES (1, 'from the phone')",
+        &[],
+    )?;
     sync_in_memory(&phone, &laptop, SyncMode::PushPull, None)?;
     laptop.close()?;
     Ok(phone)

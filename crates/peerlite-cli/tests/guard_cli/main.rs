@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! `peerlite sql` against peerlite's own objects, and `peerlite check --full` finding them
 //! damaged (issue 9, items 4 and 5), end to end through the binary.
 
@@ -58,11 +59,19 @@ fn every_hostile_statement_fails_with_its_code_and_a_hint() {
         }
     }
     assert!(ran > 70);
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 
     let (status, out, err) = run(peerlite().arg("check").arg("--full").arg(&db));
     assert_eq!((status, out.as_str()), (0, "ok\n"), "{err}");
-    let (status, _, err) = sql(&db, "INSERT INTO note(id, body) VALUES (3, 'after the attack')");
+    let (status, _, err) = sql(
+        &db,
+        "INSERT INTO note(id, body) VALUES (3, 'after the attack')",
+    );
     assert_eq!(status, 0, "{err}");
     let (status, out, _) = run(peerlite().arg("changes").arg(&db).args(["--table", "note"]));
     assert_eq!(status, 0);
@@ -70,7 +79,9 @@ fn every_hostile_statement_fails_with_its_code_and_a_hint() {
     let phone = peerlite::RdbStore::open(peerlite::StoreConfig::new(&db)).unwrap();
     let laptop = hostile::open_peer(dir.path()).unwrap();
     sync_in_memory(&phone, &laptop, SyncMode::PushPull, None).unwrap();
-    let mirror = laptop.obtain_distributed_table_name("phone", "note").unwrap();
+    let mirror = laptop
+        .obtain_distributed_table_name("phone", "note")
+        .unwrap();
     let count = peerlite_testkit::count_rows(&laptop, &mirror).unwrap();
     assert_eq!(count, peerlite_testkit::count_rows(&phone, "note").unwrap());
 }
@@ -82,7 +93,10 @@ fn every_hostile_statement_fails_with_its_code_and_a_hint() {
 fn the_key_value_table_is_written_through_kv_only() {
     let dir = tempfile::tempdir().unwrap();
     let kv_dir = dir.path().join("kv");
-    let (status, _, err) = run(peerlite().arg("kv").arg(&kv_dir).args(["prefs", "put", "theme", "dark"]));
+    let (status, _, err) = run(peerlite()
+        .arg("kv")
+        .arg(&kv_dir)
+        .args(["prefs", "put", "theme", "dark"]));
     assert_eq!(status, 0, "{err}");
     let db = kv_dir.join("prefs.db");
     assert!(db.exists());
@@ -94,13 +108,22 @@ fn the_key_value_table_is_written_through_kv_only() {
     ] {
         let (status, _, stderr) = sql(&db, statement);
         assert_eq!(status, 2, "{statement}");
-        assert!(stderr.starts_with("error[17050001]"), "{statement}: {stderr}");
-        assert!(stderr.contains("hint: ") && stderr.contains("`peerlite kv`"), "{stderr}");
+        assert!(
+            stderr.starts_with("error[17050001]"),
+            "{statement}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: ") && stderr.contains("`peerlite kv`"),
+            "{stderr}"
+        );
     }
     let (status, out, _) = sql(&db, "SELECT key FROM peerlite_kv");
     assert_eq!(status, 0);
     assert!(out.contains("theme"));
-    let (status, out, _) = run(peerlite().arg("kv").arg(&kv_dir).args(["prefs", "get", "theme"]));
+    let (status, out, _) = run(peerlite()
+        .arg("kv")
+        .arg(&kv_dir)
+        .args(["prefs", "get", "theme"]));
     assert_eq!((status, out.trim()), (0, "dark"));
 }
 
@@ -122,8 +145,14 @@ fn check_full_reports_damaged_objects_and_distribute_repairs_the_triggers() {
     let (status, _, stderr) = run(peerlite().arg("check").arg("--full").arg(&db));
     assert_eq!(status, 3, "{stderr}");
     assert!(stderr.starts_with("error[17050002]"), "{stderr}");
-    assert!(stderr.contains("peerlite_1_ad") && stderr.contains("peerlite_clock_1_seq"), "{stderr}");
-    assert!(stderr.contains("hint: ") && stderr.contains("`peerlite distribute"), "{stderr}");
+    assert!(
+        stderr.contains("peerlite_1_ad") && stderr.contains("peerlite_clock_1_seq"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: ") && stderr.contains("`peerlite distribute"),
+        "{stderr}"
+    );
     let (status, out, _) = run(peerlite().arg("--json").arg("check").arg("--full").arg(&db));
     assert_eq!(status, 3, "{out}");
     let (status, _, err) = run(peerlite().arg("distribute").arg(&db).arg("note"));

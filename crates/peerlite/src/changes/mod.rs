@@ -440,9 +440,7 @@ fn distribute(
     tx.execute_script_own(&ddl)?;
     // With distributed tables the writer fires DELETE triggers for the rows REPLACE removes
     // (see `store::writer`), so those deletions are captured too.
-    tx.writer()?
-        .enable_recursive_triggers()
-        .map_err(sql_err)?;
+    tx.writer()?.enable_recursive_triggers().map_err(sql_err)?;
     // Existing rows are captured (they sync like new ones); rows already captured sync again
     // when columns are added.
     let capture = format!(

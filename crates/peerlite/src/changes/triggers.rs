@@ -51,7 +51,10 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
 
 /// `CREATE TRIGGER` statements joined into a script.
 fn script(triggers: &[(String, String)]) -> String {
-    triggers.iter().map(|(_, sql)| format!("{sql};\n")).collect()
+    triggers
+        .iter()
+        .map(|(_, sql)| format!("{sql};\n"))
+        .collect()
 }
 
 /// The capture triggers of a local distributed table: (name, `CREATE TRIGGER` statement). The

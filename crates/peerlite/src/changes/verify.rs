@@ -20,7 +20,12 @@ pub(crate) fn problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let schema = Schema::read(conn)?;
     let mut out = Vec::new();
     let metas = registry(conn, &schema, &mut out)?;
-    identity(conn, &schema, metas.iter().any(|m| m.base.is_none()), &mut out)?;
+    identity(
+        conn,
+        &schema,
+        metas.iter().any(|m| m.base.is_none()),
+        &mut out,
+    )?;
     for meta in &metas {
         table_objects(conn, &schema, meta, &mut out)?;
     }
@@ -118,29 +123,36 @@ fn registry(
     let mut stmt = conn.prepare(
         "SELECT name, CAST(mode AS TEXT), CAST(identity AS TEXT), CAST(columns AS TEXT), base, schema FROM peerlite_distributed ORDER BY tid",
     )?;
-    let raw: Vec<(String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (name, mode, identity, columns, base, table_schema) in raw {
-        let mode = mode.as_deref().and_then(DistributedTableType::parse);
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(0)?;
+        let text = |i: usize| r.get::<_, Option<String>>(i);
+        let mode = text(1)?.as_deref().and_then(DistributedTableType::parse);
         if mode.is_none() {
             out.push(format!("peerlite_distributed: {name} has no valid mode"));
         }
-        if identity.as_deref().is_none_or(|i| i.trim().is_empty()) {
-            out.push(format!("peerlite_distributed: {name} has no identity column"));
+        if text(2)?.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            out.push(format!(
+                "peerlite_distributed: {name} has no identity column"
+            ));
         }
-        let parsed: Option<Vec<String>> = columns.and_then(|c| serde_json::from_str(&c).ok());
-        if parsed.as_ref().is_none_or(Vec::is_empty) {
-            out.push(format!("peerlite_distributed: {name} has no readable list of synced columns"));
+        let columns: Option<Vec<String>> = text(3)?.and_then(|c| serde_json::from_str(&c).ok());
+        if columns.as_ref().is_none_or(Vec::is_empty) {
+            out.push(format!(
+                "peerlite_distributed: {name} has no readable list of synced columns"
+            ));
         }
-        let needs_schema = mode == Some(DistributedTableType::SingleVersion) && base.is_none();
-        let schema_ok = table_schema
+        let needs_schema = mode == Some(DistributedTableType::SingleVersion) && text(4)?.is_none();
+        let schema_ok = text(5)?
             .as_deref()
             .is_some_and(|s| serde_json::from_str::<crate::schema::TableSchema>(s).is_ok());
         if needs_schema && !schema_ok {
-            out.push(format!("peerlite_distributed: single-version table {name} has no readable sync schema"));
+            out.push(format!(
+                "peerlite_distributed: single-version table {name} has no readable sync schema"
+            ));
         }
     }
+    drop(rows);
     super::registry::load_all(conn)
 }
 
@@ -161,7 +173,10 @@ fn table_objects(
             .collect::<rusqlite::Result<_>>()?;
         let has = |c: &str| columns.iter().any(|x| x.eq_ignore_ascii_case(c));
         if !meta.identity.eq_ignore_ascii_case("rowid") && !has(&meta.identity) {
-            out.push(format!("{name} lacks its identity column {}", meta.identity));
+            out.push(format!(
+                "{name} lacks its identity column {}",
+                meta.identity
+            ));
         }
         for c in meta.columns.iter().filter(|c| !has(c)) {
             out.push(format!("{name} lacks its synced column {c}"));
@@ -184,7 +199,9 @@ fn table_objects(
     }
     let pending = pending_table(meta);
     if !schema.has("table", &pending) {
-        out.push(format!("{pending} (values kept for deleted rows of {name}) is missing"));
+        out.push(format!(
+            "{pending} (values kept for deleted rows of {name}) is missing"
+        ));
     }
     if meta.base.is_some() {
         return Ok(()); // device tables are written by sync itself, with no triggers

@@ -5,6 +5,7 @@ pub(crate) mod checkpointer;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;
+pub(crate) mod guard;
 pub(crate) mod meta;
 pub(crate) mod observer;
 pub(crate) mod pool;
@@ -14,7 +15,6 @@ pub(crate) mod read;
 pub(crate) mod result_set;
 pub(crate) mod schema;
 pub(crate) mod transaction;
-pub(crate) mod guard;
 pub(crate) mod writer;
 
 pub use config::{Durability, EncryptionKey, SecurityLevel, StoreConfig};

@@ -238,9 +238,7 @@ impl<'s> Transaction<'s> {
     /// that its triggers or foreign-key actions write — are what the observers hear about.
     ///
     /// The statement is the caller's (judged by `store::guard`'s rules) unless peerlite's own
-    /// code runs it ([`Writer::as_own`]). A caller's statement that names a protected object
-    /// or is a pragma is prepared afresh rather than taken from the statement cache, which
-    /// peerlite's own statements share: the authorizer judges it every time.
+    /// code runs it ([`Writer::as_own`]); see [`Writer::with_prepared`] for the cache.
     fn tracked<R>(
         &self,
         sql: &str,
@@ -250,26 +248,15 @@ impl<'s> Transaction<'s> {
         writer.as_caller(|| {
             writer.begin_statement();
             let before = writer.conn.total_changes();
-            let fresh = writer.judges_caller() && super::guard::needs_fresh_prepare(sql);
-            let run = |stmt: &mut rusqlite::Statement<'_>| {
-                if let Some(refusal) = writer.vet(sql).map_err(|e| self.sql_err(e))? {
-                    return Err(refusal_error(refusal));
-                }
-                f(stmt, &writer.conn)
-            };
-            let outcome = if fresh {
-                writer
-                    .conn
-                    .prepare(sql)
-                    .map_err(|e| self.sql_err(e))
-                    .and_then(|mut stmt| run(&mut stmt))
-            } else {
-                writer
-                    .conn
-                    .prepare_cached(sql)
-                    .map_err(|e| self.sql_err(e))
-                    .and_then(|mut stmt| run(&mut stmt))
-            };
+            let outcome = writer
+                .with_prepared(sql, |stmt| {
+                    if let Some(refusal) = writer.vet(sql).map_err(|e| self.sql_err(e))? {
+                        return Err(refusal_error(refusal));
+                    }
+                    f(stmt, &writer.conn)
+                })
+                .map_err(|e| self.sql_err(e))
+                .and_then(|out| out);
             let changed = writer.conn.total_changes() != before;
             let outcome = outcome.map_err(|e| refused(writer, e));
             let written = writer.finish_statement(sql);
@@ -293,10 +280,7 @@ impl<'s> Transaction<'s> {
     }
 
     /// Runs peerlite's own script (see [`execute_own`](Transaction::execute_own)).
-    pub(crate) fn execute_script_own(
-        &self,
-        sql: &str,
-    ) -> Result<Vec<super::rdb::StatementOutput>> {
+    pub(crate) fn execute_script_own(&self, sql: &str) -> Result<Vec<super::rdb::StatementOutput>> {
         self.writer()?.as_own(|| self.execute_script(sql))
     }
 
@@ -319,7 +303,8 @@ impl<'s> Transaction<'s> {
         let writer = self.writer()?;
         writer.as_caller(|| {
             writer.begin_statement();
-            let run = |stmt: &mut rusqlite::Statement<'_>| {
+            // A refused pragma fails while it is prepared (where a setting takes effect).
+            let prepared = writer.with_prepared(sql, |stmt| {
                 if !stmt.readonly() {
                     return Err(Error::NotAQuery {
                         sql: sql.to_owned(),
@@ -327,15 +312,8 @@ impl<'s> Transaction<'s> {
                 }
                 bind(stmt, params, self.path())?;
                 read::collect(stmt, self.inner.watch(), self.path())
-            };
-            let prepared = if super::guard::needs_fresh_prepare(sql) {
-                writer.conn.prepare(sql).map(|mut st| run(&mut st))
-            } else {
-                writer.conn.prepare_cached(sql).map(|mut st| run(&mut st))
-            };
-            // A refused pragma fails here, while it is prepared (where a setting takes effect).
-            prepared
-                .map_err(|e| refused(writer, read::refused_on_reader(self.sql_err(e), sql)))?
+            });
+            prepared.map_err(|e| refused(writer, read::refused_on_reader(self.sql_err(e), sql)))?
         })
     }
 

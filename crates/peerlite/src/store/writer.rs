@@ -223,9 +223,20 @@ impl Writer {
         f()
     }
 
-    /// True while top-level statements are judged as the caller's.
-    pub fn judges_caller(&self) -> bool {
-        self.seen().caller
+    /// Prepares `sql` and runs `f` on it. A caller's statement that names a protected object
+    /// or is a pragma is prepared afresh rather than taken from the statement cache, which
+    /// peerlite's own statements share: the authorizer judges it every time.
+    pub fn with_prepared<R>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> R,
+    ) -> rusqlite::Result<R> {
+        if self.seen().caller && guard::needs_fresh_prepare(sql) {
+            Ok(f(&mut self.conn.prepare(sql)?))
+        } else {
+            let mut cached = self.conn.prepare_cached(sql)?;
+            Ok(f(&mut cached))
+        }
     }
 
     /// What the authorizer refused since the last statement began (once).

@@ -12,8 +12,9 @@ pub fn code<T: std::fmt::Debug>(r: peerlite::Result<T>) -> u32 {
 
 /// The schema and the content of every `peerlite_*` / `sqlite_*` table, as text.
 pub fn snapshot(db: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let mut out: Vec<String> = Vec::new();
     let objects: Vec<(String, String, Option<String>)> = conn
         .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY name")

@@ -46,12 +46,24 @@ fn every_hostile_statement_is_refused_through_every_path() {
         }
         for (path, got) in paths {
             if got != h.code {
-                wrong.push(format!("{path}: `{}` gave {got}, expected {}", h.sql, h.code));
+                wrong.push(format!(
+                    "{path}: `{}` gave {got}, expected {}",
+                    h.sql, h.code
+                ));
             }
         }
     }
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
-    assert_eq!(snapshot(store.path()), before, "a refused statement changed something");
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(
+        snapshot(store.path()),
+        before,
+        "a refused statement changed something"
+    );
     assert!(rows(&store, "plain").is_empty());
     let temp: Vec<String> = store
         .transaction(|tx| {
@@ -68,19 +80,30 @@ fn every_hostile_statement_is_refused_through_every_path() {
     // Afterwards: the full check passes, capture works, sync converges.
     store.check(CheckMode::Full).unwrap();
     store
-        .execute("UPDATE note SET body = 'after the attack' WHERE id = 1", &[])
+        .execute(
+            "UPDATE note SET body = 'after the attack' WHERE id = 1",
+            &[],
+        )
         .unwrap();
     store.execute("DELETE FROM note WHERE id = 2", &[]).unwrap();
     let change = store.change_of("note", &1.into()).unwrap().unwrap();
     assert_eq!(change.columns.len(), 1, "the update was captured");
-    assert!(store.change_of("note", &2.into()).unwrap().unwrap().tombstone);
+    assert!(
+        store
+            .change_of("note", &2.into())
+            .unwrap()
+            .unwrap()
+            .tombstone
+    );
     let laptop = hostile::open_peer(dir.path()).unwrap();
     sync_in_memory(&store, &laptop, SyncMode::PushPull, None).unwrap();
     let on_laptop = laptop
         .obtain_distributed_table_name("phone", "note")
         .unwrap();
     assert_eq!(rows(&laptop, &on_laptop), rows(&store, "note"));
-    let on_phone = store.obtain_distributed_table_name("laptop", "note").unwrap();
+    let on_phone = store
+        .obtain_distributed_table_name("laptop", "note")
+        .unwrap();
     assert_eq!(rows(&store, &on_phone), rows(&laptop, "note"));
     laptop.check(CheckMode::Full).unwrap();
     store.check(CheckMode::Full).unwrap();
@@ -166,7 +189,9 @@ fn an_app_trigger_made_elsewhere_is_refused_when_it_fires() {
         assert_eq!(snapshot(store.path()), before, "{body}");
         outside.execute_batch("DROP TRIGGER sneaky").unwrap();
     }
-    store.execute("INSERT INTO plain(a) VALUES (3)", &[]).unwrap();
+    store
+        .execute("INSERT INTO plain(a) VALUES (3)", &[])
+        .unwrap();
     store.check(CheckMode::Full).unwrap();
 }
 
@@ -181,7 +206,10 @@ fn peerlites_cached_statement_is_judged_when_the_caller_sends_its_text() {
     let dir = tempfile::tempdir().unwrap();
     let store = hostile::fixture(dir.path()).unwrap();
     store
-        .execute("INSERT INTO note(id, body) VALUES (5, 'stamps the clock')", &[])
+        .execute(
+            "INSERT INTO note(id, body) VALUES (5, 'stamps the clock')",
+            &[],
+        )
         .unwrap();
     let hlc = |store: &peerlite::RdbStore| -> String {
         let mut rs = store
@@ -224,4 +252,55 @@ fn no_table_takes_the_name_of_a_missing_distributed_table() {
         assert_eq!(code(store.execute(sql, &[])), 17050001, "{sql}");
     }
     assert_eq!(store.check(CheckMode::Full).unwrap_err().code(), 17050002);
+}
+
+/// Story: `rebuild_table` is peerlite's own work (it creates `peerlite_rebuild_…` and drops and
+/// renames the table, capture triggers included), so its statements are not judged as the
+/// caller's — which must not let the caller rebuild peerlite's own tables, or smuggle a second
+/// statement in with the new `CREATE TABLE`.
+#[test]
+fn rebuild_table_takes_only_the_callers_create_table() {
+    use peerlite::{ColumnMapping, Migration, Migrations, StoreConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = hostile::fixture(dir.path()).unwrap().path().to_path_buf();
+    let before = snapshot(&path);
+    let attempts = [
+        (
+            "peerlite_meta",
+            "CREATE TABLE peerlite_meta(key TEXT PRIMARY KEY, value)",
+        ),
+        (
+            "peerlite_clock_1",
+            "CREATE TABLE peerlite_clock_1(ident PRIMARY KEY)",
+        ),
+        (
+            "plain",
+            "CREATE TABLE plain(a, b); DROP TABLE peerlite_meta",
+        ),
+        (
+            "plain",
+            "CREATE TABLE plain(a, b) /* ; */; DELETE FROM peerlite_meta",
+        ),
+    ];
+    for (version, (table, create)) in attempts.iter().enumerate() {
+        let (table, create) = (*table, *create);
+        let migrations = Migrations::new()
+            .step(Migration::closure("0001", |_| Ok(())))
+            .step(Migration::closure("0002", move |tx| {
+                tx.rebuild_table(table, create, &ColumnMapping::new())
+                    .map(|_| ())
+            }));
+        let opened = peerlite::RdbStore::open_with(
+            StoreConfig::new(&path).version(2),
+            &mut migrations.clone(),
+        );
+        let err = opened.unwrap_err();
+        let inner = match &err {
+            peerlite::Error::Migration { source, .. } => source.code(),
+            other => panic!("{other}"),
+        };
+        let expected = if table == "plain" { 14800001 } else { 17050001 };
+        assert_eq!(inner, expected, "{version}: {table} {create}: {err}");
+        assert_eq!(snapshot(&path), before, "{create}");
+    }
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! peerlite's own objects out of reach of the app's SQL (issue 9, items 4 and 5), and
 //! `check --full` verifying them.
 //!

@@ -45,7 +45,10 @@ fn the_apps_own_sql_still_runs() {
         assert_eq!(code(store.execute_script(sql)), 0, "{sql}");
     }
     store
-        .execute("INSERT INTO note(id, body, extra) VALUES (9, 'with extra', 'local')", &[])
+        .execute(
+            "INSERT INTO note(id, body, extra) VALUES (9, 'with extra', 'local')",
+            &[],
+        )
         .unwrap();
     assert!(store.change_of("note", &9.into()).unwrap().is_some());
     assert!(rows(&store, "plain").iter().any(|r| r[0] == "audit".into()));
@@ -77,7 +80,9 @@ fn recursive_triggers_is_on_exactly_with_distributed_tables() {
             == 1
     };
     let store = peerlite::RdbStore::open(peerlite::StoreConfig::new(&path)).unwrap();
-    store.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v)", &[]).unwrap();
+    store
+        .execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v)", &[])
+        .unwrap();
     assert!(!on(&store));
     store
         .set_distributed_tables(

@@ -69,7 +69,10 @@ fn content(store: &RdbStore, mode: Mode, table: Option<&str>) -> Vec<Vec<Value>>
                 peerlite_testkit::quote(table.unwrap_or("tag"))
             ),
         ),
-        Mode::SingleVersion => rows(store, "SELECT uuid, code, slug, title FROM doc ORDER BY uuid"),
+        Mode::SingleVersion => rows(
+            store,
+            "SELECT uuid, code, slug, title FROM doc ORDER BY uuid",
+        ),
     }
 }
 
@@ -230,18 +233,27 @@ fn pair(root: &std::path::Path, mode: Mode) -> (RdbStore, RdbStore) {
 fn check(phone: &RdbStore, laptop: &RdbStore, mode: Mode, expected: &BTreeSet<String>, what: &str) {
     let (in_table, in_clock) = live(phone, mode);
     assert_eq!(&in_table, expected, "{mode:?} {what}: the table");
-    assert_eq!(in_clock, in_table, "{mode:?} {what}: a removed row has no tombstone");
+    assert_eq!(
+        in_clock, in_table,
+        "{mode:?} {what}: a removed row has no tombstone"
+    );
     let (_, on_laptop) = sync(phone, laptop, SyncMode::PushPull);
     assert_eq!(on_laptop.conflicts, 0, "{mode:?} {what}");
     let theirs = match mode {
         Mode::Collaboration => content(laptop, mode, Some(&laptop_table(laptop))),
         Mode::SingleVersion => content(laptop, mode, None),
     };
-    assert_eq!(theirs, content(phone, mode, None), "{mode:?} {what}: the peer");
+    assert_eq!(
+        theirs,
+        content(phone, mode, None),
+        "{mode:?} {what}: the peer"
+    );
 }
 
 fn laptop_table(laptop: &RdbStore) -> String {
-    laptop.obtain_distributed_table_name("phone", "tag").unwrap()
+    laptop
+        .obtain_distributed_table_name("phone", "tag")
+        .unwrap()
 }
 
 #[test]
@@ -251,8 +263,14 @@ fn every_statement_form_that_replaces_rows_leaves_tombstones_that_reach_the_peer
             let dir = tempfile::tempdir().unwrap();
             let (phone, laptop) = pair(dir.path(), mode);
             let (sql, expected) = match mode {
-                Mode::Collaboration => (case.tag, keys(case.tag_live.iter().map(|i| Value::from(*i)))),
-                Mode::SingleVersion => (case.doc, keys(case.doc_live.iter().map(|u| Value::from(*u)))),
+                Mode::Collaboration => (
+                    case.tag,
+                    keys(case.tag_live.iter().map(|i| Value::from(*i))),
+                ),
+                Mode::SingleVersion => (
+                    case.doc,
+                    keys(case.doc_live.iter().map(|u| Value::from(*u))),
+                ),
             };
             phone
                 .execute_script(sql)
@@ -269,17 +287,41 @@ fn the_table_name_apis_replace_leaves_tombstones_too() {
         let dir = tempfile::tempdir().unwrap();
         let (phone, laptop) = pair(dir.path(), mode);
         let (table, row, keep) = match mode {
-            Mode::Collaboration => ("tag", bucket! { "id" => 3, "name" => "a", "n" => 3 }, Value::from(2)),
-            Mode::SingleVersion => ("doc", bucket! { "uuid" => "u3", "code" => "c1" }, Value::from("u2")),
+            Mode::Collaboration => (
+                "tag",
+                bucket! { "id" => 3, "name" => "a", "n" => 3 },
+                Value::from(2),
+            ),
+            Mode::SingleVersion => (
+                "doc",
+                bucket! { "uuid" => "u3", "code" => "c1" },
+                Value::from("u2"),
+            ),
         };
         phone
             .insert_with_conflict(table, &row, ConflictResolution::Replace)
             .unwrap();
-        let new = if mode == Mode::Collaboration { Value::from(3) } else { Value::from("u3") };
-        check(&phone, &laptop, mode, &keys([keep, new.clone()]), "insert_with_conflict");
+        let new = if mode == Mode::Collaboration {
+            Value::from(3)
+        } else {
+            Value::from("u3")
+        };
+        check(
+            &phone,
+            &laptop,
+            mode,
+            &keys([keep, new.clone()]),
+            "insert_with_conflict",
+        );
         let (set, only) = match mode {
-            Mode::Collaboration => (bucket! { "name" => "b" }, RdbPredicates::new("tag").equal_to("id", 3)),
-            Mode::SingleVersion => (bucket! { "code" => "c2" }, RdbPredicates::new("doc").equal_to("uuid", "u3")),
+            Mode::Collaboration => (
+                bucket! { "name" => "b" },
+                RdbPredicates::new("tag").equal_to("id", 3),
+            ),
+            Mode::SingleVersion => (
+                bucket! { "code" => "c2" },
+                RdbPredicates::new("doc").equal_to("uuid", "u3"),
+            ),
         };
         phone
             .update_with_conflict(&set, &only, ConflictResolution::Replace)
@@ -298,16 +340,29 @@ fn a_replace_of_the_same_identity_is_a_reinsert_everywhere() {
         let dir = tempfile::tempdir().unwrap();
         let (phone, laptop) = pair(dir.path(), mode);
         let (sql, key) = match mode {
-            Mode::Collaboration => ("INSERT OR REPLACE INTO tag(id, name, slug, n) VALUES (1, 'new', 's1', 9)", Value::from(1)),
-            Mode::SingleVersion => ("INSERT OR REPLACE INTO doc(uuid, code, slug, title) VALUES ('u1', 'c1', 's1', 'new')", Value::from("u1")),
+            Mode::Collaboration => (
+                "INSERT OR REPLACE INTO tag(id, name, slug, n) VALUES (1, 'new', 's1', 9)",
+                Value::from(1),
+            ),
+            Mode::SingleVersion => (
+                "INSERT OR REPLACE INTO doc(uuid, code, slug, title) VALUES ('u1', 'c1', 's1', 'new')",
+                Value::from("u1"),
+            ),
         };
-        let table = if mode == Mode::Collaboration { "tag" } else { "doc" };
+        let table = if mode == Mode::Collaboration {
+            "tag"
+        } else {
+            "doc"
+        };
         let before = phone.change_of(table, &key).unwrap().unwrap();
         phone.execute(sql, &[]).unwrap();
         let after = phone.change_of(table, &key).unwrap().unwrap();
         assert!(!after.tombstone, "{mode:?}");
         assert!(after.hlc > before.hlc, "{mode:?}: a new existence event");
-        assert!(after.columns.is_empty(), "{mode:?}: an insert writes every column");
+        assert!(
+            after.columns.is_empty(),
+            "{mode:?}: an insert writes every column"
+        );
         let live_before = live(&phone, mode).0;
         check(&phone, &laptop, mode, &live_before, "same identity");
         // The peer holds the new state of the row.
@@ -315,7 +370,10 @@ fn a_replace_of_the_same_identity_is_a_reinsert_everywhere() {
             Mode::Collaboration => content(&laptop, mode, Some(&laptop_table(&laptop))),
             Mode::SingleVersion => content(&laptop, mode, None),
         };
-        assert!(theirs.iter().any(|r| r.contains(&Value::from("new"))), "{mode:?}: {theirs:?}");
+        assert!(
+            theirs.iter().any(|r| r.contains(&Value::from("new"))),
+            "{mode:?}: {theirs:?}"
+        );
     }
 }
 
@@ -329,18 +387,30 @@ fn a_table_distributed_by_another_connection_captures_replace_deletions_too() {
     let path = dir.path().join("app.db");
     let app = RdbStore::open(peerlite::StoreConfig::new(&path).device_id("phone")).unwrap();
     app.execute(CREATE_TAG, &[]).unwrap();
-    app.execute("INSERT INTO tag VALUES (1, 'a', 's1', 1), (2, 'b', 's2', 2)", &[])
-        .unwrap();
+    app.execute(
+        "INSERT INTO tag VALUES (1, 'a', 's1', 1), (2, 'b', 's2', 2)",
+        &[],
+    )
+    .unwrap();
     let tool = RdbStore::open(peerlite::StoreConfig::new(&path).device_id("phone")).unwrap();
-    tool.set_distributed_tables(&["tag"], DistributedType::Device, &DistributedConfig::default())
-        .unwrap();
+    tool.set_distributed_tables(
+        &["tag"],
+        DistributedType::Device,
+        &DistributedConfig::default(),
+    )
+    .unwrap();
     tool.close().unwrap();
     app.execute(
         "INSERT OR REPLACE INTO tag(id, name, slug, n) VALUES (3, 'a', 's3', 3)",
         &[],
     )
     .unwrap();
-    assert!(app.change_of("tag", &Value::from(1)).unwrap().unwrap().tombstone);
+    assert!(
+        app.change_of("tag", &Value::from(1))
+            .unwrap()
+            .unwrap()
+            .tombstone
+    );
     let (in_table, in_clock) = live(&app, Mode::Collaboration);
     assert_eq!(in_clock, in_table);
 }
@@ -356,18 +426,35 @@ fn a_remote_row_never_replaces_a_local_one_through_a_declared_conflict_clause() 
     let phone = device(dir.path(), "phone", Mode::SingleVersion);
     let laptop = device(dir.path(), "laptop", Mode::SingleVersion);
     phone
-        .execute("INSERT INTO doc(uuid, slug, title) VALUES ('u1', 'same', 'phone')", &[])
+        .execute(
+            "INSERT INTO doc(uuid, slug, title) VALUES ('u1', 'same', 'phone')",
+            &[],
+        )
         .unwrap();
     laptop
-        .execute("INSERT INTO doc(uuid, slug, title) VALUES ('u2', 'same', 'laptop')", &[])
+        .execute(
+            "INSERT INTO doc(uuid, slug, title) VALUES ('u2', 'same', 'laptop')",
+            &[],
+        )
         .unwrap();
     let (on_phone, on_laptop) = sync(&phone, &laptop, SyncMode::PushPull);
     assert_eq!((on_phone.conflicts, on_laptop.conflicts), (1, 1));
     for store in [&phone, &laptop] {
         let (in_table, in_clock) = live(store, Mode::SingleVersion);
-        assert_eq!(in_table.len(), 1, "{}: its own row stays", store.device_id());
+        assert_eq!(
+            in_table.len(),
+            1,
+            "{}: its own row stays",
+            store.device_id()
+        );
         assert_eq!(in_clock, in_table, "{}", store.device_id());
     }
-    assert_eq!(content(&phone, Mode::SingleVersion, None)[0][0], Value::from("u1"));
-    assert_eq!(content(&laptop, Mode::SingleVersion, None)[0][0], Value::from("u2"));
+    assert_eq!(
+        content(&phone, Mode::SingleVersion, None)[0][0],
+        Value::from("u1")
+    );
+    assert_eq!(
+        content(&laptop, Mode::SingleVersion, None)[0][0],
+        Value::from("u2")
+    );
 }

@@ -126,7 +126,10 @@ pub(crate) enum AlterForm {
 /// Reads `ALTER TABLE [schema.]name <form>` (after an optional `EXPLAIN [QUERY PLAN]`).
 pub(crate) fn alter_form(sql: &str) -> AlterForm {
     let mut t = tokens(sql).peekable();
-    while t.peek().is_some_and(|w| w.is("EXPLAIN") || w.is("QUERY") || w.is("PLAN")) {
+    while t
+        .peek()
+        .is_some_and(|w| w.is("EXPLAIN") || w.is("QUERY") || w.is("PLAN"))
+    {
         t.next();
     }
     if !(t.next().is_some_and(|w| w.is("ALTER")) && t.next().is_some_and(|w| w.is("TABLE"))) {
@@ -225,7 +228,13 @@ mod tests {
             SELECT 'INSERT INTO peerlite_kv'; END";
         assert_eq!(
             write_targets(sql),
-            ["OF", "peerlite_meta", "peerlite_clock_1", "sqlite_sequence", "u"]
+            [
+                "OF",
+                "peerlite_meta",
+                "peerlite_clock_1",
+                "sqlite_sequence",
+                "u"
+            ]
         );
     }
 

@@ -133,8 +133,12 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
                 // `sqlite_stat1` is created by ANALYZE itself; SQLite refuses the name otherwise.
                 Verdict::Defer(Pending::Create {
                     name: name.to_owned(),
-                    temp: matches!(ctx.action, A::CreateTempTable { .. } | A::CreateTempView { .. })
-                        || ctx.database_name.is_some_and(|d| d.eq_ignore_ascii_case("temp")),
+                    temp: matches!(
+                        ctx.action,
+                        A::CreateTempTable { .. } | A::CreateTempView { .. }
+                    ) || ctx
+                        .database_name
+                        .is_some_and(|d| d.eq_ignore_ascii_case("temp")),
                 })
             }
         }
@@ -445,7 +449,9 @@ mod tests {
     #[test]
     fn fresh_prepare_for_protected_names_and_pragmas() {
         assert!(needs_fresh_prepare("DELETE FROM PeerLite_meta"));
-        assert!(needs_fresh_prepare("update \"sqlite_sequence\" set seq = 0"));
+        assert!(needs_fresh_prepare(
+            "update \"sqlite_sequence\" set seq = 0"
+        ));
         assert!(needs_fresh_prepare("Pragma user_version"));
         assert!(!needs_fresh_prepare("INSERT INTO t(a) VALUES (?1)"));
     }
