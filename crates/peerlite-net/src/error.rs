@@ -1,7 +1,7 @@
 //! Errors of peerlite-net, each with a stable numeric code.
 //!
 //! Codes 17060001–17060099 belong to the network crate (the library's own codes stop at
-//! 1704xxxx). They are part of the CLI contract (`error[CODE]`) and never change meaning.
+//! 1705xxxx). They are part of the CLI contract (`error[CODE]`) and never change meaning.
 //!
 //! | code | meaning |
 //! | --- | --- |

@@ -18,6 +18,7 @@
 //! # Ok::<(), peerlite::Error>(())
 //! ```
 
+pub mod hostile;
 pub mod sim;
 
 use std::path::{Path, PathBuf};

@@ -303,6 +303,23 @@ pub enum Error {
         /// Why.
         detail: String,
     },
+    /// A statement from the caller would change peerlite's own objects (its tables, triggers,
+    /// a distributed table's name or columns) or a setting peerlite relies on; nothing ran.
+    #[error("refused: {what}: {reason}")]
+    Protected {
+        /// What the statement would do, naming the object (`dropping peerlite_meta`).
+        what: String,
+        /// Why that is refused.
+        reason: String,
+    },
+    /// A full check found peerlite's own objects damaged (a missing or altered capture trigger,
+    /// clock table, registry entry or identity row) — by a tool that bypasses peerlite, such
+    /// as the `sqlite3` shell. The data itself is readable.
+    #[error("peerlite's own objects are damaged: {}", .problems.join("; "))]
+    OwnObjectsDamaged {
+        /// One line per damaged object, naming it.
+        problems: Vec<String>,
+    },
     /// Any other SQLite failure, with its code kept.
     #[error("sqlite error {}: {message}", .sqlite.extended)]
     Sqlite {
@@ -368,6 +385,8 @@ impl Error {
             Error::NullConflictColumn { .. } => 17030005,
             Error::Protocol { .. } => 17040004,
             Error::IncompatiblePeer { .. } => 17040005,
+            Error::Protected { .. } => 17050001,
+            Error::OwnObjectsDamaged { .. } => 17050002,
             Error::Sqlite { sqlite, .. } => code_for_sqlite(sqlite.primary),
         }
     }
@@ -469,6 +488,12 @@ impl Error {
             }
             Error::ReservedBackupName { .. } => {
                 "pick another name; automatic backups are managed (and pruned) by peerlite"
+            }
+            Error::Protected { .. } => {
+                "peerlite's own tables, triggers and settings change only through peerlite (`peerlite distribute` makes a table distributed, `peerlite kv` writes key-value entries); reading them is allowed, and a distributed table can gain columns (ALTER TABLE … ADD COLUMN)"
+            }
+            Error::OwnObjectsDamaged { .. } => {
+                "run `peerlite distribute DB TABLE` again (same --mode and --schema) to recreate a table's clock and capture triggers; otherwise restore a backup with `peerlite restore`"
             }
             Error::Sqlite { sqlite, .. } => hint_for_sqlite(sqlite.primary),
         }

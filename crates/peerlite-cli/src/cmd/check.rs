@@ -1,5 +1,8 @@
 //! `peerlite check DB [--full]` (or `--kv STORE_DIR STORE_ID`): prints `ok` and exits 0; a
 //! corrupted database prints `error[14800011]` (15100003 for a key-value store) and exits 3.
+//! `--full` also verifies peerlite's own objects (identity rows, registry, each distributed
+//! table's clock and capture triggers): a damaged set prints `error[17050002]` naming each
+//! object, and exits 3 too — the check found damage.
 
 use peerlite::CheckMode;
 
@@ -42,7 +45,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.is_corruption() => {
+        Err(e) if e.is_corruption() || matches!(e, peerlite::Error::OwnObjectsDamaged { .. }) => {
             eprintln!("error[{}]: {e}", e.code());
             eprintln!("hint: {}", crate::hint::for_error(&e, "check"));
             Err(Exit(3).into())

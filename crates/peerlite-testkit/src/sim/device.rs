@@ -135,13 +135,58 @@ impl Device {
         let Some(key) = rng.pick(&keys).cloned() else {
             return Ok(Vec::new());
         };
-        if roll < 80 {
-            self.update_item(rng, &key)
-        } else {
-            self.items
-                .execute("DELETE FROM item WHERE uuid = ?1", &[key.clone().into()])?;
-            self.stamped(&key, EventKind::Delete)
+        match roll {
+            ..80 => self.update_item(rng, &key),
+            // REPLACE forms: SQLite removes the rows in the way, and each removal is a delete
+            // event for the model (a row of the same key is re-inserted, not deleted).
+            80..85 => self.replace_item(&key, None),
+            85..88 => {
+                let new_key = format!("u{}", rng.below(key_space.max(1)));
+                self.replace_item(&new_key, Some(&key))
+            }
+            88..90 => match rng.pick(&keys).cloned() {
+                Some(victim) if victim != key => {
+                    // `key` takes the victim's local id: the victim's row is removed.
+                    self.items.execute(
+                        "UPDATE OR REPLACE item SET id = (SELECT id FROM item WHERE uuid = ?1) WHERE uuid = ?2",
+                        &[victim.clone().into(), key.into()],
+                    )?;
+                    self.stamped(&victim, EventKind::Delete)
+                }
+                _ => self.update_item(rng, &key),
+            },
+            _ => {
+                self.items
+                    .execute("DELETE FROM item WHERE uuid = ?1", &[key.clone().into()])?;
+                self.stamped(&key, EventKind::Delete)
+            }
         }
+    }
+
+    /// `INSERT OR REPLACE` of row `key`: on its own key (a re-insert when it exists), or, with
+    /// `over`, into the local id of row `over`, which it removes (a secondary UNIQUE).
+    fn replace_item(&mut self, key: &str, over: Option<&str>) -> Result<Vec<Event>> {
+        let title = self.fresh("t");
+        let qty = self.writes as i64;
+        let mut params: Vec<Value> = vec![key.into(), title.clone().into(), qty.into()];
+        let sql = match over {
+            None => "INSERT OR REPLACE INTO item(uuid, title, qty) VALUES (?1, ?2, ?3)",
+            Some(victim) => {
+                params.push(victim.into());
+                "INSERT OR REPLACE INTO item(id, uuid, title, qty) VALUES ((SELECT id FROM item WHERE uuid = ?4), ?1, ?2, ?3)"
+            }
+        };
+        self.items.execute(sql, &params)?;
+        let mut events = Vec::new();
+        if let Some(victim) = over.filter(|v| *v != key) {
+            events.extend(self.stamped(victim, EventKind::Delete)?);
+        }
+        let values = BTreeMap::from([
+            ("title".to_owned(), Value::from(title)),
+            ("qty".to_owned(), Value::from(qty)),
+        ]);
+        events.extend(self.stamped(key, EventKind::Insert(values))?);
+        Ok(events)
     }
 
     fn update_item(&mut self, rng: &mut Rng, key: &str) -> Result<Vec<Event>> {
@@ -215,10 +260,17 @@ impl Device {
             return Ok(());
         };
         match roll {
-            45..=79 => {
+            45..=74 => {
                 self.notes.execute(
                     "UPDATE note SET body = ?1 WHERE id = ?2",
                     &[body.into(), id.into()],
+                )?;
+            }
+            75..=79 => {
+                // REPLACE of an existing key: removed and written again, a re-insert.
+                self.notes.execute(
+                    "INSERT OR REPLACE INTO note(id, body, n) VALUES (?1, ?2, ?3)",
+                    &[id.into(), body.into(), (self.writes as i64).into()],
                 )?;
             }
             80..=84 => {

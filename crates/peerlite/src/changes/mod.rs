@@ -29,6 +29,7 @@ pub(crate) mod registry;
 pub(crate) mod state;
 pub(crate) mod triggers;
 mod validate;
+pub(crate) mod verify;
 
 pub use hlc::{Clock, Hlc, MAX_DRIFT_MS, ManualClock, SystemClock};
 pub use registers::ColumnRegister;
@@ -436,7 +437,10 @@ fn distribute(
     if meta.mode == DistributedTableType::SingleVersion {
         ddl.push_str(&triggers::not_null_triggers(&meta));
     }
-    tx.execute_script(&ddl)?;
+    tx.execute_script_own(&ddl)?;
+    // With distributed tables the writer fires DELETE triggers for the rows REPLACE removes
+    // (see `store::writer`), so those deletions are captured too.
+    tx.writer()?.enable_recursive_triggers().map_err(sql_err)?;
     // Existing rows are captured (they sync like new ones); rows already captured sync again
     // when columns are added.
     let capture = format!(
@@ -445,7 +449,7 @@ fn distribute(
         id = meta.identity_sql(),
         table = quote_ident(table),
     );
-    tx.execute(&capture, &[])?;
+    tx.execute_own(&capture, &[])?;
     if let Some(prev) = previous {
         let added: u64 = meta
             .columns
@@ -457,7 +461,7 @@ fn distribute(
             // Queue the rows to sync again, but do not stamp the new columns: "now" would
             // beat values another device wrote in them after it upgraded first. Their values
             // carry the row's insert timestamp, and equal timestamps resolve by value.
-            tx.execute(
+            tx.execute_own(
                 &format!(
                     "UPDATE {} SET seq = peerlite_seq() WHERE tomb = 0",
                     meta.clock()

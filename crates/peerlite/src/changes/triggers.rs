@@ -26,8 +26,14 @@ pub(crate) fn clock_ddl(meta: &TableMeta) -> String {
     )
 }
 
-fn trigger_name(meta: &TableMeta, what: &str) -> String {
-    quote_ident(&format!("peerlite_{}_{what}", meta.tid))
+/// The name of one of a table's triggers, unquoted.
+pub(crate) fn plain_trigger_name(meta: &TableMeta, what: &str) -> String {
+    format!("peerlite_{}_{what}", meta.tid)
+}
+
+/// The quoted name of one of a table's triggers (`ai`, `au`, `ak`, `ad`, `nn_i`, `nn_u`).
+pub(crate) fn trigger_name(meta: &TableMeta, what: &str) -> String {
+    quote_ident(&plain_trigger_name(meta, what))
 }
 
 /// Drops a table's capture or protection triggers (before they are made again).
@@ -38,11 +44,25 @@ pub(crate) fn drop_triggers(meta: &TableMeta) -> String {
         .collect()
 }
 
-/// The capture triggers of a local distributed table. The update triggers name their columns
-/// (`UPDATE OF`), so SQLite leaves them out of statements that write none of them; and they
-/// find the clock row by `+NEW.id` — a value without affinity, because the clock's `ident`
-/// column has none and a comparison with numeric affinity could not use its key.
+/// The capture triggers of a local distributed table, as one script.
 pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
+    script(&capture_trigger_list(meta))
+}
+
+/// `CREATE TRIGGER` statements joined into a script.
+fn script(triggers: &[(String, String)]) -> String {
+    triggers
+        .iter()
+        .map(|(_, sql)| format!("{sql};\n"))
+        .collect()
+}
+
+/// The capture triggers of a local distributed table: (name, `CREATE TRIGGER` statement). The
+/// update triggers name their columns (`UPDATE OF`), so SQLite leaves them out of statements
+/// that write none of them; and they find the clock row by `+NEW.id` — a value without
+/// affinity, because the clock's `ident` column has none and a comparison with numeric
+/// affinity could not use its key.
+pub(crate) fn capture_trigger_list(meta: &TableMeta) -> Vec<(String, String)> {
     let table = quote_ident(&meta.name);
     let clock = meta.clock();
     let id = meta.identity_sql();
@@ -66,18 +86,36 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
         .iter()
         .map(|c| format!("OLD.{0} IS NOT NEW.{0}", quote_ident(c)))
         .collect();
-    let mut sql = format!(
-        "CREATE TRIGGER {ai} AFTER INSERT ON {table} WHEN peerlite_capture() BEGIN {ins} END;
-         CREATE TRIGGER {ad} AFTER DELETE ON {table} WHEN peerlite_capture() BEGIN {del} END;
-         CREATE TRIGGER {ak} AFTER UPDATE OF {id} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NOT NEW.{id} BEGIN {old_gone} {new_in} END;",
-        ai = trigger_name(meta, "ai"),
-        ad = trigger_name(meta, "ad"),
-        ak = trigger_name(meta, "ak"),
-        ins = upsert(&format!("NEW.{id}"), 0),
-        del = upsert(&format!("OLD.{id}"), 1),
-        old_gone = upsert(&format!("OLD.{id}"), 1),
-        new_in = upsert(&format!("NEW.{id}"), 0),
-    );
+    let mut out = vec![
+        (
+            plain_trigger_name(meta, "ai"),
+            format!(
+                "CREATE TRIGGER {} AFTER INSERT ON {table} WHEN peerlite_capture() BEGIN {} END",
+                trigger_name(meta, "ai"),
+                upsert(&format!("NEW.{id}"), 0),
+            ),
+        ),
+        // With `recursive_triggers` on (see `store::writer`), this also records the rows a
+        // REPLACE removes. A REPLACE that removes the row it writes (the same identity) runs
+        // this, then the insert trigger: the row ends alive, stamped after its tombstone.
+        (
+            plain_trigger_name(meta, "ad"),
+            format!(
+                "CREATE TRIGGER {} AFTER DELETE ON {table} WHEN peerlite_capture() BEGIN {} END",
+                trigger_name(meta, "ad"),
+                upsert(&format!("OLD.{id}"), 1),
+            ),
+        ),
+        (
+            plain_trigger_name(meta, "ak"),
+            format!(
+                "CREATE TRIGGER {} AFTER UPDATE OF {id} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NOT NEW.{id} BEGIN {} {} END",
+                trigger_name(meta, "ak"),
+                upsert(&format!("OLD.{id}"), 1),
+                upsert(&format!("NEW.{id}"), 0),
+            ),
+        ),
+    ];
     // A key-value entry is one value: a put replaces it whole, as a new existence event, so
     // value and type never merge apart and a later put beats an earlier delete.
     let update = if writes_whole_rows(meta) {
@@ -89,16 +127,19 @@ pub(crate) fn capture_triggers(meta: &TableMeta) -> String {
         )
     };
     if !changed.is_empty() {
-        sql.push_str(&format!(
-            "CREATE TRIGGER {au} AFTER UPDATE OF {of} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NEW.{id} AND ({any}) BEGIN
+        out.push((
+            plain_trigger_name(meta, "au"),
+            format!(
+                "CREATE TRIGGER {au} AFTER UPDATE OF {of} ON {table} WHEN peerlite_capture() AND OLD.{id} IS NEW.{id} AND ({any}) BEGIN
                {update}
-             END;",
-            au = trigger_name(meta, "au"),
-            of = meta.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
-            any = any_changed.join(" OR "),
+             END",
+                au = trigger_name(meta, "au"),
+                of = meta.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+                any = any_changed.join(" OR "),
+            ),
         ));
     }
-    sql
+    out
 }
 
 /// Tables whose updates replace the whole row (the key-value store's entries): every write is
@@ -109,14 +150,25 @@ fn writes_whole_rows(meta: &TableMeta) -> bool {
 
 /// Single-version tables refuse a NULL conflict column (seed 002: new NULL writes fail).
 pub(crate) fn not_null_triggers(meta: &TableMeta) -> String {
+    script(&not_null_trigger_list(meta))
+}
+
+/// The triggers of [`not_null_triggers`]: (name, `CREATE TRIGGER` statement).
+pub(crate) fn not_null_trigger_list(meta: &TableMeta) -> Vec<(String, String)> {
     let table = quote_ident(&meta.name);
     let id = meta.identity_sql();
     let message =
         crate::error::null_conflict_message(&meta.name, &meta.identity).replace('\'', "''");
-    format!(
-        "CREATE TRIGGER {i} BEFORE INSERT ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END;
-         CREATE TRIGGER {u} BEFORE UPDATE ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END;",
-        i = trigger_name(meta, "nn_i"),
-        u = trigger_name(meta, "nn_u"),
-    )
+    ["i", "u"]
+        .iter()
+        .map(|w| {
+            let what = format!("nn_{w}");
+            let event = if *w == "i" { "INSERT" } else { "UPDATE" };
+            let sql = format!(
+                "CREATE TRIGGER {} BEFORE {event} ON {table} WHEN NEW.{id} IS NULL BEGIN SELECT RAISE(ABORT, '{message}'); END",
+                trigger_name(meta, &what)
+            );
+            (plain_trigger_name(meta, &what), sql)
+        })
+        .collect()
 }

@@ -83,8 +83,11 @@ impl Options {
 }
 
 /// The internal schema of a key-value store; its version is the store format's version.
+/// peerlite's own SQL: it creates `peerlite_kv`, which caller SQL may not.
 fn kv_schema() -> Migrations {
-    Migrations::new().step(Migration::sql("0001_kv_entries", KV_SCHEMA))
+    Migrations::new().step(Migration::closure("0001_kv_entries", |tx| {
+        tx.execute_script_own(KV_SCHEMA).map(|_| ())
+    }))
 }
 
 /// Manages the key-value stores in one directory.

@@ -114,8 +114,26 @@ impl Transaction<'_> {
         new_create_sql: &str,
         mapping: &ColumnMapping,
     ) -> Result<RebuildReport> {
+        if crate::store::writer::is_internal_table(table) {
+            return Err(crate::Error::Protected {
+                what: format!("rebuilding {table}"),
+                reason: "it is peerlite's or SQLite's own table".into(),
+            });
+        }
         // A savepoint makes a failed rebuild leave no trace even if the caller swallows the
-        // error and commits: no temporary table, no half-renamed schema.
+        // error and commits: no temporary table, no half-renamed schema. The rebuild is
+        // peerlite's own work (its temporary `peerlite_rebuild_…` table, a distributed table
+        // dropped and renamed back with its capture triggers): its statements are not judged
+        // as the caller's, only the name checked above.
+        self.as_own(|| self.rebuild_guarded(table, new_create_sql, mapping))
+    }
+
+    fn rebuild_guarded(
+        &self,
+        table: &str,
+        new_create_sql: &str,
+        mapping: &ColumnMapping,
+    ) -> Result<RebuildReport> {
         let conn = self.conn()?;
         let path = self.inner().config.path().to_path_buf();
         conn.execute_batch("SAVEPOINT peerlite_rebuild")

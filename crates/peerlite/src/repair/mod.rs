@@ -147,7 +147,7 @@ impl RdbStore {
             .read(|conn| problems(conn, mode, config.key.is_some(), config.path()))?;
         if found.is_empty() {
             clear_flag(config.path());
-            return Ok(());
+            return crate::changes::verify::check_full(self, mode);
         }
         let err = Error::Corrupted {
             path: config.path().to_path_buf(),

@@ -364,7 +364,7 @@ impl crate::RdbStore {
                     shared.insert(0, "rowid".into());
                 }
                 let list = shared.join(", ");
-                let n = tx.execute(
+                let n = tx.execute_own(
                     &format!(
                         "INSERT OR IGNORE INTO main.{q} ({list}) SELECT {list} FROM peerlite_salvage.{q}",
                         q = quote_ident(&info.name)

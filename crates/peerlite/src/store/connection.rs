@@ -73,10 +73,20 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     }
     if role == Role::Reader {
         // A pooled reader must never be left inside a transaction (it would serve a stale
-        // snapshot to the next caller): refuse BEGIN and SAVEPOINT outright.
+        // snapshot to the next caller): refuse BEGIN and SAVEPOINT outright. A pragma that
+        // sets something would outlive the statement on a pooled connection, so settings are
+        // refused here too: a script that has one goes to the writer, whose guard judges it.
         let mut conn = conn;
         conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
             AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Deny,
+            AuthAction::Pragma {
+                pragma_name,
+                pragma_value,
+            } if pragma_value.is_some()
+                || super::guard::pragma_refusal(pragma_name, pragma_value).is_some() =>
+            {
+                Authorization::Deny
+            }
             _ => Authorization::Allow,
         }))
         .map_err(|e| Error::from_sqlite(e, path))?;

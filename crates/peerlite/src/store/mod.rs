@@ -5,6 +5,7 @@ pub(crate) mod checkpointer;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;
+pub(crate) mod guard;
 pub(crate) mod meta;
 pub(crate) mod observer;
 pub(crate) mod pool;

@@ -121,7 +121,8 @@ impl Transaction<'_> {
     /// Runs every statement of `sql` (several allowed) inside this transaction, sending the
     /// results to `sink` as they are produced; reads see this transaction's own writes.
     pub fn run_script(&self, sql: &str, sink: &mut dyn ScriptSink) -> Result<()> {
-        run_statements(self.conn()?, sql, Some(self), self.inner(), sink)
+        let writer = self.writer()?;
+        writer.as_caller(|| run_statements(&writer.conn, sql, Some(self), self.inner(), sink))
     }
 
     /// Runs every statement of `sql` (several allowed) inside this transaction.

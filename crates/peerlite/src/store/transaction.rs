@@ -139,6 +139,13 @@ impl<'s> Transaction<'s> {
             }
             return Err(inner.observe_error(Error::from_sqlite(e, path)));
         }
+        if let Err(e) = writer.refresh_schema() {
+            let _ = writer.control("ROLLBACK");
+            if let Some(on) = restore {
+                let _ = writer.conn.pragma_update(None, "foreign_keys", on);
+            }
+            return Err(inner.observe_error(Error::from_sqlite(e, path)));
+        }
         inner
             .writer_owner
             .store(me, std::sync::atomic::Ordering::Release);
@@ -229,37 +236,79 @@ impl<'s> Transaction<'s> {
     /// Prepares `sql` on the writer (from the cache when it can) and runs `f` on it. Every
     /// statement the writer runs goes through here, so the tables it changes — its own and any
     /// that its triggers or foreign-key actions write — are what the observers hear about.
+    ///
+    /// The statement is the caller's (judged by `store::guard`'s rules) unless peerlite's own
+    /// code runs it ([`Writer::as_own`]); see [`Writer::with_prepared`] for the cache.
     fn tracked<R>(
         &self,
         sql: &str,
-        f: impl FnOnce(&mut rusqlite::CachedStatement<'_>, &Connection) -> Result<R>,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>, &Connection) -> Result<R>,
     ) -> Result<R> {
         let writer = self.writer()?;
-        writer.begin_statement();
-        let before = writer.conn.total_changes();
-        let outcome = writer
-            .conn
-            .prepare_cached(sql)
-            .map_err(|e| self.sql_err(e))
-            .and_then(|mut stmt| f(&mut stmt, &writer.conn));
-        let changed = writer.conn.total_changes() != before;
-        let outcome = outcome.map_err(|e| refused(writer, e));
-        let written = writer.finish_statement(sql);
-        if written.schema_changed {
-            self.inner.schema.invalidate();
-        }
-        let out = outcome?;
-        if changed {
-            for table in written.tables.iter() {
-                self.mark_changed(table);
+        writer.as_caller(|| {
+            writer.begin_statement();
+            let before = writer.conn.total_changes();
+            let outcome = writer
+                .with_prepared(sql, |stmt| {
+                    if let Some(refusal) = writer.vet(sql).map_err(|e| self.sql_err(e))? {
+                        return Err(refusal_error(refusal));
+                    }
+                    f(stmt, &writer.conn)
+                })
+                .map_err(|e| self.sql_err(e))
+                .and_then(|out| out);
+            let changed = writer.conn.total_changes() != before;
+            let outcome = outcome.map_err(|e| refused(writer, e));
+            let written = writer.finish_statement(sql);
+            if written.schema_changed {
+                self.inner.schema.invalidate();
             }
-        }
-        Ok(out)
+            let out = outcome?;
+            if changed {
+                for table in written.tables.iter() {
+                    self.mark_changed(table);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs peerlite's own statement (its SQL, not the caller's) through the statement API,
+    /// so its changes are tracked like any other.
+    pub(crate) fn execute_own(&self, sql: &str, params: &[Value]) -> Result<usize> {
+        self.writer()?.as_own(|| self.execute(sql, params))
+    }
+
+    /// Runs peerlite's own script (see [`execute_own`](Transaction::execute_own)).
+    pub(crate) fn execute_script_own(&self, sql: &str) -> Result<Vec<super::script::StatementOutput>> {
+        self.writer()?.as_own(|| self.execute_script(sql))
+    }
+
+    /// Runs `f` as peerlite's own work (see [`Writer::as_own`]).
+    pub(crate) fn as_own<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        self.writer()?.as_own(f)
     }
 
     /// Runs a read-only SQL query; sees this transaction's own writes.
+    ///
+    /// # Errors
+    /// 14800019 when the statement writes; 17050001 for a pragma peerlite refuses.
     pub fn query_sql(&self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        read::query_sql(self.conn()?, sql, params, self.inner.watch(), self.path())
+        let writer = self.writer()?;
+        writer.as_caller(|| {
+            writer.begin_statement();
+            // A refused pragma fails while it is prepared (where a setting takes effect).
+            let prepared = writer.with_prepared(sql, |stmt| {
+                if !stmt.readonly() {
+                    return Err(Error::NotAQuery {
+                        sql: sql.to_owned(),
+                    });
+                }
+                bind(stmt, params, self.path())?;
+                read::collect(stmt, self.inner.watch(), self.path())
+            });
+            prepared.map_err(|e| refused(writer, read::refused_on_reader(self.sql_err(e), sql)))?
+        })
     }
 
     /// Runs predicates as a query of `columns` (all when empty); sees this transaction's writes.
@@ -486,17 +535,24 @@ impl Drop for Transaction<'_> {
     }
 }
 
-/// Turns the authorizer's refusals (transaction control, writes to device tables) into clear
-/// errors.
+/// Turns the authorizer's refusals (transaction control, writes to device tables, peerlite's
+/// own objects) into clear errors.
 pub(crate) fn refused(writer: &Writer, err: Error) -> Error {
     match writer.take_refusal() {
-        Some(Refusal::Control) => Error::invalid(
+        Some(refusal) => refusal_error(refusal),
+        None => err,
+    }
+}
+
+fn refusal_error(refusal: Refusal) -> Error {
+    match refusal {
+        Refusal::Control => Error::invalid(
             StoreKind::Relational,
             "transaction control (BEGIN / COMMIT / ROLLBACK / END) inside peerlite's transaction; \
              use transaction(), commit() and rollback() — SAVEPOINT and RELEASE are allowed",
         ),
-        Some(Refusal::DeviceTable(table)) => Error::ReadOnlyDeviceTable { table },
-        None => err,
+        Refusal::DeviceTable(table) => Error::ReadOnlyDeviceTable { table },
+        Refusal::Protected { what, reason } => Error::Protected { what, reason },
     }
 }
 

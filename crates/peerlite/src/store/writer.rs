@@ -13,8 +13,24 @@
 //! nothing per row, where a trigger would make every applied row run a sub-program and open a
 //! statement journal. Statements that sync prepares for device tables never enter the shared
 //! statement cache, so a caller can never reuse one.
+//!
+//! The caller's statements are told apart from peerlite's own: the transaction runs them
+//! [`as_caller`](Writer::as_caller), and the authorizer then applies `store::guard`'s rules
+//! to them — and, always, to the bodies of the app's triggers (SQLite names the innermost
+//! trigger as the accessor; peerlite's own triggers are named `peerlite_…`, a name the
+//! caller cannot take).
+//!
+//! `PRAGMA recursive_triggers` is ON on the writer of a database with distributed tables.
+//! SQLite fires DELETE triggers for the rows a REPLACE conflict resolution removes (`INSERT
+//! OR REPLACE`, `REPLACE INTO`, `UPDATE OR REPLACE`, an `ON CONFLICT REPLACE` constraint, in
+//! a statement or in a trigger body) only then; with it, the capture trigger of a deletion
+//! records a tombstone for every such row, so peers delete it too. SQLite's update hook
+//! misses these deletions as well, so a capture built on it needs the same switch plus a
+//! DELETE trigger. The cost: an app trigger that writes its own table fires itself again, so
+//! it needs a guard (`AFTER UPDATE OF col`, or a `WHEN` clause) — documented in the README.
+//! Databases without distributed tables keep SQLite's default (off).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,16 +41,14 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use super::checkpointer::Checkpointer;
 use super::config::StoreConfig;
 use super::connection::{self, Role};
+use super::guard::{self, Pending, Verdict};
 use crate::error::Result;
+
+pub(crate) use super::guard::Refusal;
 
 /// Tables whose changes are peerlite's own bookkeeping and never reported.
 pub(crate) fn is_internal_table(name: &str) -> bool {
-    let has_prefix = |p: &[u8]| {
-        name.as_bytes()
-            .get(..p.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(p))
-    };
-    has_prefix(b"peerlite_") || has_prefix(b"sqlite_")
+    guard::is_protected(name)
 }
 
 /// What the authorizer saw while statements were being prepared.
@@ -42,19 +56,16 @@ pub(crate) fn is_internal_table(name: &str) -> bool {
 struct Seen {
     written: Vec<String>,
     schema_changed: bool,
-    /// A caller's statement tried to control the transaction and was refused.
-    denied_control: bool,
-    /// A caller's statement tried to write this device table and was refused.
-    denied_device_table: Option<String>,
-}
-
-/// Why the authorizer refused a caller's statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// `BEGIN` / `COMMIT` / `ROLLBACK` inside peerlite's transaction.
-    Control,
-    /// A write to another device's rows.
-    DeviceTable(String),
+    /// The statement is DDL or ANALYZE: its writes to `sqlite_*` tables are SQLite's own.
+    schema_work: bool,
+    /// Top-level statements are the caller's and judged (see [`Writer::as_caller`]).
+    caller: bool,
+    /// The first refusal of the statement being prepared.
+    refusal: Option<Refusal>,
+    /// Decisions left for [`Writer::vet`].
+    pending: Vec<Pending>,
+    /// The statement fires one of peerlite's triggers (so the table is distributed).
+    fires_capture: bool,
 }
 
 /// The prefix of device tables (see `changes::device_table_name`).
@@ -69,6 +80,10 @@ pub(crate) struct Writer {
     /// Set while peerlite itself runs BEGIN / COMMIT / ROLLBACK.
     own_control: Arc<AtomicBool>,
     by_sql: RefCell<HashMap<String, Arc<[String]>>>,
+    /// Depth of [`Writer::as_own`] scopes: inside one, nothing is judged as the caller's.
+    own_depth: Cell<u32>,
+    /// `PRAGMA recursive_triggers` is on.
+    recursive: Cell<bool>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -86,48 +101,92 @@ pub(crate) struct Written {
     pub schema_changed: bool,
 }
 
+/// Restores the caller flag (and the own depth) when a scope ends, panics included.
+struct Scope<'w> {
+    writer: &'w Writer,
+    caller: bool,
+    own: bool,
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        self.writer.seen().caller = self.caller;
+        if self.own {
+            self.writer
+                .own_depth
+                .set(self.writer.own_depth.get().saturating_sub(1));
+        }
+    }
+}
+
 impl Writer {
     pub fn open(
         config: &StoreConfig,
         sync: &Arc<crate::changes::state::SyncState>,
         checkpoints: &Checkpointer,
     ) -> Result<Writer> {
+        let sql_err = |e| crate::Error::from_sqlite(e, config.path());
         let mut conn = connection::open(config, Role::Writer)?;
-        checkpoints
-            .attach(&mut conn)
-            .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
-        crate::changes::state::register_functions(&conn, sync)
-            .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
+        checkpoints.attach(&mut conn).map_err(sql_err)?;
+        crate::changes::state::register_functions(&conn, sync).map_err(sql_err)?;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let control = Arc::new(AtomicBool::new(false));
         let (sink, allowed, state) = (Arc::clone(&seen), Arc::clone(&control), Arc::clone(sync));
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            let mut seen = sink.lock().unwrap_or_else(PoisonError::into_inner);
             if matches!(ctx.action, AuthAction::Transaction { .. })
                 && !allowed.load(Ordering::Acquire)
             {
-                sink.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .denied_control = true;
+                seen.refusal.get_or_insert(Refusal::Control);
                 return Authorization::Deny;
             }
             if let Some(table) = written_device_table(&ctx)
                 && state.capturing()
             {
-                sink.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .denied_device_table = Some(table.to_owned());
+                seen.refusal
+                    .get_or_insert_with(|| Refusal::DeviceTable(table.to_owned()));
                 return Authorization::Deny;
             }
-            record(&sink, &ctx);
+            // The app's triggers are judged whoever fires them; peerlite's never; top-level
+            // SQL when it is the caller's (and not sync applying rows, capture paused).
+            let judged = match ctx.accessor {
+                Some(trigger) if guard::is_peerlite_name(trigger) => {
+                    seen.fires_capture = true;
+                    false
+                }
+                Some(_) => true,
+                None => seen.caller && state.capturing(),
+            };
+            if judged {
+                match guard::judge(&ctx, ctx.accessor.is_some()) {
+                    Verdict::Allow => {}
+                    Verdict::Defer(pending) => seen.pending.push(pending),
+                    Verdict::Deny(refusal) => {
+                        seen.refusal.get_or_insert(refusal);
+                        return Authorization::Deny;
+                    }
+                }
+            }
+            record(&mut seen, &ctx);
             Authorization::Allow
         }))
-        .map_err(|e| crate::Error::from_sqlite(e, config.path()))?;
-        Ok(Writer {
+        .map_err(sql_err)?;
+        let writer = Writer {
             conn,
             seen,
             own_control: control,
             by_sql: RefCell::new(HashMap::new()),
-        })
+            own_depth: Cell::new(0),
+            recursive: Cell::new(false),
+        };
+        if has_capture_triggers(&writer.conn).map_err(sql_err)? {
+            writer.enable_recursive_triggers().map_err(sql_err)?;
+        }
+        Ok(writer)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs peerlite's own transaction control (`BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK`).
@@ -138,30 +197,114 @@ impl Writer {
         result
     }
 
+    /// Runs `f` with top-level statements judged as the caller's — unless peerlite's own code
+    /// is running it ([`as_own`](Writer::as_own)).
+    pub fn as_caller<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.own_depth.get() > 0 {
+            return f();
+        }
+        let _scope = Scope {
+            writer: self,
+            caller: std::mem::replace(&mut self.seen().caller, true),
+            own: false,
+        };
+        f()
+    }
+
+    /// Runs `f` as peerlite's own work: statements prepared inside, even through the public
+    /// statement API, are not judged (their SQL is peerlite's, not the caller's).
+    pub fn as_own<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.own_depth.set(self.own_depth.get() + 1);
+        let _scope = Scope {
+            writer: self,
+            caller: std::mem::replace(&mut self.seen().caller, false),
+            own: true,
+        };
+        f()
+    }
+
+    /// Prepares `sql` and runs `f` on it. A caller's statement that names a protected object
+    /// or is a pragma is prepared afresh rather than taken from the statement cache, which
+    /// peerlite's own statements share: the authorizer judges it every time.
+    pub fn with_prepared<R>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> R,
+    ) -> rusqlite::Result<R> {
+        if self.seen().caller && guard::needs_fresh_prepare(sql) {
+            Ok(f(&mut self.conn.prepare(sql)?))
+        } else {
+            let mut cached = self.conn.prepare_cached(sql)?;
+            Ok(f(&mut cached))
+        }
+    }
+
     /// What the authorizer refused since the last statement began (once).
     pub fn take_refusal(&self) -> Option<Refusal> {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let table = seen.denied_device_table.take();
-        if std::mem::take(&mut seen.denied_control) {
-            return Some(Refusal::Control);
-        }
-        table.map(Refusal::DeviceTable)
+        self.seen().refusal.take()
     }
 
     /// Call before preparing `sql` for a raw execution.
     pub fn begin_statement(&self) {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seen = self.seen();
         seen.written.clear();
         seen.schema_changed = false;
-        seen.denied_control = false;
-        seen.denied_device_table = None;
+        seen.schema_work = false;
+        seen.refusal = None;
+        seen.pending.clear();
+        seen.fires_capture = false;
+    }
+
+    /// Call after preparing the caller's statement `sql` and before running it: settles what
+    /// the authorizer left pending (which needs the text and the registry), and switches
+    /// recursive triggers on the first time a statement fires capture triggers (a database
+    /// that became distributed through a restore or another process).
+    pub fn vet(&self, sql: &str) -> rusqlite::Result<Option<Refusal>> {
+        let (pending, schema_work, fires_capture) = {
+            let mut seen = self.seen();
+            (
+                std::mem::take(&mut seen.pending),
+                seen.schema_work,
+                std::mem::take(&mut seen.fires_capture),
+            )
+        };
+        if fires_capture && !self.recursive.get() {
+            // The flag changes how statements compile: SQLite expires every prepared
+            // statement, and this one recompiles with it when it first steps.
+            self.as_own(|| self.enable_recursive_triggers())?;
+        }
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        self.as_own(|| guard::settle(&self.conn, sql, &pending, schema_work))
+    }
+
+    /// Makes SQLite compare its in-memory schema with the file's at the start of a transaction
+    /// (a statement with a schema check does; another program may have changed the schema
+    /// since): the authorizer must judge statements against the schema as it is, or a
+    /// trigger dropped elsewhere could still get a write refused.
+    pub fn refresh_schema(&self) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM main.sqlite_schema WHERE 0")?
+            .query([])?
+            .next()
+            .map(|_| ())
+    }
+
+    /// Switches `PRAGMA recursive_triggers` on (see the module documentation for why).
+    pub fn enable_recursive_triggers(&self) -> rusqlite::Result<()> {
+        if !self.recursive.get() {
+            self.conn.execute_batch("PRAGMA recursive_triggers = ON")?;
+            self.recursive.set(true);
+        }
+        Ok(())
     }
 
     /// Call after running `sql`: the tables it may have written, learned now (the statement was
     /// prepared) or remembered from an earlier preparation (it came from the cache).
     pub fn finish_statement(&self, sql: &str) -> Written {
         let (written, schema_changed) = {
-            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut seen = self.seen();
             (
                 std::mem::take(&mut seen.written),
                 std::mem::replace(&mut seen.schema_changed, false),
@@ -207,6 +350,15 @@ impl Writer {
     }
 }
 
+/// True when the database has peerlite's capture triggers, i.e. distributed tables.
+fn has_capture_triggers(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        r"SELECT EXISTS(SELECT 1 FROM main.sqlite_schema WHERE type = 'trigger' AND name LIKE 'peerlite\_%' ESCAPE '\')",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// The device table a statement would write, if any.
 fn written_device_table<'c>(ctx: &AuthContext<'c>) -> Option<&'c str> {
     match ctx.action {
@@ -223,28 +375,39 @@ fn written_device_table<'c>(ctx: &AuthContext<'c>) -> Option<&'c str> {
     }
 }
 
-fn record(seen: &Mutex<Seen>, ctx: &AuthContext<'_>) {
-    if ctx.database_name.is_some_and(|db| db != "main") {
-        return;
-    }
-    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+fn record(seen: &mut Seen, ctx: &AuthContext<'_>) {
+    use AuthAction as A;
     match ctx.action {
-        AuthAction::Insert { table_name }
-        | AuthAction::Delete { table_name }
-        | AuthAction::Update { table_name, .. }
-            if !is_internal_table(table_name) && !seen.written.iter().any(|t| t == table_name) =>
+        A::CreateIndex { .. }
+        | A::CreateTable { .. }
+        | A::CreateTrigger { .. }
+        | A::CreateView { .. }
+        | A::CreateTempIndex { .. }
+        | A::CreateTempTable { .. }
+        | A::CreateTempTrigger { .. }
+        | A::CreateTempView { .. }
+        | A::DropIndex { .. }
+        | A::DropTable { .. }
+        | A::DropTrigger { .. }
+        | A::DropView { .. }
+        | A::DropTempIndex { .. }
+        | A::DropTempTable { .. }
+        | A::DropTempTrigger { .. }
+        | A::DropTempView { .. }
+        | A::AlterTable { .. }
+        | A::CreateVtable { .. }
+        | A::DropVtable { .. } => {
+            seen.schema_changed = true;
+            seen.schema_work = true;
+        }
+        A::Analyze { .. } | A::Reindex { .. } => seen.schema_work = true,
+        A::Insert { table_name } | A::Delete { table_name } | A::Update { table_name, .. }
+            if ctx.database_name.is_none_or(|db| db == "main")
+                && !is_internal_table(table_name)
+                && !seen.written.iter().any(|t| t == table_name) =>
         {
             seen.written.push(table_name.to_owned());
         }
-        AuthAction::CreateTable { .. }
-        | AuthAction::CreateIndex { .. }
-        | AuthAction::CreateTrigger { .. }
-        | AuthAction::CreateView { .. }
-        | AuthAction::DropTable { .. }
-        | AuthAction::DropIndex { .. }
-        | AuthAction::DropTrigger { .. }
-        | AuthAction::DropView { .. }
-        | AuthAction::AlterTable { .. } => seen.schema_changed = true,
         _ => {}
     }
 }

@@ -554,25 +554,28 @@ fn masked_columns(target: &TableMeta, mask: u64) -> Vec<String> {
     cols
 }
 
-/// `UPDATE t SET (the columns in mask) = ? … WHERE identity = ?`.
+/// `UPDATE t SET (the columns in mask) = ? … WHERE identity = ?`. `OR ABORT` overrides a
+/// conflict clause the table declares: a remote row that collides with a local one is a
+/// recorded conflict, never a local row REPLACEd away (with capture paused, so without a
+/// tombstone) or an update silently IGNOREd.
 fn update_sql(target: &TableMeta, mask: u64) -> String {
     let sets: Vec<String> = masked_columns(target, mask)
         .into_iter()
         .map(|c| format!("{c} = ?"))
         .collect();
     format!(
-        "UPDATE {} SET {} WHERE {} = ?",
+        "UPDATE OR ABORT {} SET {} WHERE {} = ?",
         quote_ident(&target.name),
         sets.join(", "),
         target.identity_sql()
     )
 }
 
-/// `INSERT INTO t (the columns in mask) VALUES (?, …)`.
+/// `INSERT INTO t (the columns in mask) VALUES (?, …)`, `OR ABORT` as in [`update_sql`].
 fn insert_sql(target: &TableMeta, mask: u64) -> String {
     let cols = masked_columns(target, mask);
     format!(
-        "INSERT INTO {} ({}) VALUES ({})",
+        "INSERT OR ABORT INTO {} ({}) VALUES ({})",
         quote_ident(&target.name),
         cols.join(", "),
         vec!["?"; cols.len()].join(", ")

@@ -156,18 +156,29 @@ fn local_writes_to_a_device_table_fail_with_17040002() {
     // Nothing changed, and reading works.
     assert_eq!(notes(&phone, &table), vec![row(1, "laptop 1", 1)]);
 
-    // A trigger writing the device table is refused too.
-    phone
-        .execute(
+    // A trigger writing the device table is refused when it is created (17050001: peerlite's
+    // own object); one made by another tool is refused whenever it fires (17040002).
+    assert_eq!(
+        code(phone.execute(
             &format!("CREATE TRIGGER sneaky AFTER INSERT ON note BEGIN DELETE FROM {q}; END"),
             &[],
-        )
+        )),
+        17050001
+    );
+    rusqlite::Connection::open(phone.path())
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER sneaky AFTER INSERT ON note BEGIN DELETE FROM {q}; END"
+        ))
         .unwrap();
     assert_eq!(
         code(phone.insert("note", &bucket! { "text" => "x" })),
         17040002
     );
-    phone.execute("DROP TRIGGER sneaky", &[]).unwrap();
+    rusqlite::Connection::open(phone.path())
+        .unwrap()
+        .execute_batch("DROP TRIGGER sneaky")
+        .unwrap();
     assert_eq!(notes(&phone, &table), vec![row(1, "laptop 1", 1)]);
 
     // Sync still writes it after all those refusals.

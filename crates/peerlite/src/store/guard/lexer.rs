@@ -1,0 +1,247 @@
+//! A small SQL lexer: just enough to read the shape of an `ALTER TABLE` statement and the
+//! tables a trigger body writes, which SQLite's authorizer does not tell. It skips whitespace
+//! and comments, reads quoted identifiers in every spelling SQLite accepts (`"…"`, `[…]`,
+//! `` `…` ``, and `'…'` where a name is expected), and never looks at a byte twice, so its work
+//! is bounded by the statement's length.
+
+/// One token of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token<'s> {
+    /// A keyword or a bare identifier, as written.
+    Word(&'s str),
+    /// A quoted identifier or string literal, unquoted (SQLite takes either as a name in the
+    /// places this lexer reads names from).
+    Quoted(String),
+    /// Any other character (punctuation, operators, digits of a number).
+    Other(char),
+}
+
+impl Token<'_> {
+    /// True for the bare keyword `word` (case-insensitive); a quoted `"TO"` is a name.
+    pub fn is(&self, word: &str) -> bool {
+        matches!(self, Token::Word(w) if w.eq_ignore_ascii_case(word))
+    }
+
+    /// The token read as a name (a bare word or a quoted identifier).
+    pub fn name(&self) -> Option<String> {
+        match self {
+            Token::Word(w) => Some((*w).to_owned()),
+            Token::Quoted(q) => Some(q.clone()),
+            Token::Other(_) => None,
+        }
+    }
+}
+
+/// The tokens of `sql`, in order.
+pub(crate) fn tokens(sql: &str) -> Lexer<'_> {
+    Lexer { sql, at: 0 }
+}
+
+/// Iterator over the tokens of a statement (see [`tokens`]).
+pub(crate) struct Lexer<'s> {
+    sql: &'s str,
+    at: usize,
+}
+
+impl Lexer<'_> {
+    fn skip_space_and_comments(&mut self) {
+        loop {
+            let rest = &self.sql[self.at..];
+            let trimmed = rest.trim_start();
+            self.at += rest.len() - trimmed.len();
+            if trimmed.starts_with("--") {
+                self.at += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
+            } else if let Some(body) = trimmed.strip_prefix("/*") {
+                self.at += body.find("*/").map_or(trimmed.len(), |n| n + 4);
+            } else {
+                return;
+            }
+        }
+    }
+}
+
+impl<'s> Iterator for Lexer<'s> {
+    type Item = Token<'s>;
+
+    fn next(&mut self) -> Option<Token<'s>> {
+        self.skip_space_and_comments();
+        let rest = &self.sql[self.at..];
+        let first = rest.chars().next()?;
+        let close = match first {
+            '"' => Some('"'),
+            '`' => Some('`'),
+            '\'' => Some('\''),
+            '[' => Some(']'),
+            _ => None,
+        };
+        if let Some(close) = close {
+            let mut out = String::new();
+            let mut chars = rest.char_indices().skip(1).peekable();
+            while let Some((j, c)) = chars.next() {
+                if c == close {
+                    // Doubling the quote escapes it, except in `[…]`.
+                    if close != ']' && chars.peek().is_some_and(|(_, n)| *n == close) {
+                        out.push(c);
+                        chars.next();
+                        continue;
+                    }
+                    self.at += j + c.len_utf8();
+                    return Some(Token::Quoted(out));
+                }
+                out.push(c);
+            }
+            // Unterminated: the rest is the token (SQLite will refuse the statement anyway).
+            self.at = self.sql.len();
+            return Some(Token::Quoted(out));
+        }
+        let len: usize = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$' || !c.is_ascii())
+            .map(char::len_utf8)
+            .sum();
+        if len == 0 {
+            self.at += first.len_utf8();
+            return Some(Token::Other(first));
+        }
+        self.at += len;
+        Some(Token::Word(&rest[..len]))
+    }
+}
+
+/// What an `ALTER TABLE` statement does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AlterForm {
+    /// `RENAME TO name`: the new name, unquoted.
+    RenameTable(String),
+    /// `RENAME [COLUMN] a TO b`.
+    RenameColumn,
+    /// `ADD [COLUMN] …`.
+    AddColumn,
+    /// `DROP [COLUMN] …`.
+    DropColumn,
+    /// Anything this lexer does not recognise (treated as the most dangerous form).
+    Unknown,
+}
+
+/// Reads `ALTER TABLE [schema.]name <form>` (after an optional `EXPLAIN [QUERY PLAN]`).
+pub(crate) fn alter_form(sql: &str) -> AlterForm {
+    let mut t = tokens(sql).peekable();
+    while t
+        .peek()
+        .is_some_and(|w| w.is("EXPLAIN") || w.is("QUERY") || w.is("PLAN"))
+    {
+        t.next();
+    }
+    if !(t.next().is_some_and(|w| w.is("ALTER")) && t.next().is_some_and(|w| w.is("TABLE"))) {
+        return AlterForm::Unknown;
+    }
+    if t.next().and_then(|n| n.name()).is_none() {
+        return AlterForm::Unknown;
+    }
+    let mut verb = t.next();
+    if verb == Some(Token::Other('.')) {
+        if t.next().and_then(|n| n.name()).is_none() {
+            return AlterForm::Unknown;
+        }
+        verb = t.next();
+    }
+    match verb {
+        Some(v) if v.is("RENAME") => match t.next() {
+            Some(to) if to.is("TO") => t
+                .next()
+                .and_then(|n| n.name())
+                .map_or(AlterForm::Unknown, AlterForm::RenameTable),
+            Some(_) => AlterForm::RenameColumn,
+            None => AlterForm::Unknown,
+        },
+        Some(v) if v.is("ADD") => AlterForm::AddColumn,
+        Some(v) if v.is("DROP") => AlterForm::DropColumn,
+        _ => AlterForm::Unknown,
+    }
+}
+
+/// The tables the statements inside `sql` (a `CREATE TRIGGER`) name as their targets:
+/// `INSERT|REPLACE INTO x`, `UPDATE [OR …] x`, `DELETE FROM x`, schema prefixes dropped.
+/// A look at the text only: the authorizer judges the body again whenever it fires.
+pub(crate) fn write_targets(sql: &str) -> Vec<String> {
+    let toks: Vec<Token<'_>> = tokens(sql).collect();
+    let mut out = Vec::new();
+    for (i, tok) in toks.iter().enumerate() {
+        let mut at = if tok.is("INTO") {
+            i + 1
+        } else if tok.is("UPDATE") {
+            if toks.get(i + 1).is_some_and(|t| t.is("OR")) {
+                i + 3
+            } else {
+                i + 1
+            }
+        } else if tok.is("DELETE") && toks.get(i + 1).is_some_and(|t| t.is("FROM")) {
+            i + 2
+        } else {
+            continue;
+        };
+        if toks.get(at + 1) == Some(&Token::Other('.')) {
+            at += 2;
+        }
+        if let Some(name) = toks.get(at).and_then(Token::name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alter_forms_in_every_spelling() {
+        use AlterForm::*;
+        let cases = [
+            ("ALTER TABLE t RENAME TO u", RenameTable("u".into())),
+            (
+                "alter /* x */ table main.\"t\" -- c\n rename to [peerlite_x]",
+                RenameTable("peerlite_x".into()),
+            ),
+            ("ALTER TABLE `t` RENAME TO 'a b'", RenameTable("a b".into())),
+            ("ALTER TABLE t RENAME \"TO\" TO x", RenameColumn),
+            ("ALTER TABLE t RENAME COLUMN a TO b", RenameColumn),
+            ("ALTER TABLE t RENAME a TO b", RenameColumn),
+            ("ALTER TABLE t ADD COLUMN c TEXT", AddColumn),
+            ("ALTER TABLE t ADD c", AddColumn),
+            ("ALTER TABLE [t].x DROP COLUMN c", DropColumn),
+            ("EXPLAIN ALTER TABLE t DROP c", DropColumn),
+            ("ALTER TABLE t", Unknown),
+            ("DROP TABLE t", Unknown),
+        ];
+        for (sql, form) in cases {
+            assert_eq!(alter_form(sql), form, "{sql}");
+        }
+    }
+
+    #[test]
+    fn write_targets_of_a_trigger_body() {
+        let sql = "CREATE TRIGGER x AFTER UPDATE OF a ON t BEGIN
+            INSERT INTO main.\"peerlite_meta\" VALUES (1, 2);
+            UPDATE OR REPLACE [peerlite_clock_1] SET seq = 0;
+            DELETE FROM sqlite_sequence; REPLACE INTO u VALUES (1);
+            SELECT 'INSERT INTO peerlite_kv'; END";
+        assert_eq!(
+            write_targets(sql),
+            [
+                "OF",
+                "peerlite_meta",
+                "peerlite_clock_1",
+                "sqlite_sequence",
+                "u"
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_quotes_and_comments_end_the_text() {
+        assert_eq!(tokens("a /* never closed").count(), 1);
+        assert_eq!(tokens("a \"never closed").count(), 2);
+        assert_eq!(tokens("-- only a comment").count(), 0);
+    }
+}
