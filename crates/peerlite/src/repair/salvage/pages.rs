@@ -36,8 +36,15 @@ pub(super) trait PageSource {
     fn connections(&self) -> u64;
 }
 
-/// SQLite's header page size field: a power of two from 512 to 65536 (1 means 65536).
+/// SQLite's header page size field: a power of two from 512 to 65536 (1 means 65536). Only
+/// trusted when the header still looks like one: the magic string, and the three payload
+/// fractions every SQLite file has (64, 32, 32).
 fn header_page_size(header: &[u8]) -> Option<usize> {
+    if header.get(..16) != Some(b"SQLite format 3\0".as_slice())
+        || header.get(21..24) != Some([64u8, 32, 32].as_slice())
+    {
+        return None;
+    }
     let raw = usize::from(u16::from_be_bytes([*header.get(16)?, *header.get(17)?]));
     let size = if raw == 1 { 65536 } else { raw };
     ((512..=65536).contains(&size) && size.is_power_of_two()).then_some(size)
@@ -149,7 +156,9 @@ impl PageSource for FilePages {
 }
 
 /// `file:` URI of a path, so a read-only ATTACH can name it whatever characters it has.
-fn file_uri(path: &Path) -> String {
+/// Without a WAL beside it the file is opened `immutable`: SQLite then creates no WAL or
+/// shared-memory file beside it either.
+fn file_uri(path: &Path, immutable: bool) -> String {
     let mut uri = String::from("file:");
     for b in path.as_os_str().as_encoded_bytes() {
         match b {
@@ -159,7 +168,7 @@ fn file_uri(path: &Path) -> String {
             _ => uri.push_str(&format!("%{b:02X}")),
         }
     }
-    uri.push_str("?mode=ro");
+    uri.push_str(if immutable { "?mode=ro&immutable=1" } else { "?mode=ro" });
     uri
 }
 
@@ -186,7 +195,7 @@ impl CipherPages {
         let in_wal: HashSet<u32> = wal::read(wal_path)
             .map(|w| w.frames.into_keys().collect())
             .unwrap_or_default();
-        let uri = file_uri(db);
+        let uri = file_uri(db, !wal_path.exists());
         let sql = |e| Error::from_sqlite(e, db);
         let conn = Connection::open_with_flags(
             &uri,
@@ -337,8 +346,12 @@ mod tests {
     #[test]
     fn uris_escape_what_sqlite_would_read_as_syntax() {
         assert_eq!(
-            file_uri(Path::new("/a b/c?d#e%f.db")),
+            file_uri(Path::new("/a b/c?d#e%f.db"), false),
             "file:/a%20b/c%3Fd%23e%25f.db?mode=ro"
+        );
+        assert_eq!(
+            file_uri(Path::new("/q/a.db"), true),
+            "file:/q/a.db?mode=ro&immutable=1"
         );
     }
 
