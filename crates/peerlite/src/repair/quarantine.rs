@@ -32,10 +32,20 @@ pub(crate) fn file_name(db: &Path) -> String {
         .to_owned()
 }
 
-/// Creates a new, empty quarantine folder for `db` (synced into its parents).
+/// Creates a new, empty quarantine folder for `db` (synced into its parents). Empty folders
+/// of repairs killed before they wrote their journal are removed first.
 pub(crate) fn new_dir(db: &Path) -> Result<PathBuf> {
     let root = parent(db).join("quarantine");
-    let stamp = naming::stamped(&format!("{}-", file_name(db)), naming::now_ms());
+    let prefix = format!("{}-", file_name(db));
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                // Fails (and keeps it) unless it is empty.
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
+    let stamp = naming::stamped(&prefix, naming::now_ms());
     let mut dir = root.join(&stamp);
     let mut n = 1;
     while dir.exists() {

@@ -72,10 +72,12 @@ fn config(path: &Path, key: Option<&str>) -> StoreConfig {
 fn open_code(path: &Path, key: Option<&str>) -> u32 {
     match RdbStore::open(config(path, key)) {
         Ok(store) => {
-            let read = store.query_sql("SELECT count(*) FROM t", &[]).and_then(|mut rs| {
-                rs.go_to_first_row()?;
-                rs.get_long(0)
-            });
+            let read = store
+                .query_sql("SELECT count(*) FROM t", &[])
+                .and_then(|mut rs| {
+                    rs.go_to_first_row()?;
+                    rs.get_long(0)
+                });
             let code = match read {
                 Ok(n) => {
                     assert_eq!(n, ROWS);
@@ -104,7 +106,11 @@ fn case(encrypted: bool, key: Option<&str>, shape: Shape, expected: u32) {
                 .map(|s| s.rebuilt())
                 .unwrap_err();
             assert_eq!(err.code(), 14800020, "{label}: repair: {err}");
-            assert_eq!(std::fs::read(&path).unwrap(), before, "{label}: the file changed");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "{label}: the file changed"
+            );
             assert!(
                 !dir.path().join("quarantine").exists(),
                 "{label}: a key problem led to quarantine: {:?}",
@@ -120,12 +126,20 @@ fn case(encrypted: bool, key: Option<&str>, shape: Shape, expected: u32) {
                 assert!(report.salvage.rows > 0, "{label}: {:?}", report.salvage);
             } else {
                 // Page 1 no longer decrypts: nothing can be salvaged, and the report says why.
-                assert!(report.salvage.error.is_some(), "{label}: {:?}", report.salvage);
+                assert!(
+                    report.salvage.error.is_some(),
+                    "{label}: {:?}",
+                    report.salvage
+                );
             }
             store.close().unwrap();
             // Still encrypted exactly when it was.
             let head = std::fs::read(&path).unwrap();
-            assert_eq!(head.starts_with(b"SQLite format 3\0"), !encrypted, "{label}");
+            assert_eq!(
+                head.starts_with(b"SQLite format 3\0"),
+                !encrypted,
+                "{label}"
+            );
             assert_eq!(open_code(&path, key), 0, "{label}: after repair");
         }
         other => panic!("{other}"),
@@ -142,7 +156,12 @@ fn a_plaintext_store_without_a_key_is_corrupted_only_when_damaged() {
 
 #[test]
 fn a_superfluous_key_is_a_key_problem_whatever_the_damage() {
-    for shape in [Shape::Intact, Shape::CutAligned, Shape::CutInsidePage, Shape::HeaderScribbled] {
+    for shape in [
+        Shape::Intact,
+        Shape::CutAligned,
+        Shape::CutInsidePage,
+        Shape::HeaderScribbled,
+    ] {
         case(false, Some(KEY), shape, 14800020);
     }
 }
@@ -157,14 +176,24 @@ fn an_encrypted_store_with_its_key_is_corrupted_when_cut_or_scribbled_and_repair
 
 #[test]
 fn an_encrypted_store_with_a_wrong_key_is_never_called_corrupted() {
-    for shape in [Shape::Intact, Shape::CutAligned, Shape::CutInsidePage, Shape::HeaderScribbled] {
+    for shape in [
+        Shape::Intact,
+        Shape::CutAligned,
+        Shape::CutInsidePage,
+        Shape::HeaderScribbled,
+    ] {
         case(true, Some("not the key"), shape, 14800020);
     }
 }
 
 #[test]
 fn an_encrypted_store_without_a_key_is_a_missing_key_never_an_empty_plaintext_store() {
-    for shape in [Shape::Intact, Shape::CutAligned, Shape::CutInsidePage, Shape::HeaderScribbled] {
+    for shape in [
+        Shape::Intact,
+        Shape::CutAligned,
+        Shape::CutInsidePage,
+        Shape::HeaderScribbled,
+    ] {
         case(true, None, shape, 14800020);
     }
 }

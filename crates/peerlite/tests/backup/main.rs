@@ -12,7 +12,7 @@ mod keys;
 mod online;
 mod repair;
 mod restore;
-mod salvage;
 mod retention;
+mod salvage;
 mod shell;
 mod versions;

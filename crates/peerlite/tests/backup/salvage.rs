@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use peerlite::repair::{SalvageReport, salvage};
 use peerlite::EncryptionKey;
+use peerlite::repair::{SalvageReport, salvage};
 use peerlite_testkit::pseudo_random_bytes;
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -33,7 +33,9 @@ fn r_row(id: i64) -> (String, i64) {
 
 fn o_big(id: i64) -> Vec<u8> {
     let len = 1000 + (id * 977 % 9000) as usize;
-    (0..len).map(|i| ((id as usize * 31 + i * 7) % 251) as u8).collect()
+    (0..len)
+        .map(|i| ((id as usize * 31 + i * 7) % 251) as u8)
+        .collect()
 }
 
 fn w_row(seq: i64) -> (String, String, i64) {
@@ -63,20 +65,33 @@ fn build(path: &Path, key: Option<&str>) {
     .unwrap();
     for id in 1..=R_ROWS {
         let (a, b) = r_row(id);
-        conn.execute("INSERT INTO r VALUES (?1, ?2, ?3)", rusqlite::params![id, a, b])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO r VALUES (?1, ?2, ?3)",
+            rusqlite::params![id, a, b],
+        )
+        .unwrap();
     }
     for id in 1..=O_ROWS {
         conn.execute(
             "INSERT INTO o VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![id, format!("o-{id}"), o_big(id), id as f64 / 3.0, format!("x-{id}"), id % 3],
+            rusqlite::params![
+                id,
+                format!("o-{id}"),
+                o_big(id),
+                id as f64 / 3.0,
+                format!("x-{id}"),
+                id % 3
+            ],
         )
         .unwrap();
     }
     for seq in 1..=W_ROWS {
         let (k, v, flag) = w_row(seq);
-        conn.execute("INSERT INTO w VALUES (?1, ?2, ?3, ?4)", rusqlite::params![k, seq, v, flag])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO w VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![k, seq, v, flag],
+        )
+        .unwrap();
     }
     conn.execute_batch("COMMIT").unwrap();
     conn.execute(
@@ -84,7 +99,8 @@ fn build(path: &Path, key: Option<&str>) {
         [*R_DELETED.start(), *R_DELETED.end()],
     )
     .unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
 }
 
 /// One page as `dbstat` sees it in the intact file.
@@ -226,7 +242,8 @@ fn damage(f: &Fixture, hits: &[Hit], seed: u64) -> (Vec<u8>, Vec<u32>, bool) {
 }
 
 fn open_salvage(path: &Path, key: Option<&str>) -> Connection {
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn =
+        Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     if let Some(key) = key {
         conn.pragma_update(None, "key", key).unwrap();
     }
@@ -238,29 +255,48 @@ fn open_salvage(path: &Path, key: Option<&str>) -> Connection {
 fn assert_only_written_rows(conn: &Connection) -> HashMap<&'static str, i64> {
     let mut counts = HashMap::new();
     let has = |t: &str| {
-        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [t], |r| r.get::<_, i64>(0))
-            .unwrap()
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+            [t],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
             > 0
     };
     if has("r") {
         let mut st = conn.prepare("SELECT rowid, id, a, b FROM r").unwrap();
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
             .unwrap();
         let mut n = 0;
         for row in rows {
             let (rowid, id, a, b) = row.unwrap();
-            assert!((1..=R_ROWS).contains(&rowid), "r: rowid {rowid} was never written");
+            assert!(
+                (1..=R_ROWS).contains(&rowid),
+                "r: rowid {rowid} was never written"
+            );
             let (ea, eb) = r_row(rowid);
             assert_eq!(id, Some(rowid), "r: the rowid alias");
-            assert!(a.is_none() || a.as_deref() == Some(ea.as_str()), "r {rowid}: a = {a:?}");
+            assert!(
+                a.is_none() || a.as_deref() == Some(ea.as_str()),
+                "r {rowid}: a = {a:?}"
+            );
             assert!(b.is_none() || b == Some(eb), "r {rowid}: b = {b:?}");
             n += 1;
         }
         counts.insert("r", n);
     }
     if has("o") {
-        let mut st = conn.prepare("SELECT id, tag, big, n, extra, flag FROM o").unwrap();
+        let mut st = conn
+            .prepare("SELECT id, tag, big, n, extra, flag FROM o")
+            .unwrap();
         let rows = st
             .query_map([], |r| {
                 Ok((
@@ -277,10 +313,19 @@ fn assert_only_written_rows(conn: &Connection) -> HashMap<&'static str, i64> {
         for row in rows {
             let (id, tag, big, num, extra, flag) = row.unwrap();
             assert!((1..=O_ROWS).contains(&id), "o: id {id} was never written");
-            assert!(tag.is_none() || tag == Some(format!("o-{id}")), "o {id}: tag");
-            assert!(big.is_none() || big == Some(o_big(id)), "o {id}: a wrong blob was salvaged");
+            assert!(
+                tag.is_none() || tag == Some(format!("o-{id}")),
+                "o {id}: tag"
+            );
+            assert!(
+                big.is_none() || big == Some(o_big(id)),
+                "o {id}: a wrong blob was salvaged"
+            );
             assert!(num.is_none() || num == Some(id as f64 / 3.0), "o {id}: n");
-            assert!(extra.is_none() || extra == Some(format!("x-{id}")), "o {id}: extra");
+            assert!(
+                extra.is_none() || extra == Some(format!("x-{id}")),
+                "o {id}: extra"
+            );
             assert!(flag.is_none() || flag == Some(id % 3), "o {id}: flag");
             n += 1;
         }
@@ -289,12 +334,22 @@ fn assert_only_written_rows(conn: &Connection) -> HashMap<&'static str, i64> {
     if has("w") {
         let mut st = conn.prepare("SELECT k, seq, v, flag FROM w").unwrap();
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
             .unwrap();
         let mut n = 0;
         for row in rows {
             let (k, seq, v, flag) = row.unwrap();
-            assert!((1..=W_ROWS).contains(&seq), "w: seq {seq} was never written");
+            assert!(
+                (1..=W_ROWS).contains(&seq),
+                "w: seq {seq} was never written"
+            );
             let (ek, ev, eflag) = w_row(seq);
             assert_eq!(k, ek, "w {seq}: k");
             assert!(v.is_none() || v == Some(ev), "w {seq}: v");
@@ -307,17 +362,18 @@ fn assert_only_written_rows(conn: &Connection) -> HashMap<&'static str, i64> {
 }
 
 /// Runs salvage on damaged bytes; returns the report and the rows per table.
-fn run(
-    f: &Fixture,
-    bytes: &[u8],
-) -> (peerlite::Result<SalvageReport>, HashMap<&'static str, i64>) {
+fn run(f: &Fixture, bytes: &[u8]) -> (peerlite::Result<SalvageReport>, HashMap<&'static str, i64>) {
     let dir = tempfile::tempdir().unwrap();
     let damaged = dir.path().join("damaged.db");
     std::fs::write(&damaged, bytes).unwrap();
     let dest = dir.path().join("out.salvage.db");
     let key = f.key.map(EncryptionKey::passphrase);
     let report = salvage(&damaged, key.as_ref(), &dest);
-    assert_eq!(std::fs::read(&damaged).unwrap(), bytes, "salvage changed the damaged file");
+    assert_eq!(
+        std::fs::read(&damaged).unwrap(),
+        bytes,
+        "salvage changed the damaged file"
+    );
     let leftovers: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -357,8 +413,17 @@ fn check(f: &Fixture, hits: &[Hit], seed: u64) -> Result<(), TestCaseError> {
         Err(e) => return Err(TestCaseError::fail(format!("salvage failed: {e}"))),
     };
     prop_assert_eq!(report.pages, n, "N is the damaged file's pages");
-    prop_assert!(report.pages_read <= 2 * n, "{} pages read for {} pages", report.pages_read, n);
-    prop_assert_eq!(report.connections, u64::from(f.key.is_some()), "connections");
+    prop_assert!(
+        report.pages_read <= 2 * n,
+        "{} pages read for {} pages",
+        report.pages_read,
+        n
+    );
+    prop_assert_eq!(
+        report.connections,
+        u64::from(f.key.is_some()),
+        "connections"
+    );
     prop_assert_eq!(report.error, None);
     if page_one {
         return Ok(());
@@ -369,7 +434,12 @@ fn check(f: &Fixture, hits: &[Hit], seed: u64) -> Result<(), TestCaseError> {
         prop_assert!(
             got >= least,
             "table {}: {} rows salvaged, {} on whole pages (damaged {:?}, {} of {} bytes)",
-            table, got, least, damaged, bytes.len(), f.bytes.len()
+            table,
+            got,
+            least,
+            damaged,
+            bytes.len(),
+            f.bytes.len()
         );
     }
     Ok(())
@@ -412,7 +482,10 @@ fn an_intact_database_is_salvaged_whole() {
         assert_eq!(report.partial_rows, 0);
         assert_eq!(report.lost_and_found, 0);
         assert_eq!(report.rows, (R_ROWS - deleted + O_ROWS + W_ROWS) as u64);
-        assert!(report.pages_read <= report.pages, "each page once: {report:?}");
+        assert!(
+            report.pages_read <= report.pages,
+            "each page once: {report:?}"
+        );
     }
 }
 
@@ -424,7 +497,14 @@ fn an_intact_database_is_salvaged_whole() {
 fn a_file_cut_anywhere_gives_up_every_row_on_the_pages_it_still_has() {
     for f in [plain(), encrypted()] {
         let len = f.bytes.len();
-        for cut in [len - 1, len - PAGE, len / 2, len / 2 / PAGE * PAGE, 7 * PAGE + 17, PAGE + 1] {
+        for cut in [
+            len - 1,
+            len - PAGE,
+            len / 2,
+            len / 2 / PAGE * PAGE,
+            7 * PAGE + 17,
+            PAGE + 1,
+        ] {
             let (report, counts) = run(f, &f.bytes[..cut]);
             let report = report.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
             for table in ["r", "o", "w"] {
@@ -464,7 +544,10 @@ fn many_damaged_pages_spread_over_the_middle_cost_one_connection_and_one_pass() 
         assert!(report.pages_read <= 2 * u64::from(n), "{report:?}");
         for table in ["r", "o", "w"] {
             let least = f.readable_rows(table, &damaged, bytes.len());
-            assert!(counts.get(table).copied().unwrap_or(0) >= least, "{table}: {report:?}");
+            assert!(
+                counts.get(table).copied().unwrap_or(0) >= least,
+                "{table}: {report:?}"
+            );
         }
     }
 }
@@ -476,12 +559,16 @@ fn rows_the_table_refuses_are_kept_in_lost_and_found() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nn.db");
     let conn = Connection::open(&db).unwrap();
-    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, big BLOB NOT NULL)").unwrap();
+    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, big BLOB NOT NULL)")
+        .unwrap();
     for id in 1..=20 {
-        conn.execute("INSERT INTO t VALUES (?1, zeroblob(20000))", [id]).unwrap();
+        conn.execute("INSERT INTO t VALUES (?1, zeroblob(20000))", [id])
+            .unwrap();
     }
     let overflow: Vec<u32> = conn
-        .prepare("SELECT pageno FROM dbstat WHERE name = 't' AND pagetype = 'overflow' ORDER BY pageno")
+        .prepare(
+            "SELECT pageno FROM dbstat WHERE name = 't' AND pagetype = 'overflow' ORDER BY pageno",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -497,9 +584,15 @@ fn rows_the_table_refuses_are_kept_in_lost_and_found() {
     let dest = dir.path().join("nn.salvage.db");
     let report = salvage(&db, None, &dest).unwrap();
     let conn = open_salvage(&dest, None);
-    let kept: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    let kept: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
     let lost: i64 = conn
-        .query_row("SELECT count(*) FROM peerlite_lost_and_found WHERE tree = 't'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM peerlite_lost_and_found WHERE tree = 't'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(kept + lost, 20, "{report:?}");
     assert_eq!(lost, 4, "{report:?}");

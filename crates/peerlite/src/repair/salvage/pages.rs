@@ -168,7 +168,11 @@ fn file_uri(path: &Path, immutable: bool) -> String {
             _ => uri.push_str(&format!("%{b:02X}")),
         }
     }
-    uri.push_str(if immutable { "?mode=ro&immutable=1" } else { "?mode=ro" });
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
     uri
 }
 
