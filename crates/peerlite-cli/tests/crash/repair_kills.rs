@@ -64,7 +64,7 @@ impl Fixture {
             "GOOD".as_ref(),
         ]));
         let backed_up = state(&backup_dir(&db).join("GOOD"));
-        ok(&mut peerlite(["sql".as_ref(), db.as_os_str()]).arg(format!(
+        ok(peerlite(["sql".as_ref(), db.as_os_str()]).arg(format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {AFTER}) \
              INSERT INTO t(marker, pad) SELECT 'after', randomblob(200) FROM n"
         )));

@@ -43,6 +43,10 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         _ => OpenFlags::SQLITE_OPEN_READ_ONLY,
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(e, path))?;
+    // Defensive mode: no SQL can corrupt the file. Among others, `sqlite_dbpage` (compiled in
+    // for salvage) becomes read-only: caller SQL could otherwise write raw pages.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+        .map_err(|e| Error::from_sqlite(e, path))?;
     // SQLCipher logs decryption failures to stderr; peerlite reports them as errors instead.
     let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
     conn.busy_timeout(config.busy_timeout)
@@ -187,14 +191,12 @@ impl Drop for OpenFile {
     }
 }
 
-/// A SQLCipher file is uniformly random: about one byte in 256 is zero. A plaintext SQLite
-/// file whose first page was overwritten still has pages full of zero bytes after it, so a
-/// file with many zeros past page 1 is a damaged plain database, not an encrypted one.
-fn looks_unencrypted(path: &Path) -> bool {
+/// Up to 64 KiB of the file from `offset`.
+fn sample(path: &Path, offset: u64) -> Vec<u8> {
     use std::io::{Seek, SeekFrom};
     let mut sample = vec![0u8; 64 * 1024];
     let read = std::fs::File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(4096))?;
+        f.seek(SeekFrom::Start(offset))?;
         let mut total = 0;
         loop {
             let n = f.read(&mut sample[total..])?;
@@ -204,20 +206,34 @@ fn looks_unencrypted(path: &Path) -> bool {
             total += n;
         }
     });
-    match read {
-        Ok(n) if n >= 4096 => sample[..n].iter().filter(|b| **b == 0).count() * 50 > n,
-        _ => false,
-    }
+    sample.truncate(read.unwrap_or(0));
+    sample
 }
 
-/// Whether a plaintext SQLite database is what the file holds: its magic header, or (header
-/// overwritten) pages full of zeros.
-fn is_plaintext(path: &Path) -> bool {
+/// Whether the file cannot be an encrypted store. A SQLCipher file is uniformly random:
+/// about one byte in 256 is zero and two in five are printable. A plaintext SQLite file
+/// whose first page was overwritten still has pages full of zero bytes after it; a file of
+/// text is nearly all printable. Either is a damaged or foreign file, not an encrypted one.
+fn not_encrypted(path: &Path) -> bool {
     let mut head = [0u8; 16];
     let read_ok = std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok();
-    read_ok && (&head == SQLITE_HEADER || looks_unencrypted(path))
+    if read_ok && &head == SQLITE_HEADER {
+        return true;
+    }
+    let past_page_one = sample(path, 4096);
+    if past_page_one.len() >= 4096
+        && past_page_one.iter().filter(|b| **b == 0).count() * 50 > past_page_one.len()
+    {
+        return true;
+    }
+    let start = sample(path, 0);
+    let printable = start
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    !start.is_empty() && printable * 10 >= start.len() * 9
 }
 
 /// Whether the key proves itself on this connection: SQLCipher checks every page's HMAC with
@@ -263,7 +279,8 @@ pub(crate) fn key_decrypts(path: &Path, key: &super::EncryptionKey) -> bool {
 /// SQLite says "file is not a database" (or "malformed") for a wrong key, a missing key, a
 /// superfluous key and a damaged file alike. Only proven corruption may be reported as such,
 /// because corruption can lead to a rebuild: with a key, the key must verify on some page;
-/// without one, the file must be a plaintext SQLite database. Anything else is a key problem.
+/// without one, the file must be one that cannot be an encrypted store (a plaintext SQLite
+/// database, or not a database at all). Anything else is a key problem.
 fn classify_unreadable(
     conn: &Connection,
     path: &Path,
@@ -292,12 +309,12 @@ fn classify_unreadable(
             "the key does not decrypt the store (it is open elsewhere in this process with its key)",
         );
     }
-    match (keyed, is_plaintext(path)) {
-        (true, true) => wrong_key("the store is not encrypted, but a key was given"),
+    match (keyed, not_encrypted(path)) {
+        (true, true) => wrong_key("the file is not encrypted, but a key was given"),
         (true, false) => wrong_key(
             "the key does not decrypt the store (wrong key, or the file is not a database)",
         ),
-        (false, true) => corrupted("the database is damaged"),
+        (false, true) => corrupted("the file is a damaged database, or not a database"),
         (false, false) => wrong_key(
             "the file is not a plaintext SQLite database: it is encrypted (give its key) or not a database",
         ),

@@ -603,3 +603,21 @@ fn rows_the_table_refuses_are_kept_in_lost_and_found() {
         .unwrap();
     assert_eq!(missing, 4);
 }
+
+/// `sqlite_dbpage`, compiled in so salvage can read the decrypted pages of encrypted stores,
+/// writes raw pages when SQL asks it to: every store connection is in SQLite's defensive
+/// mode, where it is read-only, so caller SQL can read pages but never corrupt the file.
+#[test]
+fn caller_sql_cannot_write_raw_pages() {
+    let (_dir, path) = peerlite_testkit::temp_store_path();
+    let store = peerlite::RdbStore::open(peerlite::StoreConfig::new(&path)).unwrap();
+    store.execute("CREATE TABLE t(x)", &[]).unwrap();
+    let err = store
+        .execute(
+            "UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 2",
+            &[],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    store.check(peerlite::CheckMode::Full).unwrap();
+}

@@ -218,7 +218,7 @@ fn trial(
     }
     if !pending && killed {
         // Killed before the journal: the damaged store is still at the path, flagged.
-        same(&std::fs::read(&db).unwrap(), damaged, &label);
+        same(&std::fs::read(&db).unwrap(), damaged, label);
         assert!(with_suffix(&db, ".corrupt").exists(), "{label}");
     }
     // Every open without allow_rebuild: refused while pending, never a new store. (Before
@@ -285,7 +285,7 @@ fn trial(
     assert!(!with_suffix(&db, ".corrupt").exists(), "{label}");
     assert!(!journal::path(&db).exists(), "{label}");
     let q = quarantined(&db).expect("quarantine");
-    same(&std::fs::read(q.join("a.db")).unwrap(), &damaged, &label);
+    same(&std::fs::read(q.join("a.db")).unwrap(), &damaged, label);
     assert!(q.join("a.db.corrupt").exists(), "{label}");
     if let Some(wal) = &wal {
         same(

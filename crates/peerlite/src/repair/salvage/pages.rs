@@ -332,10 +332,8 @@ impl PageSource for CipherPages {
             (1, Some(p)) => p.clone(),
             _ => self.fetch(pgno)?,
         };
-        (bytes.len() == self.page_size).then(|| Page {
-            valid: bytes.len(),
-            bytes,
-        })
+        let valid = bytes.len();
+        (valid == self.page_size).then_some(Page { bytes, valid })
     }
 
     fn connections(&self) -> u64 {
