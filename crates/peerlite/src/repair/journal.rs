@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 pub(crate) struct Journal {
     /// When the repair started (RFC 3339).
     pub started: String,
-    /// The quarantine folder of this repair.
-    pub quarantine: PathBuf,
+    /// The quarantine folder of this repair, by name: it is `quarantine/<name>` beside the
+    /// database (see [`Journal::dir`]), wherever the process that resumes it runs from.
+    pub quarantine: String,
     /// Damaged files are hard-linked into quarantine (false: moved, where links are refused).
     pub links: bool,
     /// The damaged store was opened with a key.
@@ -28,6 +29,13 @@ pub(crate) struct Journal {
     pub installed: Option<Option<String>>,
     /// Set once salvage ran (or failed).
     pub salvage: Option<SalvageReport>,
+}
+
+impl Journal {
+    /// The quarantine folder of this repair.
+    pub fn dir(&self, db: &Path) -> PathBuf {
+        super::quarantine::root(db).join(&self.quarantine)
+    }
 }
 
 /// `NAME.repair` beside the database.

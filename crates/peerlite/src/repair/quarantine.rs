@@ -32,10 +32,15 @@ pub(crate) fn file_name(db: &Path) -> String {
         .to_owned()
 }
 
+/// `quarantine/` beside the database.
+pub(crate) fn root(db: &Path) -> PathBuf {
+    parent(db).join("quarantine")
+}
+
 /// Creates a new, empty quarantine folder for `db` (synced into its parents). Empty folders
 /// of repairs killed before they wrote their journal are removed first.
 pub(crate) fn new_dir(db: &Path) -> Result<PathBuf> {
-    let root = parent(db).join("quarantine");
+    let root = root(db);
     let prefix = format!("{}-", file_name(db));
     if let Ok(entries) = std::fs::read_dir(&root) {
         for entry in entries.flatten() {

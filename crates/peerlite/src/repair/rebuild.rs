@@ -66,9 +66,13 @@ fn begin(config: &StoreConfig) -> Result<Journal> {
     let db = config.path();
     let dir = quarantine::new_dir(db)?;
     kill_point(1)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let journal = Journal {
         started: naming::rfc3339(naming::now_ms()),
-        quarantine: dir,
+        quarantine: name,
         links: true,
         encrypted: config.key.is_some(),
         installed: None,
@@ -83,7 +87,7 @@ fn begin(config: &StoreConfig) -> Result<Journal> {
 /// or missing key would put an empty store (or a backup it cannot read) in its place.
 fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
     let db = config.path();
-    let damaged = journal.quarantine.join(quarantine::file_name(db));
+    let damaged = journal.dir(db).join(quarantine::file_name(db));
     let damaged = if damaged.exists() {
         damaged
     } else {
@@ -116,7 +120,7 @@ fn pause(config: &StoreConfig) {
 /// Steps 2 to 5.
 fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     let db = config.path();
-    let dir = journal.quarantine.clone();
+    let dir = journal.dir(db);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating quarantine folder", &dir, e))?;
     remove_install_leftovers(db);
     if journal.links {
@@ -206,7 +210,7 @@ fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
     }
     kill_point(4)?;
     pause(config);
-    let dir = &journal.quarantine;
+    let dir = &journal.dir(db);
     let put_in_place = (|| {
         quarantine::clear_side_files(db, dir)?;
         kill_point(5)?;

@@ -621,3 +621,63 @@ fn caller_sql_cannot_write_raw_pages() {
     assert!(err.to_string().contains("read-only"), "{err}");
     store.check(peerlite::CheckMode::Full).unwrap();
 }
+
+/// The WAL a crash leaves holds committed transactions and, after them, the frames of one
+/// that never committed (its pages spilled from the cache before the crash). Salvage reads
+/// the committed ones — rows the database file does not have yet — and never the others:
+/// those rows were never in the database.
+#[test]
+fn a_wal_gives_its_committed_rows_and_never_an_uncommitted_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.db");
+    let conn = Connection::open(&live).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 10;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);",
+    )
+    .unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+         INSERT INTO t SELECT i, 'committed' FROM n",
+        [],
+    )
+    .unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 501 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+         INSERT INTO t SELECT i, printf('uncommitted %0200d', i) FROM n",
+        [],
+    )
+    .unwrap();
+    // The crash: the files as they are now.
+    let db = dir.path().join("crashed.db");
+    std::fs::copy(&live, &db).unwrap();
+    std::fs::copy(
+        dir.path().join("live.db-wal"),
+        dir.path().join("crashed.db-wal"),
+    )
+    .unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    let wal_len = std::fs::metadata(dir.path().join("crashed.db-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal_len > 1_000_000,
+        "the uncommitted pages spilled into the WAL: {wal_len}"
+    );
+
+    let dest = dir.path().join("crashed.salvage.db");
+    let report = salvage(&db, None, &dest).unwrap();
+    let out = open_salvage(&dest, None);
+    let (n, committed): (i64, i64) = out
+        .query_row(
+            "SELECT count(*), count(*) FILTER (WHERE v = 'committed') FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((n, committed), (500, 500), "{report:?}");
+}
