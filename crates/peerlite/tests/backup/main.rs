@@ -14,5 +14,6 @@ mod repair;
 mod restore;
 mod retention;
 mod salvage;
+mod salvage_cases;
 mod shell;
 mod versions;

@@ -18,27 +18,27 @@ use peerlite_testkit::pseudo_random_bytes;
 use proptest::prelude::*;
 use rusqlite::Connection;
 
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 const KEY: &str = "salvage property key";
-const R_ROWS: i64 = 1500;
+pub(crate) const R_ROWS: i64 = 1500;
 /// Rows of `r` deleted after they were written: their pages are on the free list.
-const R_DELETED: std::ops::RangeInclusive<i64> = 600..=799;
-const O_ROWS: i64 = 80;
-const W_ROWS: i64 = 600;
+pub(crate) const R_DELETED: std::ops::RangeInclusive<i64> = 600..=799;
+pub(crate) const O_ROWS: i64 = 80;
+pub(crate) const W_ROWS: i64 = 600;
 
 /// The expected values of the rows written, by table and key.
-fn r_row(id: i64) -> (String, i64) {
+pub(crate) fn r_row(id: i64) -> (String, i64) {
     (format!("r-{id}"), id * 7)
 }
 
-fn o_big(id: i64) -> Vec<u8> {
+pub(crate) fn o_big(id: i64) -> Vec<u8> {
     let len = 1000 + (id * 977 % 9000) as usize;
     (0..len)
         .map(|i| ((id as usize * 31 + i * 7) % 251) as u8)
         .collect()
 }
 
-fn w_row(seq: i64) -> (String, String, i64) {
+pub(crate) fn w_row(seq: i64) -> (String, String, i64) {
     (
         format!("k{:03}", seq % 40),
         format!("w-{seq}-{}", "abcdefghij".repeat(6)),
@@ -111,10 +111,10 @@ struct PageInfo {
     cells: i64,
 }
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    bytes: Vec<u8>,
-    key: Option<&'static str>,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) key: Option<&'static str>,
     pages: HashMap<u32, PageInfo>,
     interior: Vec<u32>,
 }
@@ -156,12 +156,12 @@ impl Fixture {
         }
     }
 
-    fn pages(&self) -> u32 {
+    pub(crate) fn pages(&self) -> u32 {
         (self.bytes.len() / PAGE) as u32
     }
 
     /// Rows of `table` on pages that are still whole: the least salvage must return.
-    fn readable_rows(&self, table: &str, damaged: &[u32], len: usize) -> i64 {
+    pub(crate) fn readable_rows(&self, table: &str, damaged: &[u32], len: usize) -> i64 {
         self.pages
             .iter()
             .filter(|(pgno, p)| {
@@ -175,19 +175,19 @@ impl Fixture {
     }
 }
 
-fn plain() -> &'static Fixture {
+pub(crate) fn plain() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| Fixture::new(None))
 }
 
-fn encrypted() -> &'static Fixture {
+pub(crate) fn encrypted() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| Fixture::new(Some(KEY)))
 }
 
 /// One kind of damage.
 #[derive(Debug, Clone)]
-enum Hit {
+pub(crate) enum Hit {
     /// A page (by its place in the file) overwritten with random bytes.
     Page(f64),
     /// A run of pages.
@@ -211,7 +211,7 @@ fn hit() -> impl Strategy<Value = Hit> {
 }
 
 /// The damaged file's bytes and the pages damaged.
-fn damage(f: &Fixture, hits: &[Hit], seed: u64) -> (Vec<u8>, Vec<u32>, bool) {
+pub(crate) fn damage(f: &Fixture, hits: &[Hit], seed: u64) -> (Vec<u8>, Vec<u32>, bool) {
     let mut bytes = f.bytes.clone();
     let n = f.pages();
     let mut damaged = Vec::new();
@@ -241,7 +241,7 @@ fn damage(f: &Fixture, hits: &[Hit], seed: u64) -> (Vec<u8>, Vec<u32>, bool) {
     (bytes, damaged, page_one)
 }
 
-fn open_salvage(path: &Path, key: Option<&str>) -> Connection {
+pub(crate) fn open_salvage(path: &Path, key: Option<&str>) -> Connection {
     let conn =
         Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     if let Some(key) = key {
@@ -362,7 +362,10 @@ fn assert_only_written_rows(conn: &Connection) -> HashMap<&'static str, i64> {
 }
 
 /// Runs salvage on damaged bytes; returns the report and the rows per table.
-fn run(f: &Fixture, bytes: &[u8]) -> (peerlite::Result<SalvageReport>, HashMap<&'static str, i64>) {
+pub(crate) fn run(
+    f: &Fixture,
+    bytes: &[u8],
+) -> (peerlite::Result<SalvageReport>, HashMap<&'static str, i64>) {
     let dir = tempfile::tempdir().unwrap();
     let damaged = dir.path().join("damaged.db");
     std::fs::write(&damaged, bytes).unwrap();
@@ -487,197 +490,4 @@ fn an_intact_database_is_salvaged_whole() {
             "each page once: {report:?}"
         );
     }
-}
-
-/// Defect 3: cut anywhere — one byte short, in the middle of a page, at a page boundary, half
-/// the file, just past page 1 — every row on the pages the file still has comes back, for
-/// plaintext and encrypted databases alike (the old salvage returned none: SQLite refuses a
-/// header counting more pages than the file has).
-#[test]
-fn a_file_cut_anywhere_gives_up_every_row_on_the_pages_it_still_has() {
-    for f in [plain(), encrypted()] {
-        let len = f.bytes.len();
-        for cut in [
-            len - 1,
-            len - PAGE,
-            len / 2,
-            len / 2 / PAGE * PAGE,
-            7 * PAGE + 17,
-            PAGE + 1,
-        ] {
-            let (report, counts) = run(f, &f.bytes[..cut]);
-            let report = report.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
-            for table in ["r", "o", "w"] {
-                let least = f.readable_rows(table, &[], cut);
-                let got = counts.get(table).copied().unwrap_or(0);
-                assert!(
-                    got >= least,
-                    "encrypted {}, cut at {cut} of {len}: {table} has {got} rows, {least} on whole pages; {report:?}",
-                    f.key.is_some()
-                );
-            }
-            if cut >= len / 2 {
-                assert!(report.rows > 0, "cut at {cut}: {report:?}");
-            }
-        }
-    }
-}
-
-/// Defect 2: a quarter of the pages of an encrypted file damaged, one page in two over the
-/// middle half. The old salvage reopened the file (deriving the key again) after every failed read
-/// and probed its way past each damaged page: minutes of work. Now: one connection, every
-/// page fetched at most twice, and the rows on every other page salvaged.
-#[test]
-fn many_damaged_pages_spread_over_the_middle_cost_one_connection_and_one_pass() {
-    for f in [encrypted(), plain()] {
-        let n = f.pages();
-        let damaged: Vec<u32> = (n / 4..n * 3 / 4).step_by(2).collect();
-        let hits: Vec<Hit> = damaged
-            .iter()
-            .map(|p| Hit::Page(f64::from(p - 2) / f64::from(n - 2) + 1e-9))
-            .collect();
-        let (bytes, damaged, _) = damage(f, &hits, 99);
-        let (report, counts) = run(f, &bytes);
-        let report = report.unwrap();
-        assert!(damaged.len() > 20, "{} damaged pages", damaged.len());
-        assert_eq!(report.connections, u64::from(f.key.is_some()), "{report:?}");
-        assert!(report.pages_read <= 2 * u64::from(n), "{report:?}");
-        for table in ["r", "o", "w"] {
-            let least = f.readable_rows(table, &damaged, bytes.len());
-            assert!(
-                counts.get(table).copied().unwrap_or(0) >= least,
-                "{table}: {report:?}"
-            );
-        }
-    }
-}
-
-/// A row a table's constraints refuse once a field is missing (NOT NULL over a blob whose
-/// overflow chain is damaged) is kept in `peerlite_lost_and_found`, never dropped.
-#[test]
-fn rows_the_table_refuses_are_kept_in_lost_and_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("nn.db");
-    let conn = Connection::open(&db).unwrap();
-    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, big BLOB NOT NULL)")
-        .unwrap();
-    for id in 1..=20 {
-        conn.execute("INSERT INTO t VALUES (?1, zeroblob(20000))", [id])
-            .unwrap();
-    }
-    let overflow: Vec<u32> = conn
-        .prepare(
-            "SELECT pageno FROM dbstat WHERE name = 't' AND pagetype = 'overflow' ORDER BY pageno",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    drop(conn);
-    let mut bytes = std::fs::read(&db).unwrap();
-    for page in overflow.iter().step_by(9).take(4) {
-        let start = (*page as usize - 1) * PAGE;
-        bytes[start..start + PAGE].copy_from_slice(&pseudo_random_bytes(u64::from(*page), PAGE));
-    }
-    std::fs::write(&db, &bytes).unwrap();
-    let dest = dir.path().join("nn.salvage.db");
-    let report = salvage(&db, None, &dest).unwrap();
-    let conn = open_salvage(&dest, None);
-    let kept: i64 = conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    let lost: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM peerlite_lost_and_found WHERE tree = 't'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(kept + lost, 20, "{report:?}");
-    assert_eq!(lost, 4, "{report:?}");
-    assert_eq!(report.lost_and_found, 4);
-    // What is kept of them: the rowid, and the blob as missing.
-    let missing: i64 = conn
-        .query_row("SELECT count(*) FROM peerlite_lost_and_found WHERE cell_rowid BETWEEN 1 AND 20 AND c0 IS NULL AND c1 IS NULL AND nfield = 2", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(missing, 4);
-}
-
-/// `sqlite_dbpage`, compiled in so salvage can read the decrypted pages of encrypted stores,
-/// writes raw pages when SQL asks it to: every store connection is in SQLite's defensive
-/// mode, where it is read-only, so caller SQL can read pages but never corrupt the file.
-#[test]
-fn caller_sql_cannot_write_raw_pages() {
-    let (_dir, path) = peerlite_testkit::temp_store_path();
-    let store = peerlite::RdbStore::open(peerlite::StoreConfig::new(&path)).unwrap();
-    store.execute("CREATE TABLE t(x)", &[]).unwrap();
-    let err = store
-        .execute(
-            "UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 2",
-            &[],
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("read-only"), "{err}");
-    store.check(peerlite::CheckMode::Full).unwrap();
-}
-
-/// The WAL a crash leaves holds committed transactions and, after them, the frames of one
-/// that never committed (its pages spilled from the cache before the crash). Salvage reads
-/// the committed ones — rows the database file does not have yet — and never the others:
-/// those rows were never in the database.
-#[test]
-fn a_wal_gives_its_committed_rows_and_never_an_uncommitted_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("live.db");
-    let conn = Connection::open(&live).unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 10;
-         CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);",
-    )
-    .unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
-    conn.execute(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
-         INSERT INTO t SELECT i, 'committed' FROM n",
-        [],
-    )
-    .unwrap();
-    conn.execute_batch("BEGIN").unwrap();
-    conn.execute(
-        "WITH RECURSIVE n(i) AS (SELECT 501 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
-         INSERT INTO t SELECT i, printf('uncommitted %0200d', i) FROM n",
-        [],
-    )
-    .unwrap();
-    // The crash: the files as they are now.
-    let db = dir.path().join("crashed.db");
-    std::fs::copy(&live, &db).unwrap();
-    std::fs::copy(
-        dir.path().join("live.db-wal"),
-        dir.path().join("crashed.db-wal"),
-    )
-    .unwrap();
-    conn.execute_batch("ROLLBACK").unwrap();
-    drop(conn);
-    let wal_len = std::fs::metadata(dir.path().join("crashed.db-wal"))
-        .unwrap()
-        .len();
-    assert!(
-        wal_len > 1_000_000,
-        "the uncommitted pages spilled into the WAL: {wal_len}"
-    );
-
-    let dest = dir.path().join("crashed.salvage.db");
-    let report = salvage(&db, None, &dest).unwrap();
-    let out = open_salvage(&dest, None);
-    let (n, committed): (i64, i64) = out
-        .query_row(
-            "SELECT count(*), count(*) FILTER (WHERE v = 'committed') FROM t",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((n, committed), (500, 500), "{report:?}");
 }

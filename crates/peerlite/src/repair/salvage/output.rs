@@ -145,8 +145,12 @@ impl Output {
             self.targets.insert(entry.root, target);
         }
         for entry in indexes.iter().filter(|e| e.kind == "index") {
-            if let Some(sql) = &entry.sql {
-                let _ = layout.execute_batch(sql);
+            if let Some(sql) = entry
+                .sql
+                .as_deref()
+                .filter(|s| creates(s, &["CREATE INDEX ", "CREATE UNIQUE INDEX "]))
+            {
+                let _ = layout.execute(sql, []);
             }
             let fields: rusqlite::Result<i64> = layout.query_row(
                 "SELECT count(*) FROM pragma_index_xinfo(?1)",
@@ -167,17 +171,21 @@ impl Output {
         if lower.starts_with("sqlite_") || lower == LOST_AND_FOUND {
             return Ok(Target::Derived);
         }
-        let Some(sql) = &entry.sql else {
+        let Some(sql) = entry
+            .sql
+            .as_deref()
+            .filter(|s| creates(s, &["CREATE TABLE "]))
+        else {
             return Ok(Target::Unknown(name.clone()));
         };
-        if let Err(e) = layout.execute_batch(sql) {
+        if let Err(e) = layout.execute(sql, []) {
             tracing::warn!(table = %name, %e, "salvage cannot recreate the table");
             return Ok(Target::Unknown(name.clone()));
         }
         let Some(table) = table_layout(layout, name) else {
             return Ok(Target::Unknown(name.clone()));
         };
-        if let Err(e) = self.conn.execute_batch(sql) {
+        if let Err(e) = self.conn.execute(sql, []) {
             tracing::warn!(table = %name, %e, "salvage cannot recreate the table");
             return Ok(Target::Unknown(name.clone()));
         }
@@ -366,6 +374,14 @@ impl Sink for Output {
         }
         Ok(())
     }
+}
+
+/// Whether `sql` is one of these statements. The schema's text comes from a damaged file:
+/// only the statement kinds a schema holds are ever run (one statement each — `execute`
+/// refuses a second), never whatever else the bytes may say. SQLite stores them with these
+/// exact prefixes (upper case, one space).
+fn creates(sql: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| sql.starts_with(p))
 }
 
 /// How the records of table `name` (created on `conn`) are laid out.
