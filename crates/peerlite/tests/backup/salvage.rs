@@ -451,6 +451,7 @@ fn check(f: &Fixture, hits: &[Hit], seed: u64) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
+    /// The property of [`check`] on a plaintext database: pages_read <= 2·N, no connection.
     #[test]
     fn salvage_of_a_damaged_plaintext_database_is_bounded_and_returns_only_written_rows(
         hits in prop::collection::vec(hit(), 1..5),
@@ -463,6 +464,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
+    /// The property of [`check`] on an encrypted database: pages_read <= 2·N, one connection.
     #[test]
     fn salvage_of_a_damaged_encrypted_database_is_bounded_and_returns_only_written_rows(
         hits in prop::collection::vec(hit(), 1..5),
