@@ -104,7 +104,7 @@ impl NewStore {
 
 /// Opens an existing database (a missing file is an error, not a new database).
 pub fn open_existing(global: &Global, path: &Path) -> peerlite::Result<RdbStore> {
-    if !path.exists() {
+    if !path.exists() && !peerlite::repair::repair_pending(path) {
         return Err(peerlite::Error::InvalidPath {
             path: path.to_path_buf(),
             reason: "no database there".into(),
@@ -115,7 +115,7 @@ pub fn open_existing(global: &Global, path: &Path) -> peerlite::Result<RdbStore>
 
 /// Opens an existing database read-only: the command cannot change it.
 pub fn open_existing_read_only(global: &Global, path: &Path) -> peerlite::Result<RdbStore> {
-    if !path.exists() {
+    if !path.exists() && !peerlite::repair::repair_pending(path) {
         return Err(peerlite::Error::InvalidPath {
             path: path.to_path_buf(),
             reason: "no database there".into(),

@@ -1,6 +1,8 @@
 //! `peerlite repair DB` (or `--kv STORE_DIR STORE_ID`): rebuilds a corrupted store — prints
-//! `repaired from NAME` or `rebuilt empty`, and the salvage file; a healthy store is left
-//! alone (`ok: nothing to repair`).
+//! `repaired from NAME` or `rebuilt empty`, then `salvaged N rows into PATH` (or why salvage
+//! failed, or that nothing could be read), then where the damaged files are kept; a healthy
+//! store is left alone (`ok: nothing to repair`). A repair a kill or a full disk interrupted
+//! is finished by the next `peerlite repair`.
 
 use peerlite::{CheckMode, RebuiltType};
 
@@ -16,6 +18,9 @@ pub struct Args {
     positionals: Vec<String>,
     #[command(flatten)]
     target: KvTarget,
+    /// Sleeps this long between the steps of the rebuild (crash tests).
+    #[arg(long, hide = true, value_name = "MS")]
+    step_pause_ms: Option<u64>,
 }
 
 /// Runs `peerlite repair`.
@@ -25,6 +30,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
     }
     // A full check marks the store corrupted when it is; the open that follows then rebuilds.
+    // A pending repair fails this open (14800011) and is finished by the next.
     let healthy = match location.open(global, Mode::Normal) {
         Ok(store) => {
             let verdict = store.check(CheckMode::Full);
@@ -46,18 +52,24 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let store = location.open(global, Mode::Rebuild)?;
+    let pause = args.step_pause_ms.map(std::time::Duration::from_millis);
+    let store = location.open_pausing(global, Mode::Rebuild, pause)?;
     let (status, report) = store.rebuilt();
     let backup = report.as_ref().and_then(|r| r.backup.clone());
-    let salvage = report.as_ref().and_then(|r| r.salvage.path.clone());
-    let rows = report.as_ref().map_or(0, |r| r.salvage.rows);
+    let salvage = report
+        .as_ref()
+        .map(|r| r.salvage.clone())
+        .unwrap_or_default();
     let quarantine = report.as_ref().map(|r| r.quarantine.clone());
     if global.json {
         print_json(&serde_json::json!({
             "status": match status { RebuiltType::Repaired => "repaired", RebuiltType::Rebuilt => "rebuilt", RebuiltType::None => "ok" },
             "backup": backup,
-            "salvage": salvage,
-            "salvaged_rows": rows,
+            "salvage": salvage.path,
+            "salvaged_rows": salvage.rows,
+            "lost_and_found": salvage.lost_and_found,
+            "partial_rows": salvage.partial_rows,
+            "salvage_error": salvage.error,
             "quarantine": quarantine,
         }));
         return Ok(());
@@ -67,8 +79,17 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         (RebuiltType::None, _) => println!("ok: nothing to repair"),
         _ => println!("rebuilt empty"),
     }
-    if let Some(path) = salvage {
-        println!("salvaged {rows} rows into {}", path.display());
+    match (&salvage.error, &salvage.path) {
+        (Some(why), _) => println!("salvage failed (the rebuild went on without it): {why}"),
+        (None, Some(path)) => println!("salvaged {} rows into {}", salvage.rows, path.display()),
+        (None, None) if status != RebuiltType::None => println!("nothing could be salvaged"),
+        (None, None) => {}
+    }
+    if salvage.lost_and_found > 0 {
+        println!(
+            "{} more rows no table could be named for are in its table peerlite_lost_and_found",
+            salvage.lost_and_found
+        );
     }
     if let Some(q) = quarantine {
         println!("the damaged files are kept in {}", q.display());

@@ -46,6 +46,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "version": report.version,
             "pages": report.pages,
             "pre_restore_backup": report.pre_restore_backup,
+            "quarantine": report.quarantine,
             "migrated": report.migration.as_ref().map(|m| m.steps.clone()),
         }));
     } else {
@@ -56,6 +57,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         );
         if let Some(safety) = &report.pre_restore_backup {
             println!("the replaced data is kept in {}", safety.display());
+        }
+        if let Some(q) = &report.quarantine {
+            println!(
+                "the replaced database was damaged; its files are kept in {}",
+                q.display()
+            );
         }
         if let Some(m) = &report.migration {
             println!("upgraded {} → {}", m.from, m.to);

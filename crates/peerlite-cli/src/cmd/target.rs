@@ -74,18 +74,32 @@ pub enum Mode {
 impl Location {
     /// Opens the store.
     pub fn open(&self, global: &Global, mode: Mode) -> peerlite::Result<Opened> {
+        self.open_pausing(global, mode, None)
+    }
+
+    /// Opens the store; a rebuild sleeps `pause` between its steps (crash tests).
+    pub fn open_pausing(
+        &self,
+        global: &Global,
+        mode: Mode,
+        pause: Option<std::time::Duration>,
+    ) -> peerlite::Result<Opened> {
         let (allow_rebuild, for_recovery) = (mode == Mode::Rebuild, mode == Mode::Recovery);
         match self {
             Location::Db(path) => {
-                if !path.exists() {
+                // A pending repair may have the path empty for a moment: the open reports it.
+                if !path.exists() && !peerlite::repair::repair_pending(path) {
                     return Err(peerlite::Error::InvalidPath {
                         path: path.clone(),
                         reason: "no database there".into(),
                     });
                 }
-                let config = store_config(global, path)
+                let mut config = store_config(global, path)
                     .allow_rebuild(allow_rebuild)
                     .for_recovery(for_recovery);
+                if let Some(pause) = pause {
+                    config = config.repair_step_pause(pause);
+                }
                 RdbStore::open(config).map(Opened::Rdb)
             }
             Location::Kv { dir, id } => {

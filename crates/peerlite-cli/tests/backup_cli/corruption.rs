@@ -205,6 +205,46 @@ fn restore_of_a_good_backup_over_a_damaged_database() {
     assert_eq!(content_of(&db, None), original);
 }
 
+/// Issue 9, defect 7: `restore` over a corrupted store threw the damaged file away — it
+/// cannot be backed up as `pre-restore` (its pages do not all read), and nothing else kept
+/// it — so the rows written after the backup were gone, against the README. Now its files
+/// are copied into a quarantine folder first, and the output (text and JSON) says where.
+#[test]
+fn restore_over_a_damaged_database_keeps_its_files_in_quarantine() {
+    for json in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, original) = big_db(dir.path(), Some("BK"));
+        make_db(&db, 500, "after");
+        checkpoint(&db, None);
+        let damaged = damage(&db);
+        let quarantine = if json {
+            let report = json_of(peerlite().args(["--json", "restore"]).arg(&db).arg("BK"));
+            assert_eq!(report["pre_restore_backup"], Json::Null, "{report}");
+            PathBuf::from(report["quarantine"].as_str().unwrap())
+        } else {
+            let out = stdout_of(peerlite().arg("restore").arg(&db).arg("BK"));
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 2, "{out}");
+            assert!(lines[0].starts_with("restored "), "{out}");
+            PathBuf::from(
+                lines[1]
+                    .strip_prefix("the replaced database was damaged; its files are kept in ")
+                    .unwrap_or_else(|| panic!("{out}")),
+            )
+        };
+        assert_eq!(content_of(&db, None), original);
+        assert_eq!(quarantine.parent().unwrap(), dir.path().join("quarantine"));
+        assert!(
+            std::fs::read(quarantine.join("a.db")).unwrap() == damaged,
+            "the quarantined file is the damaged one, with the rows written after the backup"
+        );
+        assert_eq!(
+            stdout_of(peerlite().args(["check", "--full"]).arg(&db)),
+            "ok\n"
+        );
+    }
+}
+
 /// Once `check` has flagged the damage, `restore` — the first remedy the hint names — is
 /// refused by the flag.
 #[test]

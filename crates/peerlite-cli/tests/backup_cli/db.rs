@@ -225,6 +225,7 @@ fn restore_prints_what_it_restored_and_keeps_the_replaced_data() {
             "version": 1,
             "pages": pages,
             "pre_restore_backup": bdir.join("pre-restore"),
+            "quarantine": null,
             "migrated": null,
         })
     );

@@ -222,3 +222,103 @@ fn a_failed_backup_over_an_existing_name_keeps_the_old_backup() {
     stdout_of(peerlite().arg("restore").arg(&db).arg("BK"));
     assert_eq!(content_of(&db, None), first);
 }
+
+/// A damaged database (flagged by `check`) with a backup GOOD of `backed_up` rows and
+/// `after` rows written since. Returns its damaged bytes.
+fn damaged_with_backup(db: &Path, backed_up: u32, after: u32) -> Vec<u8> {
+    make_db(db, backed_up, "backed-up");
+    stdout_of(peerlite().arg("backup").arg(db).arg("GOOD"));
+    make_db(db, after, "after");
+    checkpoint(db, None);
+    corrupt_pages(db, &[0.3, 0.55], 0xF11E);
+    fails_with(peerlite().arg("check").arg(db), 3);
+    std::fs::read(db).unwrap()
+}
+
+/// Issue 9, defect 1, with a full disk: a repair that cannot write the backup's copy stops
+/// with the write error, leaving the damaged store at its path and the repair pending:
+/// every command reports 14800011 naming `peerlite repair` (none creates a store over it),
+/// and the next `peerlite repair`, with room to write, finishes it.
+#[test]
+fn a_repair_that_cannot_write_stays_pending_and_the_next_repair_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let damaged = damaged_with_backup(&db, 20_000, 500);
+    assert!(
+        std::fs::metadata(backup_dir(&db).join("GOOD"))
+            .unwrap()
+            .len()
+            > 1024 * u64::from(LIMIT_BLOCKS)
+    );
+
+    write_failure(&mut limited(&["repair".as_ref(), db.as_os_str()]));
+    assert!(peerlite::repair::repair_pending(&db));
+    assert!(
+        std::fs::read(&db).unwrap() == damaged,
+        "the damaged file is at its path"
+    );
+    for args in [
+        &["sql", "SELECT count(*) FROM t"][..],
+        &["backups"],
+        &["version"],
+        &["changes"],
+    ] {
+        let mut cmd = peerlite();
+        cmd.arg(args[0]).arg(&db).args(&args[1..]);
+        let stderr = error_code(&mut cmd, 14_800_011);
+        assert!(stderr.contains("peerlite repair"), "{args:?}: {stderr}");
+    }
+    let (_, stderr) = fails_with(peerlite().arg("check").arg(&db), 3);
+    assert!(stderr.contains("pending"), "{stderr}");
+    assert!(
+        std::fs::read(&db).unwrap() == damaged,
+        "a command wrote over it"
+    );
+    let beside = files_in(dir.path());
+    assert!(beside.iter().all(|f| !f.contains(".tmp")), "{beside:?}");
+
+    let out = stdout_of(peerlite().arg("repair").arg(&db));
+    assert!(out.starts_with("repaired from GOOD\nsalvaged "), "{out}");
+    assert_eq!(rows_of(&db, None), (20_000, "backed-up".into()));
+    assert!(!peerlite::repair::repair_pending(&db));
+}
+
+/// A full disk while salvaging does not stop the rebuild: the repair ends repaired, says
+/// salvage failed and why, and leaves no half-written salvage file.
+#[test]
+fn a_salvage_that_cannot_write_is_reported_and_the_repair_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    // The backup fits under the limit; everything readable (twice as many rows) does not.
+    let blocks = 1_800;
+    damaged_with_backup(&db, 4_000, 6_000);
+    let backup_size = std::fs::metadata(backup_dir(&db).join("GOOD"))
+        .unwrap()
+        .len();
+    assert!(backup_size < 1024 * blocks, "{backup_size}");
+    let mut cmd = Command::new("bash");
+    cmd.env_remove("PEERLITE_KEY")
+        .arg("-c")
+        .arg(format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$@\""))
+        .arg("bash")
+        .arg(env!("CARGO_BIN_EXE_peerlite"))
+        .arg("repair")
+        .arg(&db);
+    let out = stdout_of(&mut cmd);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "repaired from GOOD");
+    assert!(
+        lines[1].starts_with("salvage failed (the rebuild went on without it): "),
+        "{out}"
+    );
+    assert_eq!(rows_of(&db, None), (4_000, "backed-up".into()));
+    let beside = files_in(dir.path());
+    assert!(
+        beside
+            .iter()
+            .all(|f| !f.contains(".tmp") && !f.contains("salvage")),
+        "no half-written salvage file: {beside:?}"
+    );
+    assert!(!peerlite::repair::repair_pending(&db));
+}

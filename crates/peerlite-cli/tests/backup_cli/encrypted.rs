@@ -143,3 +143,71 @@ fn a_backup_and_a_store_with_different_keys_do_not_mix() {
     assert_eq!(content_of(&secret, Some(KEY)), secret_before);
     assert_eq!(content_of(&plain, None), plain_before);
 }
+
+/// Issue 9, defect 8, at the command line: a truncated encrypted store, cut at a page
+/// boundary or inside a page. Without its key, every command — `repair` included — says a
+/// key is missing (14800020, hint naming --key / PEERLITE_KEY) and the file is left alone:
+/// `repair` once replaced it with an empty plaintext store. With its key, it is corrupted
+/// (14800011), and `repair` puts the backup back and salvages the readable rows.
+#[test]
+fn a_truncated_encrypted_store_is_a_missing_key_without_it_and_repairs_with_it() {
+    for cut_inside_page in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("secret.db");
+        peerlite()
+            .args(["--key", KEY, "sql"])
+            .arg(&db)
+            .arg("CREATE TABLE t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)")
+            .arg(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+                 INSERT INTO t(marker, pad) SELECT 'kept', randomblob(200) FROM n",
+            )
+            .assert()
+            .success();
+        stdout_of(
+            peerlite()
+                .args(["--key", KEY, "backup"])
+                .arg(&db)
+                .arg("GOOD"),
+        );
+        checkpoint(&db, Some(KEY));
+        let bytes = std::fs::read(&db).unwrap();
+        let cut = bytes.len() / 2 / 4096 * 4096 + if cut_inside_page { 1000 } else { 0 };
+        std::fs::write(&db, &bytes[..cut]).unwrap();
+
+        for args in [&["repair"][..], &["check"], &["sql", "SELECT 1"]] {
+            let mut cmd = peerlite();
+            cmd.arg(args[0]).arg(&db).args(&args[1..]);
+            let stderr = error_code(&mut cmd, 14_800_020);
+            assert!(
+                stderr.contains("--key") && stderr.contains("PEERLITE_KEY"),
+                "{stderr}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            &bytes[..cut],
+            "the file was touched"
+        );
+        assert!(!dir.path().join("quarantine").exists());
+
+        let (_, stderr) = fails_with(peerlite().args(["--key", KEY, "check"]).arg(&db), 3);
+        assert_error_shape(&stderr, 14_800_011);
+        let out = stdout_of(peerlite().args(["--key", KEY, "repair"]).arg(&db));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "repaired from GOOD", "{out}");
+        let rows: u64 = lines[1]
+            .strip_prefix("salvaged ")
+            .and_then(|l| l.split_once(' '))
+            .map(|(n, _)| n.parse().unwrap())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(rows > 1000, "half the file's rows: {out}");
+        assert_eq!(rows_of(&db, Some(KEY)), (3000, "kept".into()));
+        assert!(
+            !std::fs::read(&db)
+                .unwrap()
+                .starts_with(b"SQLite format 3\0"),
+            "still encrypted"
+        );
+    }
+}

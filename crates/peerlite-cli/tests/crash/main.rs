@@ -7,6 +7,7 @@
 
 mod backup_kills;
 mod leftovers;
+mod repair_kills;
 mod restore_kills;
 
 use std::os::unix::process::ExitStatusExt;

@@ -400,20 +400,6 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
     Ok(info)
 }
 
-/// Puts a (verified) backup file in place as the database `db`, atomically.
-pub(crate) fn install_file(backup: &Path, db: &Path) -> Result<()> {
-    let tmp = naming::unique_tmp_path(db);
-    std::fs::copy(backup, &tmp).map_err(|e| Error::io("copying backup into place", &tmp, e))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("syncing", &tmp, e))?;
-    std::fs::rename(&tmp, db).map_err(|e| Error::io("renaming backup into place", db, e))?;
-    if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
 /// `PRAGMA page_size`; SQLCipher answers it as text on a keyed connection.
 pub(crate) fn page_size(conn: &rusqlite::Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA page_size", [], |r| match r.get_ref(0)? {

@@ -85,6 +85,10 @@ pub struct RestoreReport {
     pub version: u32,
     /// The safety copy of the replaced data, when it was readable.
     pub pre_restore_backup: Option<PathBuf>,
+    /// Where the replaced database's files were kept when it was corrupted (a backup of it
+    /// could not be taken): a quarantine folder beside it, with its WAL. Rows written after
+    /// the restored backup are still there, for `peerlite repair`'s salvage or other tools.
+    pub quarantine: Option<PathBuf>,
     /// The upgrade run on the restored data, when the backup was older.
     pub migration: Option<MigrationReport>,
     /// Pages copied.
@@ -329,13 +333,13 @@ impl RdbStore {
         let source = connection::open_file(path, inner.config.key.as_ref())?;
         super::pin_snapshot(&source, path)?;
         // The safety copy, taken while we hold the writer: exactly the data being replaced.
-        let pre_restore = match self
+        let (pre_restore, quarantine) = match self
             .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
         {
-            Ok(info) => Some(info.path),
+            Ok(info) => (Some(info.path), None),
             Err(e) if e.is_corruption() => {
-                tracing::warn!(%e, "the database being replaced is unreadable; no pre-restore copy");
-                None
+                tracing::warn!(%e, "the database being replaced is damaged; keeping its files in quarantine");
+                (None, Some(quarantine_damaged(&writer.conn, db)?))
             }
             Err(e) => return Err(e),
         };
@@ -375,10 +379,30 @@ impl RdbStore {
             backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
             version: u32::try_from(manifest.user_version).unwrap_or(0),
             pre_restore_backup: pre_restore,
+            quarantine,
             migration: None,
             pages: stats.page_count,
         })
     }
+}
+
+/// Keeps the files of a damaged database being restored over: a backup of it cannot be taken
+/// (its pages do not all read), so its bytes are copied into a quarantine folder as they are.
+/// The store's own connections keep the file open and the restore writes into it, so the
+/// files are copied, not renamed; the copy costs the space the pre-restore backup would have.
+/// A read transaction held meanwhile keeps the WAL from being reset, so the database file and
+/// its WAL are copied consistent with each other. Fails (changing nothing) when they cannot
+/// be copied: data written after the backup is never thrown away.
+fn quarantine_damaged(conn: &rusqlite::Connection, db: &Path) -> Result<PathBuf> {
+    let pinned = conn
+        .execute_batch("BEGIN")
+        .and_then(|()| conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())))
+        .is_ok();
+    let kept = crate::repair::quarantine::copy_aside(db);
+    if pinned || !conn.is_autocommit() {
+        let _ = conn.execute_batch("COMMIT");
+    }
+    kept
 }
 
 /// A backup copy brought up to the store's version.

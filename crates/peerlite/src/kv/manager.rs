@@ -206,7 +206,7 @@ impl KvManager {
 
     fn open_store(&self, store_id: &str, options: Options) -> Result<KvStore> {
         let path = self.path_of(store_id);
-        if !path.exists() && !options.create_if_missing {
+        if !path.exists() && !options.create_if_missing && !crate::repair::repair_pending(&path) {
             return Err(Error::NotFound {
                 what: format!("key-value store {store_id:?} in {}", self.dir.display()),
             });

@@ -3,17 +3,25 @@
 //! Any SQLITE_CORRUPT or SQLITE_NOTADB becomes error 14800011 (15100003 for a key-value
 //! store) and leaves a persistent flag, `NAME.corrupt`, beside the database. The next open
 //! without `allow_rebuild` fails at once with a hint naming `peerlite repair`. With
-//! `allow_rebuild` the open first checks the file (a flag left by a passing problem is cleared),
-//! and otherwise:
+//! `allow_rebuild` the open first checks the file (a flag left by a passing problem is cleared;
+//! a wrong or missing key is reported as such and never leads to a rebuild), and otherwise
+//! rebuilds the store in steps that survive a kill at any point (see `rebuild.rs`):
 //!
-//! 1. moves the damaged files into `quarantine/NAME-<time>/` — never deletes them;
-//! 2. salvages every readable row into `NAME.salvage.db` (stem + `.salvage.db`);
-//! 3. puts the newest backup that passes full verification in place ([`RebuiltType::Repaired`])
-//!    or starts empty ([`RebuiltType::Rebuilt`]); the versioned open then upgrades or creates.
+//! 1. the damaged files are linked into `quarantine/NAME-<time>/` — never deleted — after a
+//!    journal (`NAME.repair`) records the pending repair;
+//! 2. the newest backup that passes full verification replaces the damaged file in one
+//!    atomic rename ([`RebuiltType::Repaired`]), or an empty store does
+//!    ([`RebuiltType::Rebuilt`]); the versioned open then upgrades or creates;
+//! 3. every readable row of the quarantined file is salvaged into `NAME.salvage.db`
+//!    ([`salvage()`]), and the journal is removed.
 //!
-//! [`RdbStore::merge_salvage`] adds the salvaged rows the backup lacks, so little is lost.
+//! While the journal exists every open refuses the store (14800011, naming `peerlite
+//! repair`) and an open with `allow_rebuild` finishes the repair. [`RdbStore::merge_salvage`]
+//! adds the salvaged rows the backup lacks, so little is lost.
 
-mod quarantine;
+mod journal;
+pub(crate) mod quarantine;
+mod rebuild;
 mod salvage;
 
 use std::path::{Path, PathBuf};
@@ -21,12 +29,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreKind;
-use crate::backup::{list_backups, naming};
+use crate::backup::naming;
 use crate::error::{Error, Result};
 use crate::store::connection;
 use crate::store::{RdbStore, StoreConfig};
 
-pub use salvage::SalvageReport;
+pub use salvage::{SalvageReport, salvage};
 
 /// How an open dealt with corruption (ArkData's `rebuilt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +48,13 @@ pub enum RebuiltType {
     Repaired,
 }
 
+/// Whether a repair of the database at `db` was started and not finished (a kill or a full
+/// disk stopped it). Until an open with `allow_rebuild` (`peerlite repair`) finishes it, every
+/// open of the store fails with 14800011.
+pub fn repair_pending(db: &Path) -> bool {
+    journal::pending(db)
+}
+
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairReport {
@@ -47,7 +62,7 @@ pub struct RepairReport {
     pub status: RebuiltType,
     /// The backup used, when repaired.
     pub backup: Option<String>,
-    /// Where the damaged files were moved.
+    /// Where the damaged files are kept.
     pub quarantine: PathBuf,
     /// The rows that could still be read.
     pub salvage: SalvageReport,
@@ -175,6 +190,15 @@ impl RdbStore {
 /// Opens the store, rebuilding it first when it is corrupted and `allow_rebuild` is set.
 pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
     let db = config.path().to_path_buf();
+    // A pending repair comes first: the file at the path may be the damaged one (no longer
+    // flagged as such if the flag is in quarantine already), and an open must never create a
+    // new store over it.
+    if journal::pending(&db) {
+        if !config.allow_rebuild {
+            return Err(journal::pending_error(&db, config.kind));
+        }
+        return rebuild_and_open(config);
+    }
     if let Some(flag) = read_flag(&db).filter(|_| !config.for_recovery) {
         if !config.allow_rebuild {
             return Err(Error::Corrupted {
@@ -234,39 +258,7 @@ fn soundness(config: &StoreConfig) -> Result<Soundness> {
 }
 
 fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
-    let report = rebuild(&config)?;
+    let report = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))?;
     tracing::warn!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
     RdbStore::open_as_is(config, Some(report))
-}
-
-/// Quarantine, salvage, then the newest verified backup (or nothing).
-fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
-    let db = config.path();
-    let moved = quarantine::move_aside(db)?;
-    let salvage = salvage::salvage_quarantined(&moved, db, config.key.as_ref())?;
-    let mut status = RebuiltType::Rebuilt;
-    let mut used = None;
-    // The pre-restore copy holds data a restore chose to replace: never pick it automatically.
-    let candidates = list_backups(&naming::default_dir(config))?
-        .into_iter()
-        .filter(|b| b.name != naming::PRE_RESTORE);
-    for candidate in candidates {
-        match crate::backup::verify_backup(&candidate.path, config.key.as_ref()) {
-            Ok(_) => {
-                crate::backup::install_file(&candidate.path, db)?;
-                status = RebuiltType::Repaired;
-                used = Some(candidate.name);
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(backup = %candidate.name, %e, "skipping a backup that fails verification")
-            }
-        }
-    }
-    Ok(RepairReport {
-        status,
-        backup: used,
-        quarantine: moved.dir,
-        salvage,
-    })
 }

@@ -122,6 +122,7 @@ pub struct StoreConfig {
     pub(crate) for_recovery: bool,
     pub(crate) device_id: Option<String>,
     pub(crate) clock: std::sync::Arc<dyn crate::changes::Clock>,
+    pub(crate) repair_pause: Option<Duration>,
 }
 
 impl StoreConfig {
@@ -147,6 +148,7 @@ impl StoreConfig {
             for_recovery: false,
             device_id: None,
             clock: std::sync::Arc::new(crate::changes::SystemClock),
+            repair_pause: None,
         }
     }
 
@@ -262,6 +264,15 @@ impl StoreConfig {
     #[must_use]
     pub fn for_recovery(mut self, on: bool) -> Self {
         self.for_recovery = on;
+        self
+    }
+
+    /// Sleeps this long between the steps of a rebuild, so crash tests can stop it at every
+    /// step (`peerlite repair --step-pause-ms`). Not for production use.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn repair_step_pause(mut self, pause: Duration) -> Self {
+        self.repair_pause = Some(pause);
         self
     }
 

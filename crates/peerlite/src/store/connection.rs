@@ -43,6 +43,10 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         _ => OpenFlags::SQLITE_OPEN_READ_ONLY,
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(e, path))?;
+    // Defensive mode: no SQL can corrupt the file. Among others, `sqlite_dbpage` (compiled in
+    // for salvage) becomes read-only: caller SQL could otherwise write raw pages.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+        .map_err(|e| Error::from_sqlite(e, path))?;
     // SQLCipher logs decryption failures to stderr; peerlite reports them as errors instead.
     let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
     conn.busy_timeout(config.busy_timeout)
@@ -142,16 +146,13 @@ fn probe(conn: &Connection, path: &Path, keyed: bool) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) => match Error::from_sqlite(e, path) {
             Error::Corrupted { sqlite, detail, .. } => {
-                Err(classify_unreadable(path, keyed, sqlite, detail))
+                Err(classify_unreadable(conn, path, keyed, sqlite, detail))
             }
             other => Err(other),
         },
     }
 }
 
-/// SQLite says "file is not a database" for a wrong key, a missing key, a superfluous key and a
-/// corrupted header alike. The first bytes of the file tell most of them apart; a wrong key
-/// must never be mistaken for corruption, because corruption can trigger a rebuild.
 /// Database files opened by a peerlite store in this process, with how many stores hold each.
 /// peerlite never opens such a file with a plain descriptor: closing it would release every
 /// POSIX lock this process holds on the file, including SQLite's.
@@ -162,7 +163,7 @@ fn canonical(path: &Path) -> std::path::PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn is_open_in_this_process(path: &Path) -> bool {
+pub(crate) fn is_open_in_this_process(path: &Path) -> bool {
     let path = canonical(path);
     OPEN_FILES
         .lock()
@@ -200,14 +201,12 @@ impl Drop for OpenFile {
     }
 }
 
-/// A SQLCipher file is uniformly random: about one byte in 256 is zero. A plaintext SQLite
-/// file whose first page was overwritten still has pages full of zero bytes after it, so a
-/// file with many zeros past page 1 is a damaged plain database, not an encrypted one.
-fn looks_unencrypted(path: &Path) -> bool {
+/// Up to 64 KiB of the file from `offset`.
+fn sample(path: &Path, offset: u64) -> Vec<u8> {
     use std::io::{Seek, SeekFrom};
     let mut sample = vec![0u8; 64 * 1024];
     let read = std::fs::File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(4096))?;
+        f.seek(SeekFrom::Start(offset))?;
         let mut total = 0;
         loop {
             let n = f.read(&mut sample[total..])?;
@@ -217,55 +216,117 @@ fn looks_unencrypted(path: &Path) -> bool {
             total += n;
         }
     });
-    match read {
-        Ok(n) if n >= 4096 => sample[..n].iter().filter(|b| **b == 0).count() * 50 > n,
-        _ => false,
-    }
+    sample.truncate(read.unwrap_or(0));
+    sample
 }
 
+/// Whether the file cannot be an encrypted store. A SQLCipher file is uniformly random:
+/// about one byte in 256 is zero and two in five are printable. A plaintext SQLite file
+/// whose first page was overwritten still has pages full of zero bytes after it; a file of
+/// text is nearly all printable. Either is a damaged or foreign file, not an encrypted one.
+fn not_encrypted(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    let read_ok = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok();
+    if read_ok && &head == SQLITE_HEADER {
+        return true;
+    }
+    let past_page_one = sample(path, 4096);
+    if past_page_one.len() >= 4096
+        && past_page_one.iter().filter(|b| **b == 0).count() * 50 > past_page_one.len()
+    {
+        return true;
+    }
+    let start = sample(path, 0);
+    let printable = start
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    !start.is_empty() && printable * 10 >= start.len() * 9
+}
+
+/// Whether the key proves itself on this connection: SQLCipher checks every page's HMAC with
+/// a key derived from the passphrase and the file's salt, and no page of the file verifies
+/// under a wrong key (nor under any key when the file is not encrypted). One page that
+/// verifies proves the key, however damaged (cut short, header scribbled) the rest is.
+/// Reads the whole file once; only failing opens get here.
+fn key_verifies(conn: &Connection, path: &Path) -> bool {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let page_size = conn
+        .query_row("PRAGMA cipher_page_size", [], |r| r.get::<_, String>(0))
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|n| *n >= 512)
+        .unwrap_or(4096);
+    let full_pages = len / page_size;
+    let lines: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA cipher_integrity_check")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
+    let Ok(lines) = lines else { return false };
+    let failed: std::collections::HashSet<u64> = lines
+        .iter()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("page ")?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .filter(|p| (1..=full_pages).contains(p))
+        .collect();
+    (failed.len() as u64) < full_pages
+}
+
+/// Whether `key` decrypts the encrypted database at `path` (see [`key_verifies`]).
+pub(crate) fn key_decrypts(path: &Path, key: &super::EncryptionKey) -> bool {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = Connection::open_with_flags(path, flags) else {
+        return false;
+    };
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
+    conn.pragma_update(None, "key", key.secret()).is_ok() && key_verifies(&conn, path)
+}
+
+/// SQLite says "file is not a database" (or "malformed") for a wrong key, a missing key, a
+/// superfluous key and a damaged file alike. Only proven corruption may be reported as such,
+/// because corruption can lead to a rebuild: with a key, the key must verify on some page;
+/// without one, the file must be one that cannot be an encrypted store (a plaintext SQLite
+/// database, or not a database at all). Anything else is a key problem.
 fn classify_unreadable(
+    conn: &Connection,
     path: &Path,
     keyed: bool,
     sqlite: Option<crate::error::SqliteCode>,
     detail: String,
 ) -> Error {
-    if is_open_in_this_process(path) {
-        // Another store in this process has the file open, so it is a database and opens
-        // with its key; reading it with a separate descriptor would drop that store's POSIX
-        // locks when the descriptor closes (SQLite's classic corruption hazard).
-        return Error::WrongKey {
-            path: path.to_path_buf(),
-            detail: "the key does not decrypt the store (it is open elsewhere in this process with its key)".into(),
-        };
-    }
-    let mut head = [0u8; 16];
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let read_ok = std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok();
-    let plaintext = read_ok && (&head == SQLITE_HEADER || looks_unencrypted(path));
-    let page_aligned = len >= 512 && len % 512 == 0;
     let corrupted = |what: &str| Error::Corrupted {
         path: path.to_path_buf(),
         detail: format!("{what} ({detail})"),
         sqlite,
         kind: crate::StoreKind::Relational,
     };
-    match (plaintext, keyed, page_aligned) {
-        (true, true, _) => Error::WrongKey {
-            path: path.to_path_buf(),
-            detail: "the store is not encrypted, but a key was given".into(),
-        },
-        (true, false, _) => corrupted("the database header is damaged"),
-        (false, _, false) => corrupted("the file is not a database"),
-        (false, false, true) => Error::WrongKey {
-            path: path.to_path_buf(),
-            detail: "the file is encrypted (or not a database); give its key".into(),
-        },
-        (false, true, true) => Error::WrongKey {
-            path: path.to_path_buf(),
-            detail: "the key does not decrypt the store (wrong key, or the file is not a database)"
-                .into(),
-        },
+    let wrong_key = |detail: &str| Error::WrongKey {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    };
+    if keyed && key_verifies(conn, path) {
+        return corrupted("the key decrypts the store, but the store is damaged");
+    }
+    if is_open_in_this_process(path) {
+        // Another store in this process has the file open, so it is a database and opens
+        // with its key; reading it with a separate descriptor would drop that store's POSIX
+        // locks when the descriptor closes (SQLite's classic corruption hazard).
+        return wrong_key(
+            "the key does not decrypt the store (it is open elsewhere in this process with its key)",
+        );
+    }
+    match (keyed, not_encrypted(path)) {
+        (true, true) => wrong_key("the file is not encrypted, but a key was given"),
+        (true, false) => wrong_key(
+            "the key does not decrypt the store (wrong key, or the file is not a database)",
+        ),
+        (false, true) => corrupted("the file is a damaged database, or not a database"),
+        (false, false) => wrong_key(
+            "the file is not a plaintext SQLite database: it is encrypted (give its key) or not a database",
+        ),
     }
 }

@@ -1,0 +1,322 @@
+//! The rebuild of a corrupted store, crash-safe and resumable. Its steps, each durable before
+//! the next begins:
+//!
+//! 1. a new quarantine folder, then the journal (`NAME.repair`) naming it: from here on the
+//!    repair is pending, and every open either refuses the store or finishes the repair;
+//! 2. the damaged database, WAL and shared-memory files are hard-linked into quarantine (or,
+//!    where links are refused, the WAL files are moved there and the journal says so);
+//! 3. the replacement is made beside the database under a temporary name — a copy of the
+//!    newest backup that passes full verification, or an empty file — and synced; the
+//!    damaged WAL files are taken off the path, then the replacement is renamed over the
+//!    database in one atomic step (without links, the damaged file is first moved into
+//!    quarantine: the journal covers the moment the path is empty);
+//! 4. salvage reads the quarantined files and writes `NAME.salvage.db` (a failure is
+//!    reported and the rebuild goes on);
+//! 5. the corruption flag joins the quarantine and the journal is removed.
+//!
+//! A kill at any point leaves the damaged store at the path (still flagged, still refused)
+//! or the repaired one, never nothing and never an empty store a later open made; the next
+//! open with `allow_rebuild` (`peerlite repair`) runs the remaining steps. Every step can run
+//! twice: links and moves skip what is already in quarantine, and a second install puts the
+//! same backup in place again.
+
+use std::path::{Path, PathBuf};
+
+use super::journal::{self, Journal};
+use super::quarantine::{self, LinkError, with_suffix};
+use super::{RebuiltType, RepairReport, salvage};
+use crate::backup::{list_backups, naming, sync_dir};
+use crate::error::{Error, Result};
+use crate::store::{StoreConfig, connection};
+
+/// Rebuilds the store, or finishes the rebuild its journal says is pending.
+pub(crate) fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
+    let db = config.path();
+    let journal = match journal::read(db) {
+        Some(Ok(journal)) => {
+            check_key(config, &journal)?;
+            journal
+        }
+        Some(Err(why)) if db.exists() => {
+            tracing::warn!(
+                ?db,
+                why,
+                "the repair journal is unreadable; starting the repair over"
+            );
+            begin(config)?
+        }
+        Some(Err(why)) => {
+            return Err(Error::Corrupted {
+                path: db.to_path_buf(),
+                detail: format!(
+                    "a repair is pending but its journal is unreadable ({why}) and the database \
+                     is not at its path: the damaged files are in the quarantine folder beside it"
+                ),
+                sqlite: None,
+                kind: config.kind,
+            });
+        }
+        None => begin(config)?,
+    };
+    run(config, journal)
+}
+
+/// Steps 1: quarantine folder, then the journal.
+fn begin(config: &StoreConfig) -> Result<Journal> {
+    let db = config.path();
+    let dir = quarantine::new_dir(db)?;
+    kill_point(1)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let journal = Journal {
+        started: naming::rfc3339(naming::now_ms()),
+        quarantine: name,
+        links: true,
+        encrypted: config.key.is_some(),
+        installed: None,
+        salvage: None,
+    };
+    journal::write(db, &journal)?;
+    kill_point(2)?;
+    Ok(journal)
+}
+
+/// A pending repair is finished only with the key the damaged store was opened with: a wrong
+/// or missing key would put an empty store (or a backup it cannot read) in its place.
+fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
+    let db = config.path();
+    let damaged = journal.dir(db).join(quarantine::file_name(db));
+    let damaged = if damaged.exists() {
+        damaged
+    } else {
+        db.to_path_buf()
+    };
+    let wrong = |detail: &str| Error::WrongKey {
+        path: db.to_path_buf(),
+        detail: detail.into(),
+    };
+    match (&config.key, journal.encrypted) {
+        (None, true) => Err(wrong(
+            "the pending repair is of an encrypted store; give its key",
+        )),
+        (Some(_), false) => Err(wrong(
+            "the pending repair is of a store that is not encrypted, but a key was given",
+        )),
+        (Some(key), true) if !connection::key_decrypts(&damaged, key) => Err(wrong(
+            "the key does not decrypt the store whose repair is pending",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn pause(config: &StoreConfig) {
+    if let Some(pause) = config.repair_pause {
+        std::thread::sleep(pause);
+    }
+}
+
+/// Steps 2 to 5.
+fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
+    let db = config.path();
+    let dir = journal.dir(db);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating quarantine folder", &dir, e))?;
+    remove_install_leftovers(db);
+    if journal.links {
+        let linked = if links_refused() {
+            Err(LinkError::Unsupported(std::io::Error::other(
+                "links refused (test)",
+            )))
+        } else {
+            quarantine::link_all(db, &dir)
+        };
+        match linked {
+            Ok(()) => {}
+            Err(LinkError::Unsupported(e)) => {
+                tracing::info!(%e, "no hard links here: moving the damaged files instead");
+                journal.links = false;
+                journal::write(db, &journal)?;
+            }
+            Err(LinkError::Failed(e)) => return Err(e),
+        }
+    }
+    kill_point(3)?;
+    pause(config);
+    if journal.installed.is_none() {
+        let backup = install(config, &journal)?;
+        journal.installed = Some(backup);
+        journal::write(db, &journal)?;
+        kill_point(7)?;
+        pause(config);
+    }
+    let damaged = dir.join(quarantine::file_name(db));
+    let report = match journal.salvage.take() {
+        Some(report) => report,
+        None => {
+            let report = salvage::salvage_quarantined(&damaged, db, &dir, config.key.as_ref());
+            journal.salvage = Some(report.clone());
+            journal::write(db, &journal)?;
+            report
+        }
+    };
+    kill_point(8)?;
+    pause(config);
+    quarantine::move_file(
+        &with_suffix(db, ".corrupt"),
+        &dir.join(format!("{}.corrupt", quarantine::file_name(db))),
+    )?;
+    let _ = std::fs::remove_file(with_suffix(db, ".corrupt"));
+    kill_point(9)?;
+    journal::remove(db)?;
+    let backup = journal.installed.flatten();
+    Ok(RepairReport {
+        status: if backup.is_some() {
+            RebuiltType::Repaired
+        } else {
+            RebuiltType::Rebuilt
+        },
+        backup,
+        quarantine: dir,
+        salvage: report,
+    })
+}
+
+/// Step 3: puts the newest verified backup (or an empty file) at the path; the backup's name.
+fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
+    let db = config.path();
+    let (name, source) = match newest_verified_backup(config)? {
+        Some((name, path)) => (Some(name), Some(path)),
+        None => (None, None),
+    };
+    let tmp = naming::unique_tmp_path(db);
+    let made = (|| {
+        match &source {
+            Some(backup) => {
+                std::fs::copy(backup, &tmp)
+                    .map_err(|e| Error::io("copying the backup into place", &tmp, e))?;
+            }
+            None => {
+                std::fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
+            }
+        }
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("syncing", &tmp, e))
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    kill_point(4)?;
+    pause(config);
+    let dir = &journal.dir(db);
+    let put_in_place = (|| {
+        quarantine::clear_side_files(db, dir)?;
+        kill_point(5)?;
+        if !journal.links {
+            quarantine::move_file(db, &dir.join(quarantine::file_name(db)))?;
+            kill_point(6)?;
+        }
+        std::fs::rename(&tmp, db)
+            .map_err(|e| Error::io("putting the repaired database in place", db, e))?;
+        sync_dir(db.parent().unwrap_or(Path::new("")))
+    })();
+    if let Err(e) = put_in_place {
+        if !is_kill(&e) {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return Err(e);
+    }
+    Ok(name)
+}
+
+/// The newest backup that passes full verification (never the pre-restore copy: it holds
+/// data a restore chose to replace).
+fn newest_verified_backup(config: &StoreConfig) -> Result<Option<(String, PathBuf)>> {
+    let candidates = list_backups(&naming::default_dir(config))?
+        .into_iter()
+        .filter(|b| b.name != naming::PRE_RESTORE);
+    for candidate in candidates {
+        match crate::backup::verify_backup(&candidate.path, config.key.as_ref()) {
+            Ok(_) => return Ok(Some((candidate.name, candidate.path))),
+            Err(e) => {
+                tracing::warn!(backup = %candidate.name, %e, "skipping a backup that fails verification")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Removes `NAME.<pid>-<n>.tmp` replacements a killed repair left beside the database.
+fn remove_install_leftovers(db: &Path) {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = format!("{}.", quarantine::file_name(db));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix) && name.ends_with(".tmp") && !name.ends_with(".repair.tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(not(test))]
+fn kill_point(_: u32) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(not(test))]
+fn is_kill(_: &Error) -> bool {
+    false
+}
+
+#[cfg(not(test))]
+fn links_refused() -> bool {
+    false
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The kill point at which the current test's repair stops dead (no clean-up runs).
+    static KILL_AT: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+    /// Makes the current test's repair behave as on a file system without hard links.
+    static NO_LINKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn links_refused() -> bool {
+    NO_LINKS.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+fn kill_point(n: u32) -> Result<()> {
+    if KILL_AT.with(|k| k.get()) == Some(n) {
+        return Err(Error::io(
+            "simulated kill",
+            PathBuf::from("kill"),
+            std::io::Error::other(format!("killed at point {n}")),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+fn is_kill(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io {
+            op: "simulated kill",
+            ..
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,369 @@
+//! Where salvage gets its pages from. A plaintext database is read straight from its file
+//! (and its WAL), so nothing SQLite would refuse — a damaged header, a file cut short — stops
+//! it. An encrypted one is read through SQLCipher's `sqlite_dbpage`, which decrypts and checks
+//! each page's HMAC; pages SQLCipher's own check finds damaged are never asked for, because a
+//! page that fails to decrypt leaves the connection unable to decrypt anything after it.
+//! Neither ever writes to the damaged files.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::wal::{self, WalIndex};
+use crate::error::{Error, Result};
+use crate::store::EncryptionKey;
+
+/// One page as read: `bytes` is always a whole page; only `valid` of them came from the file
+/// (fewer when the file ends inside the page).
+pub(super) struct Page {
+    pub bytes: Vec<u8>,
+    pub valid: usize,
+}
+
+/// The pages of a damaged database.
+pub(super) trait PageSource {
+    fn page_size(&self) -> usize;
+    /// Bytes reserved at the end of each page (SQLCipher keeps its IV and HMAC there).
+    fn reserved(&self) -> usize;
+    /// Pages that may be asked for: 1..=page_count.
+    fn page_count(&self) -> u32;
+    /// The page, or `None` when it cannot be read (past the end, fails its HMAC, I/O error).
+    fn read(&mut self, pgno: u32) -> Option<Page>;
+    /// SQLite connections (and re-attachments) opened on the damaged file so far.
+    fn connections(&self) -> u64;
+}
+
+/// SQLite's header page size field: a power of two from 512 to 65536 (1 means 65536). Only
+/// trusted when the header still looks like one: the magic string, and the three payload
+/// fractions every SQLite file has (64, 32, 32).
+fn header_page_size(header: &[u8]) -> Option<usize> {
+    if header.get(..16) != Some(b"SQLite format 3\0".as_slice())
+        || header.get(21..24) != Some([64u8, 32, 32].as_slice())
+    {
+        return None;
+    }
+    let raw = usize::from(u16::from_be_bytes([*header.get(16)?, *header.get(17)?]));
+    let size = if raw == 1 { 65536 } else { raw };
+    ((512..=65536).contains(&size) && size.is_power_of_two()).then_some(size)
+}
+
+/// A plaintext database file and its WAL, read in place.
+pub(super) struct FilePages {
+    db: Option<File>,
+    wal_file: Option<File>,
+    wal: Option<WalIndex>,
+    page_size: usize,
+    reserved: usize,
+    page_count: u32,
+}
+
+impl FilePages {
+    pub fn open(db: &Path, wal_path: &Path) -> Result<FilePages> {
+        let mut file = match File::open(db) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("reading the damaged database", db, e)),
+        };
+        let len = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        let mut header = vec![0u8; 100];
+        let header = match file.as_mut().map(|f| f.read_exact(&mut header)) {
+            Some(Ok(())) => Some(header),
+            _ => None,
+        };
+        let wal = wal::read(wal_path);
+        let from_header = header.as_deref().and_then(header_page_size);
+        // A header that lost its page size falls back on the WAL's, then on 4096 (SQLite's
+        // and SQLCipher's default, which peerlite never changes).
+        let page_size = from_header
+            .or(wal.as_ref().map(|w| w.page_size))
+            .unwrap_or(4096);
+        let wal = wal.filter(|w| w.page_size == page_size);
+        let reserved = match (from_header, header.as_deref()) {
+            (Some(_), Some(h)) => usize::from(h[20]),
+            _ => 0,
+        };
+        let file_pages = u32::try_from(len.div_ceil(page_size as u64)).unwrap_or(u32::MAX);
+        let page_count = wal.as_ref().map_or(file_pages, |w| w.db_pages);
+        let wal_file = match wal {
+            Some(_) => File::open(wal_path).ok(),
+            None => None,
+        };
+        Ok(FilePages {
+            db: file,
+            wal_file,
+            wal,
+            page_size,
+            reserved,
+            page_count,
+        })
+    }
+}
+
+fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> usize {
+    if file.seek(SeekFrom::Start(offset)).is_err() {
+        return 0;
+    }
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+impl PageSource for FilePages {
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    fn reserved(&self) -> usize {
+        self.reserved
+    }
+
+    fn page_count(&self) -> u32 {
+        self.page_count
+    }
+
+    fn read(&mut self, pgno: u32) -> Option<Page> {
+        if pgno == 0 || pgno > self.page_count {
+            return None;
+        }
+        let mut bytes = vec![0u8; self.page_size];
+        let in_wal = self.wal.as_ref().and_then(|w| w.frames.get(&pgno).copied());
+        let valid = match (in_wal, self.wal_file.as_mut(), self.db.as_mut()) {
+            (Some(offset), Some(wal), _) => read_at(wal, offset, &mut bytes),
+            (_, _, Some(db)) => {
+                read_at(db, u64::from(pgno - 1) * self.page_size as u64, &mut bytes)
+            }
+            _ => 0,
+        };
+        (valid > 0).then_some(Page { bytes, valid })
+    }
+
+    fn connections(&self) -> u64 {
+        0
+    }
+}
+
+/// `file:` URI of a path, so a read-only ATTACH can name it whatever characters it has.
+/// Without a WAL beside it the file is opened `immutable`: SQLite then creates no WAL or
+/// shared-memory file beside it either.
+fn file_uri(path: &Path, immutable: bool) -> String {
+    let mut uri = String::from("file:");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'_' | b'-' | b'~' => {
+                uri.push(char::from(*b));
+            }
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
+    uri
+}
+
+/// An encrypted database read through SQLCipher, one page at a time.
+pub(super) struct CipherPages {
+    conn: Connection,
+    uri: String,
+    /// The schema pages are read from: `main`, then `s1`, `s2`, … after a page poisoned the
+    /// one before (an ATTACH reuses the key derived once: no second PBKDF2).
+    schema: String,
+    attached: u64,
+    /// Pages SQLCipher's HMAC check refused (and pages that failed to decrypt since).
+    bad: HashSet<u32>,
+    page1: Option<Vec<u8>>,
+    page_size: usize,
+    reserved: usize,
+    page_count: u32,
+    dead: bool,
+}
+
+impl CipherPages {
+    pub fn open(db: &Path, wal_path: &Path, key: &EncryptionKey) -> Result<CipherPages> {
+        // Which pages the WAL has newer copies of: their damaged file copies do not matter.
+        let in_wal: HashSet<u32> = wal::read(wal_path)
+            .map(|w| w.frames.into_keys().collect())
+            .unwrap_or_default();
+        let uri = file_uri(db, !wal_path.exists());
+        let sql = |e| Error::from_sqlite(e, db);
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
+        conn.pragma_update(None, "key", key.secret()).map_err(sql)?;
+        // A file cut short has fewer pages than its header says; SQLite reads it anyway only
+        // with writable_schema (which also lets a damaged schema load).
+        conn.execute_batch("PRAGMA writable_schema = ON")
+            .map_err(sql)?;
+        let report: Vec<String> = conn
+            .prepare("PRAGMA cipher_integrity_check")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(sql)?;
+        let bad: HashSet<u32> = report
+            .iter()
+            .filter_map(|line| page_named(line))
+            .filter(|p| !in_wal.contains(p))
+            .collect();
+        let mut pages = CipherPages {
+            conn,
+            uri,
+            schema: "main".into(),
+            attached: 0,
+            bad,
+            page1: None,
+            page_size: 0,
+            reserved: 0,
+            page_count: 0,
+            dead: false,
+        };
+        let page1 = pages.fetch(1).ok_or_else(|| Error::Corrupted {
+            path: db.to_path_buf(),
+            detail: "page 1 cannot be decrypted with this key: nothing can be salvaged".into(),
+            sqlite: None,
+            kind: crate::StoreKind::Relational,
+        })?;
+        pages.page_size = page1.len();
+        pages.reserved = usize::from(page1.get(20).copied().unwrap_or(0));
+        pages.page_count = pages
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
+            .map_or(0, |n| u32::try_from(n).unwrap_or(0));
+        pages.page1 = Some(page1);
+        Ok(pages)
+    }
+
+    /// Reads one page through the current schema; a page that fails to decrypt comes back
+    /// zeroed and leaves the codec in error, which `cipher_status` reveals.
+    fn fetch(&mut self, pgno: u32) -> Option<Vec<u8>> {
+        if self.dead || self.bad.contains(&pgno) {
+            return None;
+        }
+        let data: rusqlite::Result<Vec<u8>> = self.conn.query_row(
+            "SELECT data FROM sqlite_dbpage(?1) WHERE pgno = ?2",
+            rusqlite::params![self.schema, pgno],
+            |r| r.get(0),
+        );
+        match data {
+            Ok(data) if data.iter().any(|b| *b != 0) => Some(data),
+            Ok(data) if self.codec_ok() => Some(data),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            _ => {
+                self.bad.insert(pgno);
+                self.reattach();
+                None
+            }
+        }
+    }
+
+    fn codec_ok(&self) -> bool {
+        let pragma = format!("PRAGMA \"{}\".cipher_status", self.schema);
+        self.conn
+            .query_row(&pragma, [], |r| r.get::<_, String>(0))
+            .is_ok_and(|s| s == "1")
+    }
+
+    /// A fresh codec for the same file: ATTACH without a key takes the main database's
+    /// derived key, so this costs a file open, not a key derivation.
+    fn reattach(&mut self) {
+        self.attached += 1;
+        let name = format!("s{}", self.attached);
+        if self.schema != "main" {
+            let _ = self
+                .conn
+                .execute_batch(&format!("DETACH DATABASE \"{}\"", self.schema));
+        }
+        match self.conn.execute(
+            "ATTACH DATABASE ?1 AS ?2",
+            rusqlite::params![self.uri, name],
+        ) {
+            Ok(_) => self.schema = name,
+            Err(e) => {
+                tracing::warn!(%e, "salvage cannot re-open the damaged database; stopping");
+                self.dead = true;
+            }
+        }
+    }
+}
+
+/// The page number in one line of `PRAGMA cipher_integrity_check`.
+fn page_named(line: &str) -> Option<u32> {
+    let (_, rest) = line.split_once("page ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+impl PageSource for CipherPages {
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    fn reserved(&self) -> usize {
+        self.reserved
+    }
+
+    fn page_count(&self) -> u32 {
+        self.page_count
+    }
+
+    fn read(&mut self, pgno: u32) -> Option<Page> {
+        if pgno == 0 || pgno > self.page_count {
+            return None;
+        }
+        let bytes = match (pgno, &self.page1) {
+            (1, Some(p)) => p.clone(),
+            _ => self.fetch(pgno)?,
+        };
+        let valid = bytes.len();
+        (valid == self.page_size).then_some(Page { bytes, valid })
+    }
+
+    fn connections(&self) -> u64 {
+        1 + self.attached
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_escape_what_sqlite_would_read_as_syntax() {
+        assert_eq!(
+            file_uri(Path::new("/a b/c?d#e%f.db"), false),
+            "file:/a%20b/c%3Fd%23e%25f.db?mode=ro"
+        );
+        assert_eq!(
+            file_uri(Path::new("/q/a.db"), true),
+            "file:/q/a.db?mode=ro&immutable=1"
+        );
+    }
+
+    #[test]
+    fn integrity_lines_name_their_page() {
+        assert_eq!(page_named("HMAC verification failed for page 10"), Some(10));
+        assert_eq!(
+            page_named("page 8 has an invalid size of 100 bytes (expected 4096 bytes)"),
+            Some(8)
+        );
+        assert_eq!(page_named("unable to derive keys"), None);
+    }
+}
