@@ -86,7 +86,7 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
             AuthAction::Pragma {
                 pragma_name,
                 pragma_value,
-            } if pragma_value.is_some()
+            } if (pragma_value.is_some() && !takes_an_argument(pragma_name))
                 || super::guard::pragma_refusal(pragma_name, pragma_value).is_some() =>
             {
                 Authorization::Deny
@@ -99,6 +99,25 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Pragmas whose value is the argument of a query (`quick_check(50)`, `table_info(t)`),
+/// not a setting that would stay on the connection.
+fn takes_an_argument(pragma: &str) -> bool {
+    const QUERIES: [&str; 11] = [
+        "quick_check",
+        "integrity_check",
+        "cipher_integrity_check",
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_info",
+        "index_xinfo",
+        "index_list",
+        "foreign_key_list",
+        "foreign_key_check",
+    ];
+    QUERIES.iter().any(|q| q.eq_ignore_ascii_case(pragma))
 }
 
 /// `PRAGMA journal_mode=WAL` needs an exclusive lock and SQLite returns BUSY at once, without
