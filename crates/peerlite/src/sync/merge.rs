@@ -432,7 +432,12 @@ fn merge_row(
         }
     }
     let new_blob = registers::encode(&regs);
-    let any_remote_value = winners.iter().any(|w| matches!(w, Winner::Remote(..)));
+    // A remote value takes effect in a live row, or, in a deleted one, only when it was
+    // written after the delete (it is kept aside). Anything else lost the merge: a stale live
+    // state for a row deleted here changes nothing, is not counted and re-stamps nothing.
+    let any_remote_value = winners
+        .iter()
+        .any(|w| matches!(w, Winner::Remote(r, _) if alive || ctx.newer(*r, e)));
     let unchanged = local
         .as_ref()
         .is_some_and(|l| l.e == e && l.alive == alive && l.cols_blob == new_blob)

@@ -12,3 +12,4 @@ mod handshake;
 mod hlc;
 mod merge;
 mod protocol;
+mod regress_stale_states;
