@@ -50,6 +50,8 @@ pub(crate) struct Applied {
     pub changed: u64,
     /// Rows newly recorded as conflicts (one delivered again is not counted again).
     pub conflicts: u64,
+    /// Every row that broke a constraint, recorded before or not: the state it would have had.
+    pub clashes: Vec<Clash>,
     /// The tables and identities of the rows that changed visibly.
     pub keys: Vec<(String, Value)>,
     /// What happened to each of `keys`.
@@ -58,6 +60,15 @@ pub(crate) struct Applied {
 
 /// A register: (hlc, device index).
 type Reg = (u64, i64);
+
+/// A merged row that broke a local constraint: the state it would have had here.
+#[derive(Debug, Clone)]
+pub(crate) struct Clash {
+    /// Its existence event: (hlc, device id).
+    pub existence: (u64, String),
+    /// Its synced columns' values, in the table's column order.
+    pub values: Vec<Value>,
+}
 
 struct Ctx<'a> {
     conn: &'a Connection,
@@ -263,10 +274,11 @@ pub(crate) fn apply_batch(
                     applied.kinds.push(kind);
                 }
             }
-            Outcome::Conflict(err) => {
+            Outcome::Conflict(err, clash) => {
                 if record_conflict(&ctx, target, row, batch, &err)? {
                     applied.conflicts += 1;
                 }
+                applied.clashes.push(clash);
             }
         }
     }
@@ -283,7 +295,7 @@ enum Outcome {
     Unchanged,
     /// The row's state changed; how, when it shows (a deleted row's registers do not).
     Changed(Option<ChangeKind>),
-    Conflict(Error),
+    Conflict(Error, Clash),
 }
 
 struct Local {
@@ -467,7 +479,11 @@ fn merge_row(
     match written {
         Ok(()) => {}
         Err(err @ Error::Sqlite { sqlite, .. }) if sqlite.primary == 19 => {
-            return Ok(Outcome::Conflict(err));
+            let clash = Clash {
+                existence: (e.0, ctx.key(e).1.to_owned()),
+                values: merged_values(ctx, target, &row.ident, local_alive, &winners)?,
+            };
+            return Ok(Outcome::Conflict(err, clash));
         }
         Err(err) => return Err(err),
     }
@@ -697,6 +713,34 @@ fn write_row(
     Ok(())
 }
 
+/// The values a live row has after the merge: the winning remote values, the rest as they are
+/// here (in the table, or kept aside while the row was deleted).
+fn merged_values(
+    ctx: &Ctx<'_>,
+    target: &TableMeta,
+    ident: &Value,
+    local_alive: bool,
+    winners: &[Winner],
+) -> Result<Vec<Value>> {
+    let here = if local_alive {
+        row_values(ctx, target, ident)?
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(winners.len());
+    for (i, w) in winners.iter().enumerate() {
+        out.push(match w {
+            Winner::Remote(_, v) => v.clone(),
+            Winner::Local(_) if local_alive => here.get(i).cloned().unwrap_or_default(),
+            Winner::Local(_) => {
+                pending_value(ctx, &pending_table(target), ident, i)?.unwrap_or_default()
+            }
+            Winner::None => Value::Null,
+        });
+    }
+    Ok(out)
+}
+
 fn pending_value(ctx: &Ctx<'_>, pending: &str, ident: &Value, col: usize) -> Result<Option<Value>> {
     ctx.with(
         &format!("SELECT value FROM {pending} WHERE ident = ?1 AND col = ?2"),
@@ -769,6 +813,13 @@ fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
         devices,
         rows: vec![row],
     }
+}
+
+/// A recorded conflict's remote row (see [`single_row_batch`]).
+pub(crate) fn decode_recorded(bytes: &[u8]) -> Result<Batch> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Protocol {
+        detail: format!("a recorded conflict is unreadable: {e}"),
+    })
 }
 
 fn record_conflict(

@@ -12,4 +12,5 @@ mod handshake;
 mod hlc;
 mod merge;
 mod protocol;
+mod regress_stale_conflicts;
 mod regress_stale_states;
