@@ -359,8 +359,7 @@ impl RdbStore {
         drop(source);
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data).
-        let since = inner.sync.hlc.tick();
-        meta::set(&writer.conn, "epoch", &meta::new_epoch(db, since)).map_err(sql_err)?;
+        meta::set(&writer.conn, "epoch", &meta::new_epoch(db)).map_err(sql_err)?;
         // Everything cached about the old database is stale now.
         writer.forget_statements();
         inner.schema.invalidate();

@@ -612,8 +612,7 @@ fn sync_identity(
             meta::set(conn, "device_id", &device).map_err(sql_err)?;
         }
         if meta::get(conn, "epoch").map_err(sql_err)?.is_none() {
-            let since = config.clock.now_ms() << crate::changes::hlc::COUNTER_BITS;
-            meta::set(conn, "epoch", &meta::new_epoch(path, since)).map_err(sql_err)?;
+            meta::set(conn, "epoch", &meta::new_epoch(path)).map_err(sql_err)?;
         }
     }
     let high_water = meta::get(conn, "hlc")

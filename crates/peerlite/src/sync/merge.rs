@@ -210,10 +210,17 @@ pub(crate) fn apply_batch(
     let path = tx.inner().config.path();
     let sql_err = |e| Error::from_sqlite(e, path);
     conn.execute_batch(CONFLICTS_DDL).map_err(sql_err)?;
+    registry::migrate(conn).map_err(sql_err)?;
+    // Each writer keeps the epoch of the database that held its writes; this device's own
+    // rows, relayed back, are its own whatever the epoch.
     let device_idx: Vec<i64> = batch
         .devices
         .iter()
-        .map(|d| registry::device_index(conn, d))
+        .enumerate()
+        .map(|(i, d)| {
+            let epoch = batch.epochs.get(i).map_or("", String::as_str);
+            registry::writer_index(conn, d, epoch)
+        })
         .collect::<rusqlite::Result<_>>()
         .map_err(sql_err)?;
     let names: HashMap<i64, String> = registry::devices(conn)
@@ -221,12 +228,17 @@ pub(crate) fn apply_batch(
         .into_iter()
         .collect();
     // Device collaboration: the table of every device the batch carries rows of, made
-    // before the rows are applied.
+    // before the rows are applied. This device's own rows merge into its own table: they
+    // come back only to a database that lost them (re-created or restored) — otherwise its
+    // own state is newer and they change nothing.
     let mut device_tables: HashMap<u32, TableMeta> = HashMap::new();
     if logical.mode == DistributedTableType::DeviceCollaboration {
         for row in &batch.rows {
             let local = device_idx.get(row.origin as usize) == Some(&LOCAL);
-            if local || device_tables.contains_key(&row.origin) {
+            if local {
+                device_tables.insert(row.origin, logical.clone());
+            }
+            if device_tables.contains_key(&row.origin) {
                 continue;
             }
             let device = batch
@@ -262,7 +274,7 @@ pub(crate) fn apply_batch(
             DistributedTableType::SingleVersion => logical,
             DistributedTableType::DeviceCollaboration => match device_tables.get(&row.origin) {
                 Some(m) => m,
-                None => continue, // our own row, relayed back: our table is the truth
+                None => continue,
             },
         };
         match merge_row(&ctx, target, row, batch, &device_idx, origin)? {
@@ -379,7 +391,7 @@ fn merge_row(
             (Some(l), Some((r, v))) => {
                 if ctx.newer(r, l) {
                     Winner::Remote(r, v)
-                } else if r == l {
+                } else if ctx.key(r) == ctx.key(l) {
                     ties.push((i, v));
                     Winner::Local(l)
                 } else {
@@ -434,7 +446,11 @@ fn merge_row(
             Winner::Local(r) | Winner::Remote(r, _) => *r,
             Winner::None => continue,
         };
-        let keep = if alive { reg != e } else { ctx.newer(reg, e) };
+        let keep = if alive {
+            ctx.key(reg) != ctx.key(e)
+        } else {
+            ctx.newer(reg, e)
+        };
         if keep {
             regs.push(ColumnRegister {
                 column: i as u16,
@@ -784,9 +800,24 @@ fn column_value(
     )
 }
 
+/// A conflict's remote row as it is recorded: a batch without writers' epochs, so the same
+/// change is recognised however it travelled (and records made before epochs travelled
+/// still read).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    session: u64,
+    table: String,
+    filter: u64,
+    prev: u64,
+    last: u64,
+    columns: Vec<String>,
+    devices: Vec<String>,
+    rows: Vec<RowChange>,
+}
+
 /// `row` as a batch of its own, in a form that depends on the row alone (not on the batch
 /// or session it came in), so the same change delivered again is recognised.
-fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
+fn single_row_batch(batch: &Batch, row: &RowChange) -> Recorded {
     let mut devices: Vec<String> = Vec::new();
     let mut number = |idx: u32| -> u32 {
         let name = batch.devices.get(idx as usize).cloned().unwrap_or_default();
@@ -803,7 +834,7 @@ fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
     for reg in &mut row.regs {
         reg.origin = number(reg.origin);
     }
-    Batch {
+    Recorded {
         session: 0,
         table: batch.table.clone(),
         filter: 0,
@@ -817,8 +848,19 @@ fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
 
 /// A recorded conflict's remote row (see [`single_row_batch`]).
 pub(crate) fn decode_recorded(bytes: &[u8]) -> Result<Batch> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Protocol {
+    let r: Recorded = postcard::from_bytes(bytes).map_err(|e| Error::Protocol {
         detail: format!("a recorded conflict is unreadable: {e}"),
+    })?;
+    Ok(Batch {
+        session: r.session,
+        table: r.table,
+        filter: r.filter,
+        prev: r.prev,
+        last: r.last,
+        columns: r.columns,
+        devices: r.devices,
+        rows: r.rows,
+        epochs: Vec::new(),
     })
 }
 

@@ -12,5 +12,6 @@ mod handshake;
 mod hlc;
 mod merge;
 mod protocol;
+mod regress_recreated_echo;
 mod regress_stale_conflicts;
 mod regress_stale_states;
