@@ -124,6 +124,11 @@ impl TableMeta {
     }
 }
 
+/// True when the database has distributed tables (or had).
+pub(crate) fn exists(conn: &Connection) -> rusqlite::Result<bool> {
+    registry_exists(conn)
+}
+
 fn registry_exists(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'peerlite_distributed')",
@@ -247,7 +252,11 @@ pub(crate) fn writers(
         .query_map([], |r| {
             let idx: i64 = r.get(0)?;
             let epoch: String = r.get(2)?;
-            let epoch = if idx == LOCAL { own_epoch.to_owned() } else { epoch };
+            let epoch = if idx == LOCAL {
+                own_epoch.to_owned()
+            } else {
+                epoch
+            };
             Ok((idx, (r.get(1)?, epoch)))
         })?
         .collect()

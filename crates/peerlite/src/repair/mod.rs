@@ -242,6 +242,7 @@ fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
 /// Quarantine, salvage, then the newest verified backup (or nothing).
 fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
     let db = config.path();
+    crate::changes::mark::mark_replaced(db);
     let moved = quarantine::move_aside(db)?;
     let salvage = salvage::salvage_quarantined(&moved, db, config.key.as_ref())?;
     let mut status = RebuiltType::Rebuilt;

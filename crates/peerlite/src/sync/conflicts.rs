@@ -126,12 +126,13 @@ impl RdbStore {
             };
             let batch = super::merge::decode_recorded(&bytes)?;
             let metas = registry::load_all(conn).map_err(sql_err)?;
-            let meta = metas
-                .iter()
-                .find(|m| m.name == table)
-                .ok_or_else(|| Error::NotDistributed {
-                    table: table.clone(),
-                })?;
+            let meta =
+                metas
+                    .iter()
+                    .find(|m| m.name == table)
+                    .ok_or_else(|| Error::NotDistributed {
+                        table: table.clone(),
+                    })?;
             let logical = metas
                 .iter()
                 .find(|m| m.name == meta.logical())
@@ -160,7 +161,9 @@ impl RdbStore {
                 // KeepEarlier: the remote row lives when it came into existence before every
                 // local row in its way, by (HLC, device id) — the order the merge uses.
                 let take = resolution == Resolution::TakeRemote
-                    || blocking.iter().all(|(_, existence)| clash.existence < *existence);
+                    || blocking
+                        .iter()
+                        .all(|(_, existence)| clash.existence < *existence);
                 if take {
                     for (ident, _) in &blocking {
                         tx.execute(
@@ -210,8 +213,15 @@ fn blockers(
         let Some(values) = columns
             .iter()
             .map(|c| {
-                let i = meta.columns.iter().position(|m| m.eq_ignore_ascii_case(c))?;
-                clash.values.get(i).filter(|v| !matches!(v, Value::Null)).cloned()
+                let i = meta
+                    .columns
+                    .iter()
+                    .position(|m| m.eq_ignore_ascii_case(c))?;
+                clash
+                    .values
+                    .get(i)
+                    .filter(|v| !matches!(v, Value::Null))
+                    .cloned()
             })
             .collect::<Option<Vec<Value>>>()
         else {

@@ -130,9 +130,8 @@ pub(crate) fn next_batch(
             let cols_blob: Option<Vec<u8>> = r.get(5).map_err(sql_err)?;
             let regs = registers::decode(cols_blob.as_deref().unwrap_or_default());
             let hlc = r.get::<_, i64>(2).map_err(sql_err)? as u64;
-            let echo = echo.is_some_and(|peer| {
-                origin == peer && regs.iter().all(|g| g.origin == peer)
-            });
+            let echo =
+                echo.is_some_and(|peer| origin == peer && regs.iter().all(|g| g.origin == peer));
             if echo {
                 found.push(Found { seq, row: None });
                 continue;

@@ -500,8 +500,8 @@ impl Session {
                 let own_epoch = crate::store::meta::get(conn, "epoch")
                     .map_err(|e| Error::from_sqlite(e, path))?
                     .unwrap_or_default();
-                let writers = registry::writers(conn, &own_epoch)
-                    .map_err(|e| Error::from_sqlite(e, path))?;
+                let writers =
+                    registry::writers(conn, &own_epoch).map_err(|e| Error::from_sqlite(e, path))?;
                 // What the peer's current database already holds is not sent back to it.
                 let echo = writers
                     .iter()

@@ -229,7 +229,11 @@ fn a_recreated_store_resyncs_from_scratch() {
         // new epoch is not the one the phone's copy was tagged with, so nothing is taken for
         // an echo). In device collaboration the old entry returns to the laptop's own entries.
         assert_eq!(on_laptop.received, 3, "{ty:?}: everything again");
-        assert_eq!(laptop.store.get("l").unwrap(), KvValue::from("old"), "{ty:?}");
+        assert_eq!(
+            laptop.store.get("l").unwrap(),
+            KvValue::from("old"),
+            "{ty:?}"
+        );
         let (_, on_phone) = sync(&laptop, &phone, SyncMode::Push);
         assert!(on_phone.received >= 1, "{ty:?}");
         match ty {

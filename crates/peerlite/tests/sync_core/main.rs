@@ -12,6 +12,7 @@ mod handshake;
 mod hlc;
 mod merge;
 mod protocol;
+mod regress_clock_carry;
 mod regress_recreated_echo;
 mod regress_stale_conflicts;
 mod regress_stale_states;

@@ -83,7 +83,10 @@ fn a_recreated_device_gets_back_its_rows_after_its_wall_clock_stepped_back() {
     lose(b);
     let b = item_device(dir.path(), "beta", &clock);
     sync(&a, &b, SyncMode::Push);
-    assert_eq!(items(&b), vec![item("u_b", Some("written before the step"), Some(2), None)]);
+    assert_eq!(
+        items(&b),
+        vec![item("u_b", Some("written before the step"), Some(2), None)]
+    );
 }
 
 #[test]
@@ -114,7 +117,11 @@ fn a_recreated_device_gets_back_its_own_rows_in_device_collaboration() {
     let b = note_device(dir.path(), "beta", &cb);
     let (_, on_b) = sync(&a, &b, SyncMode::Push);
     assert_eq!(on_b.received, 3, "{on_b:?}");
-    assert_eq!(notes(&b, "note"), expected_notes("b", 2), "beta's own notes are back");
+    assert_eq!(
+        notes(&b, "note"),
+        expected_notes("b", 2),
+        "beta's own notes are back"
+    );
     assert_eq!(has_from(&b, "alpha"), expected_notes("a", 1));
 }
 
@@ -163,14 +170,22 @@ fn what_a_recreated_device_writes_in_its_new_database_is_still_not_echoed_back()
         .seen
         .iter()
         .filter_map(|(_, m)| match m {
-            peerlite::sync::SyncMessage::V1(peerlite::sync::MessageV1::Batch(batch)) => {
-                Some(batch.rows.iter().map(|r| r.ident.clone()).collect::<Vec<_>>())
-            }
+            peerlite::sync::SyncMessage::V1(peerlite::sync::MessageV1::Batch(batch)) => Some(
+                batch
+                    .rows
+                    .iter()
+                    .map(|r| r.ident.clone())
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
         .flatten()
         .collect();
-    assert_eq!(sent, vec![Value::from("u_a"), Value::from("u_b")], "relayed");
+    assert_eq!(
+        sent,
+        vec![Value::from("u_a"), Value::from("u_b")],
+        "relayed"
+    );
     assert_eq!(pumped.responder.received, 0);
     assert_eq!(items(&b), items(&a));
     assert_eq!(items(&c), items(&a));
@@ -207,7 +222,10 @@ fn a_writer_table_of_the_previous_format_migrates_on_open_and_syncs() {
     let a = open_store(dir.path(), "alpha", &ca);
     let b = open_store(dir.path(), "beta", &cb);
     assert_eq!(
-        a.change_of("item", &Value::from("u_b")).unwrap().unwrap().origin,
+        a.change_of("item", &Value::from("u_b"))
+            .unwrap()
+            .unwrap()
+            .origin,
         "beta",
         "origins read the same after the migration"
     );
@@ -230,4 +248,49 @@ fn a_writer_table_of_the_previous_format_migrates_on_open_and_syncs() {
     sync(&b, &a, SyncMode::Push);
     let (back, _) = sync(&a, &b, SyncMode::Push);
     assert_eq!(back.sent, 0, "echo suppression works after the migration");
+}
+
+#[test]
+fn a_repaired_device_starts_a_new_epoch_and_gets_back_what_it_wrote_after_its_backup() {
+    // The repair puts a backup taken in the same epoch in place: without a new epoch the
+    // peers would take the rows written after that backup for ones it still holds.
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cb) = (clock_at(T0), clock_at(T0));
+    let a = item_device(dir.path(), "alpha", &ca);
+    let b = item_device(dir.path(), "beta", &cb);
+    add_item(&b, "u1", "before the backup", 1);
+    sync(&b, &a, SyncMode::PushPull);
+    b.backup("before.db").unwrap();
+    add_item(&b, "u2", "after the backup", 2);
+    sync(&b, &a, SyncMode::PushPull);
+    let (path, epoch) = (b.path().to_path_buf(), b.epoch().unwrap());
+    b.close().unwrap();
+    drop(b);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all(&[0xA5; 100]).unwrap();
+    }
+    let b = RdbStore::open(
+        peerlite::StoreConfig::new(&path)
+            .device_id("beta")
+            .clock(cb.clone())
+            .allow_rebuild(true),
+    )
+    .unwrap();
+    assert_eq!(b.rebuilt(), peerlite::RebuiltType::Repaired);
+    assert_ne!(
+        b.epoch().unwrap(),
+        epoch,
+        "a repaired database is another database"
+    );
+    sync(&b, &a, SyncMode::PushPull);
+    assert_eq!(items(&b), items(&a));
+    assert!(items(&b).iter().any(|i| i.uuid == "u2"));
+    // And a reopen keeps the new epoch.
+    let renewed = b.epoch().unwrap();
+    b.close().unwrap();
+    drop(b);
+    let b = open_store(dir.path(), "beta", &cb);
+    assert_eq!(b.epoch().unwrap(), renewed);
 }

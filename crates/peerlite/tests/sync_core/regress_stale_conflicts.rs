@@ -191,13 +191,16 @@ fn a_conflict_that_no_longer_clashes_is_settled_without_deleting_anything() {
                 for store in [&a, &b] {
                     let deleted = own_deletes(store);
                     let allowed: Vec<peerlite::Value> = user_deleted
-                        .filter(|k| {
-                            (store.device_id() == "beta") == (*k == "u2")
-                        })
+                        .filter(|k| (store.device_id() == "beta") == (*k == "u2"))
                         .map(|k| k.into())
                         .into_iter()
                         .collect();
-                    assert_eq!(deleted, allowed, "{}: no resolution deletes: {case}", store.device_id());
+                    assert_eq!(
+                        deleted,
+                        allowed,
+                        "{}: no resolution deletes: {case}",
+                        store.device_id()
+                    );
                 }
             }
         }
@@ -239,7 +242,10 @@ fn a_composite_unique_index_clash_is_judged_on_all_its_columns() {
         let store = open_store(dir.path(), name, &clock);
         store.execute(CREATE_ITEM, &[]).unwrap();
         store
-            .execute("CREATE UNIQUE INDEX item_title_qty ON item(title, qty)", &[])
+            .execute(
+                "CREATE UNIQUE INDEX item_title_qty ON item(title, qty)",
+                &[],
+            )
             .unwrap();
         store
             .set_distributed_tables(
@@ -259,10 +265,8 @@ fn a_composite_unique_index_clash_is_judged_on_all_its_columns() {
     assert_eq!(b.conflicts().unwrap().len(), 1);
     resolve_all(&b, Resolution::KeepEarlier);
     assert_eq!(own_deletes(&b), vec![peerlite::Value::from("u2")]);
-    let titles: Vec<(String, Option<i64>)> = items(&b)
-        .into_iter()
-        .map(|i| (i.uuid, i.qty))
-        .collect();
+    let titles: Vec<(String, Option<i64>)> =
+        items(&b).into_iter().map(|i| (i.uuid, i.qty)).collect();
     assert_eq!(
         titles,
         vec![("u1".to_owned(), Some(1)), ("u3".to_owned(), Some(2))]

@@ -71,8 +71,17 @@ fn a_stale_live_state_for_a_row_deleted_here_changes_nothing() {
     let (sent, on_b) = sync(&c, &b, SyncMode::Push);
     assert_eq!(sent.sent, 1, "gamma does send its (older) u1");
     assert_eq!(on_b.received, 0, "a losing state is not a change: {on_b:?}");
-    assert_eq!(seq_of(&b, "item", "u1"), seq, "the tombstone is not re-stamped");
-    assert!(b.change_of("item", &"u1".into()).unwrap().unwrap().tombstone);
+    assert_eq!(
+        seq_of(&b, "item", "u1"),
+        seq,
+        "the tombstone is not re-stamped"
+    );
+    assert!(
+        b.change_of("item", &"u1".into())
+            .unwrap()
+            .unwrap()
+            .tombstone
+    );
     assert!(heard.nothing(), "no notification for a state that lost");
     assert!(items(&b).is_empty());
     // And so the delete is not sent again to a peer that already has it.
@@ -113,15 +122,21 @@ fn a_stale_state_with_column_writes_older_than_the_delete_changes_nothing() {
 fn an_older_live_state_of_a_row_newer_here_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let [_a, b, c] = three(dir.path());
-    b.update(&bucket! { "title" => "newer on beta", "qty" => 2 }, &by_uuid("u1"))
-        .unwrap();
+    b.update(
+        &bucket! { "title" => "newer on beta", "qty" => 2 },
+        &by_uuid("u1"),
+    )
+    .unwrap();
     let seq = seq_of(&b, "item", "u1");
     let heard = listen(&b);
     let (_, on_b) = sync(&c, &b, SyncMode::Push);
     assert_eq!(on_b.received, 0, "{on_b:?}");
     assert_eq!(seq_of(&b, "item", "u1"), seq);
     assert!(heard.nothing());
-    assert_eq!(items(&b), vec![item("u1", Some("newer on beta"), Some(2), None)]);
+    assert_eq!(
+        items(&b),
+        vec![item("u1", Some("newer on beta"), Some(2), None)]
+    );
 }
 
 /// Runs a session alpha → beta in which every batch is delivered twice, and the first batch
@@ -161,7 +176,10 @@ fn an_old_batch_replayed_in_a_new_session_and_duplicates_change_nothing() {
     add_item(&a, "u1", "start", 1);
     add_item(&a, "u2", "other", 2);
     let first = replay(&a, &b, None);
-    assert_eq!(first.responder.received, 2, "each row counted once, duplicates not");
+    assert_eq!(
+        first.responder.received, 2,
+        "each row counted once, duplicates not"
+    );
     let old = first
         .seen
         .iter()
@@ -172,7 +190,8 @@ fn an_old_batch_replayed_in_a_new_session_and_duplicates_change_nothing() {
     clock.advance(10);
     // alpha deletes u1 and edits u2; beta gets both, and the old batch (u1 alive) with them.
     a.delete(&by_uuid("u1")).unwrap();
-    a.update(&bucket! { "title" => "edited" }, &by_uuid("u2")).unwrap();
+    a.update(&bucket! { "title" => "edited" }, &by_uuid("u2"))
+        .unwrap();
     let heard = listen(&b);
     let second = replay(&a, &b, Some(&old));
     assert_eq!(second.responder.received, 2, "{:?}", second.responder);
