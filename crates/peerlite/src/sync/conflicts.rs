@@ -23,6 +23,7 @@ use rusqlite::OptionalExtension;
 
 use super::merge::{CONFLICTS_DDL, Clash};
 use crate::StoreKind;
+use crate::changes::ChangeRecord;
 use crate::changes::registry;
 use crate::changes::registry::TableMeta;
 use crate::error::{Error, Result};
@@ -47,6 +48,9 @@ pub struct Conflict {
     pub message: String,
     /// When it was recorded (ms since the Unix epoch).
     pub at_ms: u64,
+    /// The remote row as recorded: its existence event, tombstone flag and column registers
+    /// (`seq` is 0: it never took a place in this store's sequence).
+    pub change: ChangeRecord,
 }
 
 /// How to settle a conflict here (see the module documentation for settling it everywhere).
@@ -73,22 +77,41 @@ impl RdbStore {
             if !exists {
                 return Ok(Vec::new());
             }
-            c.prepare("SELECT id, tbl, ident, device, code, message, at FROM peerlite_conflicts ORDER BY id")
+            let rows: Vec<(Conflict, Vec<u8>)> = c
+                .prepare("SELECT id, tbl, ident, device, code, message, at, change FROM peerlite_conflicts ORDER BY id")
                 .and_then(|mut st| {
                     st.query_map([], |r| {
-                        Ok(Conflict {
+                        let table: String = r.get(1)?;
+                        let key: Value = r.get(2)?;
+                        let conflict = Conflict {
                             id: r.get(0)?,
-                            table: r.get(1)?,
-                            key: r.get(2)?,
+                            change: ChangeRecord {
+                                table: table.clone(),
+                                key: key.clone(),
+                                origin: String::new(),
+                                hlc: 0,
+                                seq: 0,
+                                tombstone: false,
+                                columns: Vec::new(),
+                            },
+                            table,
+                            key,
                             device: r.get(3)?,
                             code: r.get(4)?,
                             message: r.get(5)?,
                             at_ms: r.get::<_, i64>(6)? as u64,
-                        })
+                        };
+                        Ok((conflict, r.get(7)?))
                     })?
                     .collect()
                 })
-                .map_err(|e| Error::from_sqlite(e, path))
+                .map_err(|e| Error::from_sqlite(e, path))?;
+            rows.into_iter()
+                .map(|(mut conflict, bytes)| {
+                    recorded_change(&mut conflict.change, &bytes)?;
+                    Ok(conflict)
+                })
+                .collect()
         })
     }
 
@@ -188,6 +211,26 @@ impl RdbStore {
             Ok(())
         })
     }
+}
+
+/// Fills `record` with the remote row of a recorded conflict.
+fn recorded_change(record: &mut ChangeRecord, bytes: &[u8]) -> Result<()> {
+    let batch = super::merge::decode_recorded(bytes)?;
+    let name = |i: u32| batch.devices.get(i as usize).cloned().unwrap_or_default();
+    if let Some(row) = batch.rows.first() {
+        record.origin = name(row.origin);
+        record.hlc = row.hlc;
+        record.tombstone = row.tomb;
+        record.columns = row
+            .regs
+            .iter()
+            .map(|g| {
+                let column = batch.columns.get(usize::from(g.column)).cloned().unwrap_or_default();
+                (column, g.hlc, name(g.origin))
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 /// The local rows in the way of the merged remote row `ident` (the state `clash` describes):
