@@ -13,8 +13,9 @@
 //!   database's own mark is complete (a new, replaced or re-numbered database), clamped like a
 //!   received timestamp — a row from a peer far in the future does not drag the clock along;
 //! - **a small file beside the database**, `NAME.clock`, holds a *reserved ceiling*: before a
-//!   transaction commits a timestamp above it, the ceiling is raised a minute ahead
-//!   ([`LEASE`]), so it is written about once a minute of clock progress, not per commit. A
+//!   transaction commits a timestamp above it, the ceiling is raised a second ahead
+//!   ([`LEASE`]), so it is written at most about once a second of clock progress, not per
+//!   commit (and a database that resumes from it runs at most a second ahead). A
 //!   repaired, rebuilt or re-created database resumes past it even when the damaged file was
 //!   unreadable — salvage reads what it can (its meta and clock tables are also learned), but a
 //!   file whose header or key pages are gone gives nothing, and then only this file knows how
@@ -40,8 +41,10 @@ use super::state::SyncState;
 use crate::error::{Error, Result};
 use crate::store::meta;
 
-/// How far ahead of the clock the ceiling is reserved: a minute.
-pub(crate) const LEASE: u64 = 60_000 << COUNTER_BITS;
+/// How far ahead of the clock the ceiling is reserved: a second. A database that resumes from
+/// the ceiling (re-created, repaired) runs that much ahead of what it issued; longer leases
+/// would write the file less often but let repeated losses push clocks toward the clamp.
+pub(crate) const LEASE: u64 = 1_000 << COUNTER_BITS;
 
 const HEADER: &str = "peerlite clock 1";
 

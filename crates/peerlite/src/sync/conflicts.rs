@@ -51,6 +51,8 @@ pub struct Conflict {
     /// The remote row as recorded: its existence event, tombstone flag and column registers
     /// (`seq` is 0: it never took a place in this store's sequence).
     pub change: ChangeRecord,
+    /// The remote row's synced values as recorded, by column (none for a deleted row).
+    pub values: Vec<(String, Value)>,
 }
 
 /// How to settle a conflict here (see the module documentation for settling it everywhere).
@@ -94,6 +96,7 @@ impl RdbStore {
                                 tombstone: false,
                                 columns: Vec::new(),
                             },
+                            values: Vec::new(),
                             table,
                             key,
                             device: r.get(3)?,
@@ -108,7 +111,7 @@ impl RdbStore {
                 .map_err(|e| Error::from_sqlite(e, path))?;
             rows.into_iter()
                 .map(|(mut conflict, bytes)| {
-                    recorded_change(&mut conflict.change, &bytes)?;
+                    conflict.values = recorded_change(&mut conflict.change, &bytes)?;
                     Ok(conflict)
                 })
                 .collect()
@@ -213,11 +216,14 @@ impl RdbStore {
     }
 }
 
-/// Fills `record` with the remote row of a recorded conflict.
-fn recorded_change(record: &mut ChangeRecord, bytes: &[u8]) -> Result<()> {
+/// Fills `record` with the remote row of a recorded conflict; returns its values.
+fn recorded_change(record: &mut ChangeRecord, bytes: &[u8]) -> Result<Vec<(String, Value)>> {
     let batch = super::merge::decode_recorded(bytes)?;
     let name = |i: u32| batch.devices.get(i as usize).cloned().unwrap_or_default();
-    if let Some(row) = batch.rows.first() {
+    let Some(row) = batch.rows.first() else {
+        return Ok(Vec::new());
+    };
+    {
         record.origin = name(row.origin);
         record.hlc = row.hlc;
         record.tombstone = row.tomb;
@@ -225,12 +231,21 @@ fn recorded_change(record: &mut ChangeRecord, bytes: &[u8]) -> Result<()> {
             .regs
             .iter()
             .map(|g| {
-                let column = batch.columns.get(usize::from(g.column)).cloned().unwrap_or_default();
+                let column = batch
+                    .columns
+                    .get(usize::from(g.column))
+                    .cloned()
+                    .unwrap_or_default();
                 (column, g.hlc, name(g.origin))
             })
             .collect();
     }
-    Ok(())
+    Ok(batch
+        .columns
+        .iter()
+        .cloned()
+        .zip(row.values.iter().cloned())
+        .collect())
 }
 
 /// The local rows in the way of the merged remote row `ident` (the state `clash` describes):

@@ -65,6 +65,11 @@ fn a_row_breaking_a_unique_column_is_recorded_and_counted() {
         ("alpha", at_alpha.hlc, false)
     );
     assert_eq!(c.change.key, Value::Text("u1".into()));
+    assert!(
+        c.values.contains(&("code".to_owned(), Value::from("X"))),
+        "{:?}",
+        c.values
+    );
     assert!(a.conflicts().unwrap().is_empty());
 }
 
