@@ -376,5 +376,8 @@ fn devices_with_mishaps_converge_and_the_report_says_what_happened() {
         "{line}"
     );
     let (_, plain, _) = sim(&["--devices", "3", "--ops", "40", "--seed", "7"]);
-    assert!(!plain.lines().any(|l| l.starts_with("devices: ")), "{plain}");
+    assert!(
+        !plain.lines().any(|l| l.starts_with("devices: ")),
+        "{plain}"
+    );
 }

@@ -164,7 +164,7 @@ fn stored_mark(conn: &Connection) -> rusqlite::Result<u64> {
 }
 
 /// Where a database resumes, decided at open.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Resume {
     /// The clock's high-water mark.
     pub high_water: u64,
@@ -221,8 +221,15 @@ pub(crate) fn on_open(
                 epoch,
                 ceiling: s.ceiling.max(high),
             };
-            write(db, &updated)?;
-            updated.ceiling
+            // Not fatal: a file left with the old epoch only makes the next open start yet
+            // another epoch (peers then read this database from the start once more).
+            match write(db, &updated) {
+                Ok(()) => updated.ceiling,
+                Err(e) => {
+                    tracing::warn!(%e, "could not record the new epoch in the clock file");
+                    s.ceiling
+                }
+            }
         }
         Some(s) => s.ceiling,
         None => 0,
@@ -310,7 +317,7 @@ pub(crate) fn after_replace(
 
 /// Before a repair puts another file in place of `db`: whatever database the next open finds
 /// is given a new epoch (the clock file forgets the old one; its ceiling stays).
-pub fn mark_replaced(db: &Path) {
+pub(crate) fn mark_replaced(db: &Path) {
     if let Some(mut s) = read(db) {
         s.epoch.clear();
         if let Err(e) = write(db, &s) {

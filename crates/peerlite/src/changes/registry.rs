@@ -45,12 +45,22 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if has_epoch {
         return Ok(());
     }
-    conn.execute_batch(
-        "CREATE TABLE peerlite_devices_new(idx INTEGER PRIMARY KEY, device TEXT NOT NULL, epoch TEXT NOT NULL DEFAULT '', UNIQUE(device, epoch));
+    // All or nothing (a savepoint also nests in the caller's transaction).
+    conn.execute_batch("SAVEPOINT peerlite_devices_format")?;
+    let rebuilt = conn.execute_batch(
+        "DROP TABLE IF EXISTS peerlite_devices_new;
+         CREATE TABLE peerlite_devices_new(idx INTEGER PRIMARY KEY, device TEXT NOT NULL, epoch TEXT NOT NULL DEFAULT '', UNIQUE(device, epoch));
          INSERT INTO peerlite_devices_new(idx, device, epoch) SELECT idx, device, '' FROM peerlite_devices;
          DROP TABLE peerlite_devices;
          ALTER TABLE peerlite_devices_new RENAME TO peerlite_devices;",
-    )
+    );
+    let end = if rebuilt.is_ok() {
+        "RELEASE peerlite_devices_format"
+    } else {
+        "ROLLBACK TO peerlite_devices_format; RELEASE peerlite_devices_format"
+    };
+    conn.execute_batch(end)?;
+    rebuilt
 }
 
 /// How a distributed table stores other devices' rows (ArkData's `DistributedTableType`).

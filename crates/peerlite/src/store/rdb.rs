@@ -209,14 +209,7 @@ impl RdbStore {
             Some(conn) => {
                 sync_identity(conn, &config, writer.is_some(), repair.is_some(), learned)?
             }
-            None => (
-                String::new(),
-                0,
-                crate::changes::mark::Resume {
-                    high_water: 0,
-                    reserved: 0,
-                },
-            ),
+            None => (String::new(), 0, crate::changes::mark::Resume::default()),
         };
         sync.resume(max_seq, resume.high_water);
         sync.reserved

@@ -38,7 +38,7 @@ fn lose(store: RdbStore) {
 /// beta's clock runs ahead of its wall clock: it received alpha's row stamped `AHEAD_MS` in
 /// the future, then wrote `u_b`, stamped past that, and pushed it to alpha.
 fn beta_wrote_ahead(root: &Path) -> (RdbStore, RdbStore, Arc<ManualClock>) {
-    assert!(AHEAD_MS < MAX_DRIFT_MS);
+    const { assert!(AHEAD_MS < MAX_DRIFT_MS) };
     let (ca, cb) = (clock_at(T0 + AHEAD_MS), clock_at(T0));
     let a = item_device(root, "alpha", &ca);
     let b = item_device(root, "beta", &cb);
@@ -221,6 +221,17 @@ fn a_writer_table_of_the_previous_format_migrates_on_open_and_syncs() {
     to_previous_format(&path_b);
     let a = open_store(dir.path(), "alpha", &ca);
     let b = open_store(dir.path(), "beta", &cb);
+    for path in [&path_a, &path_b] {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let migrated: bool = conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM pragma_table_info('peerlite_devices') WHERE name = 'epoch')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(migrated, "the open migrated {}", path.display());
+    }
     assert_eq!(
         a.change_of("item", &Value::from("u_b"))
             .unwrap()
