@@ -1,8 +1,9 @@
 //! `peerlite sim --devices N --ops N --seed S [--drop P] [--dup P] [--reorder]
-//! [--partitions] [--json]`: the deterministic sync simulation (peerlite-testkit's `sim`).
-//! Prints whether every device converged, each device's content hashes, the healing rounds
-//! needed and the conflicts recorded; exits 0 only when the devices converged and the end
-//! state keeps every write the merge rules keep.
+//! [--partitions] [--clock-steps-ms MS] [--recreate] [--restores] [--resolve] [--json]`: the
+//! deterministic sync simulation (peerlite-testkit's `sim`). Prints whether every device
+//! converged, each device's content hashes, the healing rounds needed and the conflicts
+//! recorded (and, with any of the last four options, what happened to the devices); exits 0
+//! only when the devices converged and the end state keeps every write the merge rules keep.
 
 use peerlite_testkit::sim::{Faults, SimConfig, SimProgress, run_with_progress};
 
@@ -47,6 +48,19 @@ pub struct Args {
     /// How far apart the devices' clocks may be, in ms (over 300000, some run "far ahead").
     #[arg(long, default_value_t = 2_000)]
     skew_ms: u64,
+    /// Now and then a device's wall clock jumps up to MS ahead for a write and is set back
+    /// (at most 300000, the clamp): its clock runs ahead of its wall clock.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    clock_steps_ms: u64,
+    /// Now and then a device's databases are deleted and made again (same device id).
+    #[arg(long)]
+    recreate: bool,
+    /// Now and then a device backs up its stores, and restores one and restarts.
+    #[arg(long)]
+    restores: bool,
+    /// Rows clash on a second UNIQUE column; devices fix clashes and resolve the conflicts.
+    #[arg(long)]
+    resolve: bool,
 }
 
 /// Runs `peerlite sim`.
@@ -93,6 +107,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             batch_rows: args.batch_rows,
             max_rounds: args.max_rounds,
             max_skew_ms: args.skew_ms,
+            clock_steps_ms: args.clock_steps_ms,
+            recreate: args.recreate,
+            restores: args.restores,
+            resolve: args.resolve,
         },
         &mut progress,
     )?;
@@ -138,6 +156,21 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "writes checked against the merge rules: {}; conflicts: {} reported, {} recorded",
             report.writes, report.conflicts_reported, report.conflicts_recorded
         );
+        if args.clock_steps_ms > 0 || args.recreate || args.restores || args.resolve {
+            let l = report.lifecycle;
+            println!(
+                "devices: {} clock steps, {} databases re-created, {} backups, {} restored, {} clashes fixed, {} conflicts resolved ({} lost with a database), {} writes lost before they reached anyone ({} brought back by a restore)",
+                l.clock_steps,
+                l.recreated,
+                l.backups,
+                l.restored,
+                l.clashes_fixed,
+                l.conflicts_resolved,
+                l.conflicts_wiped,
+                l.writes_lost,
+                l.writes_back
+            );
+        }
         for v in &report.violations {
             println!("violation: {v}");
         }

@@ -328,3 +328,56 @@ fn two_devices_and_no_ops_converge() {
     assert_converged(&report, 2);
     assert_eq!(report["devices"][0]["items"], 0);
 }
+
+/// The devices' mishaps (issue 9): clock steps, re-created databases, restores with restarts
+/// and conflicts resolved on both sides. The run still converges to what the rules give; the
+/// report says what happened (a line of text only when asked for, so runs without these
+/// options print exactly what they always did).
+#[test]
+fn devices_with_mishaps_converge_and_the_report_says_what_happened() {
+    let args = [
+        "--devices",
+        "4",
+        "--ops",
+        "200",
+        "--seed",
+        "77",
+        "--skew-ms",
+        "30000",
+        "--clock-steps-ms",
+        "240000",
+        "--recreate",
+        "--restores",
+        "--resolve",
+    ];
+    let (code, report) = sim_json(&args);
+    assert_eq!(code, 0, "{report}");
+    assert_converged(&report, 4);
+    let life = &report["lifecycle"];
+    for key in [
+        "clock_steps",
+        "recreated",
+        "backups",
+        "restored",
+        "clashes_fixed",
+        "conflicts_resolved",
+    ] {
+        assert!(life[key].as_u64().unwrap() > 0, "{key}: {life}");
+    }
+    assert_eq!(report["conflicts_recorded"], 0, "healing resolves them all");
+    let (code, out, err) = sim(&args);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("devices: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains(&format!("{} databases re-created", life["recreated"])),
+        "{line}"
+    );
+    let (_, plain, _) = sim(&["--devices", "3", "--ops", "40", "--seed", "7"]);
+    assert!(
+        !plain.lines().any(|l| l.starts_with("devices: ")),
+        "{plain}"
+    );
+}

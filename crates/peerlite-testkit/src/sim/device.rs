@@ -1,9 +1,10 @@
 //! One simulated device: its own clock and two stores — `items.db` with a single-version
-//! table (`item`, merged by its `uuid`) and `notes.db` with a device-collaboration table
-//! (`note`, each device's rows kept apart) — and the random writes it makes.
+//! table (`item`, merged by its `uuid`, with a second UNIQUE column `code` on which rows of
+//! different devices can clash) and `notes.db` with a device-collaboration table (`note`,
+//! each device's rows kept apart) — and the random writes it makes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use peerlite::changes::{DistributedConfig, DistributedType, ManualClock};
@@ -23,17 +24,18 @@ pub enum Kind {
     Collaboration,
 }
 
-const ITEM_DDL: &str = "CREATE TABLE IF NOT EXISTS item(id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, title TEXT, qty INTEGER)";
+const ITEM_DDL: &str = "CREATE TABLE IF NOT EXISTS item(id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, title TEXT, qty INTEGER, code TEXT UNIQUE)";
 const NOTE_DDL: &str =
     "CREATE TABLE IF NOT EXISTS note(id INTEGER PRIMARY KEY, body TEXT, n INTEGER)";
 const ITEM_SCHEMA: &str = r#"{"dbSchema": [{"version": 1, "bundleName": "peerlite.sim", "dbName": "items",
-  "tables": [{"tableName": "item", "deviceSyncFields": ["uuid", "title", "qty"], "fields": [
+  "tables": [{"tableName": "item", "deviceSyncFields": ["uuid", "title", "qty", "code"], "fields": [
     {"columnName": "uuid", "type": "Text", "primaryKey": true, "notNull": true},
     {"columnName": "title", "type": "Text"},
-    {"columnName": "qty", "type": "Integer"}]}]}]}"#;
+    {"columnName": "qty", "type": "Integer"},
+    {"columnName": "code", "type": "Text"}]}]}]}"#;
 
 /// The synced columns of `item` besides its conflict column.
-pub const ITEM_COLUMNS: [&str; 2] = ["title", "qty"];
+pub const ITEM_COLUMNS: [&str; 3] = ["title", "qty", "code"];
 
 /// A device of the simulation.
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub struct Device {
     pub items: RdbStore,
     /// The device-collaboration store.
     pub notes: RdbStore,
+    /// The folder of its stores.
+    pub(super) home: PathBuf,
     writes: u64,
 }
 
@@ -60,35 +64,53 @@ impl Device {
             path: home.clone(),
             source,
         })?;
-        let open = |file: &str| {
-            RdbStore::open(
-                StoreConfig::new(home.join(file))
-                    .device_id(id.clone())
-                    .clock(clock.clone())
-                    .durability(peerlite::Durability::Normal),
-            )
-        };
-        let items = open("items.db")?;
+        let (items, notes) = Device::make_stores(&home, &id, &clock)?;
+        Ok(Device {
+            id,
+            clock,
+            items,
+            notes,
+            home,
+            writes: 0,
+        })
+    }
+
+    /// Opens the device's two stores, making them (and their distributed tables) when new.
+    pub(super) fn make_stores(
+        home: &Path,
+        id: &str,
+        clock: &Arc<ManualClock>,
+    ) -> Result<(RdbStore, RdbStore)> {
+        let items = Device::open_store(home, id, clock, "items.db")?;
         items.execute(ITEM_DDL, &[])?;
         items.set_distributed_tables(
             &["item"],
             DistributedType::Device,
             &DistributedConfig::single_version(SyncSchema::parse(ITEM_SCHEMA)?),
         )?;
-        let notes = open("notes.db")?;
+        let notes = Device::open_store(home, id, clock, "notes.db")?;
         notes.execute(NOTE_DDL, &[])?;
         notes.set_distributed_tables(
             &["note"],
             DistributedType::Device,
             &DistributedConfig::default(),
         )?;
-        Ok(Device {
-            id,
-            clock,
-            items,
-            notes,
-            writes: 0,
-        })
+        Ok((items, notes))
+    }
+
+    /// Opens one of the device's stores as it is.
+    pub(super) fn open_store(
+        home: &Path,
+        id: &str,
+        clock: &Arc<ManualClock>,
+        file: &str,
+    ) -> Result<RdbStore> {
+        RdbStore::open(
+            StoreConfig::new(home.join(file))
+                .device_id(id)
+                .clock(clock.clone())
+                .durability(peerlite::Durability::Normal),
+        )
     }
 
     /// The store of `kind`.
@@ -100,7 +122,7 @@ impl Device {
     }
 
     /// A value no write has used before (so every update really changes its column).
-    fn fresh(&mut self, prefix: &str) -> String {
+    pub(super) fn fresh(&mut self, prefix: &str) -> String {
         self.writes += 1;
         format!("{prefix}-{}-{}", self.id, self.writes)
     }
@@ -219,7 +241,7 @@ impl Device {
     }
 
     /// The event a write just made, with the timestamp peerlite gave it.
-    fn stamped(&self, key: &str, kind: EventKind) -> Result<Vec<Event>> {
+    pub(super) fn stamped(&self, key: &str, kind: EventKind) -> Result<Vec<Event>> {
         let Some(record) = self.items.change_of("item", &Value::from(key))? else {
             return Ok(Vec::new());
         };
@@ -290,7 +312,11 @@ impl Device {
 
     /// `item` as every device must end up holding it: uuid → column → value.
     pub fn items(&self) -> Result<BTreeMap<String, BTreeMap<String, Value>>> {
-        let rows = all_rows(&self.items, "SELECT uuid, title, qty FROM item", &[])?;
+        let rows = all_rows(
+            &self.items,
+            &format!("SELECT uuid, {} FROM item", ITEM_COLUMNS.join(", ")),
+            &[],
+        )?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {

@@ -3,11 +3,18 @@
 //! N devices, each with its own clock and two stores (a single-version table and a
 //! device-collaboration table), make random inserts, updates, deletes and key changes while
 //! sync sessions run between random pairs over an in-memory network that drops, duplicates,
-//! delays and reorders messages and splits into partitions. Then the network heals and
-//! every pair syncs, round after round, until all devices hold the same contents (or the
-//! round limit is hit). The single-version table is also checked against [`Model`], which
+//! delays and reorders messages and splits into partitions. On request, devices also live
+//! through what real ones do (issue 9): wall clocks that jump ahead and are set back (the
+//! hybrid logical clock runs ahead, within the clamp), databases deleted and re-created with
+//! the same device id, backups restored followed by a restart, and rows that clash on a second
+//! UNIQUE column, whose conflicts are resolved on both sides — after the clash was fixed, too.
+//! Then the network heals and every pair syncs, round after round (resolving every conflict
+//! with `KeepEarlier`), until all devices hold the same contents and no conflict is left (or
+//! the round limit is hit). The single-version table is also checked against [`Model`], which
 //! computes from the recorded writes alone what the merged table must hold — so a write that
 //! vanished without being overwritten by the rules is caught even when every device agrees.
+//! Writes lost with a database before they reached anyone are forgotten by the model at that
+//! moment, and no later.
 //!
 //! Everything random comes from one seed: a failing run replays exactly.
 //!
@@ -20,7 +27,11 @@
 //! # Ok::<(), peerlite::Error>(())
 //! ```
 
+mod clash;
 mod device;
+mod holdings;
+mod lifecycle;
+mod mishaps;
 mod model;
 mod network;
 mod rng;
@@ -30,7 +41,10 @@ use std::collections::BTreeMap;
 use peerlite::sync::{Session, SyncMessage, SyncMode};
 use peerlite::{Result, Value};
 
+use mishaps::Mishaps;
+
 pub use device::{Device, ITEM_COLUMNS, Kind};
+pub use mishaps::LifecycleStats;
 pub use model::{Event, EventKind, Model};
 pub use network::{Faults, Network, NetworkStats};
 pub use rng::Rng;
@@ -55,6 +69,17 @@ pub struct SimConfig {
     /// How far apart the devices' wall clocks may be, in ms (beyond 5 minutes, a device's
     /// clock is far enough ahead for the others to clamp its timestamps).
     pub max_skew_ms: u64,
+    /// Now and then a device's wall clock jumps up to this far ahead (ms, at most the 5-minute
+    /// clamp) for one write and is set back: its hybrid logical clock, and the clocks of the
+    /// devices that hear from it, run ahead of their wall clocks. 0: never.
+    pub clock_steps_ms: u64,
+    /// Now and then a device's databases are deleted and made again with the same device id.
+    pub recreate: bool,
+    /// Now and then a device backs up its stores; later it restores a backup and restarts.
+    pub restores: bool,
+    /// Rows get codes (a UNIQUE column besides the conflict column) and clash; devices fix
+    /// clashes and resolve conflicts on both sides while writing.
+    pub resolve: bool,
 }
 
 impl Default for SimConfig {
@@ -68,6 +93,10 @@ impl Default for SimConfig {
             batch_rows: 4,
             max_rounds: 12,
             max_skew_ms: 2_000,
+            clock_steps_ms: 0,
+            recreate: false,
+            restores: false,
+            resolve: false,
         }
     }
 }
@@ -119,8 +148,10 @@ pub struct SimReport {
     pub network: NetworkStats,
     /// Conflicts the sync results reported.
     pub conflicts_reported: u64,
-    /// Conflicts recorded in the stores (never fewer than reported ones imply).
+    /// Conflicts recorded in the stores at the end (every one is resolved while healing).
     pub conflicts_recorded: usize,
+    /// Clock steps, re-created databases, restores and resolutions.
+    pub lifecycle: LifecycleStats,
     /// Every way the end state breaks the merge rules (lost writes, dropped conflicts).
     pub violations: Vec<String>,
 }
@@ -185,6 +216,7 @@ pub fn run_with_progress(
     let mut driver = Driver::new(count, config, Rng::new(config.seed.rotate_left(17)));
     let key_space = (config.ops / 4).max(8);
     let mut partitioned = false;
+    let mut mishaps = Mishaps::new(config);
     for op in 0..config.ops {
         progress(SimProgress::Writes {
             done: op,
@@ -194,12 +226,23 @@ pub fn run_with_progress(
             d.clock.advance(1 + rng.below(5) as u64);
         }
         let d = rng.below(count);
+        let step = mishaps.clock_step(config, &mut rng);
+        if let Some(ms) = step {
+            devices[d].clock.advance(ms);
+        }
         if rng.chance(0.5) {
-            for event in devices[d].write_item(&mut rng, key_space)? {
-                model.record(event);
-            }
+            let events = if mishaps.writes_code(config, &mut rng) {
+                devices[d].write_code(&mut rng)?
+            } else {
+                devices[d].write_item(&mut rng, key_space)?
+            };
+            mishaps.record(&mut model, events);
         } else {
             devices[d].write_note(&mut rng)?;
+        }
+        if let Some(ms) = step {
+            let now = peerlite::changes::Clock::now_ms(devices[d].clock.as_ref());
+            devices[d].clock.set(now - ms);
         }
         if rng.chance(0.3) {
             let a = rng.below(count);
@@ -219,6 +262,7 @@ pub fn run_with_progress(
             }
             partitioned = !partitioned;
         }
+        mishaps.step(config, &mut rng, &mut devices, &mut driver, &mut model)?;
         for _ in 0..4 {
             driver.tick(&devices)?;
         }
@@ -243,6 +287,10 @@ pub fn run_with_progress(
         for d in &devices {
             d.clock.advance(10);
         }
+        // Conflicts are settled while healing; what that changes syncs in the next round.
+        if mishaps.resolve_all(&mut devices, &mut model)? > 0 {
+            continue;
+        }
         if contents_agree(&devices, &names)? {
             converged = true;
             break;
@@ -258,6 +306,7 @@ pub fn run_with_progress(
         &names,
         &model,
         &driver,
+        mishaps,
         converged,
         rounds,
     )
@@ -278,16 +327,18 @@ fn hash(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..16].to_owned()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     config: &SimConfig,
     devices: &mut [Device],
     names: &[String],
     model: &Model,
     driver: &Driver,
+    mishaps: Mishaps,
     converged: bool,
     rounds: usize,
 ) -> Result<SimReport> {
-    let mut violations = Vec::new();
+    let mut violations = mishaps.violations;
     let mut reports = Vec::new();
     let mut recorded = 0;
     for d in devices.iter() {
@@ -320,7 +371,9 @@ fn report(
             }
         }
     }
-    if driver.conflicts > 0 && recorded == 0 {
+    let life = mishaps.stats;
+    let accounted = recorded as u64 + life.conflicts_resolved + life.conflicts_wiped;
+    if driver.conflicts > 0 && accounted == 0 {
         violations.push(format!(
             "sync reported {} conflicts but none is recorded",
             driver.conflicts
@@ -336,6 +389,7 @@ fn report(
         network: driver.net.stats,
         conflicts_reported: driver.conflicts,
         conflicts_recorded: recorded,
+        lifecycle: life,
         violations,
     })
 }
@@ -478,6 +532,21 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Gives up every session of device `d` (its databases are about to be replaced).
+    fn abandon(&mut self, d: usize) {
+        let ids: Vec<usize> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.a == d || l.b == d)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.live.remove(&id);
+            self.net.discard(id);
+            self.stats.abandoned += 1;
+        }
     }
 
     /// Retires a session once both sides are finished.

@@ -4,8 +4,13 @@
 //! Each local write is an event stamped with the timestamp peerlite gave it. For one key, the
 //! row exists when its newest insert-or-delete event (by timestamp, then device id) is an
 //! insert; each column then holds the value of the newest event that wrote it — an insert
-//! writes every column, an update only its own. So an acknowledged write is missing from the
-//! end state only when a later write overwrote it by these rules.
+//! writes every column (NULL where it names none), an update only its own. So an acknowledged
+//! write is missing from the end state only when a later write overwrote it by these rules —
+//! or when the last place that held it was lost (a database re-created or restored before the
+//! write reached anyone else, a conflict record discarded): the simulation takes exactly
+//! those out with [`Model::retain`] at the moment they are lost, and records them again if a
+//! restored backup brings them back. Deletes that resolving a conflict makes are writes like
+//! any other.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +68,15 @@ impl Model {
         self.events.is_empty()
     }
 
+    /// Keeps only the writes `keep` accepts; returns the others.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Event) -> bool) -> Vec<Event> {
+        let (kept, gone) = std::mem::take(&mut self.events)
+            .into_iter()
+            .partition(|e| keep(e));
+        self.events = kept;
+        gone
+    }
+
     /// The rows the table must hold: key → column → value, for `columns`.
     pub fn expected(&self, columns: &[&str]) -> BTreeMap<String, BTreeMap<String, Value>> {
         let mut by_key: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
@@ -84,7 +98,9 @@ impl Model {
                     .iter()
                     .filter_map(|e| {
                         let value = match &e.kind {
-                            EventKind::Insert(values) => values.get(*column)?,
+                            EventKind::Insert(values) => {
+                                values.get(*column).unwrap_or(&Value::Null)
+                            }
                             EventKind::Update(c, v) if c == column => v,
                             _ => return None,
                         };

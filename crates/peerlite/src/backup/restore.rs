@@ -343,6 +343,7 @@ impl RdbStore {
             }
             Err(e) => return Err(e),
         };
+        let epoch = crate::changes::mark::before_replace(&writer.conn, db, &inner.sync)?;
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -363,9 +364,8 @@ impl RdbStore {
         .map_err(|e| inner.observe_error(e))?;
         drop(source);
         // A restored database starts a new epoch: peers must not take its changes for ones
-        // they have seen (its sequence numbers went back with the data).
-        let since = inner.sync.hlc.tick();
-        meta::set(&writer.conn, "epoch", &meta::new_epoch(db, since)).map_err(sql_err)?;
+        // they have seen (its sequence numbers went back with the data). Its clock does not.
+        crate::changes::mark::after_replace(&writer.conn, db, &inner.sync, &epoch)?;
         // Everything cached about the old database is stale now.
         writer.forget_statements();
         inner.schema.invalidate();

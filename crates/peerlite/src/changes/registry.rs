@@ -1,9 +1,15 @@
-//! Which tables are distributed, how, and the devices this store knows.
+//! Which tables are distributed, how, and the writers this store knows.
 //!
 //! `peerlite_distributed` has one row per local distributed table and one per *device table*
 //! (device-collaboration mode keeps each other device's rows in a table of their own).
-//! `peerlite_devices` numbers device ids compactly for the clock tables; index 0 is this
-//! device.
+//! `peerlite_devices` numbers *writers* compactly for the clock tables: a device id together
+//! with the epoch of that device's database in which it held the writes numbered so (`''`
+//! when not known: rows that arrived before this was recorded). So a clock row says exactly
+//! which database of a device had it — echo suppression sends a peer nothing it already holds
+//! in the database it has now, and everything an earlier database of it held, whatever the
+//! clocks did. Index 0 is this device, whatever its epoch.
+
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -24,7 +30,38 @@ CREATE TABLE IF NOT EXISTS peerlite_distributed(
   schema_version INTEGER NOT NULL DEFAULT 0,
   schema TEXT
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS peerlite_devices(idx INTEGER PRIMARY KEY, device TEXT NOT NULL UNIQUE);";
+CREATE TABLE IF NOT EXISTS peerlite_devices(idx INTEGER PRIMARY KEY, device TEXT NOT NULL, epoch TEXT NOT NULL DEFAULT '', UNIQUE(device, epoch));";
+
+/// Brings a `peerlite_devices` of an earlier format (one row per device id, no epoch) to the
+/// current one, keeping every index (the clock tables refer to them). Its rows become writers
+/// of an unknown epoch, which echo suppression never takes for the peer's current database.
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(DDL)?;
+    let has_epoch: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('peerlite_devices') WHERE name = 'epoch')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_epoch {
+        return Ok(());
+    }
+    // All or nothing (a savepoint also nests in the caller's transaction).
+    conn.execute_batch("SAVEPOINT peerlite_devices_format")?;
+    let rebuilt = conn.execute_batch(
+        "DROP TABLE IF EXISTS peerlite_devices_new;
+         CREATE TABLE peerlite_devices_new(idx INTEGER PRIMARY KEY, device TEXT NOT NULL, epoch TEXT NOT NULL DEFAULT '', UNIQUE(device, epoch));
+         INSERT INTO peerlite_devices_new(idx, device, epoch) SELECT idx, device, '' FROM peerlite_devices;
+         DROP TABLE peerlite_devices;
+         ALTER TABLE peerlite_devices_new RENAME TO peerlite_devices;",
+    );
+    let end = if rebuilt.is_ok() {
+        "RELEASE peerlite_devices_format"
+    } else {
+        "ROLLBACK TO peerlite_devices_format; RELEASE peerlite_devices_format"
+    };
+    conn.execute_batch(end)?;
+    rebuilt
+}
 
 /// How a distributed table stores other devices' rows (ArkData's `DistributedTableType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -97,6 +134,11 @@ impl TableMeta {
     }
 }
 
+/// True when the database has distributed tables (or had).
+pub(crate) fn exists(conn: &Connection) -> rusqlite::Result<bool> {
+    registry_exists(conn)
+}
+
 fn registry_exists(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'peerlite_distributed')",
@@ -157,30 +199,32 @@ pub(crate) fn next_tid(conn: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
-/// The index of `device`, numbering it on first sight.
-pub(crate) fn device_index(conn: &Connection, device: &str) -> rusqlite::Result<i64> {
-    conn.execute_batch(DDL)?;
+/// The index of writer (`device`, `epoch`), numbering it on first sight; this device's id is
+/// index 0 whatever the epoch (its own rows, relayed back, are its own).
+pub(crate) fn writer_index(conn: &Connection, device: &str, epoch: &str) -> rusqlite::Result<i64> {
     if let Some(idx) = conn
-        .prepare_cached("SELECT idx FROM peerlite_devices WHERE device = ?1")?
-        .query_row([device], |r| r.get(0))
+        .prepare_cached(
+            "SELECT idx FROM peerlite_devices WHERE device = ?1 AND (idx = 0 OR epoch = ?2) ORDER BY idx LIMIT 1",
+        )?
+        .query_row([device, epoch], |r| r.get(0))
         .optional()?
     {
         return Ok(idx);
     }
-    conn.prepare_cached("INSERT INTO peerlite_devices(idx, device) VALUES ((SELECT max(1, coalesce(max(idx), 0) + 1) FROM peerlite_devices), ?1)")?
-        .execute([device])?;
+    conn.prepare_cached("INSERT INTO peerlite_devices(idx, device, epoch) VALUES ((SELECT max(1, coalesce(max(idx), 0) + 1) FROM peerlite_devices), ?1, ?2)")?
+        .execute([device, epoch])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Records this device's id as index 0.
 pub(crate) fn set_local_device(conn: &Connection, device: &str) -> rusqlite::Result<()> {
-    conn.execute_batch(DDL)?;
+    migrate(conn)?;
     conn.execute(
-        "DELETE FROM peerlite_devices WHERE device = ?1 AND idx <> ?2",
+        "DELETE FROM peerlite_devices WHERE device = ?1 AND idx <> ?2 AND epoch = ''",
         rusqlite::params![device, LOCAL],
     )?;
     conn.execute(
-        "INSERT OR REPLACE INTO peerlite_devices(idx, device) VALUES (?1, ?2)",
+        "INSERT OR REPLACE INTO peerlite_devices(idx, device, epoch) VALUES (?1, ?2, '')",
         rusqlite::params![LOCAL, device],
     )?;
     Ok(())
@@ -193,5 +237,37 @@ pub(crate) fn devices(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>>
     }
     conn.prepare("SELECT idx, device FROM peerlite_devices ORDER BY idx")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Every writer by index: (device id, epoch), this device's with `own_epoch`.
+pub(crate) fn writers(
+    conn: &Connection,
+    own_epoch: &str,
+) -> rusqlite::Result<HashMap<i64, (String, String)>> {
+    if !registry_exists(conn)? {
+        return Ok(HashMap::new());
+    }
+    let has_epoch: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('peerlite_devices') WHERE name = 'epoch')",
+        [],
+        |r| r.get(0),
+    )?;
+    let sql = if has_epoch {
+        "SELECT idx, device, epoch FROM peerlite_devices"
+    } else {
+        "SELECT idx, device, '' FROM peerlite_devices"
+    };
+    conn.prepare(sql)?
+        .query_map([], |r| {
+            let idx: i64 = r.get(0)?;
+            let epoch: String = r.get(2)?;
+            let epoch = if idx == LOCAL {
+                own_epoch.to_owned()
+            } else {
+                epoch
+            };
+            Ok((idx, (r.get(1)?, epoch)))
+        })?
         .collect()
 }

@@ -5,7 +5,7 @@
 //! writes a distributed table instead of skipping the capture.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -27,6 +27,8 @@ pub(crate) struct SyncState {
     capture: AtomicBool,
     /// A timestamp was issued since the last commit: persist the high-water mark.
     stamped: AtomicBool,
+    /// The ceiling reserved in the clock file beside the database (`mark`).
+    pub reserved: AtomicU64,
 }
 
 impl SyncState {
@@ -36,6 +38,7 @@ impl SyncState {
             seq: AtomicI64::new(0),
             capture: AtomicBool::new(true),
             stamped: AtomicBool::new(false),
+            reserved: AtomicU64::new(0),
         }
     }
 

@@ -144,6 +144,8 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     kill_point(3)?;
     pause(config);
     if journal.installed.is_none() {
+        // Whatever database the next open finds at the path is a new epoch to the peers.
+        crate::changes::mark::mark_replaced(db);
         let backup = install(config, &journal)?;
         journal.installed = Some(backup);
         journal::write(db, &journal)?;

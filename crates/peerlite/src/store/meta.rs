@@ -33,20 +33,11 @@ pub(crate) fn set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result
     Ok(())
 }
 
-/// A new epoch: a random id and, after a `.`, the hybrid-logical-clock time it began (hex).
-/// Peers read the time back ([`epoch_since`]): rows this database wrote before it may have
-/// been lost with the old database (re-created, or restored from an older backup), so they
-/// are sent back to it again.
-pub(crate) fn new_epoch(path: &std::path::Path, since_hlc: u64) -> String {
-    format!("{}.{since_hlc:x}", new_store_id(path))
-}
-
-/// When `epoch` began (0 for an epoch without a time).
-pub fn epoch_since(epoch: &str) -> u64 {
-    epoch
-        .rsplit_once('.')
-        .and_then(|(_, t)| u64::from_str_radix(t, 16).ok())
-        .unwrap_or(0)
+/// A new epoch: a random id. A database gets one when it is created, restored or repaired;
+/// peers tag what they receive with it, so what a database held is never taken for what a
+/// later one of the same device holds.
+pub(crate) fn new_epoch(path: &std::path::Path) -> String {
+    new_store_id(path)
 }
 
 /// A new random store id (128 bits, hex), from the clock, the process and the path.

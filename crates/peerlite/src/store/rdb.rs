@@ -195,11 +195,23 @@ impl RdbStore {
             (None, Some(p)) => Some(p),
             (None, None) => None,
         };
-        let (device_id, max_seq, high_water) = match identity_conn {
-            Some(conn) => sync_identity(conn, &config, writer.is_some())?,
-            None => (String::new(), 0, 0),
+        // A rebuild just put this file in place: it gets a new epoch, and its clock resumes
+        // past what the damaged file's salvaged copy still shows.
+        let learned = repair
+            .as_ref()
+            .and_then(|r| r.salvage.path.as_deref())
+            .map_or(0, |p| {
+                crate::changes::mark::learned_from(p, config.key.as_ref(), config.clock.now_ms())
+            });
+        let (device_id, max_seq, resume) = match identity_conn {
+            Some(conn) => {
+                sync_identity(conn, &config, writer.is_some(), repair.is_some(), learned)?
+            }
+            None => (String::new(), 0, crate::changes::mark::Resume::default()),
         };
-        sync.resume(max_seq, high_water);
+        sync.resume(max_seq, resume.high_water);
+        sync.reserved
+            .store(resume.reserved, std::sync::atomic::Ordering::Release);
         let inner = Arc::new_cyclic(|this| Inner {
             readers: ReaderPool::new(&config),
             writer: Mutex::new(writer),
@@ -551,12 +563,16 @@ fn restrict_permissions(_path: &std::path::Path) -> Result<()> {
 }
 
 /// This device's id, and where the clock and sequence resume: the device id comes from the
-/// config, else from the database, else is made (and kept); a new database gets an epoch.
+/// config, else from the database, else is made (and kept); the epoch and the high-water mark
+/// are decided by [`crate::changes::mark::on_open`] (a new or replaced database gets a new
+/// epoch; the mark never goes back).
 fn sync_identity(
     conn: &Connection,
     config: &StoreConfig,
     writable: bool,
-) -> Result<(String, i64, u64)> {
+    replaced: bool,
+    learned: u64,
+) -> Result<(String, i64, crate::changes::mark::Resume)> {
     let path = config.path();
     let sql_err = |e| Error::from_sqlite(e, path);
     let stored = meta::get(conn, "device_id").map_err(sql_err)?;
@@ -565,19 +581,17 @@ fn sync_identity(
         .clone()
         .or_else(|| stored.clone())
         .unwrap_or_else(|| meta::new_store_id(path));
-    if writable {
-        if stored.as_deref() != Some(device.as_str()) {
-            meta::set(conn, "device_id", &device).map_err(sql_err)?;
-        }
-        if meta::get(conn, "epoch").map_err(sql_err)?.is_none() {
-            let since = config.clock.now_ms() << crate::changes::hlc::COUNTER_BITS;
-            meta::set(conn, "epoch", &meta::new_epoch(path, since)).map_err(sql_err)?;
-        }
+    if writable && stored.as_deref() != Some(device.as_str()) {
+        meta::set(conn, "device_id", &device).map_err(sql_err)?;
     }
-    let high_water = meta::get(conn, "hlc")
-        .map_err(sql_err)?
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let resume = crate::changes::mark::on_open(
+        conn,
+        path,
+        config.clock.now_ms(),
+        writable,
+        replaced,
+        learned,
+    )?;
     let mut max_seq = 0i64;
     for t in crate::changes::registry::load_all(conn).map_err(sql_err)? {
         let seq: Option<i64> = conn
@@ -587,5 +601,5 @@ fn sync_identity(
             .map_err(sql_err)?;
         max_seq = max_seq.max(seq.unwrap_or(0));
     }
-    Ok((device, max_seq, high_water))
+    Ok((device, max_seq, resume))
 }

@@ -469,6 +469,7 @@ impl<'s> Transaction<'s> {
             // a restart the clock never issues a timestamp it has issued before.
             let hwm = self.inner.sync.hlc.high_water().to_string();
             let persisted = self.conn().and_then(|c| {
+                crate::changes::mark::reserve(c, self.path(), &self.inner.sync);
                 c.prepare_cached("INSERT INTO peerlite_meta(key, value) VALUES ('hlc', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                     .and_then(|mut st| st.execute([&hwm]))
                     .map_err(|e| self.sql_err(e))

@@ -11,14 +11,22 @@
 //! syncs) — or `TakeRemote` on one side only and let sync carry the result. `TakeRemote` on
 //! both sides deletes both rows; `KeepLocal` on both leaves the devices different until one of
 //! the rows changes.
+//!
+//! A record can go stale: the local row changes its value, the remote row is deleted or
+//! changed, or it simply applies now. Resolution therefore judges the rows as they are when it
+//! runs: it first merges the recorded remote state as sync would, and a conflict that no longer
+//! clashes is settled by that merge alone — whatever the resolution, on either side, nothing
+//! is deleted or kept back for it. Only a clash that still stands is decided, and only rows
+//! holding a UNIQUE value the merged remote row needs are ever deleted.
 
-use super::merge::CONFLICTS_DDL;
-use super::message::{Batch, RowChange};
+use rusqlite::OptionalExtension;
+
+use super::merge::{CONFLICTS_DDL, Clash};
 use crate::StoreKind;
+use crate::changes::ChangeRecord;
 use crate::changes::registry;
 use crate::changes::registry::TableMeta;
 use crate::error::{Error, Result};
-use crate::schema::TableFacts;
 use crate::store::RdbStore;
 use crate::store::schema::quote_ident;
 use crate::value::Value;
@@ -40,6 +48,11 @@ pub struct Conflict {
     pub message: String,
     /// When it was recorded (ms since the Unix epoch).
     pub at_ms: u64,
+    /// The remote row as recorded: its existence event, tombstone flag and column registers
+    /// (`seq` is 0: it never took a place in this store's sequence).
+    pub change: ChangeRecord,
+    /// The remote row's synced values as recorded, by column (none for a deleted row).
+    pub values: Vec<(String, Value)>,
 }
 
 /// How to settle a conflict here (see the module documentation for settling it everywhere).
@@ -66,29 +79,56 @@ impl RdbStore {
             if !exists {
                 return Ok(Vec::new());
             }
-            c.prepare("SELECT id, tbl, ident, device, code, message, at FROM peerlite_conflicts ORDER BY id")
+            let rows: Vec<(Conflict, Vec<u8>)> = c
+                .prepare("SELECT id, tbl, ident, device, code, message, at, change FROM peerlite_conflicts ORDER BY id")
                 .and_then(|mut st| {
                     st.query_map([], |r| {
-                        Ok(Conflict {
+                        let table: String = r.get(1)?;
+                        let key: Value = r.get(2)?;
+                        let conflict = Conflict {
                             id: r.get(0)?,
-                            table: r.get(1)?,
-                            key: r.get(2)?,
+                            change: ChangeRecord {
+                                table: table.clone(),
+                                key: key.clone(),
+                                origin: String::new(),
+                                hlc: 0,
+                                seq: 0,
+                                tombstone: false,
+                                columns: Vec::new(),
+                            },
+                            values: Vec::new(),
+                            table,
+                            key,
                             device: r.get(3)?,
                             code: r.get(4)?,
                             message: r.get(5)?,
                             at_ms: r.get::<_, i64>(6)? as u64,
-                        })
+                        };
+                        Ok((conflict, r.get(7)?))
                     })?
                     .collect()
                 })
-                .map_err(|e| Error::from_sqlite(e, path))
+                .map_err(|e| Error::from_sqlite(e, path))?;
+            rows.into_iter()
+                .map(|(mut conflict, bytes)| {
+                    conflict.values = recorded_change(&mut conflict.change, &bytes)?;
+                    Ok(conflict)
+                })
+                .collect()
         })
     }
 
-    /// Settles conflict `id`.
+    /// Settles conflict `id`. The conflict is judged against the rows as they are now: the
+    /// remote state is first merged as sync would merge it, and a conflict that no longer
+    /// clashes (the local row changed its value, the remote row was deleted or changed since,
+    /// or it simply applies now) is settled by that merge alone, whatever the resolution — no
+    /// row is deleted or kept back for it. Only a clash that still stands is decided by
+    /// `resolution`, and then only rows that hold a UNIQUE value the remote row needs are
+    /// deleted.
     ///
     /// # Errors
-    /// 14800001 for an unknown id; a constraint error when the remote change still cannot apply.
+    /// 14800001 for an unknown id; a constraint error when the remote change still cannot
+    /// apply (the conflict stays recorded).
     pub fn resolve_conflict(&self, id: i64, resolution: Resolution) -> Result<()> {
         let path = self.path().to_path_buf();
         let sync = std::sync::Arc::clone(&self.inner.sync);
@@ -102,14 +142,7 @@ impl RdbStore {
                     [id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .map(Some)
-                .or_else(|e| {
-                    if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
-                        Ok(None)
-                    } else {
-                        Err(e)
-                    }
-                })
+                .optional()
                 .map_err(sql_err)?;
             let Some((table, bytes)) = change else {
                 return Err(Error::invalid(
@@ -117,40 +150,58 @@ impl RdbStore {
                     format!("no conflict {id}"),
                 ));
             };
-            if resolution != Resolution::KeepLocal {
-                let batch: Batch = postcard::from_bytes(&bytes).map_err(|e| Error::Protocol {
-                    detail: format!("a recorded conflict is unreadable: {e}"),
-                })?;
-                let metas = registry::load_all(conn).map_err(sql_err)?;
-                let meta = metas.iter().find(|m| m.name == table).ok_or_else(|| {
-                    Error::NotDistributed {
-                        table: table.clone(),
-                    }
-                })?;
-                let logical = metas
+            let batch = super::merge::decode_recorded(&bytes)?;
+            let metas = registry::load_all(conn).map_err(sql_err)?;
+            let meta =
+                metas
                     .iter()
-                    .find(|m| m.name == meta.logical())
-                    .unwrap_or(meta);
-                let facts = crate::schema::table_facts(conn, &meta.name).map_err(sql_err)?;
-                let take_remote = resolution == Resolution::TakeRemote
-                    || remote_is_earlier(conn, meta, &facts, &batch).map_err(sql_err)?;
-                if take_remote {
-                    for (unique, value, row) in blockers(meta, &facts, &batch) {
+                    .find(|m| m.name == table)
+                    .ok_or_else(|| Error::NotDistributed {
+                        table: table.clone(),
+                    })?;
+            let logical = metas
+                .iter()
+                .find(|m| m.name == meta.logical())
+                .unwrap_or(meta);
+            let merge = |tx: &crate::store::Transaction<'_>| {
+                let _paused = sync.pause_capture();
+                super::merge::apply_batch(tx, &sync, logical, &batch)
+            };
+            // The trial: does the remote state still clash with the rows as they are now?
+            conn.execute_batch("SAVEPOINT peerlite_resolve")
+                .map_err(sql_err)?;
+            let clash = merge(tx)?.clashes.into_iter().next();
+            let end = if clash.is_some() {
+                "ROLLBACK TO peerlite_resolve; RELEASE peerlite_resolve"
+            } else {
+                "RELEASE peerlite_resolve"
+            };
+            conn.execute_batch(end).map_err(sql_err)?;
+            let (Some(clash), Some(row)) = (clash, batch.rows.first()) else {
+                conn.execute("DELETE FROM peerlite_conflicts WHERE id = ?1", [id])
+                    .map_err(sql_err)?;
+                return Ok(());
+            };
+            if resolution != Resolution::KeepLocal {
+                let blocking = blockers(conn, meta, &row.ident, &clash).map_err(sql_err)?;
+                // KeepEarlier: the remote row lives when it came into existence before every
+                // local row in its way, by (HLC, device id) — the order the merge uses.
+                let take = resolution == Resolution::TakeRemote
+                    || blocking
+                        .iter()
+                        .all(|(_, existence)| clash.existence < *existence);
+                if take {
+                    for (ident, _) in &blocking {
                         tx.execute(
                             &format!(
-                                "DELETE FROM {} WHERE {} = ? AND {} IS NOT ?",
+                                "DELETE FROM {} WHERE {} = ?",
                                 quote_ident(&meta.name),
-                                quote_ident(unique),
                                 meta.identity_sql()
                             ),
-                            &[value.clone(), row.ident.clone()],
+                            std::slice::from_ref(ident),
                         )?;
                     }
-                    let applied = {
-                        let _paused = sync.pause_capture();
-                        super::merge::apply_batch(tx, &sync, logical, &batch)?
-                    };
-                    if applied.conflicts > 0 {
+                    if !merge(tx)?.clashes.is_empty() {
                         return Err(Error::invalid(
                             StoreKind::Relational,
                             format!("conflict {id} still does not apply"),
@@ -165,61 +216,128 @@ impl RdbStore {
     }
 }
 
-/// (UNIQUE column, the remote row's value in it, the remote row) for every column other than
-/// the identity through which a local row may block one of the batch's rows.
-fn blockers<'a>(
-    meta: &'a TableMeta,
-    facts: &'a TableFacts,
-    batch: &'a Batch,
-) -> impl Iterator<Item = (&'a str, &'a Value, &'a RowChange)> {
-    batch.rows.iter().flat_map(move |row| {
-        facts
-            .unique_columns
+/// Fills `record` with the remote row of a recorded conflict; returns its values.
+fn recorded_change(record: &mut ChangeRecord, bytes: &[u8]) -> Result<Vec<(String, Value)>> {
+    let batch = super::merge::decode_recorded(bytes)?;
+    let name = |i: u32| batch.devices.get(i as usize).cloned().unwrap_or_default();
+    let Some(row) = batch.rows.first() else {
+        return Ok(Vec::new());
+    };
+    {
+        record.origin = name(row.origin);
+        record.hlc = row.hlc;
+        record.tombstone = row.tomb;
+        record.columns = row
+            .regs
             .iter()
-            .filter(|u| !u.eq_ignore_ascii_case(&meta.identity))
-            .filter_map(move |unique| {
-                let pos = batch.columns.iter().position(|c| c == unique)?;
-                Some((unique.as_str(), row.values.get(pos)?, row))
+            .map(|g| {
+                let column = batch
+                    .columns
+                    .get(usize::from(g.column))
+                    .cloned()
+                    .unwrap_or_default();
+                (column, g.hlc, name(g.origin))
             })
-    })
+            .collect();
+    }
+    Ok(batch
+        .columns
+        .iter()
+        .cloned()
+        .zip(row.values.iter().cloned())
+        .collect())
 }
 
-/// Whether every remote row of `batch` came into existence before each local row that blocks
-/// it. Registers order by (hybrid logical clock, device id), as the merge orders them, so two
-/// devices holding the same two rows decide alike.
-fn remote_is_earlier(
+/// The local rows in the way of the merged remote row `ident` (the state `clash` describes):
+/// those holding, in every column of a whole-table UNIQUE index, the values the remote row
+/// needs there — each with its existence event (HLC, device id). A row that holds no such
+/// value breaks no constraint with it and is never among them.
+fn blockers(
     conn: &rusqlite::Connection,
     meta: &TableMeta,
-    facts: &TableFacts,
-    batch: &Batch,
-) -> rusqlite::Result<bool> {
+    ident: &Value,
+    clash: &Clash,
+) -> rusqlite::Result<Vec<(Value, (u64, String))>> {
     let names: std::collections::HashMap<i64, String> =
         registry::devices(conn)?.into_iter().collect();
-    let blocking_sql = |unique: &str| {
-        format!(
-            "SELECT c.hlc, c.origin FROM {table} AS t JOIN {clock} AS c ON c.ident = t.{id}
-             WHERE t.{unique} = ?1 AND t.{id} IS NOT ?2",
+    let mut found: Vec<(Value, (u64, String))> = Vec::new();
+    for columns in unique_indexes(conn, &meta.name)? {
+        if columns
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&meta.identity))
+        {
+            continue; // another identity is another row of that index by definition
+        }
+        let Some(values) = columns
+            .iter()
+            .map(|c| {
+                let i = meta
+                    .columns
+                    .iter()
+                    .position(|m| m.eq_ignore_ascii_case(c))?;
+                clash
+                    .values
+                    .get(i)
+                    .filter(|v| !matches!(v, Value::Null))
+                    .cloned()
+            })
+            .collect::<Option<Vec<Value>>>()
+        else {
+            continue; // a NULL never collides; an unsynced column is not ours to judge
+        };
+        let filter: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("t.{} = ?{}", quote_ident(c), i + 1))
+            .collect();
+        let sql = format!(
+            "SELECT t.{id}, c.hlc, c.origin FROM {table} AS t LEFT JOIN {clock} AS c ON c.ident = t.{id}
+             WHERE {filter} AND t.{id} IS NOT ?{n}",
             table = quote_ident(&meta.name),
             clock = meta.clock(),
             id = meta.identity_sql(),
-            unique = quote_ident(unique),
-        )
-    };
-    for (unique, value, row) in blockers(meta, facts, batch) {
-        let device = batch
-            .devices
-            .get(row.origin as usize)
-            .map_or("", String::as_str);
-        let remote = (row.hlc, device);
-        let mut st = conn.prepare(&blocking_sql(unique))?;
-        let mut rows = st.query(rusqlite::params![value, row.ident])?;
+            filter = filter.join(" AND "),
+            n = columns.len() + 1,
+        );
+        let mut params: Vec<&dyn rusqlite::ToSql> =
+            values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        params.push(ident);
+        let mut st = conn.prepare(&sql)?;
+        let mut rows = st.query(params.as_slice())?;
         while let Some(r) = rows.next()? {
-            let (hlc, origin): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let local = (hlc as u64, names.get(&origin).map_or("", String::as_str));
-            if local <= remote {
-                return Ok(false);
+            let key = Value::from_ref(r.get_ref(0)?);
+            let hlc: Option<i64> = r.get(1)?;
+            let origin: Option<i64> = r.get(2)?;
+            let existence = (
+                hlc.unwrap_or(0) as u64,
+                origin
+                    .and_then(|o| names.get(&o).cloned())
+                    .unwrap_or_default(),
+            );
+            if !found.iter().any(|(k, _)| *k == key) {
+                found.push((key, existence));
             }
         }
     }
-    Ok(true)
+    Ok(found)
+}
+
+/// The columns of each whole-table UNIQUE index of `table` (UNIQUE constraints included).
+fn unique_indexes(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Vec<Vec<String>>> {
+    let names: Vec<String> = conn
+        .prepare(r#"SELECT name FROM pragma_index_list(?1) WHERE "unique" AND NOT partial"#)?
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(names.len());
+    for index in names {
+        let columns: Vec<Option<String>> = conn
+            .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?
+            .query_map([&index], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        // An index on an expression has a column without a name: it cannot be judged here.
+        if let Some(columns) = columns.into_iter().collect::<Option<Vec<String>>>() {
+            out.push(columns);
+        }
+    }
+    Ok(out)
 }

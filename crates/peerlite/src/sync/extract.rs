@@ -1,9 +1,11 @@
 //! Reading what a peer has not seen yet: the rows of one (logical) table whose clock changed
 //! after the peer's watermark, in sequence order, as full row states. In device-collaboration
 //! mode that includes the device tables, so rows relay: a device forwards rows it got from a
-//! third device. Rows whose every write came from the peer itself, in its current epoch, are
-//! not sent back (echo suppression) — but they still advance the watermark. Older ones are:
-//! a peer re-created or restored since may have lost them.
+//! third device. Rows whose every write the peer's *current* database already held (they came
+//! from it, or were relayed from it, tagged with its epoch) are not sent back (echo
+//! suppression) — but they still advance the watermark. Writes an earlier database of the
+//! peer held are sent: a peer re-created or restored since may have lost them. The rule reads
+//! no clock, so it holds however far a device's clock ran ahead of its wall clock.
 
 use std::collections::HashMap;
 
@@ -30,24 +32,22 @@ pub(crate) fn pending_ddl(meta: &TableMeta) -> String {
     )
 }
 
-/// Device ids by local index, and the batch's own numbering of them.
+/// Writers (device id, epoch) by local index, and the batch's own numbering of them.
 pub(crate) struct DeviceNumbers<'a> {
-    names: &'a HashMap<i64, String>,
+    writers: &'a HashMap<i64, (String, String)>,
     in_batch: HashMap<i64, u32>,
     list: Vec<String>,
+    epochs: Vec<String>,
 }
 
 impl<'a> DeviceNumbers<'a> {
-    pub fn new(names: &'a HashMap<i64, String>) -> Self {
+    pub fn new(writers: &'a HashMap<i64, (String, String)>) -> Self {
         DeviceNumbers {
-            names,
+            writers,
             in_batch: HashMap::new(),
             list: Vec::new(),
+            epochs: Vec::new(),
         }
-    }
-
-    fn name(&self, idx: i64) -> &str {
-        self.names.get(&idx).map_or("", String::as_str)
     }
 
     fn number(&mut self, idx: i64) -> u32 {
@@ -55,7 +55,9 @@ impl<'a> DeviceNumbers<'a> {
             return *n;
         }
         let n = self.list.len() as u32;
-        self.list.push(self.name(idx).to_owned());
+        let (device, epoch) = self.writers.get(&idx).cloned().unwrap_or_default();
+        self.list.push(device);
+        self.epochs.push(epoch);
         self.in_batch.insert(idx, n);
         n
     }
@@ -68,7 +70,7 @@ struct Found {
 
 /// The next batch of `logical` for `peer`: at most `limit` rows changed after `since`.
 /// `sources` are the clock-bearing tables of the logical table (itself, and its device tables);
-/// `echo` is the peer's device index here and when its epoch began.
+/// `echo` is the writer index here of the peer's current database, if it has one.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn next_batch(
     conn: &Connection,
@@ -78,12 +80,12 @@ pub(crate) fn next_batch(
     sources: &[&TableMeta],
     predicates: Option<&RdbPredicates>,
     since: u64,
-    echo: Option<(i64, u64)>,
-    names: &HashMap<i64, String>,
+    echo: Option<i64>,
+    writers: &HashMap<i64, (String, String)>,
     limit: usize,
 ) -> Result<Batch> {
     let sql_err = |e| Error::from_sqlite(e, path);
-    let mut devices = DeviceNumbers::new(names);
+    let mut devices = DeviceNumbers::new(writers);
     let mut found: Vec<Found> = Vec::new();
     for source in sources {
         let data = quote_ident(&source.name);
@@ -128,13 +130,8 @@ pub(crate) fn next_batch(
             let cols_blob: Option<Vec<u8>> = r.get(5).map_err(sql_err)?;
             let regs = registers::decode(cols_blob.as_deref().unwrap_or_default());
             let hlc = r.get::<_, i64>(2).map_err(sql_err)? as u64;
-            let echo = echo.is_some_and(|(peer, epoch_began)| {
-                origin == peer
-                    && hlc >= epoch_began
-                    && regs
-                        .iter()
-                        .all(|g| g.origin == peer && g.hlc >= epoch_began)
-            });
+            let echo =
+                echo.is_some_and(|peer| origin == peer && regs.iter().all(|g| g.origin == peer));
             if echo {
                 found.push(Found { seq, row: None });
                 continue;
@@ -185,6 +182,7 @@ pub(crate) fn next_batch(
         columns: logical.columns.clone(),
         devices: devices.list,
         rows,
+        epochs: devices.epochs,
     })
 }
 

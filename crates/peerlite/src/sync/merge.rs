@@ -50,6 +50,8 @@ pub(crate) struct Applied {
     pub changed: u64,
     /// Rows newly recorded as conflicts (one delivered again is not counted again).
     pub conflicts: u64,
+    /// Every row that broke a constraint, recorded before or not: the state it would have had.
+    pub clashes: Vec<Clash>,
     /// The tables and identities of the rows that changed visibly.
     pub keys: Vec<(String, Value)>,
     /// What happened to each of `keys`.
@@ -58,6 +60,15 @@ pub(crate) struct Applied {
 
 /// A register: (hlc, device index).
 type Reg = (u64, i64);
+
+/// A merged row that broke a local constraint: the state it would have had here.
+#[derive(Debug, Clone)]
+pub(crate) struct Clash {
+    /// Its existence event: (hlc, device id).
+    pub existence: (u64, String),
+    /// Its synced columns' values, in the table's column order.
+    pub values: Vec<Value>,
+}
 
 struct Ctx<'a> {
     conn: &'a Connection,
@@ -199,10 +210,17 @@ pub(crate) fn apply_batch(
     let path = tx.inner().config.path();
     let sql_err = |e| Error::from_sqlite(e, path);
     conn.execute_batch(CONFLICTS_DDL).map_err(sql_err)?;
+    registry::migrate(conn).map_err(sql_err)?;
+    // Each writer keeps the epoch of the database that held its writes; this device's own
+    // rows, relayed back, are its own whatever the epoch.
     let device_idx: Vec<i64> = batch
         .devices
         .iter()
-        .map(|d| registry::device_index(conn, d))
+        .enumerate()
+        .map(|(i, d)| {
+            let epoch = batch.epochs.get(i).map_or("", String::as_str);
+            registry::writer_index(conn, d, epoch)
+        })
         .collect::<rusqlite::Result<_>>()
         .map_err(sql_err)?;
     let names: HashMap<i64, String> = registry::devices(conn)
@@ -210,12 +228,17 @@ pub(crate) fn apply_batch(
         .into_iter()
         .collect();
     // Device collaboration: the table of every device the batch carries rows of, made
-    // before the rows are applied.
+    // before the rows are applied. This device's own rows merge into its own table: they
+    // come back only to a database that lost them (re-created or restored) — otherwise its
+    // own state is newer and they change nothing.
     let mut device_tables: HashMap<u32, TableMeta> = HashMap::new();
     if logical.mode == DistributedTableType::DeviceCollaboration {
         for row in &batch.rows {
             let local = device_idx.get(row.origin as usize) == Some(&LOCAL);
-            if local || device_tables.contains_key(&row.origin) {
+            if local {
+                device_tables.insert(row.origin, logical.clone());
+            }
+            if device_tables.contains_key(&row.origin) {
                 continue;
             }
             let device = batch
@@ -251,7 +274,7 @@ pub(crate) fn apply_batch(
             DistributedTableType::SingleVersion => logical,
             DistributedTableType::DeviceCollaboration => match device_tables.get(&row.origin) {
                 Some(m) => m,
-                None => continue, // our own row, relayed back: our table is the truth
+                None => continue,
             },
         };
         match merge_row(&ctx, target, row, batch, &device_idx, origin)? {
@@ -263,10 +286,11 @@ pub(crate) fn apply_batch(
                     applied.kinds.push(kind);
                 }
             }
-            Outcome::Conflict(err) => {
+            Outcome::Conflict(err, clash) => {
                 if record_conflict(&ctx, target, row, batch, &err)? {
                     applied.conflicts += 1;
                 }
+                applied.clashes.push(clash);
             }
         }
     }
@@ -283,7 +307,7 @@ enum Outcome {
     Unchanged,
     /// The row's state changed; how, when it shows (a deleted row's registers do not).
     Changed(Option<ChangeKind>),
-    Conflict(Error),
+    Conflict(Error, Clash),
 }
 
 struct Local {
@@ -367,7 +391,7 @@ fn merge_row(
             (Some(l), Some((r, v))) => {
                 if ctx.newer(r, l) {
                     Winner::Remote(r, v)
-                } else if r == l {
+                } else if ctx.key(r) == ctx.key(l) {
                     ties.push((i, v));
                     Winner::Local(l)
                 } else {
@@ -422,7 +446,11 @@ fn merge_row(
             Winner::Local(r) | Winner::Remote(r, _) => *r,
             Winner::None => continue,
         };
-        let keep = if alive { reg != e } else { ctx.newer(reg, e) };
+        let keep = if alive {
+            ctx.key(reg) != ctx.key(e)
+        } else {
+            ctx.newer(reg, e)
+        };
         if keep {
             regs.push(ColumnRegister {
                 column: i as u16,
@@ -432,7 +460,12 @@ fn merge_row(
         }
     }
     let new_blob = registers::encode(&regs);
-    let any_remote_value = winners.iter().any(|w| matches!(w, Winner::Remote(..)));
+    // A remote value takes effect in a live row, or, in a deleted one, only when it was
+    // written after the delete (it is kept aside). Anything else lost the merge: a stale live
+    // state for a row deleted here changes nothing, is not counted and re-stamps nothing.
+    let any_remote_value = winners
+        .iter()
+        .any(|w| matches!(w, Winner::Remote(r, _) if alive || ctx.newer(*r, e)));
     let unchanged = local
         .as_ref()
         .is_some_and(|l| l.e == e && l.alive == alive && l.cols_blob == new_blob)
@@ -462,7 +495,11 @@ fn merge_row(
     match written {
         Ok(()) => {}
         Err(err @ Error::Sqlite { sqlite, .. }) if sqlite.primary == 19 => {
-            return Ok(Outcome::Conflict(err));
+            let clash = Clash {
+                existence: (e.0, ctx.key(e).1.to_owned()),
+                values: merged_values(ctx, target, &row.ident, local_alive, &winners)?,
+            };
+            return Ok(Outcome::Conflict(err, clash));
         }
         Err(err) => return Err(err),
     }
@@ -695,6 +732,34 @@ fn write_row(
     Ok(())
 }
 
+/// The values a live row has after the merge: the winning remote values, the rest as they are
+/// here (in the table, or kept aside while the row was deleted).
+fn merged_values(
+    ctx: &Ctx<'_>,
+    target: &TableMeta,
+    ident: &Value,
+    local_alive: bool,
+    winners: &[Winner],
+) -> Result<Vec<Value>> {
+    let here = if local_alive {
+        row_values(ctx, target, ident)?
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(winners.len());
+    for (i, w) in winners.iter().enumerate() {
+        out.push(match w {
+            Winner::Remote(_, v) => v.clone(),
+            Winner::Local(_) if local_alive => here.get(i).cloned().unwrap_or_default(),
+            Winner::Local(_) => {
+                pending_value(ctx, &pending_table(target), ident, i)?.unwrap_or_default()
+            }
+            Winner::None => Value::Null,
+        });
+    }
+    Ok(out)
+}
+
 fn pending_value(ctx: &Ctx<'_>, pending: &str, ident: &Value, col: usize) -> Result<Option<Value>> {
     ctx.with(
         &format!("SELECT value FROM {pending} WHERE ident = ?1 AND col = ?2"),
@@ -738,9 +803,24 @@ fn column_value(
     )
 }
 
+/// A conflict's remote row as it is recorded: a batch without writers' epochs, so the same
+/// change is recognised however it travelled (and records made before epochs travelled
+/// still read).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    session: u64,
+    table: String,
+    filter: u64,
+    prev: u64,
+    last: u64,
+    columns: Vec<String>,
+    devices: Vec<String>,
+    rows: Vec<RowChange>,
+}
+
 /// `row` as a batch of its own, in a form that depends on the row alone (not on the batch
 /// or session it came in), so the same change delivered again is recognised.
-fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
+fn single_row_batch(batch: &Batch, row: &RowChange) -> Recorded {
     let mut devices: Vec<String> = Vec::new();
     let mut number = |idx: u32| -> u32 {
         let name = batch.devices.get(idx as usize).cloned().unwrap_or_default();
@@ -757,7 +837,7 @@ fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
     for reg in &mut row.regs {
         reg.origin = number(reg.origin);
     }
-    Batch {
+    Recorded {
         session: 0,
         table: batch.table.clone(),
         filter: 0,
@@ -767,6 +847,24 @@ fn single_row_batch(batch: &Batch, row: &RowChange) -> Batch {
         devices,
         rows: vec![row],
     }
+}
+
+/// A recorded conflict's remote row (see [`single_row_batch`]).
+pub(crate) fn decode_recorded(bytes: &[u8]) -> Result<Batch> {
+    let r: Recorded = postcard::from_bytes(bytes).map_err(|e| Error::Protocol {
+        detail: format!("a recorded conflict is unreadable: {e}"),
+    })?;
+    Ok(Batch {
+        session: r.session,
+        table: r.table,
+        filter: r.filter,
+        prev: r.prev,
+        last: r.last,
+        columns: r.columns,
+        devices: r.devices,
+        rows: r.rows,
+        epochs: Vec::new(),
+    })
 }
 
 fn record_conflict(

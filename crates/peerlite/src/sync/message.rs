@@ -210,6 +210,12 @@ pub struct Batch {
     pub devices: Vec<String>,
     /// The rows.
     pub rows: Vec<RowChange>,
+    /// For each of `devices`: the epoch of that device's database which held the writes the
+    /// rows attribute to it (empty when not known). A receiver keeps it with the rows, so
+    /// that no one sends a device what its current database already holds, and a restored
+    /// or re-created one gets back everything an earlier database of it had. Missing entries
+    /// mean "not known".
+    pub epochs: Vec<String>,
 }
 
 /// The receiver's answer to a batch: everything up to `last` is applied.

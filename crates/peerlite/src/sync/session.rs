@@ -484,8 +484,7 @@ impl Session {
             let peer = self.peer.clone();
             let predicates = self.predicates.clone();
             let limit = self.batch_rows;
-            // Rows the peer wrote in its current epoch are not sent back to it.
-            let echo_since = crate::store::meta::epoch_since(&self.peer_epoch);
+            let peer_epoch = self.peer_epoch.clone();
             let mut batch = store.inner.read(|conn| {
                 let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
                 let Some(logical) = metas.iter().find(|m| m.name == table && m.base.is_none())
@@ -498,14 +497,16 @@ impl Session {
                     .iter()
                     .filter(|m| m.name == table || m.base.as_deref() == Some(table.as_str()))
                     .collect();
-                let names: HashMap<i64, String> = registry::devices(conn)
+                let own_epoch = crate::store::meta::get(conn, "epoch")
                     .map_err(|e| Error::from_sqlite(e, path))?
-                    .into_iter()
-                    .collect();
-                let echo = names
+                    .unwrap_or_default();
+                let writers =
+                    registry::writers(conn, &own_epoch).map_err(|e| Error::from_sqlite(e, path))?;
+                // What the peer's current database already holds is not sent back to it.
+                let echo = writers
                     .iter()
-                    .find(|(_, d)| **d == peer)
-                    .map(|(i, _)| (*i, echo_since));
+                    .find(|(_, (d, e))| *d == peer && *e == peer_epoch && !e.is_empty())
+                    .map(|(i, _)| *i);
                 extract::next_batch(
                     conn,
                     &store.inner.schema,
@@ -515,7 +516,7 @@ impl Session {
                     predicates.as_ref(),
                     since,
                     echo,
-                    &names,
+                    &writers,
                     limit,
                 )
             })?;

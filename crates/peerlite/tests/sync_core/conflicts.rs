@@ -58,6 +58,18 @@ fn a_row_breaking_a_unique_column_is_recorded_and_counted() {
     assert_ne!(c.code, 0);
     assert!(c.message.to_lowercase().contains("unique"), "{}", c.message);
     assert_eq!(c.at_ms, cb.now_ms());
+    // The remote row as recorded: alpha's insert of u1, as alpha's clock stamped it.
+    let at_alpha = a.change_of("item", &Value::from("u1")).unwrap().unwrap();
+    assert_eq!(
+        (c.change.origin.as_str(), c.change.hlc, c.change.tombstone),
+        ("alpha", at_alpha.hlc, false)
+    );
+    assert_eq!(c.change.key, Value::Text("u1".into()));
+    assert!(
+        c.values.contains(&("code".to_owned(), Value::from("X"))),
+        "{:?}",
+        c.values
+    );
     assert!(a.conflicts().unwrap().is_empty());
 }
 

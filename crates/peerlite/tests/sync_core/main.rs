@@ -13,3 +13,7 @@ mod hlc;
 mod merge;
 mod protocol;
 mod replace;
+mod regress_clock_carry;
+mod regress_recreated_echo;
+mod regress_stale_conflicts;
+mod regress_stale_states;

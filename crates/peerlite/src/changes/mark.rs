@@ -1,0 +1,371 @@
+//! Where the clock resumes, and which database this is: the high-water mark and the epoch,
+//! kept so that neither goes back when the database file does.
+//!
+//! The mark is persisted inside the database with every transaction that stamps, which covers
+//! restarts. But a restore, a repair or a re-creation replaces the file with an older one (or
+//! none), and the mark inside goes back with it: the clock would issue timestamps it already
+//! issued, and a newer edit could lose to an older, discarded one that a peer still holds. So
+//! the mark never goes back:
+//!
+//! - **restore** keeps the larger of the running clock's mark (which covers the replaced
+//!   database's), the backup's, and every timestamp in the restored clock tables;
+//! - **open** never resumes below the clock tables' timestamps when it lacks proof that the
+//!   database's own mark is complete (a new, replaced or re-numbered database), clamped like a
+//!   received timestamp — a row from a peer far in the future does not drag the clock along;
+//! - **a small file beside the database**, `NAME.clock`, holds a *reserved ceiling*: before a
+//!   transaction commits a timestamp above it, the ceiling is raised a second ahead
+//!   ([`LEASE`]), so it is written at most about once a second of clock progress, not per
+//!   commit (and a database that resumes from it runs at most a second ahead). A
+//!   repaired, rebuilt or re-created database resumes past it even when the damaged file was
+//!   unreadable — salvage reads what it can (its meta and clock tables are also learned), but a
+//!   file whose header or key pages are gone gives nothing, and then only this file knows how
+//!   far the clock went, which matters exactly when the clock had run ahead of the wall clock.
+//!
+//! The same file records the epoch the database has (or is about to get: a restore writes the
+//! new epoch here *before* it copies the backup in). An open that finds another epoch in the
+//! database — a copy put back by a restore or repair that stopped half-way, or by hand — gives
+//! the database a new epoch, so peers never take it for the one they knew. A rebuild marks the
+//! file the same way before it installs anything. The file is written only by stores that sync
+//! (a transaction that stamps, a restore of a distributed store); a damaged or missing one is
+//! ignored (the database's own mark and the clock tables still hold).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rusqlite::Connection;
+
+use super::hlc::{COUNTER_BITS, MAX_DRIFT_MS};
+use super::registers;
+use super::registry;
+use super::state::SyncState;
+use crate::error::{Error, Result};
+use crate::store::meta;
+
+/// How far ahead of the clock the ceiling is reserved: a second. A database that resumes from
+/// the ceiling (re-created, repaired) runs that much ahead of what it issued; longer leases
+/// would write the file less often but let repeated losses push clocks toward the clamp.
+pub(crate) const LEASE: u64 = 1_000 << COUNTER_BITS;
+
+const HEADER: &str = "peerlite clock 1";
+
+/// `NAME.clock` beside the database.
+pub(crate) fn path(db: &Path) -> PathBuf {
+    let mut os = db.as_os_str().to_owned();
+    os.push(".clock");
+    PathBuf::from(os)
+}
+
+/// The file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Sidecar {
+    /// The epoch the database has or is about to get (empty: replaced, give it a new one).
+    pub epoch: String,
+    /// No timestamp above it was ever committed.
+    pub ceiling: u64,
+}
+
+fn checksum(body: &str) -> String {
+    blake3::hash(body.as_bytes()).to_hex()[..16].to_owned()
+}
+
+impl Sidecar {
+    fn encode(&self) -> String {
+        let body = format!("{HEADER}\nepoch {}\nceiling {}\n", self.epoch, self.ceiling);
+        format!("{body}check {}\n", checksum(&body))
+    }
+
+    fn decode(text: &str) -> Option<Sidecar> {
+        let (body, check) = text.rsplit_once("check ")?;
+        if check.trim() != checksum(body) {
+            return None;
+        }
+        let mut lines = body.lines();
+        if lines.next()? != HEADER {
+            return None;
+        }
+        let epoch = lines.next()?.strip_prefix("epoch ")?.to_owned();
+        let ceiling = lines.next()?.strip_prefix("ceiling ")?.parse().ok()?;
+        Some(Sidecar { epoch, ceiling })
+    }
+}
+
+/// The file beside `db`, when it exists and is intact.
+pub(crate) fn read(db: &Path) -> Option<Sidecar> {
+    let file = path(db);
+    let text = std::fs::read_to_string(&file).ok()?;
+    let found = Sidecar::decode(&text);
+    if found.is_none() {
+        tracing::warn!(?file, "the clock file is damaged; ignoring it");
+    }
+    found
+}
+
+/// Writes the file whole: a temporary file, synced, renamed over it, the directory synced.
+fn write(db: &Path, sidecar: &Sidecar) -> Result<()> {
+    use std::io::Write;
+    let file = path(db);
+    let mut tmp = file.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(sidecar.encode().as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("writing the clock file", file, e));
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        #[cfg(unix)]
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("syncing directory", dir, e))?;
+    }
+    Ok(())
+}
+
+/// The largest timestamp in the clock tables (existence events and column registers), clamped
+/// like a received one to `now_ms + MAX_DRIFT_MS`.
+pub(crate) fn clock_floor(conn: &Connection, now_ms: u64) -> rusqlite::Result<u64> {
+    let mut floor = 0u64;
+    for meta in registry::load_all(conn)? {
+        let clock = meta.clock();
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+            [&clock],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            continue;
+        }
+        let max: Option<i64> =
+            conn.query_row(&format!("SELECT max(hlc) FROM {clock}"), [], |r| r.get(0))?;
+        floor = floor.max(max.unwrap_or(0) as u64);
+        let mut st = conn.prepare(&format!("SELECT cols FROM {clock} WHERE cols IS NOT NULL"))?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            if let rusqlite::types::ValueRef::Blob(b) = r.get_ref(0)? {
+                for reg in registers::decode(b) {
+                    floor = floor.max(reg.hlc);
+                }
+            }
+        }
+    }
+    Ok(floor.min((now_ms + MAX_DRIFT_MS) << COUNTER_BITS))
+}
+
+/// The database's persisted high-water mark (0 when none).
+fn stored_mark(conn: &Connection) -> rusqlite::Result<u64> {
+    Ok(meta::get(conn, "hlc")?
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+/// Where a database resumes, decided at open.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    /// The clock's high-water mark.
+    pub high_water: u64,
+    /// The ceiling already reserved in the clock file.
+    pub reserved: u64,
+}
+
+/// Decides the epoch and the high-water mark of the database on `conn` as it opens.
+/// `replaced` says that a repair just put this file in place; `learned` is a mark found
+/// elsewhere (a salvaged copy of the damaged file).
+pub(crate) fn on_open(
+    conn: &Connection,
+    db: &Path,
+    now_ms: u64,
+    writable: bool,
+    replaced: bool,
+    learned: u64,
+) -> Result<Resume> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    let sidecar = read(db);
+    let stored_epoch = meta::get(conn, "epoch").map_err(sql_err)?;
+    let mut high = stored_mark(conn).map_err(sql_err)?.max(learned);
+    if !writable {
+        return Ok(Resume {
+            high_water: high,
+            reserved: 0,
+        });
+    }
+    let renew = replaced
+        || stored_epoch.is_none()
+        || sidecar
+            .as_ref()
+            .is_some_and(|s| Some(&s.epoch) != stored_epoch.as_ref());
+    let epoch = if renew {
+        let fresh = meta::new_epoch(db);
+        meta::set(conn, "epoch", &fresh).map_err(sql_err)?;
+        fresh
+    } else {
+        stored_epoch.unwrap_or_default()
+    };
+    // Without proof that the database's own mark is complete, resume past the clock file's
+    // ceiling and everything in the clock tables.
+    if renew || sidecar.is_none() {
+        high = high
+            .max(sidecar.as_ref().map_or(0, |s| s.ceiling))
+            .max(clock_floor(conn, now_ms).map_err(sql_err)?);
+    }
+    if registry::exists(conn).map_err(sql_err)? {
+        registry::migrate(conn).map_err(sql_err)?;
+    }
+    let reserved = match sidecar {
+        Some(s) if s.epoch != epoch => {
+            let updated = Sidecar {
+                epoch,
+                ceiling: s.ceiling.max(high),
+            };
+            // Not fatal: a file left with the old epoch only makes the next open start yet
+            // another epoch (peers then read this database from the start once more).
+            match write(db, &updated) {
+                Ok(()) => updated.ceiling,
+                Err(e) => {
+                    tracing::warn!(%e, "could not record the new epoch in the clock file");
+                    s.ceiling
+                }
+            }
+        }
+        Some(s) => s.ceiling,
+        None => 0,
+    };
+    if high > stored_mark(conn).map_err(sql_err)? {
+        meta::set(conn, "hlc", &high.to_string()).map_err(sql_err)?;
+    }
+    Ok(Resume {
+        high_water: high,
+        reserved,
+    })
+}
+
+/// Before a transaction commits timestamps: raises the clock file's ceiling a lease ahead
+/// when the clock has passed it. A failure to write it is logged, not fatal — the database's
+/// own mark still commits, and the next commit tries again.
+pub(crate) fn reserve(conn: &Connection, db: &Path, sync: &SyncState) {
+    let high = sync.hlc.high_water();
+    if high <= sync.reserved.load(Ordering::Acquire) {
+        return;
+    }
+    let current = read(db);
+    let epoch = match &current {
+        Some(s) => s.epoch.clone(),
+        None => match meta::get(conn, "epoch") {
+            Ok(Some(e)) => e,
+            _ => return,
+        },
+    };
+    let ceiling = current
+        .map_or(0, |s| s.ceiling)
+        .max(high.saturating_add(LEASE));
+    match write(db, &Sidecar { epoch, ceiling }) {
+        Ok(()) => {
+            sync.reserved.fetch_max(ceiling, Ordering::AcqRel);
+        }
+        Err(e) => tracing::warn!(%e, "could not raise the clock's reserved ceiling"),
+    }
+}
+
+/// Before a restore copies a backup in: the epoch the restored database will have. A store that
+/// syncs (it has distributed tables, or a clock file already) records it in the clock file
+/// first, with the running clock's mark, so a restore that stops half-way is still given a new
+/// epoch, and a clock that does not go back, by the next open.
+pub(crate) fn before_replace(conn: &Connection, db: &Path, sync: &SyncState) -> Result<String> {
+    let fresh = meta::new_epoch(db);
+    let syncs =
+        read(db).is_some() || registry::exists(conn).map_err(|e| Error::from_sqlite(e, db))?;
+    if syncs {
+        let ceiling = read(db).map_or(0, |s| s.ceiling).max(sync.hlc.high_water());
+        write(
+            db,
+            &Sidecar {
+                epoch: fresh.clone(),
+                ceiling,
+            },
+        )?;
+        sync.reserved.fetch_max(ceiling, Ordering::AcqRel);
+    }
+    Ok(fresh)
+}
+
+/// After a restore copied a backup in: the new epoch, and a mark that does not go back — the
+/// larger of the running clock's, the backup's and the restored clock tables' timestamps.
+pub(crate) fn after_replace(
+    conn: &Connection,
+    db: &Path,
+    sync: &SyncState,
+    epoch: &str,
+) -> Result<()> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    let high = sync
+        .hlc
+        .high_water()
+        .max(stored_mark(conn).map_err(sql_err)?)
+        .max(clock_floor(conn, sync.hlc.now_ms()).map_err(sql_err)?);
+    sync.hlc.restore(high);
+    meta::set(conn, "epoch", epoch).map_err(sql_err)?;
+    meta::set(conn, "hlc", &high.to_string()).map_err(sql_err)?;
+    if registry::exists(conn).map_err(sql_err)? {
+        registry::migrate(conn).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+/// Before a repair puts another file in place of `db`: whatever database the next open finds
+/// is given a new epoch (the clock file forgets the old one; its ceiling stays).
+pub(crate) fn mark_replaced(db: &Path) {
+    if let Some(mut s) = read(db) {
+        s.epoch.clear();
+        if let Err(e) = write(db, &s) {
+            tracing::warn!(%e, "could not mark the database as replaced in the clock file");
+        }
+    }
+}
+
+/// The mark a salvaged copy of a damaged database still shows: its meta and clock tables.
+pub(crate) fn learned_from(salvage: &Path, key: Option<&crate::EncryptionKey>, now_ms: u64) -> u64 {
+    let Ok(conn) = crate::store::connection::open_file(salvage, key) else {
+        return 0;
+    };
+    let mark = stored_mark(&conn).unwrap_or(0);
+    mark.max(clock_floor(&conn, now_ms).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_round_trips_and_a_damaged_one_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        assert_eq!(read(&db), None);
+        let s = Sidecar {
+            epoch: "e1".into(),
+            ceiling: 42 << COUNTER_BITS,
+        };
+        write(&db, &s).unwrap();
+        assert_eq!(read(&db), Some(s.clone()));
+        let text = std::fs::read_to_string(path(&db)).unwrap();
+        let changed = text.replace(
+            &format!("ceiling {}", s.ceiling),
+            &format!("ceiling {}", s.ceiling + 1),
+        );
+        assert_ne!(changed, text);
+        std::fs::write(path(&db), changed).unwrap();
+        assert_eq!(read(&db), None, "a changed digit fails the check");
+        write(&db, &s).unwrap();
+        mark_replaced(&db);
+        assert_eq!(
+            read(&db),
+            Some(Sidecar {
+                epoch: String::new(),
+                ceiling: s.ceiling
+            })
+        );
+    }
+}
