@@ -280,7 +280,10 @@ impl<'s> Transaction<'s> {
     }
 
     /// Runs peerlite's own script (see [`execute_own`](Transaction::execute_own)).
-    pub(crate) fn execute_script_own(&self, sql: &str) -> Result<Vec<super::script::StatementOutput>> {
+    pub(crate) fn execute_script_own(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<super::script::StatementOutput>> {
         self.writer()?.as_own(|| self.execute_script(sql))
     }
 
