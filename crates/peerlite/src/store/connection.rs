@@ -77,12 +77,16 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     }
     if role == Role::Reader {
         // A pooled reader must never be left inside a transaction (it would serve a stale
-        // snapshot to the next caller): refuse BEGIN and SAVEPOINT outright. A pragma that
+        // snapshot to the next caller): refuse BEGIN and SAVEPOINT outright; nor keep an
+        // attachment the next caller would inherit (ATTACH counts as read-only). A pragma that
         // sets something would outlive the statement on a pooled connection, so settings are
         // refused here too: a script that has one goes to the writer, whose guard judges it.
         let mut conn = conn;
         conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
-            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Deny,
+            AuthAction::Transaction { .. }
+            | AuthAction::Savepoint { .. }
+            | AuthAction::Attach { .. }
+            | AuthAction::Detach { .. } => Authorization::Deny,
             AuthAction::Pragma {
                 pragma_name,
                 pragma_value,
