@@ -17,3 +17,5 @@ mod regress_recreated_echo;
 mod regress_stale_conflicts;
 mod regress_stale_states;
 mod replace;
+mod seams;
+mod wire_golden;
