@@ -159,6 +159,7 @@ impl Session {
         features: &[&str],
     ) -> Result<(Session, SyncMessage)> {
         let store = store.into();
+        store.begin_session()?;
         let mut tables = store.tables()?;
         if let Some(p) = predicates {
             if let DeviceFilter::Devices(named) = p.devices()
@@ -308,6 +309,7 @@ impl Session {
                 format!("store {:?} is not {:?}", h.store, store.store_name()),
             ));
         }
+        store.begin_session()?;
         let mine = store.tables()?;
         let mut refused = Vec::new();
         for theirs in &h.tables {

@@ -58,6 +58,8 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn tables(&self) -> Result<Vec<TableSummary>>;
     /// A session id no other session of this device has used.
     fn new_session_id(&self) -> u64;
+    /// Called as a session starts: the store now has an identity peers know.
+    fn begin_session(&self) -> Result<()>;
     /// Every watermark this store holds for `peer`.
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>>;
     /// The watermark for `peer`'s `table` under `filter` in the peer's `epoch` (0 when none).
@@ -128,6 +130,22 @@ impl SyncStore for RdbStore {
         let mut first = [7u8; 8];
         first.copy_from_slice(&h.finalize().as_bytes()[..8]);
         u64::from_le_bytes(first)
+    }
+
+    fn begin_session(&self) -> Result<()> {
+        let path = self.path();
+        let device = RdbStore::device_id(self).to_owned();
+        let known = self.inner.read(|c| {
+            crate::store::meta::get(c, crate::changes::identity::SYNCED_AS)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })?;
+        if known.is_some() || self.config().read_only {
+            return Ok(());
+        }
+        self.transaction(|tx| {
+            crate::changes::identity::note_synced(tx.conn()?, &device)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
     }
 
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>> {

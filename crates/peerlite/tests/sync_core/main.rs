@@ -7,6 +7,7 @@ mod capture;
 mod common;
 mod conflicts;
 mod delivery;
+mod device_identity;
 mod device_tables;
 mod handshake;
 mod hlc;
