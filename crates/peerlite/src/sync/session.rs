@@ -163,7 +163,7 @@ impl Session {
         let mut tables = store.tables()?;
         if let Some(p) = predicates {
             if let DeviceFilter::Devices(named) = p.devices()
-                && !named.iter().any(|d| *d == peer.device)
+                && !named.contains(&peer.device)
             {
                 return Err(Error::invalid(
                     StoreKind::Relational,
