@@ -415,8 +415,6 @@ struct Track {
     session: u64,
     initiator: Option<DeviceResult>,
     responder: Option<DeviceResult>,
-    /// The responder has opened its side.
-    accepted: bool,
 }
 
 /// Runs sessions over the network, one dispatcher per device.
@@ -482,7 +480,6 @@ impl Driver {
                 session: hello.session(),
                 initiator: None,
                 responder: None,
-                accepted: false,
             },
         );
         self.collect(devices);
@@ -499,9 +496,6 @@ impl Driver {
         };
         let msg = SyncMessage::decode(&packet.bytes)?;
         let (to, from) = (packet.to, packet.from);
-        if to == track.b {
-            track.accepted = true;
-        }
         let store = devices[to].store(track.kind);
         let replies =
             self.dispatchers[to].deliver(&peer(devices, from), &msg, |_| Some(store.into()));
@@ -585,7 +579,11 @@ impl Driver {
                 let timed_out = [&t.initiator, &t.responder]
                     .iter()
                     .any(|r| r.as_ref().is_some_and(|r| r.status == SyncStatus::TimedOut));
-                timed_out || (t.initiator.is_some() && (t.responder.is_some() || !t.accepted))
+                // A responder that never opened its side (its Hello was lost) has nothing
+                // to report.
+                let responder_over = t.responder.is_some()
+                    || !self.dispatchers[t.b].holds(&devices[t.a].id, t.session);
+                timed_out || (t.initiator.is_some() && responder_over)
             })
             .map(|(id, _)| *id)
             .collect();

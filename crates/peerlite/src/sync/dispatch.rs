@@ -38,7 +38,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::message::{Abort, FEATURES, Hello, MessageV1, SyncMessage, SyncMode};
@@ -78,7 +78,10 @@ struct Slot {
 /// Routes messages to the sessions of one device.
 #[derive(Debug)]
 pub struct Dispatcher {
-    sessions: BTreeMap<(String, u64), Slot>,
+    /// By arrival order, so that what a silence sends does not depend on session ids.
+    sessions: BTreeMap<u64, Slot>,
+    index: HashMap<(String, u64), u64>,
+    next: u64,
     finished: Vec<Finished>,
     features: Vec<&'static str>,
     batch_rows: usize,
@@ -97,6 +100,8 @@ impl Dispatcher {
     pub fn new() -> Dispatcher {
         Dispatcher {
             sessions: BTreeMap::new(),
+            index: HashMap::new(),
+            next: 0,
             finished: Vec::new(),
             features: FEATURES.to_vec(),
             batch_rows: DEFAULT_BATCH_ROWS,
@@ -155,10 +160,12 @@ impl Dispatcher {
         store_for: impl FnOnce(&Hello) -> Option<Arc<dyn SyncStore>>,
     ) -> Vec<SyncMessage> {
         let key = (from.device.clone(), msg.session());
-        if let Some(slot) = self.sessions.get_mut(&key) {
+        if let Some(n) = self.index.get(&key).copied()
+            && let Some(slot) = self.sessions.get_mut(&n)
+        {
             slot.silences = 0;
             let out = slot.session.handle(msg);
-            self.note_finished(&key);
+            self.note_finished(n);
             return out;
         }
         let SyncMessage::V1(MessageV1::Hello(h)) = msg else {
@@ -174,7 +181,6 @@ impl Dispatcher {
         let (mut session, out) = Session::accept_with_features(store, from, msg, &self.features);
         session.set_batch_rows(self.batch_rows);
         self.insert(session, false);
-        self.note_finished(&key);
         out
     }
 
@@ -184,14 +190,15 @@ impl Dispatcher {
     pub fn silence(&mut self, quiet: impl Fn(&str, u64) -> bool) -> Vec<(String, SyncMessage)> {
         let mut out = Vec::new();
         let mut gone = Vec::new();
-        for (key, slot) in &mut self.sessions {
+        for (n, slot) in &mut self.sessions {
+            let key = (slot.session.peer().device.clone(), slot.session.id());
             if !quiet(&key.0, key.1) {
                 continue;
             }
             slot.silences += 1;
             if slot.session.is_finished() {
                 if slot.silences > self.linger {
-                    gone.push(key.clone());
+                    gone.push(*n);
                 }
                 continue;
             }
@@ -209,7 +216,7 @@ impl Dispatcher {
                     result,
                 });
                 slot.reported = true;
-                gone.push(key.clone());
+                gone.push(*n);
                 continue;
             }
             out.extend(
@@ -219,8 +226,8 @@ impl Dispatcher {
                     .map(|m| (key.0.clone(), m)),
             );
         }
-        for key in gone {
-            self.sessions.remove(&key);
+        for n in gone {
+            self.forget(n);
         }
         out
     }
@@ -228,11 +235,11 @@ impl Dispatcher {
     /// Drops every session with `peer` (its store went away): running ones are reported as
     /// failed with `status`.
     pub fn abandon_peer(&mut self, peer: &str, status: SyncStatus) {
-        let keys: Vec<(String, u64)> = self
+        let keys: Vec<u64> = self
             .sessions
-            .keys()
-            .filter(|k| k.0 == peer)
-            .cloned()
+            .iter()
+            .filter(|(_, s)| s.session.peer().device == peer)
+            .map(|(n, _)| *n)
             .collect();
         self.remove(keys, status);
     }
@@ -240,12 +247,14 @@ impl Dispatcher {
     /// Drops one session: reported as ended with `status` if it was still running and not
     /// reported yet; a finished one is simply forgotten.
     pub fn drop_session(&mut self, peer: &str, session: u64, status: SyncStatus) {
-        self.remove(vec![(peer.to_owned(), session)], status);
+        if let Some(n) = self.index.get(&(peer.to_owned(), session)).copied() {
+            self.remove(vec![n], status);
+        }
     }
 
     /// Drops every session (this device's store went away).
     pub fn abandon_all(&mut self, status: SyncStatus) {
-        let keys: Vec<(String, u64)> = self.sessions.keys().cloned().collect();
+        let keys: Vec<u64> = self.sessions.keys().copied().collect();
         self.remove(keys, status);
     }
 
@@ -264,13 +273,20 @@ impl Dispatcher {
 
     /// True when `peer`'s session `session` is still held (running or lingering).
     pub fn holds(&self, peer: &str, session: u64) -> bool {
-        self.sessions.contains_key(&(peer.to_owned(), session))
+        self.index.contains_key(&(peer.to_owned(), session))
     }
 
     fn insert(&mut self, session: Session, initiator: bool) {
         let key = (session.peer().device.clone(), session.id());
+        // A session id seen before (a peer that reuses one) replaces the older session.
+        if let Some(old) = self.index.get(&key).copied() {
+            self.remove(vec![old], SyncStatus::Protocol);
+        }
+        let n = self.next;
+        self.next += 1;
+        self.index.insert(key, n);
         self.sessions.insert(
-            key.clone(),
+            n,
             Slot {
                 session,
                 initiator,
@@ -278,27 +294,34 @@ impl Dispatcher {
                 reported: false,
             },
         );
-        self.note_finished(&key);
+        self.note_finished(n);
     }
 
-    fn note_finished(&mut self, key: &(String, u64)) {
-        if let Some(slot) = self.sessions.get_mut(key)
+    fn note_finished(&mut self, n: u64) {
+        if let Some(slot) = self.sessions.get_mut(&n)
             && slot.session.is_finished()
             && !slot.reported
         {
             slot.reported = true;
             self.finished.push(Finished {
-                peer: key.0.clone(),
-                session: key.1,
+                peer: slot.session.peer().device.clone(),
+                session: slot.session.id(),
                 initiator: slot.initiator,
                 result: slot.session.result(),
             });
         }
     }
 
-    fn remove(&mut self, keys: Vec<(String, u64)>, status: SyncStatus) {
-        for key in keys {
-            if let Some(slot) = self.sessions.remove(&key)
+    fn forget(&mut self, n: u64) -> Option<Slot> {
+        let slot = self.sessions.remove(&n)?;
+        self.index
+            .remove(&(slot.session.peer().device.clone(), slot.session.id()));
+        Some(slot)
+    }
+
+    fn remove(&mut self, keys: Vec<u64>, status: SyncStatus) {
+        for n in keys {
+            if let Some(slot) = self.forget(n)
                 && !slot.reported
             {
                 let mut result = slot.session.result();
@@ -306,8 +329,8 @@ impl Dispatcher {
                     result.status = status;
                 }
                 self.finished.push(Finished {
-                    peer: key.0,
-                    session: key.1,
+                    peer: slot.session.peer().device.clone(),
+                    session: slot.session.id(),
                     initiator: slot.initiator,
                     result,
                 });

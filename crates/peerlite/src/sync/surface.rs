@@ -124,9 +124,18 @@ impl SyncStore for RdbStore {
     }
 
     fn new_session_id(&self) -> u64 {
+        // Unique whatever the clock did: a restarted or restored store may issue a clock
+        // tick again, never this process-wide count with the time.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let mut h = blake3::Hasher::new();
         h.update(RdbStore::device_id(self).as_bytes());
         h.update(&self.inner.sync.hlc.tick().to_le_bytes());
+        h.update(&count.to_le_bytes());
+        h.update(&nanos.to_le_bytes());
         let mut first = [7u8; 8];
         first.copy_from_slice(&h.finalize().as_bytes()[..8]);
         u64::from_le_bytes(first)

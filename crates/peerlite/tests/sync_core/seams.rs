@@ -291,3 +291,16 @@ fn a_packed_batch_before_the_welcome_is_ignored_not_a_fault() {
         ["Ack"]
     );
 }
+
+/// Session ids are unique whatever the clock does: a restarted device whose clock repeated a
+/// tick once opened a session under an id its peer's dispatcher still held, and the older
+/// session vanished without a result (the simulation waited for it forever).
+#[test]
+fn session_ids_do_not_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, _laptop) = two(dir.path(), 1, 0);
+    let surface = phone.sync_surface();
+    let ids: std::collections::BTreeSet<u64> =
+        (0..1000).map(|_| surface.new_session_id()).collect();
+    assert_eq!(ids.len(), 1000);
+}
