@@ -303,6 +303,25 @@ pub enum Error {
         /// Why.
         detail: String,
     },
+    /// The store has synced under another device id than the one it is opened with.
+    #[error("this store synced as device {stored}; it cannot become {requested} silently")]
+    DeviceIdChanged {
+        /// The id it synced under.
+        stored: String,
+        /// The id asked for.
+        requested: String,
+    },
+    /// A sync with a device ended with a status other than a protocol or compatibility
+    /// fault (refused by security level, timed out, unreachable, a failure on either side).
+    #[error("sync with {device} failed (status {code}): {detail}")]
+    SyncFailed {
+        /// The device.
+        device: String,
+        /// The status code ([`crate::sync::SyncStatus::code`]).
+        code: u32,
+        /// What happened.
+        detail: String,
+    },
     /// A statement from the caller would change peerlite's own objects (its tables, triggers,
     /// a distributed table's name or columns) or a setting peerlite relies on; nothing ran.
     #[error("refused: {what}: {reason}")]
@@ -385,6 +404,8 @@ impl Error {
             Error::NullConflictColumn { .. } => 17030005,
             Error::Protocol { .. } => 17040004,
             Error::IncompatiblePeer { .. } => 17040005,
+            Error::SyncFailed { code, .. } => *code,
+            Error::DeviceIdChanged { .. } => 17040009,
             Error::Protected { .. } => 17050001,
             Error::OwnObjectsDamaged { .. } => 17050002,
             Error::Sqlite { sqlite, .. } => code_for_sqlite(sqlite.primary),
@@ -485,6 +506,12 @@ impl Error {
             Error::Protocol { .. } => "update both devices to the same peerlite version",
             Error::IncompatiblePeer { .. } => {
                 "pair devices that run the same application and schema version"
+            }
+            Error::DeviceIdChanged { .. } => {
+                "open it with the device home it synced with, or re-identify it (`peerlite sync --reidentify`), which starts a new epoch"
+            }
+            Error::SyncFailed { .. } => {
+                "see the status: a device below the data's security level needs `peerlite trust add --level`; an unreachable one is synced again when it is back"
             }
             Error::ReservedBackupName { .. } => {
                 "pick another name; automatic backups are managed (and pruned) by peerlite"

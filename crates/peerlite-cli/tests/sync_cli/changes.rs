@@ -281,7 +281,7 @@ fn rows_from_another_device_show_their_origin() {
         .insert("note", &bucket! { "id" => 1, "text" => "mine" })
         .unwrap();
     let (a, b) = sync_in_memory(&phone, &laptop, SyncMode::Push, None).unwrap();
-    assert_eq!((a.status, b.received), (0, 1));
+    assert_eq!((a.status.code(), b.received), (0, 1));
     let device_table = laptop
         .obtain_distributed_table_name("phone", "note")
         .unwrap();

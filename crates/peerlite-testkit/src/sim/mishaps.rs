@@ -128,7 +128,7 @@ impl Mishaps {
         let n = devices.len();
         if config.recreate && rng.chance(RECREATE) {
             let d = rng.below(n);
-            driver.abandon(d);
+            driver.abandon(devices, d);
             self.stats.conflicts_wiped += devices[d].items.conflicts()?.len() as u64;
             self.losing(devices, model, |devices| devices[d].recreate())?;
             self.stats.recreated += 1;
@@ -145,7 +145,7 @@ impl Mishaps {
                 (0..n).filter(|d| !self.backups[*d].is_empty()).collect();
             let d = rng.pick(&with_backups).copied().unwrap_or(0);
             if let Some(name) = rng.pick(&self.backups[d]).cloned() {
-                driver.abandon(d);
+                driver.abandon(devices, d);
                 self.stats.conflicts_wiped += devices[d].items.conflicts()?.len() as u64;
                 self.losing(devices, model, |devices| {
                     devices[d].restore_and_restart(&name)

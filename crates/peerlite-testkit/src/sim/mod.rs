@@ -38,7 +38,11 @@ mod rng;
 
 use std::collections::BTreeMap;
 
-use peerlite::sync::{Session, SyncMessage, SyncMode};
+use std::collections::BTreeSet;
+
+use peerlite::sync::{
+    DeviceLevel, DeviceResult, Dispatcher, Peer, SyncMessage, SyncMode, SyncStatus,
+};
 use peerlite::{Result, Value};
 
 use mishaps::Mishaps;
@@ -280,7 +284,7 @@ pub fn run_with_progress(
             }
         }
         let mut ticks = 0;
-        while !driver.live.is_empty() && ticks < MAX_ROUND_TICKS {
+        while !driver.tracks.is_empty() && ticks < MAX_ROUND_TICKS {
             driver.tick(&devices)?;
             ticks += 1;
         }
@@ -401,25 +405,32 @@ fn show(row: Option<&BTreeMap<String, Value>>) -> String {
     }
 }
 
-/// A session in progress.
-struct Live {
+/// A session in progress, as the driver follows it: both ends run in the devices'
+/// dispatchers, and the network knows it by the driver's number.
+struct Track {
     kind: Kind,
     a: usize,
     b: usize,
-    initiator: Session,
-    responder: Option<Session>,
-    silences: u32,
+    /// The session's own id.
+    session: u64,
+    initiator: Option<DeviceResult>,
+    responder: Option<DeviceResult>,
 }
 
-/// Runs sessions over the network.
+/// Runs sessions over the network, one dispatcher per device.
 struct Driver {
     net: Network,
     rng: Rng,
-    live: BTreeMap<usize, Live>,
+    dispatchers: Vec<Dispatcher>,
+    tracks: BTreeMap<usize, Track>,
     next_id: usize,
-    batch_rows: usize,
     stats: SessionStats,
     conflicts: u64,
+}
+
+/// Every simulated device trusts the others with all of its data.
+fn peer(devices: &[Device], d: usize) -> Peer {
+    Peer::new(devices[d].id.clone(), DeviceLevel::Sl4)
 }
 
 impl Driver {
@@ -427,9 +438,15 @@ impl Driver {
         Driver {
             net: Network::new(devices, config.faults),
             rng,
-            live: BTreeMap::new(),
+            dispatchers: (0..devices)
+                .map(|_| {
+                    Dispatcher::new()
+                        .batch_rows(config.batch_rows.max(1))
+                        .max_silences(MAX_RETRANSMITS)
+                })
+                .collect(),
+            tracks: BTreeMap::new(),
             next_id: 0,
-            batch_rows: config.batch_rows.max(1),
             stats: SessionStats::default(),
             conflicts: 0,
         }
@@ -438,135 +455,154 @@ impl Driver {
     /// Starts a PushPull session from `a` to `b` (unless one is already running).
     fn start(&mut self, devices: &[Device], kind: Kind, a: usize, b: usize) -> Result<()> {
         if self
-            .live
+            .tracks
             .values()
-            .any(|l| l.kind == kind && l.a == a && l.b == b)
+            .any(|t| t.kind == kind && t.a == a && t.b == b)
         {
             return Ok(());
         }
-        let (mut initiator, hello) = Session::start(
+        let hello = self.dispatchers[a].start(
             devices[a].store(kind),
-            &devices[b].id,
+            &peer(devices, b),
             SyncMode::PushPull,
             None,
         )?;
-        initiator.set_batch_rows(self.batch_rows);
         let id = self.next_id;
         self.next_id += 1;
         self.stats.started += 1;
-        self.net.send(&mut self.rng, a, b, id, hello.encode());
-        self.live.insert(
+        self.net.send(&mut self.rng, a, b, id, hello.encode()?);
+        self.tracks.insert(
             id,
-            Live {
+            Track {
                 kind,
                 a,
                 b,
-                initiator,
+                session: hello.session(),
+                initiator: None,
                 responder: None,
-                silences: 0,
             },
         );
+        self.collect(devices);
         Ok(())
     }
 
     /// Delivers the next message due, or lets silent sessions retransmit.
     fn tick(&mut self, devices: &[Device]) -> Result<()> {
         let Some(packet) = self.net.next(&mut self.rng) else {
-            return self.silence();
+            return self.silence(devices);
         };
-        let Some(live) = self.live.get_mut(&packet.session) else {
+        let Some(track) = self.tracks.get_mut(&packet.session) else {
             return Ok(()); // a session that was given up
         };
         let msg = SyncMessage::decode(&packet.bytes)?;
-        let (from, to) = (packet.to, packet.from);
-        let replies = if packet.to == live.a {
-            live.initiator.handle(&msg)?
-        } else if let Some(responder) = live.responder.as_mut() {
-            responder.handle(&msg)?
-        } else {
-            let (mut responder, out) = Session::accept(devices[live.b].store(live.kind), &msg)?;
-            responder.set_batch_rows(self.batch_rows);
-            live.responder = Some(responder);
-            out
-        };
-        live.silences = 0;
+        let (to, from) = (packet.to, packet.from);
+        let store = devices[to].store(track.kind);
+        let replies =
+            self.dispatchers[to].deliver(&peer(devices, from), &msg, |_| Some(store.into()));
         for reply in replies {
             self.net
-                .send(&mut self.rng, from, to, packet.session, reply.encode());
+                .send(&mut self.rng, to, from, packet.session, reply.encode()?);
         }
-        self.reap(packet.session);
+        self.collect(devices);
         Ok(())
     }
 
-    fn silence(&mut self) -> Result<()> {
-        let quiet: Vec<usize> = self
-            .live
-            .keys()
-            .copied()
-            .filter(|id| self.net.pending(*id) == 0)
+    fn silence(&mut self, devices: &[Device]) -> Result<()> {
+        let quiet: BTreeSet<u64> = self
+            .tracks
+            .iter()
+            .filter(|(id, _)| self.net.pending(**id) == 0)
+            .map(|(_, t)| t.session)
             .collect();
-        for id in quiet {
-            self.reap(id);
-            let Some(live) = self.live.get_mut(&id) else {
-                continue;
-            };
-            live.silences += 1;
-            if live.silences > MAX_RETRANSMITS {
-                self.live.remove(&id);
-                self.net.discard(id);
-                self.stats.abandoned += 1;
-                continue;
-            }
-            let (a, b) = (live.a, live.b);
-            let mut sends: Vec<(usize, usize, SyncMessage)> = live
-                .initiator
-                .retransmit()
-                .into_iter()
-                .map(|m| (a, b, m))
-                .collect();
-            if let Some(r) = &live.responder {
-                sends.extend(r.retransmit().into_iter().map(|m| (b, a, m)));
-            }
-            for (from, to, m) in sends {
-                self.net.send(&mut self.rng, from, to, id, m.encode());
+        let by_session: BTreeMap<u64, usize> =
+            self.tracks.iter().map(|(id, t)| (t.session, *id)).collect();
+        for d in 0..self.dispatchers.len() {
+            for (to, m) in self.dispatchers[d].silence(|_, s| quiet.contains(&s)) {
+                let (Some(id), Some(to)) = (
+                    by_session.get(&m.session()),
+                    devices.iter().position(|x| x.id == to),
+                ) else {
+                    continue;
+                };
+                self.net.send(&mut self.rng, d, to, *id, m.encode()?);
             }
         }
+        self.collect(devices);
         Ok(())
     }
 
     /// Gives up every session of device `d` (its databases are about to be replaced).
-    fn abandon(&mut self, d: usize) {
+    fn abandon(&mut self, devices: &[Device], d: usize) {
         let ids: Vec<usize> = self
-            .live
+            .tracks
             .iter()
-            .filter(|(_, l)| l.a == d || l.b == d)
+            .filter(|(_, t)| t.a == d || t.b == d)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            self.live.remove(&id);
-            self.net.discard(id);
-            self.stats.abandoned += 1;
+            if let Some(t) = self.tracks.remove(&id) {
+                self.forget(devices, &t);
+                self.net.discard(id);
+                self.stats.abandoned += 1;
+            }
         }
     }
 
-    /// Retires a session once both sides are finished.
-    fn reap(&mut self, id: usize) {
-        let Some(live) = self.live.get(&id) else {
-            return;
-        };
-        let responder_done = live.responder.as_ref().is_none_or(Session::is_finished);
-        if !(live.initiator.is_finished() && responder_done) {
-            return;
+    /// Both ends of a session leave the dispatchers.
+    fn forget(&mut self, devices: &[Device], t: &Track) {
+        let gone = SyncStatus::TimedOut;
+        self.dispatchers[t.a].drop_session(&devices[t.b].id, t.session, gone);
+        self.dispatchers[t.b].drop_session(&devices[t.a].id, t.session, gone);
+        for d in [t.a, t.b] {
+            self.dispatchers[d].take_finished();
         }
-        let mut results = vec![live.initiator.result()];
-        results.extend(live.responder.as_ref().map(Session::result));
-        self.conflicts += results.iter().map(|r| r.conflicts).sum::<u64>();
-        if results.iter().all(|r| r.status == 0) {
-            self.stats.completed += 1;
-        } else {
-            self.stats.failed += 1;
+    }
+
+    /// Files the results the dispatchers report and retires sessions whose ends are both
+    /// done (or that timed out).
+    fn collect(&mut self, devices: &[Device]) {
+        for d in 0..self.dispatchers.len() {
+            for f in self.dispatchers[d].take_finished() {
+                if let Some(t) = self.tracks.values_mut().find(|t| t.session == f.session) {
+                    if f.initiator {
+                        t.initiator = Some(f.result);
+                    } else {
+                        t.responder = Some(f.result);
+                    }
+                }
+            }
         }
-        self.live.remove(&id);
-        self.net.discard(id);
+        let done: Vec<usize> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| {
+                let timed_out = [&t.initiator, &t.responder]
+                    .iter()
+                    .any(|r| r.as_ref().is_some_and(|r| r.status == SyncStatus::TimedOut));
+                // A responder that never opened its side (its Hello was lost) has nothing
+                // to report.
+                let responder_over = t.responder.is_some()
+                    || !self.dispatchers[t.b].holds(&devices[t.a].id, t.session);
+                timed_out || (t.initiator.is_some() && responder_over)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let Some(t) = self.tracks.remove(&id) else {
+                continue;
+            };
+            let results: Vec<&DeviceResult> =
+                [&t.initiator, &t.responder].into_iter().flatten().collect();
+            self.conflicts += results.iter().map(|r| r.conflicts).sum::<u64>();
+            if results.iter().any(|r| r.status == SyncStatus::TimedOut) {
+                self.stats.abandoned += 1;
+            } else if results.iter().all(|r| r.status.is_ok()) {
+                self.stats.completed += 1;
+            } else {
+                self.stats.failed += 1;
+            }
+            self.forget(devices, &t);
+            self.net.discard(id);
+        }
     }
 }

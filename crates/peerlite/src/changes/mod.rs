@@ -24,6 +24,7 @@
 //! ```
 
 pub mod hlc;
+pub(crate) mod identity;
 pub(crate) mod mark;
 pub(crate) mod registers;
 pub(crate) mod registry;

@@ -121,6 +121,7 @@ pub struct StoreConfig {
     pub(crate) kind: crate::StoreKind,
     pub(crate) for_recovery: bool,
     pub(crate) device_id: Option<String>,
+    pub(crate) reidentify: bool,
     pub(crate) clock: std::sync::Arc<dyn crate::changes::Clock>,
     pub(crate) repair_pause: Option<Duration>,
 }
@@ -147,6 +148,7 @@ impl StoreConfig {
             kind: crate::StoreKind::Relational,
             for_recovery: false,
             device_id: None,
+            reidentify: false,
             clock: std::sync::Arc::new(crate::changes::SystemClock),
             repair_pause: None,
         }
@@ -277,9 +279,20 @@ impl StoreConfig {
     }
 
     /// This device's id for sync (default: one made when the store is created, then kept).
+    /// A store that never synced takes the id it is opened with; one that has synced under
+    /// another id is refused (17040009) unless [`reidentify`](StoreConfig::reidentify) is set.
     #[must_use]
     pub fn device_id(mut self, id: impl Into<String>) -> Self {
         self.device_id = Some(id.into());
+        self
+    }
+
+    /// Lets an open give a store that has synced under another device id the id of
+    /// [`device_id`](StoreConfig::device_id); it then starts a new epoch, so peers read it
+    /// from the start as a device they have never met.
+    #[must_use]
+    pub fn reidentify(mut self, yes: bool) -> Self {
+        self.reidentify = yes;
         self
     }
 

@@ -575,15 +575,7 @@ fn sync_identity(
 ) -> Result<(String, i64, crate::changes::mark::Resume)> {
     let path = config.path();
     let sql_err = |e| Error::from_sqlite(e, path);
-    let stored = meta::get(conn, "device_id").map_err(sql_err)?;
-    let device = config
-        .device_id
-        .clone()
-        .or_else(|| stored.clone())
-        .unwrap_or_else(|| meta::new_store_id(path));
-    if writable && stored.as_deref() != Some(device.as_str()) {
-        meta::set(conn, "device_id", &device).map_err(sql_err)?;
-    }
+    let device = crate::changes::identity::settle(conn, config, writable)?;
     let resume = crate::changes::mark::on_open(
         conn,
         path,

@@ -9,11 +9,17 @@
 //! duplicated and reordered messages are healed. `Finish` ends a stream; `Done` answers it with
 //! the receiver's totals.
 //!
+//! Messages are wire types of their own: a filtered sync carries a [`WireFilter`], never the
+//! query builder, so no internal type can change these bytes by accident (golden tests pin
+//! every message). `Hello.features` lists optional features; the `Welcome` answers with the
+//! ones both sides have, and only those are used (today: `zstd`, batches sent compressed as
+//! [`Packed`]).
+//!
 //! ```
 //! use peerlite::sync::{Finish, MessageV1, SyncMessage};
 //!
 //! let msg = SyncMessage::V1(MessageV1::Finish(Finish { session: 7 }));
-//! let bytes = msg.encode();
+//! let bytes = msg.encode()?;
 //! assert_eq!(SyncMessage::decode(&bytes)?, msg);
 //! assert_eq!(SyncMessage::decode(&[0xff, 0x00]).unwrap_err().code(), 17040004);
 //! # Ok::<(), peerlite::Error>(())
@@ -21,9 +27,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::wire::WireFilter;
 use crate::changes::DistributedTableType;
 use crate::error::{Error, Result};
-use crate::store::RdbPredicates;
 use crate::value::Value;
 
 /// The protocol version this build speaks.
@@ -76,6 +82,8 @@ pub enum MessageV1 {
     Done(Done),
     /// The session cannot go on.
     Abort(Abort),
+    /// A `Batch`, compressed (only when both sides listed the `zstd` feature).
+    Packed(Packed),
 }
 
 /// A distributed table as one side sees it.
@@ -117,14 +125,15 @@ pub struct Hello {
     pub store: String,
     /// The initiator's database epoch.
     pub epoch: String,
-    /// The initiator's security level (1..=4).
+    /// The label (1..=4) of the initiator's data. Information only: what may flow is decided
+    /// by the device level each side recorded for the other when they were paired.
     pub security_level: u8,
     /// Which streams to run.
     pub mode: SyncMode,
     /// The initiator's distributed tables.
     pub tables: Vec<TableSummary>,
-    /// A predicate sync: only this table, only the rows these predicates select.
-    pub predicates: Option<RdbPredicates>,
+    /// A filtered sync: only this table, only the rows the filter selects.
+    pub predicates: Option<WireFilter>,
     /// When pulling: what the initiator already has from the responder.
     pub pull_from: Vec<Watermark>,
     /// Optional features the initiator understands.
@@ -151,7 +160,7 @@ pub struct Welcome {
     pub device: String,
     /// The responder's database epoch.
     pub epoch: String,
-    /// The responder's security level.
+    /// The label of the responder's data (information only, as in `Hello`).
     pub security_level: u8,
     /// The tables both sides sync in this session.
     pub tables: Vec<String>,
@@ -159,6 +168,8 @@ pub struct Welcome {
     pub push_from: Vec<Watermark>,
     /// Tables that do not sync, and why.
     pub refused: Vec<Refusal>,
+    /// The optional features of the `Hello` this side has too: the ones the session uses.
+    pub features: Vec<String>,
 }
 
 /// One column's register, travelling with its row.
@@ -260,10 +271,72 @@ pub struct Abort {
     pub message: String,
 }
 
+/// A compressed `Batch`: zstd of its encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packed {
+    /// The session's id.
+    pub session: u64,
+    /// zstd of the `Batch` message's encoding.
+    pub bytes: Vec<u8>,
+}
+
+/// The feature that sends batches compressed.
+pub const FEATURE_ZSTD: &str = "zstd";
+/// The optional features this build understands.
+pub const FEATURES: [&str; 1] = [FEATURE_ZSTD];
+/// The largest batch a `Packed` message may unpack to: a bound set before decompressing, so
+/// a small message cannot make the receiver allocate without limit.
+pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
+
 impl SyncMessage {
     /// The compact binary form.
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap_or_default()
+    ///
+    /// # Errors
+    /// 17040004 when a value cannot be encoded (postcard refuses nothing peerlite sends, but
+    /// the error is reported, never swallowed).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        postcard::to_stdvec(self).map_err(|e| Error::Protocol {
+            detail: format!("unencodable message: {e}"),
+        })
+    }
+
+    /// The `Batch` compressed into a `Packed` message (other messages are returned as they are).
+    pub fn pack(self, level: i32) -> Result<SyncMessage> {
+        let SyncMessage::V1(MessageV1::Batch(b)) = &self else {
+            return Ok(self);
+        };
+        let session = b.session;
+        let plain = self.encode()?;
+        let bytes = zstd::bulk::compress(&plain, level).map_err(|e| Error::Protocol {
+            detail: format!("cannot compress a batch: {e}"),
+        })?;
+        Ok(SyncMessage::V1(MessageV1::Packed(Packed {
+            session,
+            bytes,
+        })))
+    }
+
+    /// The `Batch` inside a `Packed` message (other messages are returned as they are).
+    ///
+    /// # Errors
+    /// 17040004 when it does not unpack within [`MAX_UNPACKED`] bytes to a `Batch` of the
+    /// same session.
+    pub fn unpack(self) -> Result<SyncMessage> {
+        let SyncMessage::V1(MessageV1::Packed(p)) = &self else {
+            return Ok(self);
+        };
+        let plain =
+            zstd::bulk::decompress(&p.bytes, MAX_UNPACKED).map_err(|e| Error::Protocol {
+                detail: format!("a packed batch does not unpack: {e}"),
+            })?;
+        match SyncMessage::decode(&plain)? {
+            SyncMessage::V1(MessageV1::Batch(b)) if b.session == p.session => {
+                Ok(SyncMessage::V1(MessageV1::Batch(b)))
+            }
+            _ => Err(Error::Protocol {
+                detail: "a packed message holds something other than a batch of its session".into(),
+            }),
+        }
     }
 
     /// Parses the binary form.
@@ -287,18 +360,7 @@ impl SyncMessage {
             MessageV1::Finish(f) => f.session,
             MessageV1::Done(d) => d.session,
             MessageV1::Abort(a) => a.session,
-        }
-    }
-}
-
-/// A stable number for a predicate sync's filter (0 for none), for its watermark.
-pub fn filter_id(predicates: Option<&RdbPredicates>) -> u64 {
-    match predicates {
-        None => 0,
-        Some(p) => {
-            let bytes = postcard::to_stdvec(p).unwrap_or_default();
-            let hash = blake3::hash(&bytes);
-            u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or([1; 8])).max(1)
+            MessageV1::Packed(p) => p.session,
         }
     }
 }

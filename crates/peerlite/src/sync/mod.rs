@@ -1,9 +1,11 @@
 //! The sync protocol core — no I/O: messages in, messages out (seed 002).
 //!
 //! [`Session::start`] opens a session with a peer and [`Session::accept`] answers one; each
-//! [`Session::handle`]s the other's messages. Whoever moves the messages — the network node
-//! over TLS, the deterministic simulation in peerlite-testkit, or [`sync_in_memory`] — only
-//! delivers bytes and calls [`Session::retransmit`] after a silence.
+//! [`Session::handle`]s the other's messages. A [`Dispatcher`] drives the sessions of one
+//! device — the network node over TLS, the deterministic simulation in peerlite-testkit and
+//! [`sync_in_memory`] all use it — and whoever moves the messages only delivers bytes and
+//! reports silences. A session reaches its store through the [`SyncStore`] surface, and knows
+//! its peer as the channel proved it ([`Peer`]).
 //!
 //! ```
 //! use peerlite::changes::{DistributedConfig, DistributedType};
@@ -22,28 +24,39 @@
 //! let (phone, laptop) = (open("phone")?, open("laptop")?);
 //! phone.insert("note", &bucket! { "text" => "buy milk" })?;
 //! let (on_phone, on_laptop) = sync_in_memory(&phone, &laptop, SyncMode::Push, None)?;
-//! assert_eq!((on_phone.status, on_phone.sent, on_laptop.received), (0, 1, 1));
+//! assert_eq!((on_phone.status.code(), on_phone.sent, on_laptop.received), (0, 1, 1));
 //! let table = laptop.obtain_distributed_table_name("phone", "note")?;
 //! assert_eq!(laptop.query_sql(&format!("SELECT count(*) FROM \"{table}\""), &[])?.rows()?.next().map(|r| r[0].clone()), Some(1.into()));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod conflicts;
+mod dispatch;
 pub(crate) mod extract;
 pub(crate) mod merge;
 mod message;
+mod peer;
 mod session;
+mod status;
+mod surface;
 pub(crate) mod watermark;
+mod wire;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub use conflicts::{Conflict, Resolution};
+pub use dispatch::{DEFAULT_LINGER, DEFAULT_MAX_SILENCES, Dispatcher, Finished};
 pub use message::{
-    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, RowChange,
-    SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireRegister, filter_id,
+    Abort, Ack, Batch, Done, FEATURE_ZSTD, FEATURES, Finish, Hello, MAX_UNPACKED, MessageV1,
+    PROTOCOL_VERSION, Packed, Refusal, RowChange, SyncMessage, SyncMode, TableSummary, Watermark,
+    Welcome, WireRegister,
 };
+pub use peer::{DeviceLevel, Peer};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
+pub use status::SyncStatus;
+pub use surface::{Applied, BatchRequest, SyncStore};
+pub use wire::{WireClause, WireFilter, WireOp, filter_id};
 
 use crate::error::Result;
 use crate::store::{ObserverId, RdbPredicates, RdbStore, SubscribeType};
@@ -95,35 +108,42 @@ impl RdbStore {
 }
 
 /// Runs one session between two stores in this process, lossless and in order — through the
-/// wire encoding, so it exercises exactly what a network carries. For tests, benchmarks and
-/// tools; the result is each side's view.
+/// wire encoding and two [`Dispatcher`]s, so it exercises exactly what a network carries. For
+/// tests, benchmarks and tools; the result is each side's view. Each store sees the other as
+/// a device of the level matching that store's data label (S_k → SL_k).
 pub fn sync_in_memory(
     initiator: &RdbStore,
     responder: &RdbStore,
     mode: SyncMode,
     predicates: Option<&RdbPredicates>,
 ) -> Result<(DeviceResult, DeviceResult)> {
-    let (mut a, hello) = Session::start(initiator, responder.device_id(), mode, predicates)?;
-    let mut b: Option<Session> = None;
+    let as_initiator = Peer::new(
+        initiator.device_id(),
+        DeviceLevel::matching(initiator.config().level()),
+    );
+    let as_responder = Peer::new(
+        responder.device_id(),
+        DeviceLevel::matching(responder.config().level()),
+    );
+    let mut a = Dispatcher::new();
+    let mut b = Dispatcher::new();
+    let hello = a.start(initiator, &as_responder, mode, predicates)?;
     let mut queue: VecDeque<(bool, SyncMessage)> = VecDeque::from([(true, hello)]);
+    let (mut mine, mut theirs) = (None, None);
     while let Some((to_responder, msg)) = queue.pop_front() {
-        let msg = SyncMessage::decode(&msg.encode())?;
+        let msg = SyncMessage::decode(&msg.encode()?)?;
         let out = if to_responder {
-            match b.as_mut() {
-                Some(s) => s.handle(&msg)?,
-                None => {
-                    let (s, out) = Session::accept(responder, &msg)?;
-                    b = Some(s);
-                    out
-                }
-            }
+            b.deliver(&as_initiator, &msg, |_| Some(responder.into()))
         } else {
-            a.handle(&msg)?
+            a.deliver(&as_responder, &msg, |_| None)
         };
         queue.extend(out.into_iter().map(|m| (!to_responder, m)));
-        if a.is_finished() && b.as_ref().is_some_and(Session::is_finished) {
+        mine = mine.or_else(|| a.take_finished().pop());
+        theirs = theirs.or_else(|| b.take_finished().pop());
+        if mine.is_some() && theirs.is_some() {
             break;
         }
     }
-    Ok((a.result(), b.map(|s| s.result()).unwrap_or_default()))
+    let result = |f: Option<Finished>| f.map(|f| f.result).unwrap_or_default();
+    Ok((result(mine), result(theirs)))
 }

@@ -1,38 +1,47 @@
 //! One sync session with one peer, as a state machine without I/O: it takes messages and
-//! returns the messages to send. A driver (the network node, the in-memory simulation) moves
-//! them and calls [`Session::retransmit`] when nothing arrives for a while.
+//! returns the messages to send. A driver (the [`Dispatcher`](super::Dispatcher) of the network
+//! node, the simulation or [`sync_in_memory`](super::sync_in_memory)) moves them and asks for a
+//! retransmission when nothing arrives for a while.
 //!
 //! The sender of a stream keeps one batch in flight; the receiver answers every batch with
 //! its watermark. Lost, duplicated or reordered messages therefore only ever cause a resend
 //! from the receiver's watermark, and applying a row state twice changes nothing.
+//!
+//! The peer is who the channel proved ([`Peer`]): a `Hello` that claims another device ends
+//! the session, and what may be sent is decided by the level this device recorded for the
+//! peer, never by one the peer claims. A fault — the peer's or this device's — ends the
+//! session with an `Abort` carrying the status code, so both sides know why.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
-use super::extract;
-use super::merge;
 use super::message::{
-    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage,
-    SyncMode, TableSummary, Watermark, Welcome, filter_id,
+    Abort, Ack, Batch, Done, FEATURE_ZSTD, FEATURES, Finish, Hello, MessageV1, PROTOCOL_VERSION,
+    Refusal, SyncMessage, SyncMode, Watermark, Welcome,
 };
-use super::watermark;
-use crate::changes::registry::{self, TableMeta};
-use crate::error::StoreKind;
-use crate::error::{Error, Result};
-use crate::store::{DeviceFilter, RdbPredicates, RdbStore, SubscribeType};
+use super::peer::Peer;
+use super::status::SyncStatus;
+use super::surface::{BatchRequest, SyncStore};
+use super::wire::{WireFilter, filter_id};
+use crate::error::{Error, Result, StoreKind};
+use crate::store::{DeviceFilter, RdbPredicates};
 
 /// Rows per batch.
 pub const DEFAULT_BATCH_ROWS: usize = 2000;
 
-/// The status of a device whose security level is too low for the data (ArkData-style).
+/// The status code of a device whose security level is too low for the data.
 pub const SECURITY_REFUSED: u32 = 17040006;
+
+/// zstd level for packed batches: fast, and most of the gain.
+const ZSTD_LEVEL: i32 = 3;
 
 /// The outcome of a session for one device (ArkData's `[device, status]`, with totals).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceResult {
     /// The peer.
     pub device: String,
-    /// 0 on success, else an error code.
-    pub status: u32,
+    /// How it went.
+    pub status: SyncStatus,
     /// What went wrong, when something did.
     pub message: Option<String>,
     /// Rows sent.
@@ -43,6 +52,31 @@ pub struct DeviceResult {
     pub conflicts: u64,
     /// Rows this side sent that the peer recorded as conflicts (from its `Done`).
     pub peer_conflicts: u64,
+}
+
+impl DeviceResult {
+    /// The failure as an error (`None` on success).
+    pub fn error(&self) -> Option<Error> {
+        let detail = self
+            .message
+            .clone()
+            .unwrap_or_else(|| self.status.to_string());
+        match self.status {
+            SyncStatus::Ok => None,
+            SyncStatus::Protocol => Some(Error::Protocol { detail }),
+            SyncStatus::Incompatible | SyncStatus::IdentityMismatch => {
+                Some(Error::IncompatiblePeer {
+                    device: self.device.clone(),
+                    detail,
+                })
+            }
+            _ => Some(Error::SyncFailed {
+                device: self.device.clone(),
+                code: self.status.code(),
+                detail,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,18 +103,20 @@ struct Incoming {
 /// A session with one peer.
 #[derive(Debug)]
 pub struct Session {
-    store: RdbStore,
+    store: Arc<dyn SyncStore>,
     id: u64,
-    peer: String,
+    peer: Peer,
     peer_epoch: String,
-    predicates: Option<RdbPredicates>,
-    filter: u64,
+    filter: Option<WireFilter>,
+    filter_id: u64,
     tables: Vec<String>,
     out: Option<Outgoing>,
     inc: Option<Incoming>,
     phase: Phase,
     result: DeviceResult,
     batch_rows: usize,
+    /// Batches travel compressed (both sides listed `zstd`).
+    packed: bool,
     hello: Option<SyncMessage>,
     welcome: Option<SyncMessage>,
     /// The `Abort` this side sent, repeated to a peer that did not hear it.
@@ -91,55 +127,50 @@ fn v1(m: MessageV1) -> SyncMessage {
     SyncMessage::V1(m)
 }
 
-fn local_tables(store: &RdbStore) -> Result<Vec<TableMeta>> {
-    Ok(store
-        .distributed_tables()?
-        .into_iter()
-        .filter(|m| m.base.is_none())
-        .collect())
-}
-
-fn summary(m: &TableMeta) -> TableSummary {
-    TableSummary {
-        name: m.name.clone(),
-        mode: m.mode,
-        columns: m.columns.clone(),
-        schema_version: m.schema_version,
+impl From<&crate::store::RdbStore> for Arc<dyn SyncStore> {
+    fn from(store: &crate::store::RdbStore) -> Self {
+        store.sync_surface()
     }
 }
 
-fn store_name(store: &RdbStore) -> String {
-    store
-        .path()
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn session_id(store: &RdbStore) -> u64 {
-    let mut h = blake3::Hasher::new();
-    h.update(store.device_id().as_bytes());
-    h.update(&store.inner.sync.hlc.tick().to_le_bytes());
-    u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().unwrap_or([7; 8]))
-}
-
 impl Session {
-    /// Opens a session with `peer`: the returned `Hello` goes to it.
+    /// Opens a session with `peer`: the returned `Hello` goes to it. `features` are the
+    /// optional features this side offers (all of [`FEATURES`] by default; see
+    /// [`Session::start_with_features`]).
+    ///
+    /// # Errors
+    /// 14800001 when the predicates' `in_devices` leaves out the peer; 17040001 when they
+    /// name a table that is not distributed; the store's errors.
     pub fn start(
-        store: &RdbStore,
-        peer: &str,
+        store: impl Into<Arc<dyn SyncStore>>,
+        peer: &Peer,
         mode: SyncMode,
         predicates: Option<&RdbPredicates>,
     ) -> Result<(Session, SyncMessage)> {
-        let mut tables = local_tables(store)?;
+        Session::start_with_features(store, peer, mode, predicates, &FEATURES)
+    }
+
+    /// [`Session::start`] offering only `features` (none: batches travel uncompressed).
+    pub fn start_with_features(
+        store: impl Into<Arc<dyn SyncStore>>,
+        peer: &Peer,
+        mode: SyncMode,
+        predicates: Option<&RdbPredicates>,
+        features: &[&str],
+    ) -> Result<(Session, SyncMessage)> {
+        let store = store.into();
+        store.begin_session()?;
+        let mut tables = store.tables()?;
         if let Some(p) = predicates {
             if let DeviceFilter::Devices(named) = p.devices()
-                && !named.iter().any(|d| d == peer)
+                && !named.contains(&peer.device)
             {
                 return Err(Error::invalid(
                     StoreKind::Relational,
-                    format!("the predicates' in_devices does not name the peer {peer}"),
+                    format!(
+                        "the predicates' in_devices does not name the peer {}",
+                        peer.device
+                    ),
                 ));
             }
             tables.retain(|m| m.name == p.table());
@@ -149,24 +180,14 @@ impl Session {
                 });
             }
         }
-        let restriction = predicates.and_then(RdbPredicates::sync_filter);
-        let predicates = restriction.as_ref();
-        let filter = filter_id(predicates);
-        let id = session_id(store);
+        let filter = predicates.and_then(WireFilter::from_predicates);
+        let filter_id = filter_id(filter.as_ref());
+        let id = store.new_session_id();
         let pull_from = if mode.pulls() {
-            let path = store.path();
-            let known = store
-                .inner
-                .read(|c| watermark::all(c, peer).map_err(|e| Error::from_sqlite(e, path)))?;
-            known
+            store
+                .watermarks(&peer.device)?
                 .into_iter()
-                .filter(|(t, f, _, _)| *f == filter && tables.iter().any(|m| &m.name == t))
-                .map(|(table, filter, epoch, seq)| Watermark {
-                    table,
-                    filter,
-                    epoch,
-                    seq,
-                })
+                .filter(|w| w.filter == filter_id && tables.iter().any(|m| m.name == w.table))
                 .collect()
         } else {
             Vec::new()
@@ -174,103 +195,133 @@ impl Session {
         let hello = v1(MessageV1::Hello(Hello {
             session: id,
             protocol: PROTOCOL_VERSION,
-            device: store.device_id().to_owned(),
-            store: store_name(store),
+            device: store.device_id(),
+            store: store.store_name(),
             epoch: store.epoch()?,
-            security_level: store.config().level().as_u8(),
+            security_level: store.data_label().as_u8(),
             mode,
-            tables: tables.iter().map(summary).collect(),
-            predicates: predicates.cloned(),
+            tables,
+            predicates: filter.clone(),
             pull_from,
-            features: Vec::new(),
+            features: known(features),
         }));
         let session = Session {
-            store: store.clone(),
             id,
-            peer: peer.to_owned(),
+            peer: peer.clone(),
             peer_epoch: String::new(),
-            predicates: predicates.cloned(),
             filter,
+            filter_id,
             tables: Vec::new(),
             out: mode.pushes().then(Outgoing::default),
             inc: mode.pulls().then(Incoming::default),
             phase: Phase::AwaitWelcome,
             result: DeviceResult {
-                device: peer.to_owned(),
+                device: peer.device.clone(),
                 ..Default::default()
             },
             batch_rows: DEFAULT_BATCH_ROWS,
+            packed: false,
             hello: Some(hello.clone()),
             welcome: None,
             abort: None,
+            store,
         };
         Ok((session, hello))
     }
 
-    /// Answers a peer's `Hello`: the session and the messages to send back.
-    pub fn accept(store: &RdbStore, hello: &SyncMessage) -> Result<(Session, Vec<SyncMessage>)> {
-        let SyncMessage::V1(MessageV1::Hello(h)) = hello else {
-            return Err(Error::Protocol {
-                detail: "a session starts with Hello".into(),
-            });
+    /// Answers `peer`'s `Hello`: the session and the messages to send back. Anything wrong —
+    /// not a `Hello`, a `Hello` from another device than the channel proved, another protocol
+    /// or store — gives a failed session whose only message is an `Abort` saying why.
+    pub fn accept(
+        store: impl Into<Arc<dyn SyncStore>>,
+        peer: &Peer,
+        hello: &SyncMessage,
+    ) -> (Session, Vec<SyncMessage>) {
+        Session::accept_with_features(store, peer, hello, &FEATURES)
+    }
+
+    /// [`Session::accept`] with only `features` available on this side.
+    pub fn accept_with_features(
+        store: impl Into<Arc<dyn SyncStore>>,
+        peer: &Peer,
+        hello: &SyncMessage,
+        features: &[&str],
+    ) -> (Session, Vec<SyncMessage>) {
+        let store = store.into();
+        let h = match hello {
+            SyncMessage::V1(MessageV1::Hello(h)) => Some(h),
+            _ => None,
         };
         let mut session = Session {
-            store: store.clone(),
-            id: h.session,
-            peer: h.device.clone(),
-            peer_epoch: h.epoch.clone(),
-            predicates: h.predicates.clone(),
-            filter: filter_id(h.predicates.as_ref()),
+            store,
+            id: hello.session(),
+            peer: peer.clone(),
+            peer_epoch: h.map(|h| h.epoch.clone()).unwrap_or_default(),
+            filter: h.and_then(|h| h.predicates.clone()),
+            filter_id: filter_id(h.and_then(|h| h.predicates.as_ref())),
             tables: Vec::new(),
-            out: h.mode.pulls().then(Outgoing::default),
-            inc: h.mode.pushes().then(Incoming::default),
+            out: h.filter(|h| h.mode.pulls()).map(|_| Outgoing::default()),
+            inc: h.filter(|h| h.mode.pushes()).map(|_| Incoming::default()),
             phase: Phase::Running,
             result: DeviceResult {
-                device: h.device.clone(),
+                device: peer.device.clone(),
                 ..Default::default()
             },
             batch_rows: DEFAULT_BATCH_ROWS,
+            packed: false,
             hello: None,
             welcome: None,
             abort: None,
         };
-        let abort = |code: u32, message: String| {
-            v1(MessageV1::Abort(Abort {
-                session: h.session,
-                code,
-                message,
-            }))
+        let Some(h) = h else {
+            let out = session.abort(SyncStatus::Protocol, "a session starts with Hello".into());
+            return (session, out);
         };
+        let out = match session.welcome(h, features) {
+            Ok(out) => out,
+            Err(e) => session.abort_with(&e),
+        };
+        session.check_done();
+        (session, out)
+    }
+
+    /// The checks and the `Welcome` of [`Session::accept`].
+    fn welcome(&mut self, h: &Hello, features: &[&str]) -> Result<Vec<SyncMessage>> {
+        if h.device != self.peer.device {
+            return Ok(self.abort(
+                SyncStatus::IdentityMismatch,
+                format!(
+                    "the Hello claims device {}, the channel proved {}",
+                    h.device, self.peer.device
+                ),
+            ));
+        }
         if h.protocol != PROTOCOL_VERSION {
-            session.fail(17040004, "protocol version mismatch");
-            let msg = abort(
-                17040004,
+            return Ok(self.abort(
+                SyncStatus::Incompatible,
                 format!("protocol {} is not {PROTOCOL_VERSION}", h.protocol),
-            );
-            session.abort = Some(msg.clone());
-            return Ok((session, vec![msg]));
+            ));
         }
-        if h.store != store_name(store) {
-            session.fail(17040005, "another store");
-            let msg = abort(
-                17040005,
-                format!("store {:?} is not {:?}", h.store, store_name(store)),
-            );
-            session.abort = Some(msg.clone());
-            return Ok((session, vec![msg]));
+        let store = Arc::clone(&self.store);
+        if h.store != store.store_name() {
+            return Ok(self.abort(
+                SyncStatus::Incompatible,
+                format!("store {:?} is not {:?}", h.store, store.store_name()),
+            ));
         }
-        let mine = local_tables(store)?;
+        store.begin_session()?;
+        let mine = store.tables()?;
         let mut refused = Vec::new();
         for theirs in &h.tables {
             match mine.iter().find(|m| m.name == theirs.name) {
                 None => refused.push(Refusal {
                     table: theirs.name.clone(),
-                    code: 17040001,
+                    code: SyncStatus::NotDistributed.code(),
                     reason: "not distributed here".into(),
                 }),
                 Some(m) if m.mode != theirs.mode => refused.push(Refusal {
                     table: m.name.clone(),
-                    code: 14800051,
+                    code: SyncStatus::ModeMismatch.code(),
                     reason: format!("{} here, {} there", m.mode.as_str(), theirs.mode.as_str()),
                 }),
                 Some(m)
@@ -278,160 +329,188 @@ impl Session {
                 {
                     refused.push(Refusal {
                         table: m.name.clone(),
-                        code: 17040005,
+                        code: SyncStatus::Incompatible.code(),
                         reason: format!(
                             "synced columns or schema version differ (v{} here, v{} there)",
                             m.schema_version, theirs.schema_version
                         ),
                     })
                 }
-                Some(m) => session.tables.push(m.name.clone()),
+                Some(m) => self.tables.push(m.name.clone()),
             }
         }
-        let my_level = store.config().level().as_u8();
-        // Data labelled S_k goes only to devices whose level allows it.
-        let refuse_pull = h.mode.pulls() && my_level > h.security_level;
+        let label = store.data_label();
+        // Data labelled S_k goes only to devices whose recorded level admits it.
+        let refuse_pull = h.mode.pulls() && !self.peer.level.admits(label);
+        let refusal = format!(
+            "this store's data is {label}; the peer is a {} device",
+            self.peer.level
+        );
         if refuse_pull {
-            let reason = format!(
-                "this store is S{my_level}; the peer is only S{}",
-                h.security_level
-            );
-            refused.extend(session.tables.iter().map(|t| Refusal {
+            refused.extend(self.tables.iter().map(|t| Refusal {
                 table: t.clone(),
                 code: SECURITY_REFUSED,
-                reason: reason.clone(),
+                reason: refusal.clone(),
             }));
         }
-        let mut out = Vec::new();
         let push_from = if h.mode.pushes() {
-            let path = store.path();
-            store.inner.read(|c| {
-                session
-                    .tables
-                    .iter()
-                    .map(|t| {
-                        let seq = watermark::get(c, &h.device, t, session.filter, &h.epoch)
-                            .map_err(|e| Error::from_sqlite(e, path))?;
-                        Ok(Watermark {
-                            table: t.clone(),
-                            filter: session.filter,
-                            epoch: h.epoch.clone(),
-                            seq,
-                        })
+            self.tables
+                .iter()
+                .map(|t| {
+                    Ok(Watermark {
+                        table: t.clone(),
+                        filter: self.filter_id,
+                        epoch: h.epoch.clone(),
+                        seq: store.watermark(&h.device, t, self.filter_id, &h.epoch)?,
                     })
-                    .collect::<Result<Vec<_>>>()
-            })?
+                })
+                .collect::<Result<Vec<_>>>()?
         } else {
             Vec::new()
         };
+        let agreed: Vec<String> = h
+            .features
+            .iter()
+            .filter(|f| features.contains(&f.as_str()) && FEATURES.contains(&f.as_str()))
+            .cloned()
+            .collect();
+        self.packed = agreed.iter().any(|f| f == FEATURE_ZSTD);
         let my_epoch = store.epoch()?;
         let welcome = v1(MessageV1::Welcome(Welcome {
             session: h.session,
-            device: store.device_id().to_owned(),
+            device: store.device_id(),
             epoch: my_epoch.clone(),
-            security_level: my_level,
-            tables: session.tables.clone(),
+            security_level: label.as_u8(),
+            tables: self.tables.clone(),
             push_from,
             refused,
+            features: agreed,
         }));
-        session.welcome = Some(welcome.clone());
-        out.push(welcome);
+        self.welcome = Some(welcome.clone());
+        let mut out = vec![welcome];
         if h.mode.pulls() {
             if refuse_pull {
-                if let Some(o) = session.out.as_mut() {
+                if let Some(o) = self.out.as_mut() {
                     o.done = true;
                 }
-                session.result.status = SECURITY_REFUSED;
-                session.result.message = Some(format!(
-                    "this store is S{my_level}; the peer is only S{}",
-                    h.security_level
-                ));
+                self.result.status = SyncStatus::SecurityRefused;
+                self.result.message = Some(refusal);
                 out.push(v1(MessageV1::Finish(Finish { session: h.session })));
             } else {
                 let since: HashMap<&str, u64> = h
                     .pull_from
                     .iter()
-                    .filter(|w| w.epoch == my_epoch && w.filter == session.filter)
+                    .filter(|w| w.epoch == my_epoch && w.filter == self.filter_id)
                     .map(|w| (w.table.as_str(), w.seq))
                     .collect();
-                if let Some(o) = session.out.as_mut() {
-                    o.queue = session
+                if let Some(o) = self.out.as_mut() {
+                    o.queue = self
                         .tables
                         .iter()
                         .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
                         .collect();
                 }
-                out.extend(session.next_batch()?);
+                out.extend(self.next_batch()?);
             }
         }
-        session.check_done();
-        Ok((session, out))
+        Ok(out)
     }
 
-    /// Handles one message from the peer; returns what to send back.
-    pub fn handle(&mut self, msg: &SyncMessage) -> Result<Vec<SyncMessage>> {
+    /// Handles one message from the peer; returns what to send back. A message of another
+    /// session is ignored; a fault ends the session with an `Abort`.
+    pub fn handle(&mut self, msg: &SyncMessage) -> Vec<SyncMessage> {
         if msg.session() != self.id {
-            return Ok(Vec::new());
+            return Vec::new();
         }
+        let unpacked;
+        let msg = match msg {
+            // Overtook the Welcome that says whether batches are packed: the peer sends it
+            // again, like a plain batch that came too early.
+            SyncMessage::V1(MessageV1::Packed(_)) if self.phase == Phase::AwaitWelcome => {
+                return Vec::new();
+            }
+            SyncMessage::V1(MessageV1::Packed(_)) if !self.packed => {
+                return self.fault(
+                    SyncStatus::Protocol,
+                    "a packed batch without the zstd feature",
+                );
+            }
+            SyncMessage::V1(MessageV1::Packed(_)) => match msg.clone().unpack() {
+                Ok(m) => {
+                    unpacked = m;
+                    &unpacked
+                }
+                Err(e) => return self.fault(SyncStatus::Protocol, &e.to_string()),
+            },
+            other => other,
+        };
         let SyncMessage::V1(m) = msg;
         if matches!(self.phase, Phase::Done | Phase::Failed) {
             // The peer repeats itself when it did not hear this side's last word: say it again.
-            return Ok(match (self.phase, m) {
+            return match (self.phase, m) {
                 (_, MessageV1::Abort(_)) => Vec::new(),
                 (Phase::Failed, _) => self.abort.iter().cloned().collect(),
                 (_, MessageV1::Hello(_)) => self.welcome.iter().cloned().collect(),
                 (_, MessageV1::Finish(_)) if self.inc.is_some() => vec![self.done_message()],
                 _ => Vec::new(),
-            });
+            };
         }
         let out = match m {
-            MessageV1::Hello(_) => self.welcome.iter().cloned().collect(),
-            MessageV1::Welcome(w) => self.on_welcome(w)?,
+            MessageV1::Hello(_) => Ok(self.welcome.iter().cloned().collect()),
+            MessageV1::Welcome(w) => self.on_welcome(w),
             // Overtook the Welcome (reordering): without the peer's epoch it cannot be
             // acknowledged; the peer sends it again.
-            MessageV1::Batch(_) if self.phase == Phase::AwaitWelcome => Vec::new(),
-            MessageV1::Batch(b) => self.on_batch(b)?,
-            MessageV1::Ack(a) => self.on_ack(a)?,
-            MessageV1::Finish(_) => {
-                let Some(inc) = self.inc.as_mut() else {
-                    return Ok(Vec::new());
-                };
-                inc.finished = true;
-                vec![self.done_message()]
-            }
+            MessageV1::Batch(_) if self.phase == Phase::AwaitWelcome => Ok(Vec::new()),
+            MessageV1::Batch(b) => self.on_batch(b),
+            MessageV1::Ack(a) => self.on_ack(a),
+            MessageV1::Finish(_) => match self.inc.as_mut() {
+                Some(inc) => {
+                    inc.finished = true;
+                    Ok(vec![self.done_message()])
+                }
+                None => Ok(Vec::new()),
+            },
             MessageV1::Done(d) => {
                 if let Some(o) = self.out.as_mut().filter(|o| o.finish_sent && !o.done) {
                     o.done = true;
                     self.result.peer_conflicts = d.conflicts;
                 }
-                Vec::new()
+                Ok(Vec::new())
             }
             MessageV1::Abort(a) => {
-                self.fail(a.code, &a.message);
-                Vec::new()
+                self.fail(SyncStatus::from_code(a.code), &a.message);
+                Ok(Vec::new())
             }
+            MessageV1::Packed(_) => Ok(Vec::new()),
         };
+        let out = out.unwrap_or_else(|e| self.abort_with(&e));
         self.check_done();
-        Ok(out)
+        out
     }
 
     fn on_welcome(&mut self, w: &Welcome) -> Result<Vec<SyncMessage>> {
         if self.phase != Phase::AwaitWelcome {
             return Ok(Vec::new());
         }
-        if w.device != self.peer {
-            self.fail(17040005, "answered by another device");
-            let msg = v1(MessageV1::Abort(Abort {
-                session: self.id,
-                code: 17040005,
-                message: format!("expected {}, got {}", self.peer, w.device),
-            }));
-            self.abort = Some(msg.clone());
-            return Ok(vec![msg]);
+        if w.device != self.peer.device {
+            return Ok(self.abort(
+                SyncStatus::IdentityMismatch,
+                format!("expected {}, answered by {}", self.peer.device, w.device),
+            ));
+        }
+        if w.features.iter().any(|f| !FEATURES.contains(&f.as_str())) {
+            return Ok(self.abort(
+                SyncStatus::Protocol,
+                format!(
+                    "the Welcome agrees to features never offered: {:?}",
+                    w.features
+                ),
+            ));
         }
         self.phase = Phase::Running;
         self.peer_epoch = w.epoch.clone();
         self.tables = w.tables.clone();
+        self.packed = w.features.iter().any(|f| f == FEATURE_ZSTD);
         if let Some(first) = w.refused.first() {
             let all: Vec<String> = w
                 .refused
@@ -442,19 +521,21 @@ impl Session {
             // A refusal that leaves nothing to sync, or a security refusal, is the status.
             let security = w.refused.iter().find(|r| r.code == SECURITY_REFUSED);
             if let Some(r) = security.or(w.tables.is_empty().then_some(first)) {
-                self.result.status = r.code;
+                self.result.status = SyncStatus::from_code(r.code);
             }
         }
-        let Some(out) = self.out.as_mut() else {
+        if self.out.is_none() {
             return Ok(Vec::new());
-        };
-        let my_level = self.store.config().level().as_u8();
-        if my_level > w.security_level {
-            out.done = true;
-            self.result.status = SECURITY_REFUSED;
+        }
+        let label = self.store.data_label();
+        if !self.peer.level.admits(label) {
+            if let Some(out) = self.out.as_mut() {
+                out.done = true;
+            }
+            self.result.status = SyncStatus::SecurityRefused;
             self.result.message = Some(format!(
-                "this store is S{my_level}; the peer is only S{}",
-                w.security_level
+                "this store's data is {label}; the peer is a {} device",
+                self.peer.level
             ));
             return Ok(Vec::new());
         }
@@ -465,73 +546,53 @@ impl Session {
             .filter(|m| m.epoch == my_epoch)
             .map(|m| (m.table.as_str(), m.seq))
             .collect();
-        out.queue = self
+        let queue = self
             .tables
             .iter()
             .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
             .collect();
+        if let Some(out) = self.out.as_mut() {
+            out.queue = queue;
+        }
         self.next_batch()
     }
 
     /// The next batch of the outgoing stream, or `Finish` when it is exhausted.
     fn next_batch(&mut self) -> Result<Vec<SyncMessage>> {
-        let store = self.store.clone();
-        let path = store.path();
         let Some(out) = self.out.as_mut() else {
             return Ok(Vec::new());
         };
         while let Some((table, since)) = out.queue.front().cloned() {
-            let peer = self.peer.clone();
-            let predicates = self.predicates.clone();
-            let limit = self.batch_rows;
-            let peer_epoch = self.peer_epoch.clone();
-            let mut batch = store.inner.read(|conn| {
-                let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
-                let Some(logical) = metas.iter().find(|m| m.name == table && m.base.is_none())
-                else {
-                    return Err(Error::NotDistributed {
-                        table: table.clone(),
-                    });
-                };
-                let sources: Vec<&TableMeta> = metas
-                    .iter()
-                    .filter(|m| m.name == table || m.base.as_deref() == Some(table.as_str()))
-                    .collect();
-                let own_epoch = crate::store::meta::get(conn, "epoch")
-                    .map_err(|e| Error::from_sqlite(e, path))?
-                    .unwrap_or_default();
-                let writers =
-                    registry::writers(conn, &own_epoch).map_err(|e| Error::from_sqlite(e, path))?;
-                // What the peer's current database already holds is not sent back to it.
-                let echo = writers
-                    .iter()
-                    .find(|(_, (d, e))| *d == peer && *e == peer_epoch && !e.is_empty())
-                    .map(|(i, _)| *i);
-                extract::next_batch(
-                    conn,
-                    &store.inner.schema,
-                    path,
-                    logical,
-                    &sources,
-                    predicates.as_ref(),
-                    since,
-                    echo,
-                    &writers,
-                    limit,
-                )
+            let mut batch = self.store.next_batch(BatchRequest {
+                peer: &self.peer.device,
+                peer_epoch: &self.peer_epoch,
+                table: &table,
+                filter: self.filter.as_ref(),
+                since,
+                limit: self.batch_rows,
             })?;
             if batch.rows.is_empty() && batch.last == since {
                 out.queue.pop_front();
                 continue;
             }
             batch.session = self.id;
-            batch.filter = self.filter;
+            batch.filter = self.filter_id;
             out.inflight = Some(batch.clone());
             self.result.sent += batch.rows.len() as u64;
-            return Ok(vec![v1(MessageV1::Batch(batch))]);
+            return Ok(vec![self.wire_batch(batch)?]);
         }
         out.finish_sent = true;
         Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))])
+    }
+
+    /// A batch as it goes out: packed when both sides agreed to it.
+    fn wire_batch(&self, batch: Batch) -> Result<SyncMessage> {
+        let msg = v1(MessageV1::Batch(batch));
+        if self.packed {
+            msg.pack(ZSTD_LEVEL)
+        } else {
+            Ok(msg)
+        }
     }
 
     fn on_batch(&mut self, b: &Batch) -> Result<Vec<SyncMessage>> {
@@ -540,19 +601,14 @@ impl Session {
                 detail: "a batch in a stream this side does not receive".into(),
             });
         }
-        if !self.tables.contains(&b.table) || b.filter != self.filter {
+        if !self.tables.contains(&b.table) || b.filter != self.filter_id {
             return Err(Error::Protocol {
                 detail: format!("a batch of {} outside the session", b.table),
             });
         }
-        let store = self.store.clone();
-        let path = store.path();
-        let peer = self.peer.clone();
-        let epoch = self.peer_epoch.clone();
-        let have = store.inner.read(|c| {
-            watermark::get(c, &peer, &b.table, b.filter, &epoch)
-                .map_err(|e| Error::from_sqlite(e, path))
-        })?;
+        let have = self
+            .store
+            .watermark(&self.peer.device, &b.table, b.filter, &self.peer_epoch)?;
         if b.prev > have {
             // A gap (an earlier batch was lost): ask for everything after what we have.
             return Ok(vec![v1(MessageV1::Ack(Ack {
@@ -563,40 +619,11 @@ impl Session {
             }))]);
         }
         let last = have.max(b.last);
-        let applied = store.transaction(|tx| {
-            let conn = tx.conn()?;
-            let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
-            let logical = metas
-                .into_iter()
-                .find(|m| m.name == b.table && m.base.is_none())
-                .ok_or_else(|| Error::NotDistributed {
-                    table: b.table.clone(),
-                })?;
-            let applied = {
-                let _paused = store.inner.sync.pause_capture();
-                merge::apply_batch(tx, &store.inner.sync, &logical, b)?
-            };
-            watermark::set(conn, &peer, &b.table, b.filter, &epoch, last)
-                .map_err(|e| Error::from_sqlite(e, path))?;
-            Ok(applied)
-        })?;
+        let applied = self
+            .store
+            .apply_batch(&self.peer.device, &self.peer_epoch, b, last)?;
         self.result.received += applied.changed;
         self.result.conflicts += applied.conflicts;
-        if !applied.keys.is_empty() {
-            store
-                .inner
-                .observers
-                .notify(SubscribeType::Remote, std::slice::from_ref(&peer));
-            let change = super::RemoteChange {
-                device: peer.clone(),
-                keys: applied.keys,
-                kinds: applied.kinds,
-            };
-            store
-                .inner
-                .remote_changes
-                .notify(SubscribeType::Remote, &change);
-        }
         Ok(vec![v1(MessageV1::Ack(Ack {
             session: self.id,
             table: b.table.clone(),
@@ -640,8 +667,7 @@ impl Session {
                 Some(o) if o.inflight.is_some() => o
                     .inflight
                     .iter()
-                    .cloned()
-                    .map(|b| v1(MessageV1::Batch(b)))
+                    .filter_map(|b| self.wire_batch(b.clone()).ok())
                     .collect(),
                 Some(o) if o.finish_sent && !o.done => {
                     vec![v1(MessageV1::Finish(Finish { session: self.id }))]
@@ -660,9 +686,40 @@ impl Session {
         }))
     }
 
-    fn fail(&mut self, code: u32, message: &str) {
+    /// Ends the session with `status` and returns the `Abort` that tells the peer.
+    fn abort(&mut self, status: SyncStatus, message: String) -> Vec<SyncMessage> {
+        self.fail(status, &message);
+        let msg = v1(MessageV1::Abort(Abort {
+            session: self.id,
+            code: status.code(),
+            message,
+        }));
+        self.abort = Some(msg.clone());
+        vec![msg]
+    }
+
+    /// A fault found while handling a message: the session ends, and the peer hears why.
+    fn fault(&mut self, status: SyncStatus, message: &str) -> Vec<SyncMessage> {
+        if matches!(self.phase, Phase::Failed) {
+            return self.abort.iter().cloned().collect();
+        }
+        self.abort(status, message.to_owned())
+    }
+
+    /// An error while working on the session (the peer's fault or this device's).
+    fn abort_with(&mut self, e: &Error) -> Vec<SyncMessage> {
+        let status = match e {
+            Error::Protocol { .. } => SyncStatus::Protocol,
+            Error::IncompatiblePeer { .. } => SyncStatus::Incompatible,
+            other => SyncStatus::from_code(other.code()),
+        };
+        tracing::warn!(peer = %self.peer.device, session = self.id, code = status.code(), %e, "sync session ended");
+        self.fault(status, &e.to_string())
+    }
+
+    fn fail(&mut self, status: SyncStatus, message: &str) {
         self.phase = Phase::Failed;
-        self.result.status = code;
+        self.result.status = status;
         self.result.message = Some(message.to_owned());
     }
 
@@ -682,14 +739,19 @@ impl Session {
         self.id
     }
 
-    /// The peer's device id.
-    pub fn peer(&self) -> &str {
+    /// The peer.
+    pub fn peer(&self) -> &Peer {
         &self.peer
     }
 
     /// True when both streams are complete (or the session failed).
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Done | Phase::Failed)
+    }
+
+    /// True when batches travel compressed in this session.
+    pub fn is_packed(&self) -> bool {
+        self.packed
     }
 
     /// The result so far.
@@ -701,4 +763,13 @@ impl Session {
     pub fn set_batch_rows(&mut self, rows: usize) {
         self.batch_rows = rows.max(1);
     }
+}
+
+/// The features of `offered` this build knows, as they travel.
+fn known(offered: &[&str]) -> Vec<String> {
+    offered
+        .iter()
+        .filter(|f| FEATURES.contains(f))
+        .map(|f| (*f).to_owned())
+        .collect()
 }

@@ -290,7 +290,7 @@ fn an_observer_can_use_the_store_from_inside_the_notification() {
             SyncMode::Push,
             None,
         )
-        .map(|(a, b)| (a.status, b.status));
+        .map(|(a, b)| (a.status.code(), b.status.code()));
         done_tx.send(r).unwrap();
     });
     let finished = done_rx

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use peerlite::sync::{MessageV1, Session, SyncMessage, SyncMode};
+use peerlite::sync::{DeviceLevel, MessageV1, Peer, Session, SyncMessage, SyncMode};
 use peerlite::{Entry, KvValue, SubscribeType};
 
 use crate::common::*;
@@ -22,7 +22,7 @@ fn kind(m: &SyncMessage) -> &'static str {
     match m {
         MessageV1::Hello(_) => "hello",
         MessageV1::Welcome(_) => "welcome",
-        MessageV1::Batch(_) => "batch",
+        MessageV1::Batch(_) | MessageV1::Packed(_) => "batch",
         MessageV1::Ack(_) => "ack",
         MessageV1::Finish(_) => "finish",
         MessageV1::Done(_) => "done",
@@ -45,13 +45,17 @@ fn drive(
 ) {
     let (mut a, hello) = Session::start(
         from.store.sync_store().unwrap(),
-        to.store.device_id(),
+        &Peer::new(to.store.device_id(), DeviceLevel::Sl4),
         SyncMode::Push,
         None,
     )
     .unwrap();
     a.set_batch_rows(rows);
-    let (mut b, replies) = Session::accept(to.store.sync_store().unwrap(), &hello).unwrap();
+    let (mut b, replies) = Session::accept(
+        to.store.sync_store().unwrap(),
+        &Peer::new(from.store.device_id(), DeviceLevel::Sl4),
+        &hello,
+    );
     // (to the initiator?, message)
     let mut queue: VecDeque<(bool, SyncMessage)> = replies.into_iter().map(|m| (true, m)).collect();
     let mut seen: std::collections::HashMap<&'static str, usize> = Default::default();
@@ -75,13 +79,9 @@ fn drive(
             Fate::Duplicate => 2,
         };
         for _ in 0..times {
-            let msg = SyncMessage::decode(&msg.encode()).unwrap();
+            let msg = SyncMessage::decode(&msg.encode().unwrap()).unwrap();
             delivered.push(k);
-            let out = if to_a {
-                a.handle(&msg).unwrap()
-            } else {
-                b.handle(&msg).unwrap()
-            };
+            let out = if to_a { a.handle(&msg) } else { b.handle(&msg) };
             queue.extend(out.into_iter().map(|m| (!to_a, m)));
         }
     }
@@ -109,7 +109,7 @@ fn small_batches_deliver_everything() {
     let want = five_entries(&phone);
     let heard = record(&laptop.store, SubscribeType::Remote);
     let (ra, rb, delivered) = drive(&phone, &laptop, 2, |_, _| Fate::Deliver);
-    assert_eq!((ra.status, rb.status), (0, 0));
+    assert_eq!((ra.status.code(), rb.status.code()), (0, 0));
     assert_eq!((ra.sent, rb.received), (5, 5));
     assert_eq!(delivered.iter().filter(|k| **k == "batch").count(), 3);
     assert_eq!(entries(&laptop.store), want);
@@ -133,7 +133,11 @@ fn a_lost_batch_is_retransmitted() {
                 Fate::Deliver
             }
         });
-        assert_eq!((ra.status, rb.status), (0, 0), "lost batch {lost}");
+        assert_eq!(
+            (ra.status.code(), rb.status.code()),
+            (0, 0),
+            "lost batch {lost}"
+        );
         assert_eq!(rb.received, 5, "lost batch {lost}");
         assert_eq!(entries(&laptop.store), want, "lost batch {lost}");
         let inserted: Vec<Entry> = take(&heard)
@@ -157,7 +161,7 @@ fn lost_acks_hellos_and_finishes_are_recovered() {
                 Fate::Deliver
             }
         });
-        assert_eq!((ra.status, rb.status), (0, 0), "lost {lost}");
+        assert_eq!((ra.status.code(), rb.status.code()), (0, 0), "lost {lost}");
         assert_eq!(device_entries(&laptop.store, "phone"), want, "lost {lost}");
     }
 }
@@ -169,7 +173,7 @@ fn duplicated_messages_change_nothing_twice() {
     let want = five_entries(&phone);
     let heard = record(&laptop.store, SubscribeType::Remote);
     let (ra, rb, delivered) = drive(&phone, &laptop, 2, |_, _| Fate::Duplicate);
-    assert_eq!((ra.status, rb.status), (0, 0));
+    assert_eq!((ra.status.code(), rb.status.code()), (0, 0));
     assert!(delivered.iter().filter(|k| **k == "batch").count() >= 6);
     assert_eq!(rb.received, 5);
     assert_eq!(entries(&laptop.store), want);
@@ -217,6 +221,9 @@ fn a_session_with_nothing_to_send_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let (phone, laptop) = (sv(dir.path(), "phone"), sv(dir.path(), "laptop"));
     let (ra, rb, delivered) = drive(&phone, &laptop, 2, |_, _| Fate::Deliver);
-    assert_eq!((ra.status, rb.status, ra.sent, rb.received), (0, 0, 0, 0));
+    assert_eq!(
+        (ra.status.code(), rb.status.code(), ra.sent, rb.received),
+        (0, 0, 0, 0)
+    );
     assert!(!delivered.contains(&"batch"), "{delivered:?}");
 }

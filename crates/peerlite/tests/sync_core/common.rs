@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use peerlite::changes::{DistributedConfig, DistributedType, ManualClock};
 use peerlite::schema::SyncSchema;
-use peerlite::sync::{DeviceResult, MessageV1, Session, SyncMessage, SyncMode, sync_in_memory};
+use peerlite::sync::{
+    DeviceLevel, DeviceResult, Dispatcher, MessageV1, Peer, Session, SyncMessage, SyncMode,
+    sync_in_memory,
+};
 use peerlite::{RdbPredicates, RdbStore, StoreConfig, Value, bucket, values};
 
 /// The wall clock every test starts from (ms since the Unix epoch).
@@ -196,7 +199,10 @@ pub fn code<T: std::fmt::Debug>(r: peerlite::Result<T>) -> u32 {
 
 /// The batches of a message list.
 pub fn is_batch(msg: &SyncMessage) -> bool {
-    matches!(msg, SyncMessage::V1(MessageV1::Batch(_)))
+    matches!(
+        msg,
+        SyncMessage::V1(MessageV1::Batch(_) | MessageV1::Packed(_))
+    )
 }
 
 /// Which way a message travels.
@@ -217,10 +223,20 @@ pub struct Pumped {
     pub seen: Vec<(Dir, SyncMessage)>,
 }
 
+/// The peer a store is to another store in one process: its device id, at the level that
+/// matches its data's label (as `sync_in_memory` sees it).
+pub fn peer_of(store: &RdbStore) -> Peer {
+    Peer::new(
+        store.device_id(),
+        DeviceLevel::matching(store.config().level()),
+    )
+}
+
 /// Runs a session between `initiator` and `responder` through a channel the test controls:
 /// every message passes through `deliver`, which returns what actually arrives (nothing to
 /// lose it, two copies to duplicate it, older ones it kept back to reorder). When nothing is
-/// in flight and the session is not over, both sides retransmit. Messages travel encoded.
+/// in flight and the session is not over, both dispatchers retransmit. Messages travel
+/// encoded; batches uncompressed, so tests can look into them.
 pub fn pump(
     initiator: &RdbStore,
     responder: &RdbStore,
@@ -229,25 +245,38 @@ pub fn pump(
     batch_rows: usize,
     mut deliver: impl FnMut(Dir, &SyncMessage) -> Vec<SyncMessage>,
 ) -> Pumped {
-    let (mut a, hello) =
-        Session::start(initiator, responder.device_id(), mode, predicates).unwrap();
-    a.set_batch_rows(batch_rows);
-    let mut b: Option<Session> = None;
+    let dispatcher = || {
+        Dispatcher::new()
+            .batch_rows(batch_rows)
+            .compression(false)
+            .max_silences(1000)
+    };
+    let (mut a, mut b) = (dispatcher(), dispatcher());
+    let (as_a, as_b) = (peer_of(initiator), peer_of(responder));
+    let hello = a.start(initiator, &as_b, mode, predicates).unwrap();
     let mut queue: VecDeque<(Dir, SyncMessage)> = VecDeque::from([(Dir::ToResponder, hello)]);
     let mut silences = 0;
     let mut seen = Vec::new();
+    let (mut mine, mut theirs) = (None, None);
     loop {
-        let finished = a.is_finished() && b.as_ref().is_some_and(Session::is_finished);
-        if finished {
+        mine = mine.or_else(|| a.take_finished().pop());
+        theirs = theirs.or_else(|| b.take_finished().pop());
+        if mine.is_some() && theirs.is_some() {
             break;
         }
         let Some((dir, msg)) = queue.pop_front() else {
             silences += 1;
             assert!(silences < 100, "the session does not finish");
-            queue.extend(a.retransmit().into_iter().map(|m| (Dir::ToResponder, m)));
-            if let Some(s) = b.as_ref() {
-                queue.extend(s.retransmit().into_iter().map(|m| (Dir::ToInitiator, m)));
-            }
+            queue.extend(
+                a.silence(|_, _| true)
+                    .into_iter()
+                    .map(|(_, m)| (Dir::ToResponder, m)),
+            );
+            queue.extend(
+                b.silence(|_, _| true)
+                    .into_iter()
+                    .map(|(_, m)| (Dir::ToInitiator, m)),
+            );
             continue;
         };
         seen.push((dir, msg.clone()));
@@ -257,28 +286,25 @@ pub fn pump(
             seen.len()
         );
         for m in deliver(dir, &msg) {
-            let m = SyncMessage::decode(&m.encode()).unwrap();
-            let (out, back) = match dir {
-                Dir::ToResponder => {
-                    let out = match b.as_mut() {
-                        Some(s) => s.handle(&m).unwrap(),
-                        None => {
-                            let (mut s, out) = Session::accept(responder, &m).unwrap();
-                            s.set_batch_rows(batch_rows);
-                            b = Some(s);
-                            out
-                        }
-                    };
-                    (out, Dir::ToInitiator)
-                }
-                Dir::ToInitiator => (a.handle(&m).unwrap(), Dir::ToResponder),
-            };
-            queue.extend(out.into_iter().map(|m| (back, m)));
+            let m = SyncMessage::decode(&m.encode().unwrap()).unwrap();
+            match dir {
+                Dir::ToResponder => queue.extend(
+                    b.deliver(&as_a, &m, |_| Some(responder.into()))
+                        .into_iter()
+                        .map(|m| (Dir::ToInitiator, m)),
+                ),
+                Dir::ToInitiator => queue.extend(
+                    a.deliver(&as_b, &m, |_| None)
+                        .into_iter()
+                        .map(|m| (Dir::ToResponder, m)),
+                ),
+            }
         }
     }
+    let result = |f: Option<peerlite::sync::Finished>| f.map(|f| f.result).unwrap_or_default();
     Pumped {
-        initiator: a.result(),
-        responder: b.map(|s| s.result()).unwrap_or_default(),
+        initiator: result(mine),
+        responder: result(theirs),
         silences,
         seen,
     }
@@ -295,7 +321,7 @@ pub fn kind(msg: &SyncMessage) -> &'static str {
     match m {
         MessageV1::Hello(_) => "Hello",
         MessageV1::Welcome(_) => "Welcome",
-        MessageV1::Batch(_) => "Batch",
+        MessageV1::Batch(_) | MessageV1::Packed(_) => "Batch",
         MessageV1::Ack(_) => "Ack",
         MessageV1::Finish(_) => "Finish",
         MessageV1::Done(_) => "Done",
@@ -340,4 +366,50 @@ pub fn has_from(store: &RdbStore, device: &str) -> Vec<Vec<Value>> {
     } else {
         Vec::new()
     }
+}
+
+/// Opens a session from `store` with `peer` (trusted with all data), batches uncompressed.
+pub fn start(
+    store: &RdbStore,
+    peer: &str,
+    mode: SyncMode,
+    predicates: Option<&RdbPredicates>,
+) -> (Session, SyncMessage) {
+    try_start(store, peer, mode, predicates).unwrap()
+}
+
+/// `start`, when the test expects it may fail.
+pub fn try_start(
+    store: &RdbStore,
+    peer: &str,
+    mode: SyncMode,
+    predicates: Option<&RdbPredicates>,
+) -> peerlite::Result<(Session, SyncMessage)> {
+    Session::start_with_features(
+        store,
+        &Peer::new(peer, DeviceLevel::Sl4),
+        mode,
+        predicates,
+        &[],
+    )
+}
+
+/// Answers `hello` at `store`, as if the channel had proven the device the Hello names.
+pub fn accept(store: &RdbStore, hello: &SyncMessage) -> (Session, Vec<SyncMessage>) {
+    let device = match hello {
+        SyncMessage::V1(MessageV1::Hello(h)) => h.device.clone(),
+        _ => "unknown".to_owned(),
+    };
+    Session::accept_with_features(store, &Peer::new(device, DeviceLevel::Sl4), hello, &[])
+}
+
+/// The code of the `Abort` among `messages` (panics when there is none).
+pub fn abort_code(messages: &[SyncMessage]) -> u32 {
+    messages
+        .iter()
+        .find_map(|m| match m {
+            SyncMessage::V1(MessageV1::Abort(a)) => Some(a.code),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Abort among {messages:?}"))
 }

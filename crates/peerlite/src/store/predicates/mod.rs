@@ -133,16 +133,6 @@ impl RdbPredicates {
         &self.devices
     }
 
-    /// What a sync session filters rows by: the table and the WHERE clauses only. Devices,
-    /// order, grouping and paging say how a query is answered, not which rows belong to a
-    /// filtered sync, so they must not change its watermark; no clauses means the whole table.
-    pub(crate) fn sync_filter(&self) -> Option<RdbPredicates> {
-        (!self.clauses.is_empty()).then(|| RdbPredicates {
-            clauses: self.clauses.clone(),
-            ..RdbPredicates::new(self.table.clone())
-        })
-    }
-
     /// The same predicates for another table name (for example a device's distributed table).
     #[must_use]
     pub fn with_table(mut self, table: impl Into<String>) -> Self {

@@ -1,0 +1,260 @@
+//! The narrow surface through which a session reaches a store: its identity, its distributed
+//! tables, watermarks, the next batch to send and applying a batch received. The protocol logic
+//! ([`Session`](super::Session)) knows nothing else of a store, so it can be tested on its own
+//! and the network crate depends on this surface, not on store internals.
+//!
+//! [`RdbStore`] implements it, and so serves the key-value store too (its entries are a
+//! distributed table: [`KvStore::sync_store`](crate::KvStore::sync_store)).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::extract;
+use super::merge;
+use super::message::{Batch, TableSummary, Watermark};
+use super::watermark;
+use super::wire::WireFilter;
+use crate::changes::registry::{self, TableMeta};
+use crate::error::{Error, Result};
+use crate::store::{RdbStore, SecurityLevel, SubscribeType};
+
+/// What a session asks for when it sends: the rows of `table` changed after `since`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRequest<'a> {
+    /// The receiving device.
+    pub peer: &'a str,
+    /// Its database's epoch (what that database already holds is not sent back to it).
+    pub peer_epoch: &'a str,
+    /// The table.
+    pub table: &'a str,
+    /// A filtered sync's filter.
+    pub filter: Option<&'a WireFilter>,
+    /// The sequence number to continue after.
+    pub since: u64,
+    /// Rows at most.
+    pub limit: usize,
+}
+
+/// What applying a received batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rows whose state changed here.
+    pub changed: u64,
+    /// Rows newly recorded as conflicts.
+    pub conflicts: u64,
+}
+
+/// What a sync session needs of a store.
+pub trait SyncStore: Send + Sync + std::fmt::Debug {
+    /// This device's id.
+    fn device_id(&self) -> String;
+    /// The logical store name, the same on every device.
+    fn store_name(&self) -> String;
+    /// The database's epoch.
+    fn epoch(&self) -> Result<String>;
+    /// The security label of the store's data.
+    fn data_label(&self) -> SecurityLevel;
+    /// The distributed tables this store syncs.
+    fn tables(&self) -> Result<Vec<TableSummary>>;
+    /// A session id no other session of this device has used.
+    fn new_session_id(&self) -> u64;
+    /// Called as a session starts: the store now has an identity peers know.
+    fn begin_session(&self) -> Result<()>;
+    /// Every watermark this store holds for `peer`.
+    fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>>;
+    /// The watermark for `peer`'s `table` under `filter` in the peer's `epoch` (0 when none).
+    fn watermark(&self, peer: &str, table: &str, filter: u64, epoch: &str) -> Result<u64>;
+    /// The next batch to send.
+    fn next_batch(&self, request: BatchRequest<'_>) -> Result<Batch>;
+    /// Applies a batch from `peer` and moves its watermark to `watermark`, in one transaction;
+    /// tells the store's observers what changed.
+    fn apply_batch(
+        &self,
+        peer: &str,
+        peer_epoch: &str,
+        batch: &Batch,
+        watermark: u64,
+    ) -> Result<Applied>;
+}
+
+impl RdbStore {
+    /// This store as a session's surface.
+    pub fn sync_surface(&self) -> Arc<dyn SyncStore> {
+        Arc::new(self.clone())
+    }
+}
+
+fn summary(m: &TableMeta) -> TableSummary {
+    TableSummary {
+        name: m.name.clone(),
+        mode: m.mode,
+        columns: m.columns.clone(),
+        schema_version: m.schema_version,
+    }
+}
+
+impl SyncStore for RdbStore {
+    fn device_id(&self) -> String {
+        RdbStore::device_id(self).to_owned()
+    }
+
+    fn store_name(&self) -> String {
+        self.path()
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn epoch(&self) -> Result<String> {
+        RdbStore::epoch(self)
+    }
+
+    fn data_label(&self) -> SecurityLevel {
+        self.config().level()
+    }
+
+    fn tables(&self) -> Result<Vec<TableSummary>> {
+        Ok(self
+            .distributed_tables()?
+            .iter()
+            .filter(|m| m.base.is_none())
+            .map(summary)
+            .collect())
+    }
+
+    fn new_session_id(&self) -> u64 {
+        // Unique whatever the clock did: a restarted or restored store may issue a clock
+        // tick again, never this process-wide count with the time.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut h = blake3::Hasher::new();
+        h.update(RdbStore::device_id(self).as_bytes());
+        h.update(&self.inner.sync.hlc.tick().to_le_bytes());
+        h.update(&count.to_le_bytes());
+        h.update(&nanos.to_le_bytes());
+        let mut first = [7u8; 8];
+        first.copy_from_slice(&h.finalize().as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    fn begin_session(&self) -> Result<()> {
+        let path = self.path();
+        let device = RdbStore::device_id(self).to_owned();
+        let known = self.inner.read(|c| {
+            crate::store::meta::get(c, crate::changes::identity::SYNCED_AS)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })?;
+        if known.is_some() || self.config().read_only {
+            return Ok(());
+        }
+        self.transaction(|tx| {
+            crate::changes::identity::note_synced(tx.conn()?, &device)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
+    fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>> {
+        let path = self.path();
+        let all = self
+            .inner
+            .read(|c| watermark::all(c, peer).map_err(|e| Error::from_sqlite(e, path)))?;
+        Ok(all
+            .into_iter()
+            .map(|(table, filter, epoch, seq)| Watermark {
+                table,
+                filter,
+                epoch,
+                seq,
+            })
+            .collect())
+    }
+
+    fn watermark(&self, peer: &str, table: &str, filter: u64, epoch: &str) -> Result<u64> {
+        let path = self.path();
+        self.inner.read(|c| {
+            watermark::get(c, peer, table, filter, epoch).map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
+    fn next_batch(&self, r: BatchRequest<'_>) -> Result<Batch> {
+        let path = self.path();
+        let predicates = r.filter.map(WireFilter::to_predicates);
+        self.inner.read(|conn| {
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let metas = registry::load_all(conn).map_err(sql_err)?;
+            let Some(logical) = metas.iter().find(|m| m.name == r.table && m.base.is_none()) else {
+                return Err(Error::NotDistributed {
+                    table: r.table.to_owned(),
+                });
+            };
+            let sources: Vec<&TableMeta> = metas
+                .iter()
+                .filter(|m| m.name == r.table || m.base.as_deref() == Some(r.table))
+                .collect();
+            let own_epoch = crate::store::meta::get(conn, "epoch")
+                .map_err(sql_err)?
+                .unwrap_or_default();
+            let writers: HashMap<i64, (String, String)> =
+                registry::writers(conn, &own_epoch).map_err(sql_err)?;
+            // What the peer's current database already holds is not sent back to it.
+            let echo = writers
+                .iter()
+                .find(|(_, (d, e))| d == r.peer && e == r.peer_epoch && !e.is_empty())
+                .map(|(i, _)| *i);
+            extract::next_batch(
+                conn,
+                &self.inner.schema,
+                path,
+                logical,
+                &sources,
+                predicates.as_ref(),
+                r.since,
+                echo,
+                &writers,
+                r.limit,
+            )
+        })
+    }
+
+    fn apply_batch(&self, peer: &str, peer_epoch: &str, b: &Batch, last: u64) -> Result<Applied> {
+        let path = self.path();
+        let applied = self.transaction(|tx| {
+            let conn = tx.conn()?;
+            let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
+            let logical = metas
+                .into_iter()
+                .find(|m| m.name == b.table && m.base.is_none())
+                .ok_or_else(|| Error::NotDistributed {
+                    table: b.table.clone(),
+                })?;
+            let applied = {
+                let _paused = self.inner.sync.pause_capture();
+                merge::apply_batch(tx, &self.inner.sync, &logical, b)?
+            };
+            watermark::set(conn, peer, &b.table, b.filter, peer_epoch, last)
+                .map_err(|e| Error::from_sqlite(e, path))?;
+            Ok(applied)
+        })?;
+        if !applied.keys.is_empty() {
+            self.inner
+                .observers
+                .notify(SubscribeType::Remote, &[peer.to_owned()]);
+            let change = super::RemoteChange {
+                device: peer.to_owned(),
+                keys: applied.keys,
+                kinds: applied.kinds,
+            };
+            self.inner
+                .remote_changes
+                .notify(SubscribeType::Remote, &change);
+        }
+        Ok(Applied {
+            changed: applied.changed,
+            conflicts: applied.conflicts,
+        })
+    }
+}
