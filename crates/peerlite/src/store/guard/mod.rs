@@ -23,7 +23,7 @@
 //! SQLite prepares; those are [`Pending`] and settled by [`settle`] after the statement is
 //! prepared and before it runs, inside the transaction that holds the write lock.
 
-pub(crate) mod lexer;
+pub(crate) mod text;
 
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext};
@@ -325,7 +325,7 @@ pub(crate) fn settle(
                 table,
                 drops_column,
             } => alter_refusal(conn, sql, table, *drops_column)?,
-            Pending::Trigger(name) => lexer::write_targets(sql)
+            Pending::Trigger(name) => text::write_targets(sql)
                 .into_iter()
                 .find(|t| is_protected(t))
                 .map(|t| {
@@ -349,11 +349,11 @@ fn alter_refusal(
     drops_column: bool,
 ) -> rusqlite::Result<Option<Refusal>> {
     let form = if drops_column {
-        lexer::AlterForm::DropColumn
+        text::AlterForm::DropColumn
     } else {
-        lexer::alter_form(sql)
+        text::alter_form(sql)
     };
-    if let lexer::AlterForm::RenameTable(to) = &form {
+    if let text::AlterForm::RenameTable(to) = &form {
         if is_peerlite_name(to) {
             return Ok(Some(Refusal::protected(
                 format!("renaming {table} to {to}"),
@@ -367,14 +367,14 @@ fn alter_refusal(
             )));
         }
     }
-    if form == lexer::AlterForm::AddColumn {
+    if form == text::AlterForm::AddColumn {
         return Ok(None);
     }
     Ok(distributed(conn, table)?.map(|t| {
         let what = match form {
-            lexer::AlterForm::RenameTable(to) => format!("renaming {t} to {to}"),
-            lexer::AlterForm::RenameColumn => format!("renaming a column of {t}"),
-            lexer::AlterForm::DropColumn => format!("dropping a column of {t}"),
+            text::AlterForm::RenameTable(to) => format!("renaming {t} to {to}"),
+            text::AlterForm::RenameColumn => format!("renaming a column of {t}"),
+            text::AlterForm::DropColumn => format!("dropping a column of {t}"),
             _ => format!("altering {t}"),
         };
         Refusal::protected(
