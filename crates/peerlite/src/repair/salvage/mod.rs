@@ -171,11 +171,12 @@ fn write_salvage(
     tmp: &Path,
     dest: &Path,
 ) -> Result<SalvageReport> {
+    let layout = source.layout();
     let mut report = SalvageReport {
-        pages: u64::from(source.page_count()),
+        pages: u64::from(layout.page_count),
         ..SalvageReport::default()
     };
-    if source.page_size() - source.reserved() < btree::MIN_USABLE {
+    if layout.page_size - layout.reserved < btree::MIN_USABLE {
         return Ok(report);
     }
     let mut out = Output::create(tmp, key)?;
