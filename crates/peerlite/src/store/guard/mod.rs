@@ -108,6 +108,25 @@ fn owner(name: &str) -> &'static str {
     if is_peerlite_name(name) { OWN } else { SQLITES }
 }
 
+/// The refusal of `doing` an index or trigger `name` of `table`, if any: for its own name
+/// when `name_refused`, else for its table when that is protected.
+fn on_table(
+    doing: &str,
+    name: &str,
+    name_refused: bool,
+    preposition: &str,
+    table: &str,
+) -> Option<Verdict> {
+    let (what, whose) = if name_refused {
+        (format!("{doing} {name}"), name)
+    } else if is_protected(table) {
+        (format!("{doing} {name} {preposition} {table}"), table)
+    } else {
+        return None;
+    };
+    Some(Verdict::Deny(Refusal::protected(what, owner(whose))))
+}
+
 /// Judges one action of a caller's statement (`in_trigger`: it comes from the body of a
 /// trigger or view the statement fires).
 pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
@@ -150,13 +169,8 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
             index_name: name,
             table_name: table,
         } => {
-            if is_peerlite_name(name) {
-                deny(format!("creating index {name}"), name)
-            } else if is_protected(table) {
-                deny(format!("creating index {name} on {table}"), table)
-            } else {
-                Verdict::Allow
-            }
+            on_table("creating index", name, is_peerlite_name(name), "on", table)
+                .unwrap_or(Verdict::Allow)
         }
         A::CreateTrigger {
             trigger_name: name,
@@ -166,13 +180,8 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
             trigger_name: name,
             table_name: table,
         } => {
-            if is_peerlite_name(name) {
-                deny(format!("creating trigger {name}"), name)
-            } else if is_protected(table) {
-                deny(format!("creating trigger {name} on {table}"), table)
-            } else {
-                Verdict::Defer(Pending::Trigger(name.to_owned()))
-            }
+            on_table("creating trigger", name, is_peerlite_name(name), "on", table)
+                .unwrap_or_else(|| Verdict::Defer(Pending::Trigger(name.to_owned())))
         }
         A::DropTable { table_name: name }
         | A::DropTempTable { table_name: name }
@@ -200,13 +209,7 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
             trigger_name: name,
             table_name: table,
         } => {
-            if is_protected(name) {
-                deny(format!("dropping {name}"), name)
-            } else if is_protected(table) {
-                deny(format!("dropping {name} of {table}"), table)
-            } else {
-                Verdict::Allow
-            }
+            on_table("dropping", name, is_protected(name), "of", table).unwrap_or(Verdict::Allow)
         }
         A::AlterTable { table_name, .. } => {
             if is_protected(table_name) {
@@ -399,12 +402,7 @@ fn exists_in_main(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
 fn distributed(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
     use rusqlite::OptionalExtension;
     // The registry is `changes::registry`'s table; `store` reads it without depending on it.
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = 'peerlite_distributed')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    if !crate::store::schema::table_exists(conn, "peerlite_distributed")? {
         return Ok(None);
     }
     conn.query_row(
