@@ -453,6 +453,26 @@ pub fn dir_entries(dir: impl AsRef<Path>) -> Vec<String> {
     names
 }
 
+/// Copies the directory tree `from` to `to` (created as needed): a store's files with its
+/// backups, copied once per trial.
+///
+/// # Errors
+/// When a directory cannot be read or created, or a file cannot be copied.
+pub fn copy_dir(from: impl AsRef<Path>, to: impl AsRef<Path>) -> std::io::Result<()> {
+    let to = to.as_ref();
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Polls `condition` every few milliseconds until it holds; false when `timeout` passes first.
 pub fn wait_for(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;
