@@ -10,18 +10,15 @@ mod disk_full;
 mod encrypted;
 mod kv;
 mod restore_errors;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value as Json;
 
-/// The binary, without a key from the environment.
-pub fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY");
-    cmd
-}
+pub use support::peerlite;
 
 /// Runs the command, asserts exit 0 and an empty stderr, returns stdout.
 pub fn stdout_of(cmd: &mut Command) -> String {
