@@ -193,7 +193,6 @@ fn library_hint_or_help(err: &Error, command: &str) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     //! Every error the library can report, under every command: the hint names no library

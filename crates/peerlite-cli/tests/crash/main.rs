@@ -172,7 +172,7 @@ pub struct Template {
 
 impl Template {
     /// An empty `base` directory in a new temporary root.
-    pub fn new() -> Template {
+    pub fn empty() -> Template {
         let root = tempfile::tempdir().unwrap();
         let base = root.path().join("base");
         std::fs::create_dir(&base).unwrap();

@@ -52,7 +52,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let template = Template::new();
+        let template = Template::empty();
         let db = template.db();
         fill(&db, BACKED_UP, "backed-up");
         ok(&mut peerlite([

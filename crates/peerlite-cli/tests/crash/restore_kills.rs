@@ -28,7 +28,7 @@ impl Fixture {
     /// The backup NEW holds ROWS rows marked 'new'; the database then moves on to OLD_ROWS rows
     /// marked 'old' (the same store, so no --force is needed).
     fn new() -> Fixture {
-        let template = Template::new();
+        let template = Template::empty();
         let db = template.db();
         fill(&db, ROWS, "new");
         ok(&mut peerlite([

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod device;
-mod trust;
 #[path = "../support/mod.rs"]
 mod support;
+mod trust;
 
 use std::path::Path;
 

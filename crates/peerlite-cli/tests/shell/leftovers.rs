@@ -55,7 +55,11 @@ fn failed_commands_leave_no_files_behind() {
         "no key-value directory: {:?}",
         dir_entries(&stores)
     );
-    assert_eq!(dir_entries(root), ["migrations"], "nothing but the migrations");
+    assert_eq!(
+        dir_entries(root),
+        ["migrations"],
+        "nothing but the migrations"
+    );
     // A failing put in an existing directory removes only the store it created.
     std::fs::create_dir(&stores).unwrap();
     std::fs::write(stores.join("other.txt"), "mine").unwrap();

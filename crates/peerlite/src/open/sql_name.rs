@@ -36,7 +36,10 @@ pub(crate) fn create_table_name(sql: &str) -> Option<NameSpan> {
         2
     };
     let mut name = name_at(at)?;
-    if toks.get(at + 1).is_some_and(|(t, _)| *t == Token::Other('.')) {
+    if toks
+        .get(at + 1)
+        .is_some_and(|(t, _)| *t == Token::Other('.'))
+    {
         if !name.eq_ignore_ascii_case("main") {
             return None;
         }

@@ -198,6 +198,9 @@ mod tests {
         let words: Vec<_> = ascii_spaced_tokens("x.\u{a0}y\u{b}")
             .map(|t| t.name())
             .collect();
-        assert_eq!(words, [Some("x".into()), None, Some("\u{a0}y".into()), None]);
+        assert_eq!(
+            words,
+            [Some("x".into()), None, Some("\u{a0}y".into()), None]
+        );
     }
 }

@@ -147,9 +147,7 @@ impl PageSource for FilePages {
         let in_wal = self.wal.as_ref().and_then(|w| w.frames.get(&pgno).copied());
         let valid = match (in_wal, self.wal_file.as_mut(), self.db.as_mut()) {
             (Some(offset), Some(wal), _) => read_at(wal, offset, &mut bytes),
-            (_, _, Some(db)) => {
-                read_at(db, u64::from(pgno - 1) * page_size as u64, &mut bytes)
-            }
+            (_, _, Some(db)) => read_at(db, u64::from(pgno - 1) * page_size as u64, &mut bytes),
             _ => 0,
         };
         (valid > 0).then_some(Page { bytes, valid })

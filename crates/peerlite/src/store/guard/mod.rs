@@ -168,10 +168,8 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::CreateTempIndex {
             index_name: name,
             table_name: table,
-        } => {
-            on_table("creating index", name, is_peerlite_name(name), "on", table)
-                .unwrap_or(Verdict::Allow)
-        }
+        } => on_table("creating index", name, is_peerlite_name(name), "on", table)
+            .unwrap_or(Verdict::Allow),
         A::CreateTrigger {
             trigger_name: name,
             table_name: table,
@@ -179,10 +177,14 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::CreateTempTrigger {
             trigger_name: name,
             table_name: table,
-        } => {
-            on_table("creating trigger", name, is_peerlite_name(name), "on", table)
-                .unwrap_or_else(|| Verdict::Defer(Pending::Trigger(name.to_owned())))
-        }
+        } => on_table(
+            "creating trigger",
+            name,
+            is_peerlite_name(name),
+            "on",
+            table,
+        )
+        .unwrap_or_else(|| Verdict::Defer(Pending::Trigger(name.to_owned()))),
         A::DropTable { table_name: name }
         | A::DropTempTable { table_name: name }
         | A::DropView { view_name: name }
@@ -208,9 +210,7 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::DropTempTrigger {
             trigger_name: name,
             table_name: table,
-        } => {
-            on_table("dropping", name, is_protected(name), "of", table).unwrap_or(Verdict::Allow)
-        }
+        } => on_table("dropping", name, is_protected(name), "of", table).unwrap_or(Verdict::Allow),
         A::AlterTable { table_name, .. } => {
             if is_protected(table_name) {
                 deny(format!("altering {table_name}"), table_name)
