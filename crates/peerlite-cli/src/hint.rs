@@ -4,6 +4,8 @@
 //! looks at the error's cause, so a full disk during a migration is not told to fix the step.
 
 use peerlite::Error;
+// The rule lives in the testkit so that the end-to-end tests check the binary's hints by it.
+use peerlite_testkit::names_no_library_function;
 
 /// The hint for `err`, raised by the subcommand `command` (`sql`, `kv`, `migrate`, …).
 pub fn for_error(err: &Error, command: &str) -> String {
@@ -189,23 +191,6 @@ fn library_hint_or_help(err: &Error, command: &str) -> String {
     } else {
         format!("see `peerlite {command} --help`")
     }
-}
-
-/// True when `hint` names no library function (see [`library_hint_or_help`]).
-pub fn names_no_library_function(hint: &str) -> bool {
-    if hint.contains("()") || hint.contains("::") {
-        return false;
-    }
-    // Words outside backticks: the even-numbered pieces of a split on '`'.
-    !hint.split('`').step_by(2).any(|text| {
-        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|w| {
-                w.contains('_')
-                    && !w.starts_with('_')
-                    && !w.ends_with('_')
-                    && w.chars().any(char::is_lowercase)
-            })
-    })
 }
 
 #[cfg(test)]

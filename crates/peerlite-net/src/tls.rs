@@ -76,6 +76,14 @@ struct PinnedPeers {
 }
 
 impl PinnedPeers {
+    fn new(trust: &TrustSet, expected: Option<DeviceId>, provider: &CryptoProvider) -> Arc<Self> {
+        Arc::new(PinnedPeers {
+            trust: trust.clone(),
+            expected,
+            algorithms: provider.signature_verification_algorithms,
+        })
+    }
+
     fn check(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -98,6 +106,35 @@ impl PinnedPeers {
     }
 }
 
+/// The handshake-signature methods, which `ServerCertVerifier` and `ClientCertVerifier` both
+/// declare and which check the same way in either direction: TLS 1.3 only, with the
+/// provider's algorithms.
+macro_rules! signature_checks {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::General("only TLS 1.3 is offered".into()))
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    };
+}
+
 impl ServerCertVerifier for PinnedPeers {
     fn verify_server_cert(
         &self,
@@ -111,27 +148,7 @@ impl ServerCertVerifier for PinnedPeers {
             .map(|()| ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("only TLS 1.3 is offered".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
+    signature_checks!();
 }
 
 impl ClientCertVerifier for PinnedPeers {
@@ -157,27 +174,7 @@ impl ClientCertVerifier for PinnedPeers {
             .map(|()| ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("only TLS 1.3 is offered".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
+    signature_checks!();
 }
 
 fn tls_error(e: rustls::Error) -> Error {
@@ -189,11 +186,7 @@ fn tls_error(e: rustls::Error) -> Error {
 /// The server side: requires a client certificate of a trusted device.
 pub(crate) fn server_config(home: &Home, trust: &TrustSet) -> Result<Arc<ServerConfig>> {
     let provider = provider();
-    let verifier = Arc::new(PinnedPeers {
-        trust: trust.clone(),
-        expected: None,
-        algorithms: provider.signature_verification_algorithms,
-    });
+    let verifier = PinnedPeers::new(trust, None, &provider);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
@@ -213,11 +206,7 @@ pub(crate) fn client_config(
     expected: DeviceId,
 ) -> Result<Arc<ClientConfig>> {
     let provider = provider();
-    let verifier = Arc::new(PinnedPeers {
-        trust: trust.clone(),
-        expected: Some(expected),
-        algorithms: provider.signature_verification_algorithms,
-    });
+    let verifier = PinnedPeers::new(trust, Some(expected), &provider);
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?

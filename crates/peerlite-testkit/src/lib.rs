@@ -453,6 +453,54 @@ pub fn dir_entries(dir: impl AsRef<Path>) -> Vec<String> {
     names
 }
 
+/// Copies the directory tree `from` to `to` (created as needed): a store's files with its
+/// backups, copied once per trial.
+///
+/// # Errors
+/// When a directory cannot be read or created, or a file cannot be copied.
+pub fn copy_dir(from: impl AsRef<Path>, to: impl AsRef<Path>) -> std::io::Result<()> {
+    let to = to.as_ref();
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// True when a `hint:` line names no library function a shell user cannot call: no `name()`,
+/// no `Type::item`, no `snake_case` word outside backticks (an upper-case placeholder such as
+/// STORE_DIR is not one). The command line shows a library hint only when this holds, and its
+/// tests check every hint it prints by the same rule.
+///
+/// ```
+/// use peerlite_testkit::names_no_library_function;
+///
+/// assert!(names_no_library_function("run `peerlite repair DB` (STORE_DIR is kept)"));
+/// assert!(!names_no_library_function("open with allow_rebuild"));
+/// assert!(!names_no_library_function("call RdbStore::repair"));
+/// ```
+pub fn names_no_library_function(hint: &str) -> bool {
+    if hint.contains("()") || hint.contains("::") {
+        return false;
+    }
+    // Words outside backticks: the even-numbered pieces of a split on '`'.
+    !hint.split('`').step_by(2).any(|text| {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|w| {
+                w.contains('_')
+                    && !w.starts_with('_')
+                    && !w.ends_with('_')
+                    && w.chars().any(char::is_lowercase)
+            })
+    })
+}
+
 /// Polls `condition` every few milliseconds until it holds; false when `timeout` passes first.
 pub fn wait_for(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;

@@ -154,16 +154,7 @@ fn a_truncated_encrypted_store_is_a_missing_key_without_it_and_repairs_with_it()
     for cut_inside_page in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("secret.db");
-        peerlite()
-            .args(["--key", KEY, "sql"])
-            .arg(&db)
-            .arg("CREATE TABLE t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)")
-            .arg(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
-                 INSERT INTO t(marker, pad) SELECT 'kept', randomblob(200) FROM n",
-            )
-            .assert()
-            .success();
+        make_keyed_db(&db, Some(KEY), 3000, "kept");
         stdout_of(
             peerlite()
                 .args(["--key", KEY, "backup"])

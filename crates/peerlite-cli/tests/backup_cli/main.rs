@@ -10,18 +10,15 @@ mod disk_full;
 mod encrypted;
 mod kv;
 mod restore_errors;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value as Json;
 
-/// The binary, without a key from the environment.
-pub fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY");
-    cmd
-}
+pub use support::peerlite;
 
 /// Runs the command, asserts exit 0 and an empty stderr, returns stdout.
 pub fn stdout_of(cmd: &mut Command) -> String {
@@ -73,8 +70,16 @@ pub fn assert_error_shape(stderr: &str, code: u32) {
 /// Creates (or fills) table `t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)` with `rows`
 /// rows marked `marker` and 200-byte random blobs, through the binary.
 pub fn make_db(db: &Path, rows: u32, marker: &str) {
-    peerlite()
-        .arg("sql")
+    make_keyed_db(db, None, rows, marker);
+}
+
+/// [`make_db`], encrypted with `key` (`--key`) when one is given.
+pub fn make_keyed_db(db: &Path, key: Option<&str>, rows: u32, marker: &str) {
+    let mut cmd = peerlite();
+    if let Some(key) = key {
+        cmd.args(["--key", key]);
+    }
+    cmd.arg("sql")
         .arg(db)
         .arg("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, marker TEXT, pad BLOB)")
         .arg(format!(

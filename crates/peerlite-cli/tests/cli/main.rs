@@ -4,24 +4,12 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value as Json;
 
-fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY");
-    cmd
-}
+#[path = "../support/mod.rs"]
+mod support;
 
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
-}
-
-fn json_of(cmd: &mut Command) -> Json {
-    serde_json::from_str(stdout_of(cmd).trim()).unwrap()
-}
+use support::{json_of, peerlite, stdout_of};
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();

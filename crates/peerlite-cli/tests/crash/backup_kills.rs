@@ -25,7 +25,7 @@ fn killing_a_backup_never_harms_the_database_or_lists_a_partial_backup() {
     let expected = state(&base_db);
     assert_eq!(expected.rows, i64::from(ROWS));
     let base_with_backup = root.path().join("base-with-backup");
-    copy_dir(&base, &base_with_backup);
+    copy_dir(&base, &base_with_backup).unwrap();
     ok(&mut backup_cmd(&base_with_backup.join("a.db")));
     checkpoint(&base_with_backup.join("a.db"));
     let scratch = scratch_db(root.path());
@@ -34,7 +34,7 @@ fn killing_a_backup_never_harms_the_database_or_lists_a_partial_backup() {
     let runs = (0..3)
         .map(|i| {
             let dir = root.path().join(format!("calibrate-{i}"));
-            copy_dir(&base, &dir);
+            copy_dir(&base, &dir).unwrap();
             let took = timed(&mut backup_cmd(&dir.join("a.db")));
             std::fs::remove_dir_all(&dir).unwrap();
             took
@@ -55,7 +55,8 @@ fn killing_a_backup_never_harms_the_database_or_lists_a_partial_backup() {
                 &base_with_backup
             },
             &dir,
-        );
+        )
+        .unwrap();
         let db = dir.join("a.db");
         let mut rng = Rng(0xB4C0_0000 + u64::from(trial));
         let delay = rng.below(window);

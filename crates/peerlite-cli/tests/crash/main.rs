@@ -16,6 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use peerlite_testkit::copy_dir;
 use serde_json::Value as Json;
 
 /// Trials per test.
@@ -162,17 +163,37 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Copies a directory tree.
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
+/// A database directory (`base/a.db`, with whatever lies beside it) built once and copied
+/// afresh for every trial.
+pub struct Template {
+    pub root: tempfile::TempDir,
+    base: PathBuf,
+}
+
+impl Template {
+    /// An empty `base` directory in a new temporary root.
+    pub fn empty() -> Template {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().join("base");
+        std::fs::create_dir(&base).unwrap();
+        Template { root, base }
+    }
+
+    /// The database of the template, to build it.
+    pub fn db(&self) -> PathBuf {
+        self.base.join("a.db")
+    }
+
+    /// A fresh copy of the template named `label`; returns its database.
+    pub fn copy(&self, label: &str) -> PathBuf {
+        let dir = self.root.path().join(label);
+        copy_dir(&self.base, &dir).unwrap();
+        dir.join("a.db")
+    }
+
+    /// Removes the copy holding `db`.
+    pub fn discard(db: &Path) {
+        std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
     }
 }
 

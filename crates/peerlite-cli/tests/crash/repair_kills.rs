@@ -45,18 +45,15 @@ fn damage(db: &Path, fractions: &[f64]) -> Vec<u8> {
 }
 
 struct Fixture {
-    root: tempfile::TempDir,
-    base: PathBuf,
+    template: Template,
     damaged: Vec<u8>,
     backed_up: State,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let root = tempfile::tempdir().unwrap();
-        let base = root.path().join("base");
-        std::fs::create_dir(&base).unwrap();
-        let db = base.join("a.db");
+        let template = Template::empty();
+        let db = template.db();
         fill(&db, BACKED_UP, "backed-up");
         ok(&mut peerlite([
             "backup".as_ref(),
@@ -76,17 +73,10 @@ impl Fixture {
         assert!(with_suffix(&db, ".corrupt").exists());
         assert_eq!(std::fs::read(&db).unwrap(), damaged);
         Fixture {
-            root,
-            base,
+            template,
             damaged,
             backed_up,
         }
-    }
-
-    fn copy(&self, label: &str) -> PathBuf {
-        let dir = self.root.path().join(label);
-        copy_dir(&self.base, &dir);
-        dir.join("a.db")
     }
 }
 
@@ -231,10 +221,10 @@ fn killing_a_repair_leaves_the_damaged_store_or_the_repaired_one() {
     let f = Fixture::new();
     let runs = (0..3)
         .map(|i| {
-            let db = f.copy(&format!("calibrate-{i}"));
+            let db = f.template.copy(&format!("calibrate-{i}"));
             let took = timed(&mut repair_cmd(&db));
             assert_repaired(&f, &db, "an unkilled repair");
-            std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+            Template::discard(&db);
             took
         })
         .collect();
@@ -244,7 +234,7 @@ fn killing_a_repair_leaves_the_damaged_store_or_the_repaired_one() {
     let mut seen: Vec<Left> = Vec::new();
     let mut trial = 0;
     while kills < MIN_KILLS && trial < MAX_TRIALS {
-        let db = f.copy(&format!("trial-{trial}"));
+        let db = f.template.copy(&format!("trial-{trial}"));
         let delay = Rng(0x4E9A_1200 + u64::from(trial)).below(typical);
         let kill = kill_after(&mut repair_cmd(&db), delay, db.parent().unwrap());
         let what = format!("trial {trial} (killed after {delay:?})");
@@ -255,7 +245,7 @@ fn killing_a_repair_leaves_the_damaged_store_or_the_repaired_one() {
         assert_repaired(&f, &db, &what);
         kills += u32::from(kill.mid_operation);
         seen.push(left);
-        std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+        Template::discard(&db);
         trial += 1;
     }
     let count = |l: Left| seen.iter().filter(|s| **s == l).count();

@@ -18,8 +18,7 @@ fn restore_cmd(db: &Path) -> Command {
 
 /// A database in its old state with a backup NEW of its new state, copied for every trial.
 struct Fixture {
-    root: tempfile::TempDir,
-    base: PathBuf,
+    template: Template,
     old: State,
     new: State,
     scratch: PathBuf,
@@ -29,10 +28,8 @@ impl Fixture {
     /// The backup NEW holds ROWS rows marked 'new'; the database then moves on to OLD_ROWS rows
     /// marked 'old' (the same store, so no --force is needed).
     fn new() -> Fixture {
-        let root = tempfile::tempdir().unwrap();
-        let base = root.path().join("base");
-        std::fs::create_dir(&base).unwrap();
-        let db = base.join("a.db");
+        let template = Template::empty();
+        let db = template.db();
         fill(&db, ROWS, "new");
         ok(&mut peerlite([
             "backup".as_ref(),
@@ -51,25 +48,13 @@ impl Fixture {
             (new.rows, new.markers.clone()),
             (i64::from(ROWS), vec!["new".to_owned()])
         );
-        let scratch = scratch_db(root.path());
+        let scratch = scratch_db(template.root.path());
         Fixture {
-            root,
-            base,
+            template,
             old,
             new,
             scratch,
         }
-    }
-
-    /// A fresh copy of the base for `label`; returns its database.
-    fn copy(&self, label: &str) -> PathBuf {
-        let dir = self.root.path().join(label);
-        copy_dir(&self.base, &dir);
-        dir.join("a.db")
-    }
-
-    fn discard(db: &Path) {
-        std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
     }
 
     /// Everything a kill must leave, checked on `db`.
@@ -142,10 +127,10 @@ fn killing_a_restore_leaves_the_old_state_or_the_new_one() {
     let fixture = Fixture::new();
     let runs = (0..3)
         .map(|i| {
-            let db = fixture.copy(&format!("calibrate-{i}"));
+            let db = fixture.template.copy(&format!("calibrate-{i}"));
             let took = timed(&mut restore_cmd(&db));
             assert_eq!(state(&db), fixture.new);
-            Fixture::discard(&db);
+            Template::discard(&db);
             took
         })
         .collect();
@@ -154,12 +139,12 @@ fn killing_a_restore_leaves_the_old_state_or_the_new_one() {
 
     let mut tally = Tally::default();
     for trial in 0..TRIALS {
-        let db = fixture.copy(&format!("trial-{trial}"));
+        let db = fixture.template.copy(&format!("trial-{trial}"));
         let delay = Rng(0x2E57_0000 + u64::from(trial)).below(window);
         let kill = kill_after(&mut restore_cmd(&db), delay, &backup_dir(&db));
         let what = format!("trial {trial} (killed after {delay:?})");
         fixture.check(&what, &db, kill, &mut tally);
-        Fixture::discard(&db);
+        Template::discard(&db);
     }
     assert!(
         tally.ended_old > 0 && tally.ended_new > 0,
@@ -226,7 +211,7 @@ fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
     // How long a restore runs once its safety copy is complete.
     let runs = (0..3)
         .map(|i| {
-            let db = fixture.copy(&format!("calibrate-{i}"));
+            let db = fixture.template.copy(&format!("calibrate-{i}"));
             let manifest = backup_dir(&db).join("pre-restore.manifest.json");
             let mut child = restore_cmd(&db)
                 .stdin(Stdio::null())
@@ -242,7 +227,7 @@ fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
                 std::thread::sleep(Duration::from_micros(50));
             }
             let took = since.map_or(Duration::ZERO, |s| s.elapsed());
-            Fixture::discard(&db);
+            Template::discard(&db);
             took
         })
         .collect();
@@ -255,13 +240,13 @@ fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
     let trials = 20;
     let mut appeared = 0;
     for trial in 0..trials {
-        let db = fixture.copy(&format!("aimed-{trial}"));
+        let db = fixture.template.copy(&format!("aimed-{trial}"));
         let extra = Rng(0xC0B7_0000 + u64::from(trial)).below(window);
         let (kill, seen) = kill_after_safety_copy(&db, extra);
         appeared += u32::from(seen);
         let what = format!("aimed trial {trial} (killed {extra:?} after the safety copy)");
         fixture.check(&what, &db, kill, &mut tally);
-        Fixture::discard(&db);
+        Template::discard(&db);
     }
     eprintln!(
         "restore kills aimed at the copy: {trials} trials, safety copy seen in {appeared}, {} \

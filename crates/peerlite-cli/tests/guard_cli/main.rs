@@ -4,25 +4,13 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use peerlite::sync::{SyncMode, sync_in_memory};
 use peerlite_testkit::hostile;
 
-fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY");
-    cmd
-}
+#[path = "../support/mod.rs"]
+mod support;
 
-/// (exit code, stdout, stderr).
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use support::{peerlite, run};
 
 fn sql(db: &Path, statement: &str) -> (i32, String, String) {
     run(peerlite().arg("sql").arg(db).arg(statement))

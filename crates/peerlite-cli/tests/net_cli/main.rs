@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod device;
+#[path = "../support/mod.rs"]
+mod support;
 mod trust;
 
 use std::path::Path;
@@ -11,15 +13,13 @@ use std::path::Path;
 use assert_cmd::Command;
 use peerlite_net::DeviceId;
 
-pub fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY").env_remove("PEERLITE_HOME");
-    cmd
-}
+pub use support::stdout_of;
 
-pub fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
+/// The binary, without a key or a home from the environment.
+pub fn peerlite() -> Command {
+    let mut cmd = support::peerlite();
+    cmd.env_remove("PEERLITE_HOME");
+    cmd
 }
 
 /// `peerlite device init --home HOME`; returns the id it printed.

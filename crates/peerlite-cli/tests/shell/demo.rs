@@ -5,7 +5,7 @@
 //! ended. Now every --rows the demo accepts runs it through, other values are usage errors, no
 //! input makes it panic, --dir keeps the files where the user says, and --json prints JSON.
 
-use super::{json_lines, names_in, peerlite, stdout_of};
+use super::{dir_entries, json_lines, peerlite, stdout_of};
 
 #[test]
 fn every_small_row_count_runs_the_whole_story() {
@@ -57,7 +57,7 @@ fn hostile_values_are_usage_errors_never_panics() {
         "keep me"
     );
     assert_eq!(
-        names_in(&full),
+        dir_entries(&full),
         ["mine.txt"],
         "nothing added to a directory that was refused"
     );
@@ -78,7 +78,7 @@ fn dir_keeps_the_files_where_the_user_says() {
         out.contains(&format!("kept in {}", kept.display())),
         "{out}"
     );
-    let names = names_in(&kept);
+    let names = dir_entries(&kept);
     for expected in [
         "RdbTest.db",
         "secret.db",

@@ -10,7 +10,9 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use super::{json_of, names_in, peerlite, process, sql, stdout_of};
+use peerlite_testkit::names_no_library_function;
+
+use super::{dir_entries, json_of, peerlite, process, sql, stdout_of};
 
 #[test]
 fn failed_commands_leave_no_files_behind() {
@@ -51,14 +53,18 @@ fn failed_commands_leave_no_files_behind() {
     assert!(
         !stores.exists(),
         "no key-value directory: {:?}",
-        names_in(&stores)
+        dir_entries(&stores)
     );
-    assert_eq!(names_in(root), ["migrations"], "nothing but the migrations");
+    assert_eq!(
+        dir_entries(root),
+        ["migrations"],
+        "nothing but the migrations"
+    );
     // A failing put in an existing directory removes only the store it created.
     std::fs::create_dir(&stores).unwrap();
     std::fs::write(stores.join("other.txt"), "mine").unwrap();
     fails(&["kv", "kv", "s", "put", &long_key, "v"], 2);
-    assert_eq!(names_in(&stores), ["other.txt"]);
+    assert_eq!(dir_entries(&stores), ["other.txt"]);
     // And an existing database is never removed by a failure.
     sql(&root.join("old.db"), &["CREATE TABLE t(x)"]);
     fails(&["sql", "old.db", "SELEC 1"], 2);
@@ -99,7 +105,7 @@ fn start_with_temp_dir(tmp: &Path, args: &[&str], stdout: Stdio) -> std::process
         .unwrap();
     // Bounded: a guard against a hang, not a measure of speed.
     for _ in 0..6000 {
-        if !names_in(tmp).is_empty() {
+        if !dir_entries(tmp).is_empty() {
             return child;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -133,7 +139,7 @@ fn interrupted_sim_and_demo_remove_their_temporary_directories() {
         let status = child.wait().unwrap();
         assert!(!status.success(), "{args:?} SIG{sig}: {status:?}");
         assert_eq!(
-            names_in(tmp.path()),
+            dir_entries(tmp.path()),
             Vec::<String>::new(),
             "{args:?} SIG{sig}: nothing left"
         );
@@ -157,13 +163,13 @@ fn a_closed_pipe_removes_the_temporary_directories_too() {
         Some(141),
         "stopped quietly at the closed pipe"
     );
-    assert_eq!(names_in(tmp.path()), Vec::<String>::new());
+    assert_eq!(dir_entries(tmp.path()), Vec::<String>::new());
     // The simulation writes at the end, to a reader gone long before.
     let tmp = tempfile::tempdir().unwrap();
     let mut sim = start_with_temp_dir(tmp.path(), &["sim", "--ops", "300"], Stdio::piped());
     drop(sim.stdout.take());
     assert_eq!(sim.wait().unwrap().code(), Some(141));
-    assert_eq!(names_in(tmp.path()), Vec::<String>::new());
+    assert_eq!(dir_entries(tmp.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -385,22 +391,6 @@ fn a_field_listed_twice_in_a_sync_schema_is_an_error() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("error[17030024]"));
-}
-
-/// True when `hint` names no library function: no `name()`, no `Type::item`, and no
-/// `snake_case` word outside backticks.
-fn names_no_library_function(hint: &str) -> bool {
-    !hint.contains("()")
-        && !hint.contains("::")
-        && !hint.split('`').step_by(2).any(|text| {
-            text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .any(|w| {
-                    w.contains('_')
-                        && !w.starts_with('_')
-                        && !w.ends_with('_')
-                        && w.chars().any(char::is_lowercase)
-                })
-        })
 }
 
 #[test]

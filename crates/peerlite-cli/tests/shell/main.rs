@@ -9,59 +9,20 @@ mod input;
 mod leftovers;
 mod output;
 mod reads;
-
-use std::path::Path;
+#[path = "../support/mod.rs"]
+mod support;
 
 use assert_cmd::Command;
 use serde_json::Value as Json;
 
-/// The binary, without a key from the environment.
-pub fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY");
-    cmd
-}
+pub use peerlite_testkit::dir_entries;
+pub use support::{json_of, peerlite, sql, stdout_of};
 
 /// The binary as a plain process (to signal it, limit it, or read its output as it comes).
 pub fn process() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_peerlite"));
     cmd.env_remove("PEERLITE_KEY");
     cmd
-}
-
-/// Stdout of a command that must succeed.
-pub fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
-}
-
-/// Stdout of a command that must succeed, as JSON.
-pub fn json_of(cmd: &mut Command) -> Json {
-    serde_json::from_str(stdout_of(cmd).trim()).unwrap()
-}
-
-/// Runs SQL on `db` with `peerlite sql` (creating it).
-pub fn sql(db: &Path, statements: &[&str]) {
-    peerlite()
-        .arg("sql")
-        .arg(db)
-        .args(statements)
-        .assert()
-        .success();
-}
-
-/// The file names in `dir`, sorted (empty when it does not exist).
-pub fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Stdout of a command that must succeed, one JSON value per line.

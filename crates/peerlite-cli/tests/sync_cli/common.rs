@@ -3,52 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value as Json;
 
-/// The binary, without a key from the environment.
-pub fn peerlite() -> Command {
-    let mut cmd = Command::cargo_bin("peerlite").unwrap();
-    cmd.env_remove("PEERLITE_KEY");
-    cmd
-}
-
-/// Output of a run that must succeed.
-pub fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
-}
-
-/// JSON output of a run that must succeed.
-pub fn json_of(cmd: &mut Command) -> Json {
-    serde_json::from_str(stdout_of(cmd).trim()).unwrap()
-}
-
-/// (exit code, stdout, stderr) of a run, whatever its outcome.
-pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+pub use crate::support::{json_of, peerlite, run, sql, stdout_of};
 
 /// Writes `text` to `dir/name`, returning the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Runs SQL statements on `db` with `peerlite sql` (creating the database).
-pub fn sql(db: &Path, statements: &[&str]) {
-    peerlite()
-        .arg("sql")
-        .arg(db)
-        .args(statements)
-        .assert()
-        .success();
 }
 
 /// `SELECT` rows through `peerlite --json sql`, as objects keyed by column name (these

@@ -9,3 +9,5 @@ mod conflicts;
 mod distribute;
 mod schema_check;
 mod sim;
+#[path = "../support/mod.rs"]
+mod support;

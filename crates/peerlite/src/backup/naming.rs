@@ -68,7 +68,8 @@ pub(crate) fn is_automatic(name: &str) -> bool {
     name.starts_with(AUTO_PREFIX)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` appended to its file name: `a.db` and `-wal` give `a.db-wal`.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut os = path.as_os_str().to_owned();
     os.push(suffix);
     PathBuf::from(os)

@@ -40,6 +40,7 @@ use super::registry;
 use super::state::SyncState;
 use crate::error::{Error, Result};
 use crate::store::meta;
+use crate::store::schema::table_exists;
 
 /// How far ahead of the clock the ceiling is reserved: a second. A database that resumes from
 /// the ceiling (re-created, repaired) runs that much ahead of what it issued; longer leases
@@ -132,12 +133,7 @@ pub(crate) fn clock_floor(conn: &Connection, now_ms: u64) -> rusqlite::Result<u6
     let mut floor = 0u64;
     for meta in registry::load_all(conn)? {
         let clock = meta.clock();
-        let exists: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
-            [&clock],
-            |r| r.get(0),
-        )?;
-        if !exists {
+        if !table_exists(conn, &clock)? {
             continue;
         }
         let max: Option<i64> =

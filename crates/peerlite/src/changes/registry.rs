@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::LOCAL;
 use crate::schema::TableSchema;
-use crate::store::schema::quote_ident;
+use crate::store::schema::{quote_ident, table_exists};
 
 pub(crate) const DDL: &str = "
 CREATE TABLE IF NOT EXISTS peerlite_distributed(
@@ -140,11 +140,7 @@ pub(crate) fn exists(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 fn registry_exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'peerlite_distributed')",
-        [],
-        |r| r.get(0),
-    )
+    table_exists(conn, "peerlite_distributed")
 }
 
 /// Every distributed table, local ones first.

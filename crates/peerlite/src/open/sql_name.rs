@@ -1,6 +1,8 @@
 //! Finds the table name in a `CREATE TABLE` statement, so `rebuild_table` can create the new
 //! table under a temporary name without parsing the rest of the statement.
 
+use crate::store::lexer::{Token, ascii_spaced_tokens};
+
 /// Where the name sits in the statement, and the name unquoted.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct NameSpan {
@@ -9,88 +11,47 @@ pub(crate) struct NameSpan {
     pub name: String,
 }
 
-fn skip_space(sql: &str, mut i: usize) -> usize {
-    let b = sql.as_bytes();
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if sql[i..].starts_with("--") {
-            i = sql[i..].find('\n').map_or(b.len(), |n| i + n + 1);
-        } else if sql[i..].starts_with("/*") {
-            i = sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2);
-        } else {
-            return i;
-        }
+/// The token as this reader takes a name or keyword: a bare word or an identifier closed in
+/// `"…"`, `` `…` `` or `[…]`. A string literal, an unterminated quote or punctuation is none.
+fn name_of(token: &Token<'_>) -> Option<String> {
+    match token {
+        Token::Quoted { quote: '\'', .. } | Token::Quoted { closed: false, .. } => None,
+        other => other.name(),
     }
-}
-
-/// Reads one token at `i`: a keyword/bare identifier or a quoted identifier. Returns the token
-/// unquoted and the index after it.
-fn token(sql: &str, i: usize) -> Option<(String, usize)> {
-    let rest = &sql[i..];
-    let first = rest.chars().next()?;
-    let close = match first {
-        '"' => Some('"'),
-        '`' => Some('`'),
-        '[' => Some(']'),
-        _ => None,
-    };
-    if let Some(close) = close {
-        let mut out = String::new();
-        let mut chars = rest.char_indices().skip(1).peekable();
-        while let Some((j, c)) = chars.next() {
-            if c == close {
-                if close != ']' && chars.peek().is_some_and(|(_, n)| *n == close) {
-                    out.push(c);
-                    chars.next();
-                    continue;
-                }
-                return Some((out, i + j + c.len_utf8()));
-            }
-            out.push(c);
-        }
-        return None;
-    }
-    let len: usize = rest
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$' || !c.is_ascii())
-        .map(char::len_utf8)
-        .sum();
-    (len > 0).then(|| (rest[..len].to_owned(), i + len))
 }
 
 /// Locates the table name of `CREATE TABLE [IF NOT EXISTS] [main.]name …`; `None` when the
 /// statement is not a plain CREATE TABLE (temporary tables and other schemas are refused).
 pub(crate) fn create_table_name(sql: &str) -> Option<NameSpan> {
-    let mut i = skip_space(sql, 0);
-    let expect = |word: &str, i: &mut usize| -> bool {
-        match token(sql, *i) {
-            Some((t, next)) if t.eq_ignore_ascii_case(word) => {
-                *i = skip_space(sql, next);
-                true
-            }
-            _ => false,
-        }
-    };
-    if !expect("CREATE", &mut i) || !expect("TABLE", &mut i) {
+    // CREATE TABLE IF NOT EXISTS main . name: the most tokens read.
+    let toks: Vec<_> = ascii_spaced_tokens(sql).spanned().take(8).collect();
+    let name_at = |i: usize| toks.get(i).and_then(|(t, _)| name_of(t));
+    let word_at = |i: usize, word: &str| name_at(i).is_some_and(|n| n.eq_ignore_ascii_case(word));
+    if !(word_at(0, "CREATE") && word_at(1, "TABLE")) {
         return None;
     }
-    let save = i;
-    if !(expect("IF", &mut i) && expect("NOT", &mut i) && expect("EXISTS", &mut i)) {
-        i = save;
-    }
-    let (mut name, mut end) = token(sql, i)?;
-    let mut start = i;
-    let after = skip_space(sql, end);
-    if sql[after..].starts_with('.') {
+    let mut at = if word_at(2, "IF") && word_at(3, "NOT") && word_at(4, "EXISTS") {
+        5
+    } else {
+        2
+    };
+    let mut name = name_at(at)?;
+    if toks
+        .get(at + 1)
+        .is_some_and(|(t, _)| *t == Token::Other('.'))
+    {
         if !name.eq_ignore_ascii_case("main") {
             return None;
         }
-        start = skip_space(sql, after + 1);
-        (name, end) = token(sql, start)?;
+        at += 2;
+        name = name_at(at)?;
     }
-    Some(NameSpan { start, end, name })
+    let (_, span) = toks.get(at)?;
+    Some(NameSpan {
+        start: span.start,
+        end: span.end,
+        name,
+    })
 }
 
 #[cfg(test)]

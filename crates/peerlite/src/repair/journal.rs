@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SalvageReport;
+use crate::backup::naming::with_suffix;
 use crate::backup::{sync_dir, write_synced_file};
 use crate::error::{Error, Result};
 
@@ -40,9 +41,7 @@ impl Journal {
 
 /// `NAME.repair` beside the database.
 pub(crate) fn path(db: &Path) -> PathBuf {
-    let mut os = db.as_os_str().to_owned();
-    os.push(".repair");
-    PathBuf::from(os)
+    with_suffix(db, ".repair")
 }
 
 fn parent(db: &Path) -> &Path {
@@ -68,9 +67,7 @@ pub(crate) fn pending(db: &Path) -> bool {
 /// directory synced, so a crash leaves the old journal or the new one.
 pub(crate) fn write(db: &Path, journal: &Journal) -> Result<()> {
     let target = path(db);
-    let mut os = target.as_os_str().to_owned();
-    os.push(".tmp");
-    let tmp = PathBuf::from(os);
+    let tmp = with_suffix(&target, ".tmp");
     let bytes = serde_json::to_vec_pretty(journal).map_err(|e| {
         Error::io(
             "encoding the repair journal",

@@ -86,9 +86,7 @@ struct Flag {
 }
 
 fn flag_path(db: &Path) -> PathBuf {
-    let mut os = db.as_os_str().to_owned();
-    os.push(".corrupt");
-    PathBuf::from(os)
+    crate::backup::naming::with_suffix(db, ".corrupt")
 }
 
 /// Records that the database is corrupted (kept until a repair or a passing check).

@@ -9,17 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::backup::naming::with_suffix;
 use crate::backup::{naming, sync_dir};
 use crate::error::{Error, Result};
 
 /// The files beside a database that belong to it.
 pub(crate) const SIDE_FILES: [&str; 2] = ["-wal", "-shm"];
-
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut os = path.as_os_str().to_owned();
-    os.push(suffix);
-    PathBuf::from(os)
-}
 
 fn parent(db: &Path) -> &Path {
     db.parent().unwrap_or(Path::new(""))

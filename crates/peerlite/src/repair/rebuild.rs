@@ -23,8 +23,9 @@
 use std::path::{Path, PathBuf};
 
 use super::journal::{self, Journal};
-use super::quarantine::{self, LinkError, with_suffix};
+use super::quarantine::{self, LinkError};
 use super::{RebuiltType, RepairReport, salvage};
+use crate::backup::naming::with_suffix;
 use crate::backup::{list_backups, naming, sync_dir};
 use crate::error::{Error, Result};
 use crate::store::{StoreConfig, connection};

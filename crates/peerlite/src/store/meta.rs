@@ -7,12 +7,7 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS peerlite_meta(key TEXT PRIMARY 
 
 /// Reads `key`; `None` when the table or the key does not exist.
 pub(crate) fn get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type='table' AND name='peerlite_meta')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    if !super::schema::table_exists(conn, "peerlite_meta")? {
         return Ok(None);
     }
     conn.query_row(

@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;
 pub(crate) mod guard;
+pub(crate) mod lexer;
 pub(crate) mod meta;
 pub(crate) mod observer;
 pub(crate) mod pool;

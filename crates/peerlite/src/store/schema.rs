@@ -56,6 +56,16 @@ impl TableInfo {
     }
 }
 
+/// True when the main database has a table named `name` (exactly: peerlite's own tables are
+/// looked up by the name peerlite gives them).
+pub(crate) fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+}
+
 /// Quotes an identifier for SQL: `a"b` becomes `"a""b"`.
 pub(crate) fn quote_ident(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 2);

@@ -36,7 +36,21 @@ fn add_rows(store: &RdbStore, from: i64, to: i64) {
 /// 3001..=3500.
 fn filled(with_backup: bool) -> (TempDir, PathBuf) {
     let (dir, path) = temp_store_path();
-    let store = RdbStore::open(StoreConfig::new(&path)).unwrap();
+    fill(&path, None, with_backup);
+    (dir, path)
+}
+
+/// The store at `path`, encrypted with `key` when one is given.
+fn config_of(path: &Path, key: Option<&str>) -> StoreConfig {
+    match key {
+        Some(k) => StoreConfig::new(path).encryption_key(k),
+        None => StoreConfig::new(path),
+    }
+}
+
+/// Creates the store at `path` as [`filled`] describes, and closes it.
+fn fill(path: &Path, key: Option<&str>, with_backup: bool) {
+    let store = RdbStore::open(config_of(path, key)).unwrap();
     store
         .execute(
             "CREATE TABLE big(id INTEGER PRIMARY KEY, note TEXT NOT NULL, pad BLOB NOT NULL)",
@@ -49,7 +63,6 @@ fn filled(with_backup: bool) -> (TempDir, PathBuf) {
     }
     add_rows(&store, BEFORE_BACKUP + 1, BEFORE_BACKUP + AFTER_BACKUP);
     store.close().unwrap();
-    (dir, path)
 }
 
 /// Overwrites six pseudo-random pages in the middle fifth of the file (never page 1) with
@@ -412,17 +425,7 @@ fn an_encrypted_store_is_repaired_from_its_encrypted_backup() {
     const KEY: &str = "repair key";
     let (dir, path) = temp_store_path();
     let config = || StoreConfig::new(&path).encryption_key(KEY);
-    let store = RdbStore::open(config()).unwrap();
-    store
-        .execute(
-            "CREATE TABLE big(id INTEGER PRIMARY KEY, note TEXT NOT NULL, pad BLOB NOT NULL)",
-            &[],
-        )
-        .unwrap();
-    add_rows(&store, 1, BEFORE_BACKUP);
-    store.backup("good").unwrap();
-    add_rows(&store, BEFORE_BACKUP + 1, BEFORE_BACKUP + AFTER_BACKUP);
-    store.close().unwrap();
+    fill(&path, Some(KEY), true);
 
     let damaged = corrupt_middle(&path, 53);
     let store = RdbStore::open(config()).unwrap();
@@ -503,17 +506,7 @@ fn salvage_of_an_encrypted_store_recovers_the_rows_after_a_damaged_page() {
     const KEY: &str = "salvage key";
     let (_dir, path) = temp_store_path();
     let config = || StoreConfig::new(&path).encryption_key(KEY);
-    let store = RdbStore::open(config()).unwrap();
-    store
-        .execute(
-            "CREATE TABLE big(id INTEGER PRIMARY KEY, note TEXT NOT NULL, pad BLOB NOT NULL)",
-            &[],
-        )
-        .unwrap();
-    add_rows(&store, 1, BEFORE_BACKUP);
-    store.backup("good").unwrap();
-    add_rows(&store, BEFORE_BACKUP + 1, BEFORE_BACKUP + AFTER_BACKUP);
-    store.close().unwrap();
+    fill(&path, Some(KEY), true);
     corrupt_middle(&path, 53);
 
     // The rows after the backup are readable: a fresh connection seeks straight to them.
@@ -541,21 +534,8 @@ fn salvage_of_an_encrypted_store_recovers_the_rows_after_a_damaged_page() {
 fn a_store_cut_in_half_is_repaired_and_its_remaining_rows_salvaged() {
     for key in [None, Some("cut key")] {
         let (_dir, path) = temp_store_path();
-        let config = || match key {
-            Some(k) => StoreConfig::new(&path).encryption_key(k),
-            None => StoreConfig::new(&path),
-        };
-        let store = RdbStore::open(config()).unwrap();
-        store
-            .execute(
-                "CREATE TABLE big(id INTEGER PRIMARY KEY, note TEXT NOT NULL, pad BLOB NOT NULL)",
-                &[],
-            )
-            .unwrap();
-        add_rows(&store, 1, BEFORE_BACKUP);
-        store.backup("good").unwrap();
-        add_rows(&store, BEFORE_BACKUP + 1, BEFORE_BACKUP + AFTER_BACKUP);
-        store.close().unwrap();
+        let config = || config_of(&path, key);
+        fill(&path, key, true);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2 + 777]).unwrap();
 

@@ -184,6 +184,42 @@ pub fn by_uuid(uuid: &str) -> RdbPredicates {
     RdbPredicates::new("item").equal_to("uuid", uuid)
 }
 
+/// Inserts item `uuid` with code `code` (a UNIQUE column: two devices giving one code to
+/// different items clash).
+pub fn add_coded(store: &RdbStore, uuid: &str, code: &str) {
+    store
+        .insert(
+            "item",
+            &bucket! { "uuid" => uuid, "title" => format!("{uuid} title"), "qty" => 1, "code" => code },
+        )
+        .unwrap();
+}
+
+/// Sets the title of item `uuid`, which must exist.
+pub fn set_title(store: &RdbStore, uuid: &str, title: &str) {
+    set_item_text(store, uuid, "title", title);
+}
+
+/// Sets the code of item `uuid`, which must exist.
+pub fn set_code(store: &RdbStore, uuid: &str, code: &str) {
+    set_item_text(store, uuid, "code", code);
+}
+
+fn set_item_text(store: &RdbStore, uuid: &str, column: &'static str, value: &str) {
+    assert_eq!(
+        store
+            .update(&bucket! { column => value }, &by_uuid(uuid))
+            .unwrap(),
+        1
+    );
+}
+
+/// A push-pull session started by each side in turn.
+pub fn both_ways(a: &RdbStore, b: &RdbStore) {
+    sync(a, b, SyncMode::PushPull);
+    sync(b, a, SyncMode::PushPull);
+}
+
 /// One lossless session, which must succeed on both sides.
 pub fn sync(a: &RdbStore, b: &RdbStore, mode: SyncMode) -> (DeviceResult, DeviceResult) {
     let (x, y) = sync_in_memory(a, b, mode, None).unwrap();

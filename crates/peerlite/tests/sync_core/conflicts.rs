@@ -9,15 +9,6 @@ use peerlite::{RdbStore, Value, bucket};
 
 use crate::common::*;
 
-fn add_coded(store: &RdbStore, uuid: &str, code: &str) {
-    store
-        .insert(
-            "item",
-            &bucket! { "uuid" => uuid, "title" => format!("{uuid} title"), "qty" => 1, "code" => code },
-        )
-        .unwrap();
-}
-
 /// alpha has u1 with code X, beta has u2 with code X: each is fine alone.
 fn clash(root: &std::path::Path) -> (RdbStore, RdbStore, Arc<ManualClock>, Arc<ManualClock>) {
     let (ca, cb) = (clock_at(T0), clock_at(T0 + 5));

@@ -22,15 +22,6 @@ fn dev(root: &std::path::Path, name: &str) -> Dev {
     }
 }
 
-fn set_title(store: &RdbStore, uuid: &str, title: &str) {
-    assert_eq!(
-        store
-            .update(&bucket! { "title" => title }, &by_uuid(uuid))
-            .unwrap(),
-        1
-    );
-}
-
 fn set_qty(store: &RdbStore, uuid: &str, qty: i64) {
     assert_eq!(
         store
@@ -52,11 +43,6 @@ fn pair(root: &std::path::Path) -> (Dev, Dev) {
     sync(&a.store, &b.store, SyncMode::Push);
     assert_eq!(items(&b.store), items(&a.store));
     (a, b)
-}
-
-fn both_ways(a: &RdbStore, b: &RdbStore) {
-    sync(a, b, SyncMode::PushPull);
-    sync(b, a, SyncMode::PushPull);
 }
 
 #[test]

@@ -27,15 +27,6 @@ use crate::common::*;
 const DISCARDED: &str = "zzz: the edit the restore discarded";
 const NEWEST: &str = "aaa: the newest edit";
 
-fn set_title(store: &RdbStore, title: &str) {
-    assert_eq!(
-        store
-            .update(&bucket! { "title" => title }, &by_uuid("u1"))
-            .unwrap(),
-        1
-    );
-}
-
 fn title_on(store: &RdbStore) -> Option<String> {
     items(store)
         .into_iter()
@@ -61,7 +52,7 @@ fn edited_after_backup(root: &Path) -> (RdbStore, RdbStore, Arc<ManualClock>) {
     add_item(&a, "u1", "first", 1);
     sync(&a, &b, SyncMode::Push);
     a.backup("before.db").unwrap();
-    set_title(&a, DISCARDED);
+    set_title(&a, "u1", DISCARDED);
     sync(&a, &b, SyncMode::Push);
     assert_eq!(title_on(&b).as_deref(), Some(DISCARDED));
     (a, b, clock)
@@ -69,7 +60,7 @@ fn edited_after_backup(root: &Path) -> (RdbStore, RdbStore, Arc<ManualClock>) {
 
 /// alpha edits u1 once more and both sync: the newest edit must win on both.
 fn newest_wins(a: &RdbStore, b: &RdbStore) {
-    set_title(a, NEWEST);
+    set_title(a, "u1", NEWEST);
     sync(a, b, SyncMode::PushPull);
     sync(b, a, SyncMode::PushPull);
     assert_eq!(title_on(b).as_deref(), Some(NEWEST), "beta");

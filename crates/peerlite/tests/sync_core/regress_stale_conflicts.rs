@@ -21,31 +21,8 @@ use peerlite::{RdbStore, bucket};
 
 use crate::common::*;
 
-fn add_coded(store: &RdbStore, uuid: &str, code: &str) {
-    store
-        .insert(
-            "item",
-            &bucket! { "uuid" => uuid, "title" => format!("{uuid} title"), "qty" => 1, "code" => code },
-        )
-        .unwrap();
-}
-
 fn coded(uuid: &str, code: &str) -> Item {
     item(uuid, Some(&format!("{uuid} title")), Some(1), Some(code))
-}
-
-fn set_code(store: &RdbStore, uuid: &str, code: &str) {
-    assert_eq!(
-        store
-            .update(&bucket! { "code" => code }, &by_uuid(uuid))
-            .unwrap(),
-        1
-    );
-}
-
-fn both_ways(a: &RdbStore, b: &RdbStore) {
-    sync(a, b, SyncMode::PushPull);
-    sync(b, a, SyncMode::PushPull);
 }
 
 /// Tombstones `store` wrote itself (deletes made on it, by a user or a resolution).

@@ -11,19 +11,16 @@
 
 use std::path::{Path, PathBuf};
 
+use peerlite_testkit::copy_dir;
+
 use super::{KILL_AT, NO_LINKS};
+use crate::backup::naming::with_suffix;
 use crate::repair::{journal, repair_pending};
 use crate::{RdbStore, RebuiltType, StoreConfig, Value};
 
 const BACKED_UP: i64 = 400;
 const AFTER: i64 = 100;
 const LAST_KILL_POINT: u32 = 9;
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut os = path.as_os_str().to_owned();
-    os.push(suffix);
-    PathBuf::from(os)
-}
 
 fn add_rows(store: &RdbStore, from: i64, to: i64) {
     store
@@ -126,19 +123,6 @@ fn same(actual: &[u8], expected: &[u8], what: &str) {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The quarantine folder holding the damaged database, if any.
 fn quarantined(db: &Path) -> Option<PathBuf> {
     let root = db.parent().unwrap().join("quarantine");
@@ -170,7 +154,7 @@ fn trial(
     wal: Option<&[u8]>,
 ) {
     let dir = root.join(label);
-    copy_dir(base, &dir);
+    copy_dir(base, &dir).unwrap();
     let db = dir.join("a.db");
     KILL_AT.with(|k| k.set(Some(kill)));
     NO_LINKS.with(|n| n.set(!links));

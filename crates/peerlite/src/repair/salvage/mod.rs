@@ -48,6 +48,7 @@ mod wal;
 
 use std::path::{Path, PathBuf};
 
+use crate::backup::naming::with_suffix;
 use crate::backup::{naming, sync_dir};
 use crate::error::{Error, Result};
 use crate::store::EncryptionKey;
@@ -89,12 +90,6 @@ pub(crate) fn salvage_path(db: &Path) -> PathBuf {
         .and_then(|s| s.to_str())
         .unwrap_or("database");
     db.with_file_name(format!("{stem}.salvage.db"))
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut os = path.as_os_str().to_owned();
-    os.push(suffix);
-    PathBuf::from(os)
 }
 
 /// Salvages the readable rows of the damaged database `damaged` (and its `-wal`, when there
@@ -171,11 +166,12 @@ fn write_salvage(
     tmp: &Path,
     dest: &Path,
 ) -> Result<SalvageReport> {
+    let layout = source.layout();
     let mut report = SalvageReport {
-        pages: u64::from(source.page_count()),
+        pages: u64::from(layout.page_count),
         ..SalvageReport::default()
     };
-    if source.page_size() - source.reserved() < btree::MIN_USABLE {
+    if layout.page_size - layout.reserved < btree::MIN_USABLE {
         return Ok(report);
     }
     let mut out = Output::create(tmp, key)?;

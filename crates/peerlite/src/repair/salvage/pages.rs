@@ -23,17 +23,32 @@ pub(super) struct Page {
     pub valid: usize,
 }
 
+/// How a damaged database's pages are laid out.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Layout {
+    pub page_size: usize,
+    /// Bytes reserved at the end of each page (SQLCipher keeps its IV and HMAC there).
+    pub reserved: usize,
+    /// Pages that may be asked for: 1..=page_count.
+    pub page_count: u32,
+}
+
 /// The pages of a damaged database.
 pub(super) trait PageSource {
-    fn page_size(&self) -> usize;
-    /// Bytes reserved at the end of each page (SQLCipher keeps its IV and HMAC there).
-    fn reserved(&self) -> usize;
-    /// Pages that may be asked for: 1..=page_count.
-    fn page_count(&self) -> u32;
-    /// The page, or `None` when it cannot be read (past the end, fails its HMAC, I/O error).
-    fn read(&mut self, pgno: u32) -> Option<Page>;
+    fn layout(&self) -> Layout;
+    /// Page `pgno`, one of 1..=page_count, or `None` when it cannot be read (fails its HMAC,
+    /// I/O error).
+    fn read_in_range(&mut self, pgno: u32) -> Option<Page>;
     /// SQLite connections (and re-attachments) opened on the damaged file so far.
     fn connections(&self) -> u64;
+
+    /// The page, or `None` when it cannot be read (past the end, fails its HMAC, I/O error).
+    fn read(&mut self, pgno: u32) -> Option<Page> {
+        if pgno == 0 || pgno > self.layout().page_count {
+            return None;
+        }
+        self.read_in_range(pgno)
+    }
 }
 
 /// SQLite's header page size field: a power of two from 512 to 65536 (1 means 65536). Only
@@ -55,9 +70,7 @@ pub(super) struct FilePages {
     db: Option<File>,
     wal_file: Option<File>,
     wal: Option<WalIndex>,
-    page_size: usize,
-    reserved: usize,
-    page_count: u32,
+    layout: Layout,
 }
 
 impl FilePages {
@@ -98,9 +111,11 @@ impl FilePages {
             db: file,
             wal_file,
             wal,
-            page_size,
-            reserved,
-            page_count,
+            layout: Layout {
+                page_size,
+                reserved,
+                page_count,
+            },
         })
     }
 }
@@ -122,29 +137,17 @@ fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> usize {
 }
 
 impl PageSource for FilePages {
-    fn page_size(&self) -> usize {
-        self.page_size
+    fn layout(&self) -> Layout {
+        self.layout
     }
 
-    fn reserved(&self) -> usize {
-        self.reserved
-    }
-
-    fn page_count(&self) -> u32 {
-        self.page_count
-    }
-
-    fn read(&mut self, pgno: u32) -> Option<Page> {
-        if pgno == 0 || pgno > self.page_count {
-            return None;
-        }
-        let mut bytes = vec![0u8; self.page_size];
+    fn read_in_range(&mut self, pgno: u32) -> Option<Page> {
+        let page_size = self.layout.page_size;
+        let mut bytes = vec![0u8; page_size];
         let in_wal = self.wal.as_ref().and_then(|w| w.frames.get(&pgno).copied());
         let valid = match (in_wal, self.wal_file.as_mut(), self.db.as_mut()) {
             (Some(offset), Some(wal), _) => read_at(wal, offset, &mut bytes),
-            (_, _, Some(db)) => {
-                read_at(db, u64::from(pgno - 1) * self.page_size as u64, &mut bytes)
-            }
+            (_, _, Some(db)) => read_at(db, u64::from(pgno - 1) * page_size as u64, &mut bytes),
             _ => 0,
         };
         (valid > 0).then_some(Page { bytes, valid })
@@ -187,9 +190,7 @@ pub(super) struct CipherPages {
     /// Pages SQLCipher's HMAC check refused (and pages that failed to decrypt since).
     bad: HashSet<u32>,
     page1: Option<Vec<u8>>,
-    page_size: usize,
-    reserved: usize,
-    page_count: u32,
+    layout: Layout,
     dead: bool,
 }
 
@@ -230,9 +231,7 @@ impl CipherPages {
             attached: 0,
             bad,
             page1: None,
-            page_size: 0,
-            reserved: 0,
-            page_count: 0,
+            layout: Layout::default(),
             dead: false,
         };
         let page1 = pages.fetch(1).ok_or_else(|| Error::Corrupted {
@@ -241,9 +240,9 @@ impl CipherPages {
             sqlite: None,
             kind: crate::StoreKind::Relational,
         })?;
-        pages.page_size = page1.len();
-        pages.reserved = usize::from(page1.get(20).copied().unwrap_or(0));
-        pages.page_count = pages
+        pages.layout.page_size = page1.len();
+        pages.layout.reserved = usize::from(page1.get(20).copied().unwrap_or(0));
+        pages.layout.page_count = pages
             .conn
             .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
             .map_or(0, |n| u32::try_from(n).unwrap_or(0));
@@ -312,28 +311,17 @@ fn page_named(line: &str) -> Option<u32> {
 }
 
 impl PageSource for CipherPages {
-    fn page_size(&self) -> usize {
-        self.page_size
+    fn layout(&self) -> Layout {
+        self.layout
     }
 
-    fn reserved(&self) -> usize {
-        self.reserved
-    }
-
-    fn page_count(&self) -> u32 {
-        self.page_count
-    }
-
-    fn read(&mut self, pgno: u32) -> Option<Page> {
-        if pgno == 0 || pgno > self.page_count {
-            return None;
-        }
+    fn read_in_range(&mut self, pgno: u32) -> Option<Page> {
         let bytes = match (pgno, &self.page1) {
             (1, Some(p)) => p.clone(),
             _ => self.fetch(pgno)?,
         };
         let valid = bytes.len();
-        (valid == self.page_size).then_some(Page { bytes, valid })
+        (valid == self.layout.page_size).then_some(Page { bytes, valid })
     }
 
     fn connections(&self) -> u64 {

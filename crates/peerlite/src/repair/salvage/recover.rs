@@ -70,8 +70,9 @@ pub(super) struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     pub fn new(src: &'a mut dyn PageSource) -> Walker<'a> {
-        let usable = src.page_size().saturating_sub(src.reserved());
-        let page_count = src.page_count();
+        let layout = src.layout();
+        let usable = layout.page_size.saturating_sub(layout.reserved);
+        let page_count = layout.page_count;
         Walker {
             src,
             usable,

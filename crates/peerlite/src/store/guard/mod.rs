@@ -23,7 +23,7 @@
 //! SQLite prepares; those are [`Pending`] and settled by [`settle`] after the statement is
 //! prepared and before it runs, inside the transaction that holds the write lock.
 
-pub(crate) mod lexer;
+pub(crate) mod text;
 
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext};
@@ -108,6 +108,25 @@ fn owner(name: &str) -> &'static str {
     if is_peerlite_name(name) { OWN } else { SQLITES }
 }
 
+/// The refusal of `doing` an index or trigger `name` of `table`, if any: for its own name
+/// when `name_refused`, else for its table when that is protected.
+fn on_table(
+    doing: &str,
+    name: &str,
+    name_refused: bool,
+    preposition: &str,
+    table: &str,
+) -> Option<Verdict> {
+    let (what, whose) = if name_refused {
+        (format!("{doing} {name}"), name)
+    } else if is_protected(table) {
+        (format!("{doing} {name} {preposition} {table}"), table)
+    } else {
+        return None;
+    };
+    Some(Verdict::Deny(Refusal::protected(what, owner(whose))))
+}
+
 /// Judges one action of a caller's statement (`in_trigger`: it comes from the body of a
 /// trigger or view the statement fires).
 pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
@@ -149,15 +168,8 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::CreateTempIndex {
             index_name: name,
             table_name: table,
-        } => {
-            if is_peerlite_name(name) {
-                deny(format!("creating index {name}"), name)
-            } else if is_protected(table) {
-                deny(format!("creating index {name} on {table}"), table)
-            } else {
-                Verdict::Allow
-            }
-        }
+        } => on_table("creating index", name, is_peerlite_name(name), "on", table)
+            .unwrap_or(Verdict::Allow),
         A::CreateTrigger {
             trigger_name: name,
             table_name: table,
@@ -165,15 +177,14 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::CreateTempTrigger {
             trigger_name: name,
             table_name: table,
-        } => {
-            if is_peerlite_name(name) {
-                deny(format!("creating trigger {name}"), name)
-            } else if is_protected(table) {
-                deny(format!("creating trigger {name} on {table}"), table)
-            } else {
-                Verdict::Defer(Pending::Trigger(name.to_owned()))
-            }
-        }
+        } => on_table(
+            "creating trigger",
+            name,
+            is_peerlite_name(name),
+            "on",
+            table,
+        )
+        .unwrap_or_else(|| Verdict::Defer(Pending::Trigger(name.to_owned()))),
         A::DropTable { table_name: name }
         | A::DropTempTable { table_name: name }
         | A::DropView { view_name: name }
@@ -199,15 +210,7 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::DropTempTrigger {
             trigger_name: name,
             table_name: table,
-        } => {
-            if is_protected(name) {
-                deny(format!("dropping {name}"), name)
-            } else if is_protected(table) {
-                deny(format!("dropping {name} of {table}"), table)
-            } else {
-                Verdict::Allow
-            }
-        }
+        } => on_table("dropping", name, is_protected(name), "of", table).unwrap_or(Verdict::Allow),
         A::AlterTable { table_name, .. } => {
             if is_protected(table_name) {
                 deny(format!("altering {table_name}"), table_name)
@@ -325,7 +328,7 @@ pub(crate) fn settle(
                 table,
                 drops_column,
             } => alter_refusal(conn, sql, table, *drops_column)?,
-            Pending::Trigger(name) => lexer::write_targets(sql)
+            Pending::Trigger(name) => text::write_targets(sql)
                 .into_iter()
                 .find(|t| is_protected(t))
                 .map(|t| {
@@ -349,11 +352,11 @@ fn alter_refusal(
     drops_column: bool,
 ) -> rusqlite::Result<Option<Refusal>> {
     let form = if drops_column {
-        lexer::AlterForm::DropColumn
+        text::AlterForm::DropColumn
     } else {
-        lexer::alter_form(sql)
+        text::alter_form(sql)
     };
-    if let lexer::AlterForm::RenameTable(to) = &form {
+    if let text::AlterForm::RenameTable(to) = &form {
         if is_peerlite_name(to) {
             return Ok(Some(Refusal::protected(
                 format!("renaming {table} to {to}"),
@@ -367,14 +370,14 @@ fn alter_refusal(
             )));
         }
     }
-    if form == lexer::AlterForm::AddColumn {
+    if form == text::AlterForm::AddColumn {
         return Ok(None);
     }
     Ok(distributed(conn, table)?.map(|t| {
         let what = match form {
-            lexer::AlterForm::RenameTable(to) => format!("renaming {t} to {to}"),
-            lexer::AlterForm::RenameColumn => format!("renaming a column of {t}"),
-            lexer::AlterForm::DropColumn => format!("dropping a column of {t}"),
+            text::AlterForm::RenameTable(to) => format!("renaming {t} to {to}"),
+            text::AlterForm::RenameColumn => format!("renaming a column of {t}"),
+            text::AlterForm::DropColumn => format!("dropping a column of {t}"),
             _ => format!("altering {t}"),
         };
         Refusal::protected(
@@ -399,12 +402,7 @@ fn exists_in_main(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
 fn distributed(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
     use rusqlite::OptionalExtension;
     // The registry is `changes::registry`'s table; `store` reads it without depending on it.
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = 'peerlite_distributed')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    if !crate::store::schema::table_exists(conn, "peerlite_distributed")? {
         return Ok(None);
     }
     conn.query_row(

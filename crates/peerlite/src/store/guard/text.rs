@@ -1,112 +1,7 @@
-//! A small SQL lexer: just enough to read the shape of an `ALTER TABLE` statement and the
-//! tables a trigger body writes, which SQLite's authorizer does not tell. It skips whitespace
-//! and comments, reads quoted identifiers in every spelling SQLite accepts (`"…"`, `[…]`,
-//! `` `…` ``, and `'…'` where a name is expected), and never looks at a byte twice, so its work
-//! is bounded by the statement's length.
+//! What the guard reads from a statement's text, which SQLite's authorizer does not tell: the
+//! form of an `ALTER TABLE` and the tables a trigger body writes (see [`crate::store::lexer`]).
 
-/// One token of a statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Token<'s> {
-    /// A keyword or a bare identifier, as written.
-    Word(&'s str),
-    /// A quoted identifier or string literal, unquoted (SQLite takes either as a name in the
-    /// places this lexer reads names from).
-    Quoted(String),
-    /// Any other character (punctuation, operators, digits of a number).
-    Other(char),
-}
-
-impl Token<'_> {
-    /// True for the bare keyword `word` (case-insensitive); a quoted `"TO"` is a name.
-    pub fn is(&self, word: &str) -> bool {
-        matches!(self, Token::Word(w) if w.eq_ignore_ascii_case(word))
-    }
-
-    /// The token read as a name (a bare word or a quoted identifier).
-    pub fn name(&self) -> Option<String> {
-        match self {
-            Token::Word(w) => Some((*w).to_owned()),
-            Token::Quoted(q) => Some(q.clone()),
-            Token::Other(_) => None,
-        }
-    }
-}
-
-/// The tokens of `sql`, in order.
-pub(crate) fn tokens(sql: &str) -> Lexer<'_> {
-    Lexer { sql, at: 0 }
-}
-
-/// Iterator over the tokens of a statement (see [`tokens`]).
-pub(crate) struct Lexer<'s> {
-    sql: &'s str,
-    at: usize,
-}
-
-impl Lexer<'_> {
-    fn skip_space_and_comments(&mut self) {
-        loop {
-            let rest = &self.sql[self.at..];
-            let trimmed = rest.trim_start();
-            self.at += rest.len() - trimmed.len();
-            if trimmed.starts_with("--") {
-                self.at += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
-            } else if let Some(body) = trimmed.strip_prefix("/*") {
-                self.at += body.find("*/").map_or(trimmed.len(), |n| n + 4);
-            } else {
-                return;
-            }
-        }
-    }
-}
-
-impl<'s> Iterator for Lexer<'s> {
-    type Item = Token<'s>;
-
-    fn next(&mut self) -> Option<Token<'s>> {
-        self.skip_space_and_comments();
-        let rest = &self.sql[self.at..];
-        let first = rest.chars().next()?;
-        let close = match first {
-            '"' => Some('"'),
-            '`' => Some('`'),
-            '\'' => Some('\''),
-            '[' => Some(']'),
-            _ => None,
-        };
-        if let Some(close) = close {
-            let mut out = String::new();
-            let mut chars = rest.char_indices().skip(1).peekable();
-            while let Some((j, c)) = chars.next() {
-                if c == close {
-                    // Doubling the quote escapes it, except in `[…]`.
-                    if close != ']' && chars.peek().is_some_and(|(_, n)| *n == close) {
-                        out.push(c);
-                        chars.next();
-                        continue;
-                    }
-                    self.at += j + c.len_utf8();
-                    return Some(Token::Quoted(out));
-                }
-                out.push(c);
-            }
-            // Unterminated: the rest is the token (SQLite will refuse the statement anyway).
-            self.at = self.sql.len();
-            return Some(Token::Quoted(out));
-        }
-        let len: usize = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$' || !c.is_ascii())
-            .map(char::len_utf8)
-            .sum();
-        if len == 0 {
-            self.at += first.len_utf8();
-            return Some(Token::Other(first));
-        }
-        self.at += len;
-        Some(Token::Word(&rest[..len]))
-    }
-}
+use crate::store::lexer::{Token, tokens};
 
 /// What an `ALTER TABLE` statement does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,12 +131,5 @@ mod tests {
                 "u"
             ]
         );
-    }
-
-    #[test]
-    fn unterminated_quotes_and_comments_end_the_text() {
-        assert_eq!(tokens("a /* never closed").count(), 1);
-        assert_eq!(tokens("a \"never closed").count(), 2);
-        assert_eq!(tokens("-- only a comment").count(), 0);
     }
 }
