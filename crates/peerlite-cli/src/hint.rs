@@ -7,8 +7,23 @@ use peerlite::Error;
 // The rule lives in the testkit so that the end-to-end tests check the binary's hints by it.
 use peerlite_testkit::names_no_library_function;
 
-/// The hint for `err`, raised by the subcommand `command` (`sql`, `kv`, `migrate`, …).
+/// The hint for `err`, raised by the subcommand `command` (`sql`, `kv`, `migrate`, …): it
+/// always names a `peerlite` command or flag.
 pub fn for_error(err: &Error, command: &str) -> String {
+    let hint = specific(err, command);
+    if names_cli(&hint) {
+        hint
+    } else {
+        format!("{hint} (`peerlite {command} --help`)")
+    }
+}
+
+/// True when `hint` names a `peerlite` command or a flag.
+fn names_cli(hint: &str) -> bool {
+    hint.contains("`peerlite") || hint.contains(" --") || hint.contains("(--")
+}
+
+fn specific(err: &Error, command: &str) -> String {
     let db = if command == "kv" {
         "`peerlite kv STORE_DIR STORE_ID …`"
     } else {
@@ -25,6 +40,9 @@ pub fn for_error(err: &Error, command: &str) -> String {
         Error::UnknownColumn { table, .. } => format!(
             "check the column name: `peerlite sql DB \"SELECT name FROM pragma_table_info('{table}')\"` lists them"
         ),
+        Error::InvalidPath { reason, .. } if reason.contains("backup name") => {
+            "give a plain file name as the backup NAME (no `/`, no `..`, at most 200 bytes), e.g. `peerlite backup DB nightly`; `peerlite backups DB` lists the names in use".into()
+        }
         Error::InvalidPath { path, .. } if path.symlink_metadata().is_err() => {
             let creates = match command {
                 "sql" | "migrate" => "this command creates the file, but its directory must exist",
@@ -32,9 +50,9 @@ pub fn for_error(err: &Error, command: &str) -> String {
             };
             format!("check the path {}: nothing is there ({creates})", path.display())
         }
-        Error::InvalidPath { .. } => {
-            "check that the path is a database file in a directory you can write".into()
-        }
+        Error::InvalidPath { .. } => format!(
+            "check that the path is a database file in a directory you can write (`peerlite {command} --help`)"
+        ),
         Error::Corrupted { kind, .. } => {
             let target = match kind {
                 peerlite::StoreKind::KeyValue => "--kv STORE_DIR STORE_ID",
@@ -84,7 +102,7 @@ pub fn for_error(err: &Error, command: &str) -> String {
         }
         Error::Cancelled { .. } => format!("run `peerlite {command}` again to finish"),
         Error::ReservedBackupName { .. } => {
-            "pick another name: `auto-…` and `pre-restore` belong to peerlite's own backups".into()
+            "pick another NAME for `peerlite backup DB NAME`: `auto-…` and `pre-restore` belong to peerlite's own backups".into()
         }
         Error::SyncSchema { .. } => {
             "fix the sync schema file (`peerlite schema-check FILE --db DB` lists every problem)".into()
@@ -94,6 +112,9 @@ pub fn for_error(err: &Error, command: &str) -> String {
         }
         Error::NotDistributed { .. } => {
             "make the table distributed first: `peerlite distribute DB TABLE`".into()
+        }
+        Error::Protected { what, .. } if what.starts_with("PRAGMA") => {
+            "leave this pragma out of `peerlite sql`: peerlite manages it (the reason is above; `peerlite checkpoint DB` empties the log)".into()
         }
         Error::Sqlite { sqlite, .. } => sqlite_hint(sqlite.primary, command),
         Error::RowOutOfRange { .. }
@@ -132,7 +153,7 @@ fn migration_hint(source: &Error, command: &str) -> String {
             "nothing changed; {}, then {again}",
             sqlite_hint(sqlite.primary, command)
         ),
-        e if e.is_corruption() => for_error(e, command),
+        e if e.is_corruption() => specific(e, command),
         _ if command == "migrate" => "nothing changed; fix the failing step's .sql file in DIR and run `peerlite migrate DB DIR` again (`--dry-run` tries it without changing anything)".into(),
         _ => format!("nothing changed; {again}"),
     }
@@ -160,7 +181,10 @@ fn io_cause(source: &std::io::Error) -> &'static str {
 }
 
 fn io_hint(source: &std::io::Error) -> String {
-    format!("{}, then run the command again", io_cause(source))
+    format!(
+        "{}, then run the `peerlite` command again",
+        io_cause(source)
+    )
 }
 
 fn sqlite_hint(primary: i32, command: &str) -> String {
@@ -168,14 +192,14 @@ fn sqlite_hint(primary: i32, command: &str) -> String {
         5 | 6 => format!(
             "another connection holds the write lock; run `peerlite {command}` again when it is done"
         ),
-        7 => "free memory and run the command again".into(),
-        8 => "the file or its directory is read-only; check permissions".into(),
-        10 => "a disk I/O error occurred; check the disk and free space".into(),
-        13 => "the disk is full; free space (nothing was committed)".into(),
-        14 => "check that the directory exists and is writable".into(),
-        18 => "the value is larger than SQLite accepts; store it in smaller pieces".into(),
-        19 => "a constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) rejected the change; nothing was written".into(),
-        20 => "the value's type does not fit the column".into(),
+        7 => format!("free memory, then run `peerlite {command}` again"),
+        8 => format!("the file or its directory is read-only: check permissions, then run `peerlite {command}` again"),
+        10 => format!("a disk I/O error occurred: check the disk and free space, then run `peerlite {command}` again"),
+        13 => format!("the disk is full (nothing was committed): free space, then run `peerlite {command}` again"),
+        14 => format!("check that the directory exists and is writable, then run `peerlite {command}` again"),
+        18 => format!("the value is larger than SQLite accepts: store it in smaller pieces (`peerlite {command} --help`)"),
+        19 => "a constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) rejected the change and nothing was written; `peerlite sql DB \"SELECT sql FROM sqlite_schema\"` shows the constraints".into(),
+        20 => "the value's type does not fit the column; `peerlite sql DB \"SELECT sql FROM sqlite_schema\"` shows the column types".into(),
         _ if command == "sql" => "check the SQL statement; nothing was written (`peerlite sql` runs all the statements in one transaction)".into(),
         _ => format!("check the arguments (`peerlite {command} --help`) and run the command again"),
     }
@@ -257,6 +281,8 @@ mod tests {
             Error::NullConflictColumn { table: "t".into(), column: "c".into() },
             Error::Protocol { detail: "d".into() },
             Error::IncompatiblePeer { device: "d".into(), detail: "d".into() },
+            Error::Protected { what: "PRAGMA synchronous = OFF".into(), reason: "r".into() },
+            Error::Protected { what: "dropping t".into(), reason: "r".into() },
         ];
         for kind in [
             std::io::ErrorKind::NotFound,
@@ -307,6 +333,10 @@ mod tests {
         ] {
             for err in every_error() {
                 let hint = for_error(&err, command);
+                assert!(
+                    names_cli(&hint),
+                    "`peerlite {command}` hint for {err:?} names no command or flag: {hint}"
+                );
                 assert!(
                     names_no_library_function(&hint),
                     "`peerlite {command}` hint for {err:?} names a library function: {hint}"

@@ -45,6 +45,8 @@ enum Command {
     Kv(cmd::kv::Args),
     /// Print the schema version of a database.
     Version(cmd::version::Args),
+    /// Empty the write-ahead log into the database file now.
+    Checkpoint(cmd::checkpoint::Args),
     /// Apply pending NNNN_name.sql migrations from a directory in one transaction.
     Migrate(cmd::migrate::Args),
     /// Back a store up (online, verified); prints the backup's path.
@@ -161,6 +163,7 @@ fn main() -> ExitCode {
         Command::Sql(args) => cmd::sql::run(&global, args),
         Command::Kv(args) => cmd::kv::run(&global, args),
         Command::Version(args) => cmd::version::run(&global, args),
+        Command::Checkpoint(args) => cmd::checkpoint::run(&global, args),
         Command::Migrate(args) => cmd::migrate::run(&global, args),
         Command::Backup(args) => cmd::backup::run(&global, args),
         Command::Backups(args) => cmd::backups::run(&global, args),
@@ -178,6 +181,9 @@ fn main() -> ExitCode {
         Command::Device(args) => cmd::device::run(&global, args),
         Command::Trust(args) => cmd::trust::run(&global, args),
     };
+    // An interrupted command dies by its signal: whatever the work did after its files were
+    // taken away (an error about a vanished directory, say) is not the story to tell.
+    signals::wait_if_interrupted();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err, command),

@@ -4,11 +4,14 @@
 //! reports the I/O error (exit 2) instead of being killed without a word.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
+
+/// Set once a stopping signal arrived (before its temporary directories are removed).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Temporary directories to remove when the process is stopped.
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -24,6 +27,7 @@ pub fn install() {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 if let Some(signal) = signals.forever().next() {
+                    INTERRUPTED.store(true, Ordering::SeqCst);
                     remove_temp_dirs();
                     // Die by the signal, as a shell expects of an interrupted command.
                     let _ = signal_hook::low_level::emulate_default_handler(signal);
@@ -32,6 +36,17 @@ pub fn install() {
             });
         }
         Err(e) => eprintln!("warning: cannot catch SIGINT/SIGTERM: {e}"),
+    }
+}
+
+/// After a stopping signal, the signal's thread is ending the process: the command's own
+/// thread waits for that instead of reporting errors its vanished files caused, or a success
+/// that was cut short.
+pub fn wait_if_interrupted() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
     }
 }
 

@@ -267,6 +267,14 @@ impl Error {
                 "to change it, run `peerlite trust remove` and then `peerlite trust add` again"
             }
             Error::NotTrusted { .. } => "list trusted devices with `peerlite trust list --home H`",
+            Error::InvalidArgument {
+                what: "device id", ..
+            } => {
+                "give the id of the other device (`peerlite device id --home H` there prints it), not this one's"
+            }
+            Error::InvalidArgument { what: "home", .. } => {
+                "give `--home` a new or empty directory (or the one holding this device's identity)"
+            }
             Error::InvalidArgument { .. } => {
                 "check `--addr HOST:PORT` (IPv6 as [ADDR]:PORT), `--name` and `--level SL1..SL5`"
             }

@@ -72,6 +72,7 @@ impl Home {
     pub fn init(dir: impl AsRef<Path>, name: Option<&str>, level: DeviceLevel) -> Result<Home> {
         let dir = dir.as_ref().to_path_buf();
         let name = name.map(validate_name).transpose()?;
+        refuse_foreign_dir(&dir)?;
         fsutil::create_private_dir(&dir)?;
         let key_path = dir.join(KEY_FILE);
         let device_path = dir.join(DEVICE_FILE);
@@ -285,4 +286,35 @@ pub(crate) fn validate_name(name: &str) -> Result<String> {
         return Err(invalid("control characters"));
     }
     Ok(trimmed.to_string())
+}
+
+/// A home is a new directory, an empty one, or one that already holds peerlite's identity files
+/// (an init that stopped halfway): never a directory in use for something else, whose mode
+/// `init` would narrow to 0700 (`--home ~` or `--home /tmp` by a slip would lock others out).
+fn refuse_foreign_dir(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read directory", dir, e)),
+    };
+    let ours = |name: &str| {
+        [KEY_FILE, DEVICE_FILE, "trust.json"].contains(&name)
+            || name.starts_with(".device.")
+            || name.starts_with(".trust.")
+    };
+    for entry in entries.take(1_000) {
+        let entry = entry.map_err(|e| Error::io("read directory", dir, e))?;
+        let name = entry.file_name();
+        if !ours(&name.to_string_lossy()) {
+            return Err(Error::InvalidArgument {
+                what: "home",
+                reason: format!(
+                    "{} holds other files ({}) and no peerlite identity; give a new or empty directory",
+                    dir.display(),
+                    name.to_string_lossy()
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -190,6 +190,7 @@ impl TrustStore {
                 reason: format!("{} is this device's own id", device.id),
             });
         }
+        let _lock = self.lock()?;
         self.reload()?;
         if self.devices.contains_key(&device.id) {
             return Err(Error::AlreadyTrusted { id: device.id });
@@ -204,11 +205,27 @@ impl TrustStore {
     /// # Errors
     /// [`Error::NotTrusted`]; errors of reading and writing the file.
     pub fn remove(&mut self, id: &DeviceId) -> Result<TrustedDevice> {
+        let _lock = self.lock()?;
         self.reload()?;
         let mut devices = self.devices.clone();
         let removed = devices.remove(id).ok_or(Error::NotTrusted { id: *id })?;
         self.save(devices)?;
         Ok(removed)
+    }
+
+    /// Holds `trust.lock` beside the file for one read-modify-write: two processes adding or
+    /// removing devices at once (a script and an app, say) would otherwise each write what
+    /// they read, and one's change — a revocation — would be lost.
+    fn lock(&self) -> Result<std::fs::File> {
+        let path = self.path.with_file_name(".trust.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        file.lock().map_err(|e| Error::io("lock", &path, e))?;
+        Ok(file)
     }
 
     fn save(&mut self, devices: BTreeMap<DeviceId, TrustedDevice>) -> Result<()> {

@@ -5,6 +5,7 @@ pub mod backups;
 pub mod bench;
 pub mod changes;
 pub mod check;
+pub mod checkpoint;
 pub mod conflicts;
 pub mod delete_backup;
 pub mod demo;

@@ -14,16 +14,18 @@ use crate::{Exit, Global, UsageError};
 /// Runs of at least this many writes report progress on stderr (stdout stays the report):
 /// a line at every tenth of the writes and after every healing round that did not converge.
 const PROGRESS_FROM_OPS: usize = 1000;
+/// The longest a long run stays silent.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Arguments of `peerlite sim`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Devices.
-    #[arg(long, default_value_t = 3)]
-    devices: usize,
-    /// Random writes before the network heals.
-    #[arg(long, default_value_t = 200)]
-    ops: usize,
+    /// Devices (2 to 64: each holds open databases).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=64))]
+    devices: u16,
+    /// Random writes before the network heals (at most 10,000,000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    ops: u32,
     /// Seed (the same seed replays the same run).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -39,18 +41,19 @@ pub struct Args {
     /// Split the network into partitions while writing.
     #[arg(long)]
     partitions: bool,
-    /// Rows per sync batch.
-    #[arg(long, default_value_t = 4)]
-    batch_rows: usize,
-    /// Healing rounds allowed.
-    #[arg(long, default_value_t = 12)]
-    max_rounds: usize,
-    /// How far apart the devices' clocks may be, in ms (over 300000, some run "far ahead").
-    #[arg(long, default_value_t = 2_000)]
+    /// Rows per sync batch (1 to 100,000).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_rows: u32,
+    /// Healing rounds allowed (at most 1,000).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    max_rounds: u32,
+    /// How far apart the devices' clocks may be, in ms (over 300000, some run "far ahead";
+    /// at most a year).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(0..=31_536_000_000))]
     skew_ms: u64,
     /// Now and then a device's wall clock jumps up to MS ahead for a write and is set back
     /// (at most 300000, the clamp): its clock runs ahead of its wall clock.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    #[arg(long, default_value_t = 0, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=300_000))]
     clock_steps_ms: u64,
     /// Now and then a device's databases are deleted and made again (same device id).
     #[arg(long)]
@@ -65,9 +68,6 @@ pub struct Args {
 
 /// Runs `peerlite sim`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    if args.devices < 2 {
-        return Err(UsageError("--devices must be at least 2".into()).into());
-    }
     for (name, p) in [("--drop", args.drop), ("--dup", args.dup)] {
         if !(0.0..1.0).contains(&p) {
             return Err(UsageError(format!("{name} must be in [0, 1)")).into());
@@ -81,11 +81,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         source: e,
     })?;
     scratch.hold_all_temporary_files();
-    let loud = args.ops >= PROGRESS_FROM_OPS;
+    let loud = args.ops as usize >= PROGRESS_FROM_OPS;
+    // A line every tenth of the writes, and at least every few seconds on a long run.
+    let mut last = std::time::Instant::now();
     let mut progress = |p: SimProgress| match p {
         SimProgress::Writes { done, total }
-            if loud && done > 0 && done % (total / 10).max(1) == 0 =>
+            if loud
+                && done > 0
+                && (done % (total / 10).max(1) == 0 || last.elapsed() >= PROGRESS_EVERY) =>
         {
+            last = std::time::Instant::now();
             eprintln!("sim: {done} of {total} writes");
         }
         SimProgress::Healing { round, max } if loud => {
@@ -95,8 +100,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     };
     let report = run_with_progress(
         &SimConfig {
-            devices: args.devices,
-            ops: args.ops,
+            devices: usize::from(args.devices),
+            ops: args.ops as usize,
             seed: args.seed,
             faults: Faults {
                 drop: args.drop,
@@ -104,8 +109,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 reorder: args.reorder,
             },
             partitions: args.partitions,
-            batch_rows: args.batch_rows,
-            max_rounds: args.max_rounds,
+            batch_rows: args.batch_rows as usize,
+            max_rounds: args.max_rounds as usize,
             max_skew_ms: args.skew_ms,
             clock_steps_ms: args.clock_steps_ms,
             recreate: args.recreate,

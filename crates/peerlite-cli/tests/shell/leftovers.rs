@@ -457,3 +457,45 @@ fn every_hint_names_cli_commands_and_none_misdirects() {
         }
     }
 }
+
+/// An interrupted demo used to go on working after its temporary directory was removed, then
+/// fail with an error about a problem that did not exist ("disk I/O error — check the disk")
+/// and exit 2. It now dies by the signal, at every point, with no error line.
+#[test]
+fn an_interrupted_demo_dies_by_its_signal_without_a_bogus_error() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    for after_lines in [1usize, 4, 9, 16, 25, 40] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut demo = process()
+            .args(["demo", "--rows", "20000"])
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+        let mut seen = 0;
+        while seen < after_lines && lines.next().is_some() {
+            seen += 1;
+        }
+        signal(&demo, "TERM");
+        // Keep reading so a demo still writing never blocks on a full pipe.
+        for _ in lines {}
+        let out = demo.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            continue; // it finished before the signal came
+        }
+        assert!(
+            out.status.signal() == Some(15) || out.status.code() == Some(143),
+            "after {after_lines} lines: {:?}\n{stderr}",
+            out.status
+        );
+        assert!(
+            !stderr.contains("error["),
+            "after {after_lines} lines: {stderr}"
+        );
+        assert_eq!(dir_entries(tmp.path()), Vec::<String>::new());
+    }
+}

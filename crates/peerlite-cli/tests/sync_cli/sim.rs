@@ -311,6 +311,12 @@ fn bad_arguments_are_usage_errors() {
         &["--dup=-1"],
         &["--drop", "lots"],
         &["--devices", "-3"],
+        // Values the simulation cannot honour are refused, not run wrong or forever.
+        &["--devices", "65"],
+        &["--ops", "10000001"],
+        &["--skew-ms", "18446744073709551615"],
+        &["--clock-steps-ms", "300001"],
+        &["--batch-rows", "0"],
         &["--seed", "x"],
         &["--bogus"],
     ] {

@@ -132,3 +132,20 @@ fn bad_names_are_refused_before_anything_is_written() {
         assert!(!path.exists());
     }
 }
+
+/// `device init --home DIR` on a directory in use (a slip: `--home ~`, `--home /tmp`) used to
+/// narrow it to 0700 and lock its other users out. A home is new, empty, or already peerlite's.
+#[test]
+fn a_directory_in_use_for_other_things_is_refused_and_left_as_it_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(shared.join("someone-elses-file"), b"x").unwrap();
+    let err = Home::init(&shared, None, DeviceLevel::Sl1).unwrap_err();
+    assert_eq!(err.code(), 17060016, "{err}");
+    let kept = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(kept, 0o1777, "its mode is untouched");
+    assert_eq!(names(&shared), ["someone-elses-file"]);
+}

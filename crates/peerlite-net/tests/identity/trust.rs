@@ -191,3 +191,36 @@ fn a_trust_set_follows_the_store_it_is_replaced_with() {
     assert!(set.get(&peer(1)).is_none());
     assert!(set.get(&peer(2)).is_some());
 }
+
+/// Ten `trust add` (then ten `trust remove`) at once used to leave one device added (and up to
+/// nine "removed" devices still trusted): each wrote back the file it had read. The
+/// read-modify-write now holds a lock, so none is lost — a revocation above all.
+#[test]
+fn concurrent_adds_and_removes_all_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::init(dir.path().join("me"), None, DeviceLevel::Sl1).unwrap();
+    let ids: Vec<DeviceId> = (0..10u8)
+        .map(|i| DeviceId::from_public_key(&[i; 32]))
+        .collect();
+    let run = |f: &(dyn Fn(&mut peerlite_net::TrustStore, DeviceId) + Sync)| {
+        std::thread::scope(|s| {
+            for id in &ids {
+                let home = &home;
+                s.spawn(move || {
+                    let mut store = home.trust_store().unwrap();
+                    f(&mut store, *id);
+                });
+            }
+        });
+    };
+    run(&|store, id| store.add(TrustedDevice::new(id)).unwrap());
+    assert_eq!(home.trust_store().unwrap().len(), 10);
+    run(&|store, id| {
+        store.remove(&id).unwrap();
+    });
+    assert_eq!(
+        home.trust_store().unwrap().len(),
+        0,
+        "every revocation holds"
+    );
+}

@@ -35,15 +35,31 @@ pub(crate) fn default_dir(config: &StoreConfig) -> PathBuf {
 
 /// Refuses names that are not plain file names or that end like peerlite's own files.
 pub(crate) fn check_name(name: &str) -> Result<()> {
-    check_file_name(name)?;
-    if name.ends_with(TMP_SUFFIX) || name.ends_with(MANIFEST_SUFFIX) {
-        return Err(Error::InvalidPath {
+    // ArkData reports a bad backup name as an invalid path (14800010).
+    let bad = |why: String| {
+        Err(Error::InvalidPath {
             path: PathBuf::from(name),
-            reason: format!("backup names may not end in {TMP_SUFFIX} or {MANIFEST_SUFFIX}"),
-        });
+            reason: format!("not a usable backup name: {why}"),
+        })
+    };
+    if check_file_name(name).is_err() {
+        return bad("a backup name is a plain file name, without `/`, `\\` or `..`".into());
+    }
+    // The manifest and temporary files add their suffixes to the name, and file systems
+    // take 255 bytes at most.
+    if name.len() > MAX_NAME_BYTES {
+        return bad(format!("longer than {MAX_NAME_BYTES} bytes"));
+    }
+    if name.ends_with(TMP_SUFFIX) || name.ends_with(MANIFEST_SUFFIX) {
+        return bad(format!(
+            "it may not end in {TMP_SUFFIX} or {MANIFEST_SUFFIX}"
+        ));
     }
     Ok(())
 }
+
+/// The longest backup name, leaving room for the suffixes of its companion files.
+pub(crate) const MAX_NAME_BYTES: usize = 200;
 
 /// `check_name`, and refuses the reserved names for backups a caller asks for.
 pub(crate) fn check_user_name(name: &str) -> Result<()> {

@@ -86,6 +86,7 @@ impl RdbStore {
     /// 14800021 and the other SQLite codes for a failing statement (the transaction is rolled
     /// back); 17000002 when the sink fails; 14800027 a write on a read-only store.
     pub fn run_script(&self, scripts: &[&str], sink: &mut dyn ScriptSink) -> Result<()> {
+        scripts.iter().try_for_each(|sql| no_nul(sql))?;
         let inner = &self.inner;
         let route = if inner.config.read_only {
             Route::Reader
@@ -121,6 +122,7 @@ impl Transaction<'_> {
     /// Runs every statement of `sql` (several allowed) inside this transaction, sending the
     /// results to `sink` as they are produced; reads see this transaction's own writes.
     pub fn run_script(&self, sql: &str, sink: &mut dyn ScriptSink) -> Result<()> {
+        no_nul(sql)?;
         let writer = self.writer()?;
         writer.as_caller(|| run_statements(&writer.conn, sql, Some(self), self.inner(), sink))
     }
@@ -145,7 +147,7 @@ fn route(conn: &Connection, scripts: &[&str], inner: &Inner) -> Result<Route> {
         let mut batch = rusqlite::Batch::new(conn, sql);
         loop {
             match batch.next() {
-                Ok(Some(stmt)) if stmt.readonly() => {}
+                Ok(Some(stmt)) if reads_only(&stmt) => {}
                 Ok(Some(_)) => return Ok(Route::Writer),
                 Ok(None) => break,
                 Err(e) => {
@@ -159,6 +161,36 @@ fn route(conn: &Connection, scripts: &[&str], inner: &Inner) -> Result<Route> {
         }
     }
     Ok(Route::Reader)
+}
+
+/// True for a statement that only reads. SQLite calls `PRAGMA journal_mode` (the query, no
+/// value) a write because the same pragma can set the mode; asking is a read, so it runs on a
+/// reader instead of waiting for another process's write lock. A pooled reader refuses every
+/// pragma that sets something, so treating pragma queries as reads cannot let one through.
+fn reads_only(stmt: &rusqlite::Statement<'_>) -> bool {
+    stmt.readonly() || stmt.expanded_sql().is_some_and(|sql| pragma_query(&sql))
+}
+
+/// `PRAGMA name` with no `= value` and no `(argument)`.
+fn pragma_query(sql: &str) -> bool {
+    let sql = sql.trim_start();
+    sql.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("pragma"))
+        && !sql.contains(['=', '('])
+}
+
+/// SQLite reads a statement up to its first NUL byte and takes the rest for nothing: the
+/// statements after one would be dropped without a word, so a script with one is refused.
+fn no_nul(sql: &str) -> Result<()> {
+    match sql.find('\0') {
+        Some(at) => Err(Error::invalid(
+            crate::StoreKind::Relational,
+            format!(
+                "the script has a NUL byte at offset {at}; SQLite would stop reading there and drop what follows"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// SQLite's messages for text that is not SQL, whatever the connection.
@@ -195,7 +227,7 @@ fn run_statements(
         let Some(mut stmt) = batch.next().map_err(prepare_err)? else {
             break;
         };
-        if stmt.readonly() {
+        if reads_only(&stmt) {
             let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
             sink.columns(&columns).map_err(sink_err)?;
             let mut values = Vec::with_capacity(columns.len());

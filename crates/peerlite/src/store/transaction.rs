@@ -552,8 +552,9 @@ fn refusal_error(refusal: Refusal) -> Error {
     match refusal {
         Refusal::Control => Error::invalid(
             StoreKind::Relational,
-            "transaction control (BEGIN / COMMIT / ROLLBACK / END) inside peerlite's transaction; \
-             use transaction(), commit() and rollback() — SAVEPOINT and RELEASE are allowed",
+            "transaction control (BEGIN / COMMIT / ROLLBACK / END) inside peerlite's transaction: \
+             every call, and every script, runs in one transaction of its own — SAVEPOINT and \
+             RELEASE are allowed",
         ),
         Refusal::DeviceTable(table) => Error::ReadOnlyDeviceTable { table },
         Refusal::Protected { what, reason } => Error::Protected { what, reason },

@@ -188,3 +188,29 @@ fn an_existing_key_value_store_opens_without_the_write_lock() {
     assert_eq!(kv.get("theme").unwrap().to_string(), "dark");
     other.execute_batch("ROLLBACK").unwrap();
 }
+
+/// SQLite reads a statement only up to a NUL byte, so `INSERT …;\0 INSERT …` ran the first
+/// insert and silently dropped the second (and `SELECT 1\0; DROP TABLE t` never dropped),
+/// with success. A script with a NUL is refused whole, wherever the NUL is.
+#[test]
+fn a_script_with_a_nul_byte_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RdbStore::open(StoreConfig::new(dir.path().join("a.db"))).unwrap();
+    store.execute_script("CREATE TABLE t(x)").unwrap();
+    for script in [
+        "INSERT INTO t VALUES (1);\0\nINSERT INTO t VALUES (2);",
+        "\0INSERT INTO t VALUES (1)",
+        "INSERT INTO t VALUES (1)\0",
+        "SELECT 1\0; DROP TABLE t;",
+        "INSERT INTO t VALUES ('a\0b')",
+    ] {
+        let err = store.execute_script(script).unwrap_err();
+        assert_eq!(err.code(), 14800001, "{script:?}: {err}");
+        assert!(err.to_string().contains("NUL"), "{err}");
+        let tx = store.begin_transaction().unwrap();
+        assert_eq!(tx.execute_script(script).unwrap_err().code(), 14800001);
+        tx.rollback().unwrap();
+    }
+    let rs = store.query_sql("SELECT count(*) FROM t", &[]).unwrap();
+    assert_eq!(rs.rows().unwrap().next().unwrap(), [Value::Integer(0)]);
+}

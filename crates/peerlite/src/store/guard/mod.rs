@@ -210,6 +210,29 @@ pub(crate) fn judge(ctx: &AuthContext<'_>, in_trigger: bool) -> Verdict {
         | A::DropTempTrigger {
             trigger_name: name,
             table_name: table,
+        } if is_peerlite_name(name) && !is_protected(table) => {
+            // SQLite drops a table's triggers first: this is how `DROP TABLE` of a
+            // distributed table shows itself, so say that.
+            Verdict::Deny(Refusal::protected(
+                format!("dropping {name}, a capture trigger of {table}"),
+                "a distributed table and its capture triggers stay (to remove its rows, delete them: the deletes sync)",
+            ))
+        }
+        A::DropIndex {
+            index_name: name,
+            table_name: table,
+        }
+        | A::DropTempIndex {
+            index_name: name,
+            table_name: table,
+        }
+        | A::DropTrigger {
+            trigger_name: name,
+            table_name: table,
+        }
+        | A::DropTempTrigger {
+            trigger_name: name,
+            table_name: table,
         } => on_table("dropping", name, is_protected(name), "of", table).unwrap_or(Verdict::Allow),
         A::AlterTable { table_name, .. } => {
             if is_protected(table_name) {
@@ -279,10 +302,13 @@ pub(crate) fn pragma_refusal(name: &str, value: Option<&str>) -> Option<&'static
             "peerlite checkpoints the WAL itself; this would replace its checkpoint hook"
         }
         "query_only" if setting => {
-            "peerlite writes its bookkeeping in every transaction; open the store read-only instead"
+            "peerlite writes its bookkeeping in every transaction; statements that only read never write"
         }
         "synchronous" if setting => {
-            "durability is part of the store's configuration (Durability), not of one statement"
+            "durability is set when the store is opened, not by one statement"
+        }
+        "wal_checkpoint" => {
+            "peerlite checkpoints the log on its own thread and at close; `peerlite checkpoint DB` empties it now"
         }
         "count_changes" if setting => "it would make peerlite's own writes return rows",
         "key" | "rekey" | "hexkey" | "hexrekey" | "textkey" | "textrekey" => {
