@@ -57,13 +57,16 @@ fn devices_survive_reopening_in_id_order() {
     let reopened = home.trust_store().unwrap();
     assert!(reopened.get(&peer(1)).is_none());
     assert_eq!(reopened.len(), 2);
-    // Only the three files; no temporary file left behind.
+    // Only the three files and the lock that serialises changes; no temporary file left.
     let mut names: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["device.json", "device.key", "trust.json"]);
+    assert_eq!(
+        names,
+        [".trust.lock", "device.json", "device.key", "trust.json"]
+    );
 }
 
 #[test]
