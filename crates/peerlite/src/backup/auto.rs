@@ -15,14 +15,8 @@ use crate::error::Result;
 use crate::store::RdbStore;
 use crate::store::rdb::Inner;
 
-/// When to take automatic backups besides the one before each migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AutoBackup {
-    /// After every `n` committed write transactions.
-    EveryCommits(u64),
-    /// At the first commit at least `n` minutes after the last automatic backup.
-    EveryMinutes(u64),
-}
+// The schedule is plain configuration, so it lives with `StoreConfig`.
+pub use crate::store::config::AutoBackup;
 
 /// Per-store bookkeeping of scheduled backups.
 #[derive(Debug)]

@@ -2,6 +2,7 @@
 //! result sets, transactions and change observers.
 
 pub(crate) mod checkpointer;
+pub(crate) mod clock;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;
