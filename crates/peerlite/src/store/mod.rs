@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;
 pub(crate) mod guard;
+pub(crate) mod layers;
 pub(crate) mod lexer;
 pub(crate) mod meta;
 pub(crate) mod observer;
