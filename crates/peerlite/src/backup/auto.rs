@@ -13,16 +13,11 @@ use std::time::{Duration, Instant};
 use super::{BackupInfo, BackupRequest, naming};
 use crate::error::Result;
 use crate::store::RdbStore;
+use crate::store::layers::Layer;
 use crate::store::rdb::Inner;
 
-/// When to take automatic backups besides the one before each migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AutoBackup {
-    /// After every `n` committed write transactions.
-    EveryCommits(u64),
-    /// At the first commit at least `n` minutes after the last automatic backup.
-    EveryMinutes(u64),
-}
+// The schedule is plain configuration, so it lives with `StoreConfig`.
+pub use crate::store::config::AutoBackup;
 
 /// Per-store bookkeeping of scheduled backups.
 #[derive(Debug)]
@@ -45,8 +40,8 @@ impl Default for AutoState {
 }
 
 impl AutoState {
-    /// Waits for a running automatic backup (closing the store does this).
-    pub fn join(&self) {
+    /// Waits for a running automatic backup.
+    fn join(&self) {
         let handle = self.worker.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle {
             let _ = handle.join();
@@ -63,31 +58,35 @@ pub(crate) fn backup_now(store: &RdbStore, why: &str) -> Result<BackupInfo> {
     store.backup_with(BackupRequest::named(name).automatic())
 }
 
-impl Inner {
-    /// Called after every commit: starts a scheduled backup in the background when it is due.
-    pub(crate) fn after_commit(&self) {
-        let Some(schedule) = self.config.auto_backup else {
+impl Layer for AutoState {
+    /// Closing the store waits for a running automatic backup.
+    fn closing(&self) {
+        self.join();
+    }
+
+    /// Starts a scheduled backup in the background when one is due.
+    fn after_commit(&self, store: &Inner) {
+        let Some(schedule) = store.config.auto_backup else {
             return;
         };
-        let commits = self.auto.commits.fetch_add(1, Ordering::AcqRel) + 1;
+        let commits = self.commits.fetch_add(1, Ordering::AcqRel) + 1;
         let due = match schedule {
             AutoBackup::EveryCommits(n) => n > 0 && commits >= n,
             AutoBackup::EveryMinutes(m) => self
-                .auto
                 .last
                 .lock()
                 .map(|last| last.elapsed() >= Duration::from_secs(m.saturating_mul(60)))
                 .unwrap_or(false),
         };
-        if !due || self.auto.running.swap(true, Ordering::AcqRel) {
+        if !due || self.running.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.auto.commits.store(0, Ordering::Release);
-        if let Ok(mut last) = self.auto.last.lock() {
+        self.commits.store(0, Ordering::Release);
+        if let Ok(mut last) = self.last.lock() {
             *last = Instant::now();
         }
-        let Some(inner) = self.this.upgrade() else {
-            self.auto.running.store(false, Ordering::Release);
+        let Some(inner) = store.this.upgrade() else {
+            self.running.store(false, Ordering::Release);
             return;
         };
         let spawned = std::thread::Builder::new()
@@ -97,11 +96,13 @@ impl Inner {
                 if let Err(e) = backup_now(&store, "") {
                     tracing::warn!(path = ?store.path(), %e, "scheduled automatic backup failed");
                 }
-                store.inner.auto.running.store(false, Ordering::Release);
+                if let Some(auto) = store.inner.layer::<AutoState>() {
+                    auto.running.store(false, Ordering::Release);
+                }
             });
         match spawned {
             Ok(handle) => {
-                if let Ok(mut worker) = self.auto.worker.lock()
+                if let Ok(mut worker) = self.worker.lock()
                     && let Some(previous) = worker.replace(handle)
                 {
                     let _ = previous.join();
@@ -109,7 +110,7 @@ impl Inner {
             }
             Err(e) => {
                 tracing::warn!(%e, "could not start the automatic backup thread");
-                self.auto.running.store(false, Ordering::Release);
+                self.running.store(false, Ordering::Release);
             }
         }
     }

@@ -230,11 +230,13 @@ impl RdbStore {
         let needs_upgrade = backup_version < target && backup_version > 0;
         // A copy of the store's own migrations, so nothing is taken from the store.
         let mut stored = inner
-            .migrations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .and_then(|m| m.boxed_clone());
+            .layer::<crate::open::layers::OpenedWith>()
+            .and_then(|o| {
+                o.0.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_ref()
+                    .and_then(|m| m.boxed_clone())
+            });
         let callbacks: Option<&mut dyn OpenCallbacks> = match request.migrations.as_deref_mut() {
             Some(cb) => Some(cb),
             None => stored.as_deref_mut().map(|cb| cb as &mut dyn OpenCallbacks),
@@ -343,7 +345,7 @@ impl RdbStore {
             }
             Err(e) => return Err(e),
         };
-        let epoch = crate::changes::mark::before_replace(&writer.conn, db, &inner.sync)?;
+        let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -365,7 +367,7 @@ impl RdbStore {
         drop(source);
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data). Its clock does not.
-        crate::changes::mark::after_replace(&writer.conn, db, &inner.sync, &epoch)?;
+        crate::changes::mark::after_replace(&writer.conn, db, inner.sync()?, &epoch)?;
         // Everything cached about the old database is stale now.
         writer.forget_statements();
         inner.schema.invalidate();

@@ -22,58 +22,14 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bits of the logical counter.
 pub const COUNTER_BITS: u32 = 16;
 /// How far ahead of the local wall clock a remote timestamp may pull this clock.
 pub const MAX_DRIFT_MS: u64 = 5 * 60 * 1000;
 
-/// A source of wall-clock time, in milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now.
-    fn now_ms(&self) -> u64;
-}
-
-/// The system's clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-}
-
-/// A clock a test drives by hand.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock showing `ms`.
-    pub fn new(ms: u64) -> Self {
-        ManualClock(AtomicU64::new(ms))
-    }
-
-    /// Sets the time (it may go backwards).
-    pub fn set(&self, ms: u64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-
-    /// Moves the time forward.
-    pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+// The wall clock is the store's (its configuration names it); the HLC builds on it.
+pub use crate::store::clock::{Clock, ManualClock, SystemClock};
 
 /// The physical part of a timestamp, in milliseconds.
 pub fn physical_ms(ts: u64) -> u64 {

@@ -25,6 +25,7 @@
 
 pub mod hlc;
 pub(crate) mod identity;
+pub(crate) mod layer;
 pub(crate) mod mark;
 pub(crate) mod registers;
 pub(crate) mod registry;
@@ -113,7 +114,7 @@ fn schema_error(rule: Rule, table: &str, column: Option<&str>, message: String) 
 impl RdbStore {
     /// This device's id (from the config, or made when the store was created).
     pub fn device_id(&self) -> &str {
-        &self.inner.device_id
+        self.inner.device_id()
     }
 
     /// Makes `tables` distributed (ArkData's `setDistributedTables`). Existing rows are

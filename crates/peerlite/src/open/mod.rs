@@ -25,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod layers;
 mod migrations;
 mod rebuild;
 mod sql_name;
@@ -114,6 +115,24 @@ pub struct MigrationReport {
 }
 
 impl RdbStore {
+    /// Opens (creating if needed) the store. When the config has a version, the store must be
+    /// new (it is stamped with that version) or already at it; use
+    /// [`open_with`](RdbStore::open_with) to create and migrate.
+    ///
+    /// # Errors
+    /// 14800010 bad path, 14800011 not a database, 14800020 wrong key, 14800001 version 0,
+    /// 14800017 lowering the security level.
+    pub fn open(config: crate::StoreConfig) -> Result<RdbStore> {
+        RdbStore::open_with(config, &mut NoMigrations)
+    }
+
+    /// Opens the file without looking at versions (the versioned open builds on this),
+    /// rebuilding it first when it is corrupted and `allow_rebuild` is set.
+    pub(crate) fn open_unversioned(config: crate::StoreConfig) -> Result<RdbStore> {
+        config.validate()?;
+        crate::repair::open_or_repair(config)
+    }
+
     /// Opens the store and brings it to `config.version` with `callbacks`, the
     /// SQLiteOpenHelper way: `on_configure`, then create / upgrade / downgrade in one
     /// transaction, then `on_open`.
@@ -132,11 +151,12 @@ impl RdbStore {
             store.migrate(target, callbacks, false)?;
         }
         callbacks.on_open(&store)?;
-        *store
-            .inner
-            .migrations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = callbacks.boxed_clone();
+        if let Some(opened) = store.inner.layer::<layers::OpenedWith>() {
+            *opened
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = callbacks.boxed_clone();
+        }
         Ok(store)
     }
 

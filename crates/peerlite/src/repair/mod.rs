@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::StoreKind;
 use crate::backup::naming;
 use crate::error::{Error, Result};
+use crate::open::layers::open_as_is;
 use crate::store::connection;
+use crate::store::layers::Layer;
 use crate::store::{RdbStore, StoreConfig};
 
 pub use salvage::{SalvageReport, salvage};
@@ -173,15 +175,28 @@ impl RdbStore {
 
     /// How this open dealt with corruption.
     pub fn rebuilt(&self) -> RebuiltType {
-        self.inner
-            .repair
-            .as_ref()
-            .map_or(RebuiltType::None, |r| r.status)
+        self.repair_report().map_or(RebuiltType::None, |r| r.status)
     }
 
     /// The details of the rebuild this open did, if any.
     pub fn repair_report(&self) -> Option<&RepairReport> {
-        self.inner.repair.as_ref()
+        self.inner
+            .layer::<CorruptionWatch>()
+            .and_then(|w| w.report.as_ref())
+    }
+}
+
+/// Repair attached to a store (see `store::layers`): corruption detected on the way to the
+/// caller leaves the flag that makes the next open repair (or refuse); the store keeps the
+/// report of the rebuild its open did.
+#[derive(Debug, Default)]
+pub(crate) struct CorruptionWatch {
+    pub report: Option<RepairReport>,
+}
+
+impl Layer for CorruptionWatch {
+    fn corruption(&self, db: &Path, err: &Error) {
+        set_flag(db, err);
     }
 }
 
@@ -218,12 +233,12 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
                     "the corruption flag is stale: the file checks out; clearing it"
                 );
                 clear_flag(&db);
-                return RdbStore::open_as_is(config, None);
+                return open_as_is(config, None);
             }
             Soundness::Damaged => return rebuild_and_open(config),
         }
     }
-    match RdbStore::open_as_is(config.clone(), None) {
+    match open_as_is(config.clone(), None) {
         Ok(store) => Ok(store),
         Err(e) if e.is_corruption() => {
             set_flag(&db, &e);
@@ -258,5 +273,5 @@ fn soundness(config: &StoreConfig) -> Result<Soundness> {
 fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
     let report = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))?;
     tracing::warn!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
-    RdbStore::open_as_is(config, Some(report))
+    open_as_is(config, Some(report))
 }

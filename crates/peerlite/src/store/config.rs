@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 
 /// ArkData's data security labels, lowest to highest. Data labelled S_k is only ever sent to
@@ -100,6 +101,15 @@ pub enum Durability {
     Normal,
 }
 
+/// When to take automatic backups besides the one before each migration (see `backup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoBackup {
+    /// After every `n` committed write transactions.
+    EveryCommits(u64),
+    /// At the first commit at least `n` minutes after the last automatic backup.
+    EveryMinutes(u64),
+}
+
 /// Everything needed to open a [`crate::RdbStore`].
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -117,12 +127,12 @@ pub struct StoreConfig {
     pub(crate) max_backups: Option<usize>,
     pub(crate) max_auto_backups: usize,
     pub(crate) backup_before_migration: bool,
-    pub(crate) auto_backup: Option<crate::backup::AutoBackup>,
+    pub(crate) auto_backup: Option<AutoBackup>,
     pub(crate) kind: crate::StoreKind,
     pub(crate) for_recovery: bool,
     pub(crate) device_id: Option<String>,
     pub(crate) reidentify: bool,
-    pub(crate) clock: std::sync::Arc<dyn crate::changes::Clock>,
+    pub(crate) clock: std::sync::Arc<dyn Clock>,
     pub(crate) repair_pause: Option<Duration>,
 }
 
@@ -149,7 +159,7 @@ impl StoreConfig {
             for_recovery: false,
             device_id: None,
             reidentify: false,
-            clock: std::sync::Arc::new(crate::changes::SystemClock),
+            clock: std::sync::Arc::new(SystemClock),
             repair_pause: None,
         }
     }
@@ -256,7 +266,7 @@ impl StoreConfig {
 
     /// Take automatic backups on a schedule, in the background.
     #[must_use]
-    pub fn auto_backup(mut self, schedule: crate::backup::AutoBackup) -> Self {
+    pub fn auto_backup(mut self, schedule: AutoBackup) -> Self {
         self.auto_backup = Some(schedule);
         self
     }
@@ -298,7 +308,7 @@ impl StoreConfig {
 
     /// The wall clock behind the store's hybrid logical clock (tests drive a `ManualClock`).
     #[must_use]
-    pub fn clock(mut self, clock: std::sync::Arc<dyn crate::changes::Clock>) -> Self {
+    pub fn clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }

@@ -2,10 +2,12 @@
 //! result sets, transactions and change observers.
 
 pub(crate) mod checkpointer;
+pub(crate) mod clock;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod cursor;
 pub(crate) mod guard;
+pub(crate) mod layers;
 pub(crate) mod lexer;
 pub(crate) mod meta;
 pub(crate) mod observer;

@@ -31,6 +31,7 @@ use super::checkpointer::Checkpointer;
 use super::config::{SecurityLevel, StoreConfig};
 use super::connection::{self, Role};
 use super::cursor::{LiveState, Liveness};
+use super::layers::{Layer, Layers};
 use super::meta;
 use super::observer::{DEFAULT_MAX_OBSERVERS, ObserverId, ObserverRegistry, SubscribeType};
 use super::pool::ReaderPool;
@@ -57,20 +58,11 @@ pub(crate) struct Inner {
     pub live: Arc<LiveState>,
     pub schema: SchemaCache,
     pub observers: ObserverRegistry<[String]>,
-    /// The migrations the store was opened with, to upgrade data restored from an older backup.
-    pub migrations: Mutex<Option<Box<dyn crate::OpenCallbacks + Send>>>,
-    /// Automatic-backup bookkeeping.
-    pub auto: crate::backup::AutoState,
-    /// This store, for the background thread of automatic backups.
+    /// What the layers above the store (change capture, sync, backup, repair, versioned open)
+    /// attached to it: their state and their hooks.
+    pub layers: Arc<Layers>,
+    /// This store, for background work of the layers above (automatic backups).
     pub this: std::sync::Weak<Inner>,
-    /// The rebuild this open did, if the file was corrupted.
-    pub repair: Option<crate::RepairReport>,
-    /// Observers of the details of remote changes.
-    pub remote_changes: ObserverRegistry<crate::sync::RemoteChange>,
-    /// Change-capture state (clock, sequence, capture switch).
-    pub sync: Arc<crate::changes::state::SyncState>,
-    /// This device's id.
-    pub device_id: String,
     /// Keeps peerlite from opening this file with a plain descriptor while the store is open;
     /// released by `close`.
     pub open_file: Mutex<Option<connection::OpenFile>>,
@@ -132,9 +124,14 @@ impl Inner {
     pub fn observe_error(&self, err: Error) -> Error {
         if err.is_corruption() {
             tracing::error!(path = ?self.config.path(), %err, "database corruption detected");
-            crate::repair::set_flag(self.config.path(), &err);
+            self.layers.corruption(self.config.path(), &err);
         }
         err.for_store(self.config.kind)
+    }
+
+    /// The attached layer of type `T` (see [`Layers`]).
+    pub fn layer<T: Layer>(&self) -> Option<&T> {
+        self.layers.get()
     }
 
     /// Runs `f` on a reader connection.
@@ -151,67 +148,28 @@ pub struct RdbStore {
 }
 
 impl RdbStore {
-    /// Opens (creating if needed) the store. When the config has a version, the store must be
-    /// new (it is stamped with that version) or already at it; use
-    /// [`open_with`](RdbStore::open_with) to create and migrate.
-    ///
-    /// # Errors
-    /// 14800010 bad path, 14800011 not a database, 14800020 wrong key, 14800001 version 0,
-    /// 14800017 lowering the security level.
-    pub fn open(config: StoreConfig) -> Result<RdbStore> {
-        RdbStore::open_with(config, &mut crate::open::NoMigrations)
-    }
-
-    /// Opens the file without looking at versions (the versioned open builds on this),
-    /// rebuilding it first when it is corrupted and `allow_rebuild` is set.
-    pub(crate) fn open_unversioned(config: StoreConfig) -> Result<RdbStore> {
-        config.validate()?;
-        crate::repair::open_or_repair(config)
-    }
-
-    /// Opens the file as it is; `repair` records a rebuild that just happened.
-    pub(crate) fn open_as_is(
+    /// Opens the file as it is, with `layers` attached. `prepare` runs on the first connection
+    /// (the writer; a reader when read-only), with whether it may write, before the store is
+    /// built: the layers read and settle what they keep in the database there.
+    pub(crate) fn open_layered(
         config: StoreConfig,
-        repair: Option<crate::RepairReport>,
+        layers: Layers,
+        prepare: impl FnOnce(&Connection, &StoreConfig, bool) -> Result<()>,
     ) -> Result<RdbStore> {
-        let sync = Arc::new(crate::changes::state::SyncState::new(Arc::clone(
-            &config.clock,
-        )));
+        let layers = Arc::new(layers);
         let (writer, probe, checkpoints) = if config.read_only {
             (None, Some(connection::open(&config, Role::Reader)?), None)
         } else {
             let checkpoints = Checkpointer::start(&config);
-            let writer = Writer::open(&config, &sync, &checkpoints)?;
+            let writer = Writer::open(&config, &layers, &checkpoints)?;
             (Some(writer), None, Some(checkpoints))
         };
         if !config.read_only && config.security_level >= SecurityLevel::S3 {
             restrict_permissions(config.path())?;
         }
-        if !config.read_only {
-            crate::backup::clean_tmp(&crate::backup::naming::default_dir(&config));
+        if let Some(first) = writer.as_ref().map(|w| &w.conn).or(probe.as_ref()) {
+            prepare(first, &config, writer.is_some())?;
         }
-        let identity_conn = match (&writer, &probe) {
-            (Some(w), _) => Some(&w.conn),
-            (None, Some(p)) => Some(p),
-            (None, None) => None,
-        };
-        // A rebuild just put this file in place: it gets a new epoch, and its clock resumes
-        // past what the damaged file's salvaged copy still shows.
-        let learned = repair
-            .as_ref()
-            .and_then(|r| r.salvage.path.as_deref())
-            .map_or(0, |p| {
-                crate::changes::mark::learned_from(p, config.key.as_ref(), config.clock.now_ms())
-            });
-        let (device_id, max_seq, resume) = match identity_conn {
-            Some(conn) => {
-                sync_identity(conn, &config, writer.is_some(), repair.is_some(), learned)?
-            }
-            None => (String::new(), 0, crate::changes::mark::Resume::default()),
-        };
-        sync.resume(max_seq, resume.high_water);
-        sync.reserved
-            .store(resume.reserved, std::sync::atomic::Ordering::Release);
         let inner = Arc::new_cyclic(|this| Inner {
             readers: ReaderPool::new(&config),
             writer: Mutex::new(writer),
@@ -220,13 +178,8 @@ impl RdbStore {
             live: Arc::new(LiveState::default()),
             schema: SchemaCache::default(),
             observers: ObserverRegistry::new(StoreKind::Relational, DEFAULT_MAX_OBSERVERS),
-            migrations: Mutex::new(None),
-            auto: crate::backup::AutoState::default(),
+            layers,
             this: this.clone(),
-            repair,
-            sync,
-            device_id,
-            remote_changes: ObserverRegistry::new(StoreKind::Relational, DEFAULT_MAX_OBSERVERS),
             open_file: Mutex::new(Some(connection::OpenFile::register(config.path()))),
             config,
         });
@@ -505,7 +458,7 @@ impl RdbStore {
                 "close() inside a transaction on this store; commit or roll back first",
             ));
         }
-        self.inner.auto.join();
+        self.inner.layers.closing();
         self.inner.live.close();
         if let Some(c) = &self.inner.checkpoints {
             c.stop();
@@ -559,38 +512,4 @@ fn restrict_permissions(path: &std::path::Path) -> Result<()> {
 #[cfg(not(unix))]
 fn restrict_permissions(_path: &std::path::Path) -> Result<()> {
     Ok(())
-}
-
-/// This device's id, and where the clock and sequence resume: the device id comes from the
-/// config, else from the database, else is made (and kept); the epoch and the high-water mark
-/// are decided by [`crate::changes::mark::on_open`] (a new or replaced database gets a new
-/// epoch; the mark never goes back).
-fn sync_identity(
-    conn: &Connection,
-    config: &StoreConfig,
-    writable: bool,
-    replaced: bool,
-    learned: u64,
-) -> Result<(String, i64, crate::changes::mark::Resume)> {
-    let path = config.path();
-    let sql_err = |e| Error::from_sqlite(e, path);
-    let device = crate::changes::identity::settle(conn, config, writable)?;
-    let resume = crate::changes::mark::on_open(
-        conn,
-        path,
-        config.clock.now_ms(),
-        writable,
-        replaced,
-        learned,
-    )?;
-    let mut max_seq = 0i64;
-    for t in crate::changes::registry::load_all(conn).map_err(sql_err)? {
-        let seq: Option<i64> = conn
-            .query_row(&format!("SELECT max(seq) FROM {}", t.clock()), [], |r| {
-                r.get(0)
-            })
-            .map_err(sql_err)?;
-        max_seq = max_seq.max(seq.unwrap_or(0));
-    }
-    Ok((device, max_seq, resume))
 }

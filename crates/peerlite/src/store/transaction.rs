@@ -467,20 +467,17 @@ impl<'s> Transaction<'s> {
 
     /// Commits, then tells the observers which tables changed.
     pub fn commit(mut self) -> Result<()> {
-        if self.inner.sync.take_stamped() {
-            // The clock's high-water mark commits with the changes it stamped: after a crash or
-            // a restart the clock never issues a timestamp it has issued before.
-            let hwm = self.inner.sync.hlc.high_water().to_string();
-            let persisted = self.conn().and_then(|c| {
-                crate::changes::mark::reserve(c, self.path(), &self.inner.sync);
-                c.prepare_cached("INSERT INTO peerlite_meta(key, value) VALUES ('hlc', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                    .and_then(|mut st| st.execute([&hwm]))
-                    .map_err(|e| self.sql_err(e))
-            });
-            if let Err(e) = persisted {
-                self.finish(true);
-                return Err(e);
-            }
+        // What the layers above commit with the changes (change capture: the clock's
+        // high-water mark, so the clock never issues a timestamp twice, even after a crash).
+        let prepared = self.writer().and_then(|w| {
+            self.inner
+                .layers
+                .before_commit(&w.conn, self.path())
+                .map_err(|e| self.sql_err(e))
+        });
+        if let Err(e) = prepared {
+            self.finish(true);
+            return Err(e);
         }
         let result = self
             .writer()
@@ -496,7 +493,7 @@ impl<'s> Transaction<'s> {
                 .observers
                 .notify(crate::SubscribeType::Local, &changed[..]);
         }
-        self.inner.after_commit();
+        self.inner.layers.after_commit(self.inner);
         Ok(())
     }
 

@@ -42,6 +42,7 @@ use super::checkpointer::Checkpointer;
 use super::config::StoreConfig;
 use super::connection::{self, Role};
 use super::guard::{self, Pending, Verdict};
+use super::layers::Layers;
 use crate::error::Result;
 
 pub(crate) use super::guard::Refusal;
@@ -122,16 +123,16 @@ impl Drop for Scope<'_> {
 impl Writer {
     pub fn open(
         config: &StoreConfig,
-        sync: &Arc<crate::changes::state::SyncState>,
+        layers: &Arc<Layers>,
         checkpoints: &Checkpointer,
     ) -> Result<Writer> {
         let sql_err = |e| crate::Error::from_sqlite(e, config.path());
         let mut conn = connection::open(config, Role::Writer)?;
         checkpoints.attach(&mut conn).map_err(sql_err)?;
-        crate::changes::state::register_functions(&conn, sync).map_err(sql_err)?;
+        layers.writer_opened(&conn).map_err(sql_err)?;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let control = Arc::new(AtomicBool::new(false));
-        let (sink, allowed, state) = (Arc::clone(&seen), Arc::clone(&control), Arc::clone(sync));
+        let (sink, allowed, layers) = (Arc::clone(&seen), Arc::clone(&control), Arc::clone(layers));
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             let mut seen = sink.lock().unwrap_or_else(PoisonError::into_inner);
             if matches!(ctx.action, AuthAction::Transaction { .. })
@@ -141,7 +142,7 @@ impl Writer {
                 return Authorization::Deny;
             }
             if let Some(table) = written_device_table(&ctx)
-                && state.capturing()
+                && !layers.applying_remote()
             {
                 seen.refusal
                     .get_or_insert_with(|| Refusal::DeviceTable(table.to_owned()));
@@ -155,7 +156,7 @@ impl Writer {
                     false
                 }
                 Some(_) => true,
-                None => seen.caller && state.capturing(),
+                None => seen.caller && !layers.applying_remote(),
             };
             if judged {
                 match guard::judge(&ctx, ctx.accessor.is_some()) {

@@ -131,7 +131,7 @@ impl RdbStore {
     /// apply (the conflict stays recorded).
     pub fn resolve_conflict(&self, id: i64, resolution: Resolution) -> Result<()> {
         let path = self.path().to_path_buf();
-        let sync = std::sync::Arc::clone(&self.inner.sync);
+        let sync = std::sync::Arc::clone(self.inner.sync()?);
         self.transaction(|tx| {
             let conn = tx.conn()?;
             let sql_err = |e| Error::from_sqlite(e, &path);

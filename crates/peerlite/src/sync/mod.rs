@@ -58,7 +58,11 @@ pub use status::SyncStatus;
 pub use surface::{Applied, BatchRequest, SyncStore};
 pub use wire::{WireClause, WireFilter, WireOp, filter_id};
 
+use crate::StoreKind;
 use crate::error::Result;
+use crate::store::layers::Layer;
+use crate::store::observer::{DEFAULT_MAX_OBSERVERS, ObserverRegistry};
+use crate::store::rdb::Inner;
 use crate::store::{ObserverId, RdbPredicates, RdbStore, SubscribeType};
 use crate::value::Value;
 
@@ -97,13 +101,37 @@ impl RdbStore {
     ) -> Result<ObserverId> {
         self.inner.ensure_open()?;
         self.inner
-            .remote_changes
+            .remote_changes()?
             .add(SubscribeType::Remote, Arc::new(observer))
     }
 
     /// Unsubscribes a remote-change observer (all of them with `None`).
     pub fn off_remote_change(&self, id: Option<ObserverId>) -> usize {
-        self.inner.remote_changes.remove(SubscribeType::Remote, id)
+        self.inner
+            .remote_changes()
+            .map_or(0, |r| r.remove(SubscribeType::Remote, id))
+    }
+}
+
+/// The observers of remote changes, attached to every store as it opens (`store::layers`).
+pub(crate) fn remote_observers() -> ObserverRegistry<RemoteChange> {
+    ObserverRegistry::new(StoreKind::Relational, DEFAULT_MAX_OBSERVERS)
+}
+
+impl Layer for ObserverRegistry<RemoteChange> {}
+
+impl Inner {
+    /// The observers of remote changes.
+    ///
+    /// # Errors
+    /// 14800001 for a store opened without them (every open attaches them).
+    pub(crate) fn remote_changes(&self) -> Result<&ObserverRegistry<RemoteChange>> {
+        self.layer().ok_or_else(|| {
+            crate::Error::invalid(
+                StoreKind::Relational,
+                "this store was opened without remote-change observers",
+            )
+        })
     }
 }
 

@@ -133,7 +133,7 @@ impl SyncStore for RdbStore {
             .map_or(0, |d| d.as_nanos());
         let mut h = blake3::Hasher::new();
         h.update(RdbStore::device_id(self).as_bytes());
-        h.update(&self.inner.sync.hlc.tick().to_le_bytes());
+        h.update(&self.inner.sync().map_or(0, |s| s.hlc.tick()).to_le_bytes());
         h.update(&count.to_le_bytes());
         h.update(&nanos.to_le_bytes());
         let mut first = [7u8; 8];
@@ -232,8 +232,9 @@ impl SyncStore for RdbStore {
                     table: b.table.clone(),
                 })?;
             let applied = {
-                let _paused = self.inner.sync.pause_capture();
-                merge::apply_batch(tx, &self.inner.sync, &logical, b)?
+                let sync = self.inner.sync()?;
+                let _paused = sync.pause_capture();
+                merge::apply_batch(tx, sync, &logical, b)?
             };
             watermark::set(conn, peer, &b.table, b.filter, peer_epoch, last)
                 .map_err(|e| Error::from_sqlite(e, path))?;
@@ -248,9 +249,9 @@ impl SyncStore for RdbStore {
                 keys: applied.keys,
                 kinds: applied.kinds,
             };
-            self.inner
-                .remote_changes
-                .notify(SubscribeType::Remote, &change);
+            if let Ok(remote) = self.inner.remote_changes() {
+                remote.notify(SubscribeType::Remote, &change);
+            }
         }
         Ok(Applied {
             changed: applied.changed,
