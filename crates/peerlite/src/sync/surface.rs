@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::extract;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
+use super::query::QueryRows;
 use super::watermark;
 use super::wire::WireFilter;
 use crate::changes::registry::{self, TableMeta};
@@ -75,6 +76,15 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
         batch: &Batch,
         watermark: u64,
     ) -> Result<Applied>;
+    /// The rows of `filter`'s table that it selects, `columns` in that order, stopping with
+    /// 17040010 past `max_bytes` of values: a remote query that
+    /// [`answer_query`](super::answer_query) has checked (table, columns, security level).
+    fn query_rows(
+        &self,
+        filter: &WireFilter,
+        columns: &[String],
+        max_bytes: usize,
+    ) -> Result<QueryRows>;
 }
 
 impl RdbStore {
@@ -225,6 +235,18 @@ impl SyncStore for RdbStore {
         let applied = self.transaction(|tx| {
             let conn = tx.conn()?;
             let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
+            // Another process may have written this database since this one last did (a
+            // `peerlite sync` beside a `peerlite serve`): number the applied rows after the
+            // largest sequence number it holds, never at or below one a peer already has.
+            let mut max_seq = 0i64;
+            for m in &metas {
+                let seq: Option<i64> = conn
+                    .prepare_cached(&format!("SELECT max(seq) FROM {}", m.clock()))
+                    .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                    .map_err(|e| Error::from_sqlite(e, path))?;
+                max_seq = max_seq.max(seq.unwrap_or(0));
+            }
+            self.inner.sync.resume(max_seq, 0);
             let logical = metas
                 .into_iter()
                 .find(|m| m.name == b.table && m.base.is_none())
@@ -256,5 +278,14 @@ impl SyncStore for RdbStore {
             changed: applied.changed,
             conflicts: applied.conflicts,
         })
+    }
+
+    fn query_rows(
+        &self,
+        filter: &WireFilter,
+        columns: &[String],
+        max_bytes: usize,
+    ) -> Result<QueryRows> {
+        super::query::query_rows(self, filter, columns, max_bytes)
     }
 }
