@@ -291,6 +291,8 @@ pub struct Packed {
 pub struct Query {
     /// The request's id (its `QueryReply` carries it back).
     pub session: u64,
+    /// The logical store name (as in `Hello`).
+    pub store: String,
     /// The table and the conditions on its rows (no clause: every row).
     pub filter: WireFilter,
     /// The columns wanted, in order (empty: every synced column).

@@ -16,7 +16,7 @@
 //! phone.set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())?;
 //! phone.insert("note", &bucket! { "text" => "buy milk" })?;
 //!
-//! let query = Query::new(1, &RdbPredicates::new("note").equal_to("text", "buy milk"), &["text"]);
+//! let query = Query::new(1, "notes", &RdbPredicates::new("note").equal_to("text", "buy milk"), &["text"]);
 //! let reply = answer_query(&phone, &Peer::new("laptop", DeviceLevel::Sl1), &query);
 //! let rows = reply.into_rows("phone")?;
 //! assert_eq!(rows.columns, vec!["text".to_string()]);
@@ -47,10 +47,12 @@ pub struct QueryRows {
 
 impl Query {
     /// The request for `columns` (every synced column when empty) of the rows `predicates`
-    /// select (only their table and conditions travel: order, paging and devices do not).
-    pub fn new(id: u64, predicates: &RdbPredicates, columns: &[&str]) -> Query {
+    /// select in the store named `store` (only their table and conditions travel: order,
+    /// paging and devices do not).
+    pub fn new(id: u64, store: &str, predicates: &RdbPredicates, columns: &[&str]) -> Query {
         Query {
             session: id,
+            store: store.to_owned(),
             filter: WireFilter::from_predicates(predicates).unwrap_or_else(|| WireFilter {
                 table: predicates.table().to_owned(),
                 clauses: Vec::new(),

@@ -12,7 +12,7 @@ fn ask(store: &RdbStore, level: DeviceLevel, p: &RdbPredicates, columns: &[&str]
     answer_query(
         store,
         &Peer::new("asker", level),
-        &Query::new(7, p, columns),
+        &Query::new(7, "notes", p, columns),
     )
 }
 

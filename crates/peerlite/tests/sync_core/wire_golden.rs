@@ -154,6 +154,7 @@ fn messages() -> Vec<(&'static str, MessageV1)> {
             "query",
             MessageV1::Query(Query {
                 session: 4,
+                store: "shop".into(),
                 filter: filter(),
                 columns: vec!["shop".into(), "qty".into()],
             }),
@@ -208,7 +209,7 @@ const GOLDEN: [(&str, &str); 11] = [
     ("packed", "0007090428b52ffd"),
     (
         "query",
-        "000804046974656d06000473686f700003056e6f7274680300037174790201040200037174790e04020473686f7003717479",
+        "0008040473686f70046974656d06000473686f700003056e6f7274680300037174790201040200037174790e04020473686f7003717479",
     ),
     (
         "query_reply",
