@@ -81,6 +81,31 @@ impl Node {
                 .map(|d| d.id)
                 .collect(),
         };
+        self.sync_devices(&targets, store, mode, predicates, timeout)
+            .await
+    }
+
+    /// [`Node::sync`] with `targets` (whatever the predicates' `in_devices` say; a device
+    /// they leave out fails with 14800001): one result per target, in their order.
+    ///
+    /// # Errors
+    /// [`Error::NotServed`]; [`Error::ShuttingDown`].
+    pub async fn sync_devices(
+        &self,
+        targets: &[DeviceId],
+        store: &str,
+        mode: SyncMode,
+        predicates: Option<&RdbPredicates>,
+        timeout: Duration,
+    ) -> Result<Vec<(DeviceId, DeviceResult)>> {
+        if self.inner.served(store).is_none() {
+            return Err(Error::NotServed {
+                store: store.to_owned(),
+            });
+        }
+        if self.inner.stopping() {
+            return Err(Error::ShuttingDown);
+        }
         let mut running = tokio::task::JoinSet::new();
         for (i, device) in targets.iter().enumerate() {
             let node = self.clone();
@@ -101,7 +126,8 @@ impl Node {
             }
         }
         Ok(targets
-            .into_iter()
+            .iter()
+            .copied()
             .zip(results)
             .map(|(device, r)| {
                 let r = r.unwrap_or_else(|| {
