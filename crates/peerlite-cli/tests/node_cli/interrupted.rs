@@ -38,7 +38,7 @@ fn a_sync_cut_by_killing_the_peer_resumes_without_loss_or_duplicates() {
     let served = serve_for(&a, &b, "SL1", "SL1");
     let table = b.table_of(&a);
     // Small batches: many transactions, so the kill lands between and inside them.
-    let mut sync = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"))
+    let sync = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"))
         .args(["sync", "--push", "--batch-rows", "100", "--home"])
         .arg(&a.home)
         .arg(&a.db)

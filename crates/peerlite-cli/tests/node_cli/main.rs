@@ -6,6 +6,7 @@
 
 mod common;
 mod conflict;
+mod identity;
 mod interrupted;
 mod kv;
 mod levels;
