@@ -26,11 +26,20 @@ fn a_store_synced_as_another_device_needs_reidentify() {
     let (code, out, err) = sync_as_other(&[]);
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert!(err.starts_with("error[17040009]"), "{err}");
-    assert!(err.contains("hint: ") && err.contains("--reidentify"), "{err}");
+    assert!(
+        err.contains("hint: ") && err.contains("--reidentify"),
+        "{err}"
+    );
     let (code, out, err) = sync_as_other(&["--reidentify"]);
     assert_eq!((code, out), (0, format!("{} ok\n", b.id)), "{err}");
     // b now holds the note under both ids: the re-identified store is a device it never met.
-    assert_eq!(b.rows(&format!("SELECT text FROM \"{}\"", b.table_of(&a))), vec![serde_json::json!(["one"])]);
-    assert_eq!(b.rows(&format!("SELECT text FROM \"{}\"", b.table_of(&other))), vec![serde_json::json!(["one"])]);
+    assert_eq!(
+        b.rows(&format!("SELECT text FROM \"{}\"", b.table_of(&a))),
+        vec![serde_json::json!(["one"])]
+    );
+    assert_eq!(
+        b.rows(&format!("SELECT text FROM \"{}\"", b.table_of(&other))),
+        vec![serde_json::json!(["one"])]
+    );
     assert!(served.stop().success());
 }
