@@ -8,3 +8,4 @@ mod faults;
 mod forged;
 mod fuzz;
 mod notify;
+mod seams;
