@@ -57,7 +57,7 @@ pub fn for_error(err: &Error, command: &str) -> String {
             "give the key the store was created with (--key KEY or PEERLITE_KEY); a store created without a key is opened without one".into()
         }
         Error::ConfigChanged { .. } => {
-            "the store was made with other options (type, security level) than this command opens it with; use it from the app that made it".into()
+            "a store's data label can be raised (`--level S1..S4`) but never lowered: leave `--level` out to open it at the label it holds".into()
         }
         Error::ReadOnlyUpgrade { .. } => "upgrade it with `peerlite migrate DB DIR`".into(),
         Error::Migration { source, .. } => migration_hint(source, command),

@@ -29,6 +29,7 @@
 //! | 17060022 | cannot listen on the address given |
 //! | 17060023 | the node serves no store of that name |
 //! | 17060024 | the node is shutting down |
+//! | 17060025 | the peer runs too many sessions on one connection (retry later) |
 //!
 //! [`Error::Store`] carries an error of the library (a store that cannot be opened or read,
 //! a query the peer refused) with the library's own code.
@@ -205,6 +206,9 @@ pub enum Error {
     /// The node stopped (or is stopping) and takes no more work.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The peer runs as many sessions on the connection as it takes.
+    #[error("the peer runs too many sessions at once")]
+    TooManySessions,
     /// A failure of the library: a store, or a request the peer refused (its code kept).
     #[error(transparent)]
     Store(#[from] peerlite::Error),
@@ -238,6 +242,7 @@ impl Error {
             Error::Bind { .. } => 17060022,
             Error::NotServed { .. } => 17060023,
             Error::ShuttingDown => 17060024,
+            Error::TooManySessions => 17060025,
             Error::Store(e) => e.code(),
         }
     }
@@ -310,6 +315,9 @@ impl Error {
                 "serve the store: `peerlite serve --db DB` or `--kv STORE_DIR STORE_ID`"
             }
             Error::ShuttingDown => "start `peerlite serve` again",
+            Error::TooManySessions => {
+                "the device is busy with other syncs of this device: run `peerlite sync` again later"
+            }
             Error::Store(e) => e.hint(),
         }
     }
@@ -322,6 +330,7 @@ impl Error {
                 | Error::HandshakeTimeout { .. }
                 | Error::IdleTimeout { .. }
                 | Error::Closed { .. }
+                | Error::TooManySessions
         )
     }
 
@@ -403,6 +412,7 @@ mod tests {
             },
             Error::NotServed { store: s() },
             Error::ShuttingDown,
+            Error::TooManySessions,
         ];
         let mut codes: Vec<u32> = all.iter().map(Error::code).collect();
         assert!(codes.iter().all(|c| (17060001..=17060099).contains(c)));

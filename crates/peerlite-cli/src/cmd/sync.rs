@@ -205,7 +205,7 @@ fn hint(code: u32) -> &'static str {
         17060021 => {
             "give the device an address: `peerlite trust remove`, then `peerlite trust add --addr HOST:PORT`"
         }
-        17060004 | 17060007 | 17060008 | 17060009 | 17040008 => {
+        17060004 | 17060007 | 17060008 | 17060009 | 17060024 | 17060025 | 17040008 => {
             "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` waits longer)"
         }
         17040006 => {

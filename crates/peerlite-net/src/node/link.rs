@@ -45,8 +45,8 @@ pub(crate) enum Command {
     },
 }
 
-/// The code sessions are aborted with when this device shuts down.
-const SHUTTING_DOWN: u32 = 17060024;
+/// Sessions one connection runs at once: a peer cannot make this device hold more.
+const MAX_SESSIONS: usize = 64;
 
 /// What handling one event produced.
 #[derive(Default)]
@@ -143,11 +143,24 @@ impl Core {
                 return out;
             }
             MessageV1::Hello(h) if !self.dispatcher.holds(&self.peer.device, h.session) => {
-                if self.stopping {
+                let refused = if self.stopping {
+                    Some((
+                        Error::ShuttingDown.code(),
+                        "the device is shutting down".to_owned(),
+                    ))
+                } else if self.dispatcher.running() >= MAX_SESSIONS {
+                    Some((
+                        Error::TooManySessions.code(),
+                        format!("{MAX_SESSIONS} sessions already run on this connection"),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((code, message)) = refused {
                     out.push(&SyncMessage::V1(MessageV1::Abort(Abort {
                         session: h.session,
-                        code: SHUTTING_DOWN,
-                        message: "the device is shutting down".into(),
+                        code,
+                        message,
                     })));
                     return out;
                 }
@@ -162,6 +175,10 @@ impl Core {
         });
         out.extend(replies);
         self.reap();
+        // A Hello that opened no session (no such store here) leaves no name behind.
+        if !self.dispatcher.holds(&self.peer.device, msg.session()) {
+            self.store_of.remove(&msg.session());
+        }
         out
     }
 
@@ -189,7 +206,8 @@ impl Core {
                 reply,
             } => {
                 let Some(served) = self.node.served(&store) else {
-                    let _ = reply.send(self.failed(SyncStatus::Failed(17060023), "not served"));
+                    let e = Error::NotServed { store };
+                    let _ = reply.send(self.failed(SyncStatus::Failed(e.code()), &e.to_string()));
                     return out;
                 };
                 match self
@@ -274,14 +292,14 @@ impl Core {
     /// Shutdown's end: sessions still running are aborted and their peers told why.
     fn on_stop(&mut self) -> Out {
         let mut out = Out::default();
-        let status = SyncStatus::Failed(SHUTTING_DOWN);
+        let status = SyncStatus::Failed(Error::ShuttingDown.code());
         self.dispatcher.abandon_all(status);
         let finished = self.dispatcher.take_finished();
         for f in &finished {
             if f.result.status == status {
                 out.push(&SyncMessage::V1(MessageV1::Abort(Abort {
                     session: f.session,
-                    code: SHUTTING_DOWN,
+                    code: Error::ShuttingDown.code(),
                     message: "the device is shutting down".into(),
                 })));
             }

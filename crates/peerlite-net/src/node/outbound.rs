@@ -131,11 +131,8 @@ impl Node {
             .zip(results)
             .map(|(device, r)| {
                 let r = r.unwrap_or_else(|| {
-                    result(
-                        device,
-                        SyncStatus::Failed(17060024),
-                        "the sync task ended".into(),
-                    )
+                    let e = Error::ShuttingDown;
+                    result(device, SyncStatus::Failed(e.code()), e.to_string())
                 });
                 (device, r)
             })
@@ -166,11 +163,12 @@ impl Node {
         // Dropping `answer` at the deadline cancels the session at the connection's next tick.
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => result(
-                device,
-                SyncStatus::Unreachable(17060008),
-                "the connection closed before the session ended".into(),
-            ),
+            Ok(Err(_)) => {
+                let e = Error::Closed {
+                    reason: "the connection closed before the session ended".into(),
+                };
+                result(device, status_of(&e), e.to_string())
+            }
             Err(_) => result(
                 device,
                 SyncStatus::TimedOut,

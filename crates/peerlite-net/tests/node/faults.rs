@@ -167,3 +167,39 @@ async fn requests_the_node_cannot_serve_fail_with_their_codes() {
         17060023
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_runs_a_bounded_number_of_sessions() {
+    use peerlite::sync::{DeviceLevel as PeerLevel, Dispatcher, Peer};
+    let (a, b) = (Dev::plain("a"), Dev::plain("b"));
+    let addr = pair(&a, &b).await;
+    let mut at_a = Dispatcher::new();
+    let as_b = Peer::new(b.id().to_string(), PeerLevel::Sl4);
+    let conn = bounded(a.endpoint().connect(&addr, &b.id())).await.unwrap();
+    // Sessions that push and then never send a batch: each stays running at b.
+    for _ in 0..65 {
+        let hello = at_a.start(&a.store, &as_b, SyncMode::Push, None).unwrap();
+        conn.send(&hello.encode().unwrap()).await.unwrap();
+    }
+    let mut answers = Vec::new();
+    let mut conn = conn;
+    while answers.len() < 65 {
+        let msg = SyncMessage::decode(&bounded(conn.recv()).await.unwrap()).unwrap();
+        answers.push(msg);
+    }
+    let welcomes = answers
+        .iter()
+        .filter(|m| matches!(m, SyncMessage::V1(MessageV1::Welcome(_))))
+        .count();
+    let refused: Vec<u32> = answers
+        .iter()
+        .filter_map(|m| match m {
+            SyncMessage::V1(MessageV1::Abort(a)) => Some(a.code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((welcomes, refused), (64, vec![17060025]));
+    conn.close().await;
+    a.node.shutdown().await;
+    b.node.shutdown().await;
+}
