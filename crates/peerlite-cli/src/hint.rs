@@ -257,7 +257,16 @@ mod tests {
             Error::NullConflictColumn { table: "t".into(), column: "c".into() },
             Error::Protocol { detail: "d".into() },
             Error::IncompatiblePeer { device: "d".into(), detail: "d".into() },
+            Error::DeviceIdChanged { stored: "a".into(), requested: "b".into() },
+            Error::ResultTooLarge { bytes: 5, max: 4 },
         ];
+        for code in [17040001, 17040005, 17040006, 17040010, 14800001] {
+            all.push(Error::Remote {
+                device: "d".into(),
+                code,
+                detail: "d".into(),
+            });
+        }
         for kind in [
             std::io::ErrorKind::NotFound,
             std::io::ErrorKind::PermissionDenied,
