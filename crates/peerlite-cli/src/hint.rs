@@ -75,7 +75,7 @@ fn specific(err: &Error, command: &str) -> String {
             "give the key the store was created with (--key KEY or PEERLITE_KEY); a store created without a key is opened without one".into()
         }
         Error::ConfigChanged { .. } => {
-            "the store was made with other options (type, security level) than this command opens it with; use it from the app that made it".into()
+            "a store's data label can be raised (`--level S1..S4`) but never lowered: leave `--level` out to open it at the label it holds".into()
         }
         Error::ReadOnlyUpgrade { .. } => "upgrade it with `peerlite migrate DB DIR`".into(),
         Error::Migration { source, .. } => migration_hint(source, command),
@@ -283,7 +283,16 @@ mod tests {
             Error::IncompatiblePeer { device: "d".into(), detail: "d".into() },
             Error::Protected { what: "PRAGMA synchronous = OFF".into(), reason: "r".into() },
             Error::Protected { what: "dropping t".into(), reason: "r".into() },
+            Error::DeviceIdChanged { stored: "a".into(), requested: "b".into() },
+            Error::ResultTooLarge { bytes: 5, max: 4 },
         ];
+        for code in [17040001, 17040005, 17040006, 17040010, 14800001] {
+            all.push(Error::Remote {
+                device: "d".into(),
+                code,
+                detail: "d".into(),
+            });
+        }
         for kind in [
             std::io::ErrorKind::NotFound,
             std::io::ErrorKind::PermissionDenied,

@@ -5,6 +5,7 @@
 
 mod cmd;
 mod hint;
+mod logs;
 mod output;
 mod signals;
 
@@ -32,6 +33,16 @@ struct Cli {
         hide_env_values = true
     )]
     encryption_key: Option<String>,
+
+    /// A security level: S1..S4 is the data label a store this command creates gets (an
+    /// existing store opens at the label it holds); SL1..SL5 is a device's level, for
+    /// `device init` and `trust add`.
+    #[arg(long, value_name = "S1..S4|SL1..SL5", value_parser = cmd::level::parse_level, global = true)]
+    level: Option<cmd::level::LevelArg>,
+
+    /// More log output on stderr: -v info, -vv debug (RUST_LOG filters further).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 
     #[command(subcommand)]
     command: Command,
@@ -79,6 +90,14 @@ enum Command {
     Device(cmd::device::Args),
     /// The devices this one pairs with: `trust add|list|remove --home H`.
     Trust(cmd::trust::Args),
+    /// Serve stores to trusted devices until SIGINT/SIGTERM; prints `listening on HOST:PORT`.
+    Serve(cmd::serve::Args),
+    /// Sync a store with trusted devices now; one line per device (`ID ok` / `ID error[CODE] …`).
+    Sync(cmd::sync::Args),
+    /// Query a distributed table on another device; prints its rows like `peerlite sql`.
+    RemoteQuery(cmd::remote_query::Args),
+    /// Print the table holding a device's rows of a device-collaboration table.
+    TableName(cmd::table_name::Args),
 }
 
 /// Options every command sees.
@@ -88,6 +107,10 @@ pub struct Global {
     pub json: bool,
     /// `--key` / `PEERLITE_KEY`.
     pub key: Option<String>,
+    /// `--level S1..S4`: the label of a store the command creates.
+    pub level: Option<peerlite::SecurityLevel>,
+    /// `--level SL1..SL5`: a device's level (`device init`, `trust add`).
+    pub device_level: Option<peerlite_net::DeviceLevel>,
 }
 
 /// A mistake in how the command was called (exit 1), as opposed to a failed operation.
@@ -155,9 +178,20 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
+    logs::install(cli.verbose);
+    let for_devices = matches!(cli.command, Command::Device(_) | Command::Trust(_));
+    let (level, device_level) = match cmd::level::split(cli.level, for_devices) {
+        Ok(levels) => levels,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let global = Global {
         json: cli.json,
         key: cli.encryption_key,
+        level,
+        device_level,
     };
     let result = match cli.command {
         Command::Sql(args) => cmd::sql::run(&global, args),
@@ -180,6 +214,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(&global, args),
         Command::Device(args) => cmd::device::run(&global, args),
         Command::Trust(args) => cmd::trust::run(&global, args),
+        Command::Serve(args) => cmd::serve::run(&global, args),
+        Command::Sync(args) => cmd::sync::run(&global, args),
+        Command::RemoteQuery(args) => cmd::remote_query::run(&global, args),
+        Command::TableName(args) => cmd::table_name::run(&global, args),
     };
     // An interrupted command dies by its signal: whatever the work did after its files were
     // taken away (an error about a vanished directory, say) is not the story to tell.

@@ -1,5 +1,6 @@
 //! Signals. A command interrupted by SIGINT, SIGTERM or SIGHUP (or stopped by a closed pipe)
-//! first removes the temporary directories it made, then dies as the signal asks; SIGXFSZ
+//! first removes the temporary directories it made, then dies as the signal asks — unless it
+//! asked to stop gracefully ([`on_stop`], `peerlite serve`); SIGXFSZ
 //! (a file grew past `ulimit -f`) is caught, so the write fails with EFBIG and the command
 //! reports the I/O error (exit 2) instead of being killed without a word.
 
@@ -12,6 +13,16 @@ use signal_hook::iterator::Signals;
 
 /// Set once a stopping signal arrived (before its temporary directories are removed).
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// What SIGINT, SIGTERM or SIGHUP does first, for a command that stops gracefully.
+type StopHook = Box<dyn FnOnce() + Send>;
+static STOP: Mutex<Option<StopHook>> = Mutex::new(None);
+
+/// The first SIGINT, SIGTERM or SIGHUP calls `stop` instead of ending the process (a second
+/// one ends it as usual).
+pub fn on_stop(stop: impl FnOnce() + Send + 'static) {
+    *STOP.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(stop));
+}
 
 /// Temporary directories to remove when the process is stopped.
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -26,7 +37,14 @@ pub fn install() {
     match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
-                if let Some(signal) = signals.forever().next() {
+                for signal in signals.forever() {
+                    // A command that stops gracefully (`serve`) is asked once; a second
+                    // signal stops it the hard way.
+                    let stop = STOP.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    if let Some(stop) = stop {
+                        stop();
+                        continue;
+                    }
                     INTERRUPTED.store(true, Ordering::SeqCst);
                     remove_temp_dirs();
                     // Die by the signal, as a shell expects of an interrupted command.

@@ -370,7 +370,13 @@ async fn write_loop(
     loop {
         let frame = tokio::select! {
             biased;
-            _ = closing(&mut shutdown) => return,
+            _ = closing(&mut shutdown) => {
+                // The peer hung up or a fault closed the connection: still say goodbye
+                // properly (TLS close_notify), without waiting long for a peer that is gone.
+                let bound = idle.min(std::time::Duration::from_secs(1));
+                let _ = tokio::time::timeout(bound, tokio::io::AsyncWriteExt::shutdown(&mut write)).await;
+                return;
+            }
             Some(frame) = ctrl.recv() => frame,
             frame = data.recv() => match frame {
                 Some(frame) => frame,
@@ -458,8 +464,13 @@ async fn closing(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|closing| *closing).await;
 }
 
-/// Logs why the connection closes and closes it.
+/// Logs why the connection closes and closes it. Once this side has closed it, what the peer
+/// does next (hanging up without its close_notify) is no news.
 fn fault(shared: &Shared, error: &Error) {
+    if *shared.shutdown.borrow() {
+        tracing::debug!(peer = %shared.peer.id, remote = %shared.remote, "after closing: {error}");
+        return;
+    }
     tracing::warn!(
         peer = %shared.peer.id,
         remote = %shared.remote,

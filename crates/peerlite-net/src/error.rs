@@ -27,6 +27,12 @@
 //! | 17060020 | incompatible peer (other channel protocol version) |
 //! | 17060021 | no address known for a trusted device |
 //! | 17060022 | cannot listen on the address given |
+//! | 17060023 | the node serves no store of that name |
+//! | 17060024 | the node is shutting down |
+//! | 17060025 | the peer runs too many sessions on one connection (retry later) |
+//!
+//! [`Error::Store`] carries an error of the library (a store that cannot be opened or read,
+//! a query the peer refused) with the library's own code.
 
 use std::io;
 use std::path::PathBuf;
@@ -191,6 +197,21 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
+    /// A store name the node does not serve.
+    #[error("no store named {store:?} is served by this node")]
+    NotServed {
+        /// The name asked for.
+        store: String,
+    },
+    /// The node stopped (or is stopping) and takes no more work.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The peer runs as many sessions on the connection as it takes.
+    #[error("the peer runs too many sessions at once")]
+    TooManySessions,
+    /// A failure of the library: a store, or a request the peer refused (its code kept).
+    #[error(transparent)]
+    Store(#[from] peerlite::Error),
 }
 
 impl Error {
@@ -219,6 +240,10 @@ impl Error {
             Error::IncompatiblePeer { .. } => 17060020,
             Error::NoAddress { .. } => 17060021,
             Error::Bind { .. } => 17060022,
+            Error::NotServed { .. } => 17060023,
+            Error::ShuttingDown => 17060024,
+            Error::TooManySessions => 17060025,
+            Error::Store(e) => e.code(),
         }
     }
 
@@ -294,6 +319,14 @@ impl Error {
             Error::Bind { .. } => {
                 "choose another `--listen` address (port 0 picks a free one) or stop what holds it"
             }
+            Error::NotServed { .. } => {
+                "serve the store: `peerlite serve --db DB` or `--kv STORE_DIR STORE_ID`"
+            }
+            Error::ShuttingDown => "start `peerlite serve` again",
+            Error::TooManySessions => {
+                "the device is busy with other syncs of this device: run `peerlite sync` again later"
+            }
+            Error::Store(e) => e.hint(),
         }
     }
 
@@ -305,6 +338,7 @@ impl Error {
                 | Error::HandshakeTimeout { .. }
                 | Error::IdleTimeout { .. }
                 | Error::Closed { .. }
+                | Error::TooManySessions
         )
     }
 
@@ -384,6 +418,9 @@ mod tests {
                 addr: s(),
                 source: io(),
             },
+            Error::NotServed { store: s() },
+            Error::ShuttingDown,
+            Error::TooManySessions,
         ];
         let mut codes: Vec<u32> = all.iter().map(Error::code).collect();
         assert!(codes.iter().all(|c| (17060001..=17060099).contains(c)));

@@ -8,6 +8,10 @@
 //!   length-prefixed frames of opaque payloads (with keep-alive, timeouts and zstd when both
 //!   sides advertise it). [`Connection::peer`] is the identity the handshake proved.
 //!
+//! - [`Node`]: a device's stores on the network — it accepts trusted peers, runs sync
+//!   sessions with them (the library's protocol core, over this channel) and answers remote
+//!   queries.
+//!
 //! This crate moves bytes and enforces who may talk; the sync protocol runs on top of it.
 //!
 //! ```
@@ -51,6 +55,7 @@ pub mod frame;
 mod fsutil;
 mod home;
 mod level;
+mod node;
 mod tls;
 mod trust;
 
@@ -61,4 +66,5 @@ pub use endpoint::{Endpoint, Listener};
 pub use error::{Error, Result};
 pub use home::Home;
 pub use level::{DeviceLevel, LevelError};
+pub use node::{Node, NodeConfig, NodeEvent, status_of};
 pub use trust::{TrustSet, TrustStore, TrustedDevice, validate_addr};

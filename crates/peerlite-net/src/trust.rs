@@ -305,6 +305,16 @@ impl TrustSet {
             .get(id)
             .cloned()
     }
+
+    /// Every trusted device, by id.
+    pub fn devices(&self) -> Vec<TrustedDevice> {
+        self.devices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
 }
 
 /// Checks `HOST:PORT` (IPv6 as `[ADDR]:PORT`, port 1–65535).

@@ -322,6 +322,25 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
+    /// Another device refused or failed a request of this one (a remote query); its code is
+    /// kept.
+    #[error("device {device} answered error {code}: {detail}")]
+    Remote {
+        /// The device that answered.
+        device: String,
+        /// Its error code.
+        code: u32,
+        /// Its message.
+        detail: String,
+    },
+    /// A remote query's result is larger than the cap (4 MiB, as ArkData's).
+    #[error("the query's result exceeds {max} bytes (at least {bytes} bytes)")]
+    ResultTooLarge {
+        /// Bytes of rows read before giving up.
+        bytes: u64,
+        /// The cap.
+        max: u64,
+    },
     /// A statement from the caller would change peerlite's own objects (its tables, triggers,
     /// a distributed table's name or columns) or a setting peerlite relies on; nothing ran.
     #[error("refused: {what}: {reason}")]
@@ -406,6 +425,8 @@ impl Error {
             Error::IncompatiblePeer { .. } => 17040005,
             Error::SyncFailed { code, .. } => *code,
             Error::DeviceIdChanged { .. } => 17040009,
+            Error::ResultTooLarge { .. } => 17040010,
+            Error::Remote { code, .. } => *code,
             Error::Protected { .. } => 17050001,
             Error::OwnObjectsDamaged { .. } => 17050002,
             Error::Sqlite { sqlite, .. } => code_for_sqlite(sqlite.primary),
@@ -512,6 +533,24 @@ impl Error {
             }
             Error::SyncFailed { .. } => {
                 "see the status: a device below the data's security level needs `peerlite trust add --level`; an unreachable one is synced again when it is back"
+            }
+            Error::Remote { code, .. } => match code {
+                17040001 => {
+                    "the table is not distributed on that device: run `peerlite distribute DB TABLE` there"
+                }
+                17040006 => {
+                    "that device records this one at a level below the data's label: there, `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level"
+                }
+                17040010 => {
+                    "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"
+                }
+                14800001 => {
+                    "check the table and column names: only the synced columns of a distributed table can be queried (`peerlite distribute` lists them)"
+                }
+                _ => "the other device reported the failure; see its log (`peerlite serve -v`)",
+            },
+            Error::ResultTooLarge { .. } => {
+                "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"
             }
             Error::ReservedBackupName { .. } => {
                 "pick another name; automatic backups are managed (and pruned) by peerlite"

@@ -3,10 +3,10 @@
 //! `init` prints the new device id as its only stdout line; `id` prints it again. `init` never
 //! replaces an existing key (exit 2, error[17060011]).
 
-use super::net::{HomeArg, fail, parse_level};
+use super::net::{HomeArg, fail};
 use super::print_json;
 use crate::Global;
-use peerlite_net::{DeviceLevel, Home};
+use peerlite_net::Home;
 
 /// Arguments of `peerlite device`.
 #[derive(clap::Args, Debug)]
@@ -17,16 +17,14 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// Create this device's identity (key pair, id, name, security level) in --home.
+    /// Create this device's identity (key pair, id, name, security level) in --home
+    /// (`--level SL1..SL5`, default SL1).
     Init {
         #[command(flatten)]
         home: HomeArg,
         /// A name for people (default: device- and the id's first group).
         #[arg(long)]
         name: Option<String>,
-        /// The device security level.
-        #[arg(long, value_name = "SL1..SL5", value_parser = parse_level, default_value = "SL1")]
-        level: DeviceLevel,
     },
     /// Print this device's id.
     Id {
@@ -38,7 +36,8 @@ enum Command {
 /// Runs `peerlite device`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let home = match args.command {
-        Command::Init { home, name, level } => {
+        Command::Init { home, name } => {
+            let level = global.device_level.unwrap_or_default();
             Home::init(&home.home, name.as_deref(), level).map_err(fail)?
         }
         Command::Id { home } => home.open()?,

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use peerlite::{KvManager, KvStore, KvValue, Options};
+use peerlite::{KvManager, KvStore, KvValue};
 
 use super::{NewStore, print_json};
 use crate::output::kv_json;
@@ -84,7 +84,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let manager = super::existing_kv_manager(&args.store_dir, &args.store_id)?;
-    let store = manager.get_kv_store(&args.store_id, options(global, false))?;
+    let store = manager.get_kv_store(
+        &args.store_id,
+        super::level::kv_options(global, &args.store_dir, &args.store_id, false),
+    )?;
     match args.op {
         Op::Put { .. } => {}
         Op::Get { key } => {
@@ -125,31 +128,26 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn options(global: &Global, create: bool) -> Options {
-    let options = Options {
-        create_if_missing: create,
-        ..Options::default()
-    };
-    match &global.key {
-        Some(key) => options.encrypted(key.as_str()),
-        None => options,
-    }
-}
-
 /// Stores the value; a store (and directory) this put created is removed when it fails.
 fn put(global: &Global, args: &Args, key: &str, value: KvValue) -> peerlite::Result<()> {
     let dir_existed = args.store_dir.symlink_metadata().is_ok();
     let new = NewStore::at(&args.store_dir.join(format!("{}.db", args.store_id)));
     let manager = KvManager::at(&args.store_dir)?;
     let result = manager
-        .get_kv_store(&args.store_id, options(global, true))
+        .get_kv_store(
+            &args.store_id,
+            super::level::kv_options(global, &args.store_dir, &args.store_id, true),
+        )
         .and_then(|store| store.put(key, value).map(|()| store));
     match result {
         Ok(_) => Ok(()),
         Err(e) => {
             let store_is_empty = |s: &KvStore| s.get_result_size("").is_ok_and(|n| n == 0);
             let empty = manager
-                .get_kv_store(&args.store_id, options(global, false))
+                .get_kv_store(
+                    &args.store_id,
+                    super::level::kv_options(global, &args.store_dir, &args.store_id, false),
+                )
                 .map_or(true, |s| store_is_empty(&s));
             let _ = manager.close_kv_store(&args.store_id);
             if empty {

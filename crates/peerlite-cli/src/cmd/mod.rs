@@ -12,13 +12,18 @@ pub mod demo;
 pub mod device;
 pub mod distribute;
 pub mod kv;
+pub mod level;
 pub mod migrate;
 pub mod net;
+pub mod remote_query;
 pub mod repair;
 pub mod restore;
 pub mod schema_check;
+pub mod serve;
 pub mod sim;
 pub mod sql;
+pub mod sync;
+pub mod table_name;
 pub mod target;
 pub mod trust;
 pub mod version;
@@ -29,9 +34,11 @@ use peerlite::{RdbStore, StoreConfig};
 
 use crate::Global;
 
-/// The store config for `path` with the global `--key`.
+/// The store config for `path` with the global `--key`, at the global `--level` or the label
+/// the store holds.
 pub fn store_config(global: &Global, path: &Path) -> StoreConfig {
-    let config = StoreConfig::new(path);
+    let level = level::for_store(global.level, path, global.key.as_deref());
+    let config = StoreConfig::new(path).security_level(level);
     match &global.key {
         Some(key) => config.encryption_key(key.as_str()),
         None => config,

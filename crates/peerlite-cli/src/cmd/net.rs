@@ -1,11 +1,15 @@
-//! What `peerlite device` and `peerlite trust` share: the `--home` flag and how a
-//! peerlite-net error is reported (`error[CODE]: …`, `hint: …`, exit 2).
+//! What the network commands share: the `--home` flag, how a peerlite-net error is reported
+//! (`error[CODE]: …`, `hint: …`, exit 2), and for `serve`, `sync` and `remote-query` the
+//! node, its runtime and the stores it serves (opened as the home's device).
 
 use std::path::PathBuf;
 
-use peerlite_net::{DeviceLevel, Home};
+use peerlite::RdbStore;
+use peerlite_net::{ChannelConfig, DeviceId, Endpoint, Home, Node, NodeConfig, TrustSet};
 
-use crate::Exit;
+use super::store_config;
+use super::target::{Location, Opened};
+use crate::{Exit, Global};
 
 /// `--home DIR`: the device home (identity and trust store).
 #[derive(clap::Args, Debug)]
@@ -22,14 +26,111 @@ impl HomeArg {
     }
 }
 
-/// Parses `--level SL1..SL5` (a bad value is a usage error).
-pub fn parse_level(text: &str) -> Result<DeviceLevel, peerlite_net::LevelError> {
-    text.parse()
-}
-
 /// Prints `error[CODE]: message` and `hint: …` for a network error and exits 2.
 pub fn fail(err: peerlite_net::Error) -> anyhow::Error {
     eprintln!("error[{}]: {err}", err.code());
     eprintln!("hint: {}", err.hint());
     Exit(2).into()
+}
+
+/// A peerlite-net error as a command reports it: a library error (a store, a peer's refusal)
+/// through the usual report with this command line's hints, the others with their own code
+/// and hint.
+pub fn net_error(err: peerlite_net::Error) -> anyhow::Error {
+    match err {
+        peerlite_net::Error::Store(e) => e.into(),
+        other => fail(other),
+    }
+}
+
+/// The runtime the network commands run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `--batch-rows N`, shared by `serve` and `sync`.
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// Rows per sync batch (a batch also stops after 4 MiB of values).
+    #[arg(long, value_name = "ROWS", default_value_t = peerlite::sync::DEFAULT_BATCH_ROWS)]
+    pub batch_rows: usize,
+}
+
+/// This device's node: the identity in the home, the devices its trust store lists (the
+/// set is returned too, to be reloaded), batches zstd-packed by the sessions (so the channel
+/// does not compress them again).
+pub fn node(home: &Home, args: &NodeArgs) -> anyhow::Result<(TrustSet, Node)> {
+    let trust = TrustSet::from_store(&home.trust_store().map_err(fail)?);
+    let endpoint = Endpoint::new(
+        home,
+        trust.clone(),
+        ChannelConfig::default().compression(false),
+    )
+    .map_err(fail)?;
+    let config = NodeConfig::default().batch_rows(args.batch_rows);
+    Ok((trust, Node::new(endpoint, config)))
+}
+
+/// Opens the store at `location` as this device (the home's id): a store synced under
+/// another id is refused (17040009) unless `reidentify`.
+pub fn open_for_node(
+    global: &Global,
+    location: &Location,
+    home: &Home,
+    reidentify: bool,
+) -> anyhow::Result<Opened> {
+    let id = home.id().to_string();
+    match location {
+        Location::Db(path) => {
+            if !path.exists() && !peerlite::repair::repair_pending(path) {
+                return Err(peerlite::Error::InvalidPath {
+                    path: path.clone(),
+                    reason: "no database there".into(),
+                }
+                .into());
+            }
+            let config = store_config(global, path)
+                .device_id(id)
+                .reidentify(reidentify);
+            Ok(Opened::Rdb(RdbStore::open(config)?))
+        }
+        Location::Kv { dir, id: store_id } => {
+            let manager = super::existing_kv_manager(dir, store_id)?
+                .device_id(id)
+                .reidentify(reidentify);
+            let options = super::level::kv_options(global, dir, store_id, false);
+            Ok(Opened::Kv(manager.get_kv_store(store_id, options)?))
+        }
+    }
+}
+
+/// Serves an opened store on `node`; returns its logical name.
+pub fn serve(node: &Node, store: &Opened) -> anyhow::Result<String> {
+    match store {
+        Opened::Rdb(s) => node.serve_store(s),
+        Opened::Kv(s) => node.serve_kv_store(s),
+    }
+    .map_err(net_error)
+}
+
+/// Parses `--eq COL=VALUE`: the value is an integer when it reads as one, text otherwise.
+pub fn parse_eq(text: &str) -> Result<(String, peerlite::Value), String> {
+    let Some((column, value)) = text.split_once('=') else {
+        return Err(format!("{text:?}: expected COL=VALUE"));
+    };
+    if column.is_empty() {
+        return Err(format!("{text:?}: the column name is empty"));
+    }
+    let value = match value.parse::<i64>() {
+        Ok(n) => peerlite::Value::Integer(n),
+        Err(_) => peerlite::Value::Text(value.to_owned()),
+    };
+    Ok((column.to_owned(), value))
+}
+
+/// Parses a device id given on the command line (a mistyped one fails with 17060010).
+pub fn parse_device(text: &str) -> anyhow::Result<DeviceId> {
+    DeviceId::parse(text).map_err(|e| fail(e.into()))
 }

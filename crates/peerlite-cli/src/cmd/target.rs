@@ -104,15 +104,11 @@ impl Location {
             }
             Location::Kv { dir, id } => {
                 let manager = super::existing_kv_manager(dir, id)?;
-                let mut options = Options {
-                    create_if_missing: false,
+                let options = Options {
                     allow_rebuild,
                     for_recovery,
-                    ..Options::default()
+                    ..super::level::kv_options(global, dir, id, false)
                 };
-                if let Some(key) = &global.key {
-                    options = options.encrypted(key.as_str());
-                }
                 let store = manager.get_kv_store(id, options)?;
                 Ok(Opened::Kv(store))
             }

@@ -1,10 +1,10 @@
 //! `peerlite trust add|list|remove --home H`: the devices this one pairs with.
 
-use super::net::{HomeArg, fail, parse_level};
+use super::net::{HomeArg, fail};
 use super::print_json;
 use crate::Global;
 use crate::output::table;
-use peerlite_net::{DeviceId, DeviceLevel, TrustedDevice};
+use peerlite_net::{DeviceId, TrustedDevice};
 
 /// Arguments of `peerlite trust`.
 #[derive(clap::Args, Debug)]
@@ -15,7 +15,8 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// Trust a device: only trusted devices may connect.
+    /// Trust a device: only trusted devices may connect (`--level SL1..SL5`: the level granted
+    /// to it, which data labels it may receive; default SL1).
     Add {
         #[command(flatten)]
         home: HomeArg,
@@ -28,9 +29,6 @@ enum Command {
         /// A name for people.
         #[arg(long)]
         name: Option<String>,
-        /// The security level granted to it: which data labels it may receive.
-        #[arg(long, value_name = "SL1..SL5", value_parser = parse_level, default_value = "SL1")]
-        level: DeviceLevel,
     },
     /// List trusted devices.
     List {
@@ -55,8 +53,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             id,
             addrs,
             name,
-            level,
         } => {
+            let level = global.device_level.unwrap_or_default();
             let id = parse_id(&id)?;
             let mut trust = home.open()?.trust_store().map_err(fail)?;
             let mut device = TrustedDevice::new(id).level(level);

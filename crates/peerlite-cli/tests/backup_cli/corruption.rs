@@ -167,10 +167,16 @@ fn repair_skips_a_damaged_backup_and_the_safety_copy() {
     checkpoint(&db, None);
     damage(&db);
 
-    let report = json_of(peerlite().args(["--json", "repair"]).arg(&db));
+    let (out, warned) = stdout_warned(peerlite().args(["--json", "repair"]).arg(&db));
+    let report: Json = serde_json::from_str(out.trim()).unwrap();
     let rows = report["salvaged_rows"].as_u64().unwrap();
     assert_eq!(report["status"], "repaired");
     assert_eq!(report["backup"], "BK_OLD", "{report}");
+    // The user hears why the newer backup was passed over.
+    assert!(
+        warned.contains("skipping a backup that fails verification") && warned.contains("BK_NEW"),
+        "{warned}"
+    );
     assert_eq!(
         report["salvage"].as_str().unwrap(),
         dir.path().join("a.salvage.db").to_str().unwrap()

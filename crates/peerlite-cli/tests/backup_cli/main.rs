@@ -20,6 +20,17 @@ use serde_json::Value as Json;
 
 pub use support::peerlite;
 
+/// Runs the command, asserts exit 0 and that stderr holds only the library's warnings (log
+/// lines), returns (stdout, the warnings).
+pub fn stdout_warned(cmd: &mut Command) -> (String, String) {
+    let out = cmd.assert().success().get_output().clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for line in stderr.lines() {
+        assert!(line.contains(" WARN "), "only warnings on stderr: {stderr}");
+    }
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
 /// Runs the command, asserts exit 0 and an empty stderr, returns stdout.
 pub fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.assert().success().get_output().clone();

@@ -340,7 +340,8 @@ impl RdbStore {
         {
             Ok(info) => (Some(info.path), None),
             Err(e) if e.is_corruption() => {
-                tracing::warn!(%e, "the database being replaced is damaged; keeping its files in quarantine");
+                // Reported to the caller too (the restore report names the quarantine).
+                tracing::info!(%e, "the database being replaced is damaged; keeping its files in quarantine");
                 (None, Some(quarantine_damaged(&writer.conn, db)?))
             }
             Err(e) => return Err(e),

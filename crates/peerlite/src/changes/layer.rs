@@ -4,6 +4,7 @@
 //! resume from the database when it opens.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rusqlite::Connection;
@@ -24,6 +25,8 @@ pub(crate) struct Capture {
     pub sync: Arc<SyncState>,
     /// This device's id, settled by [`resume`](Capture::resume) as the store opens.
     device: OnceLock<String>,
+    /// `PRAGMA data_version` when this writer last caught up with the database (0: never).
+    seen_version: AtomicI64,
 }
 
 impl Capture {
@@ -31,6 +34,7 @@ impl Capture {
         Capture {
             sync: Arc::new(SyncState::new(clock)),
             device: OnceLock::new(),
+            seen_version: AtomicI64::new(0),
         }
     }
 
@@ -58,15 +62,7 @@ impl Capture {
             replaced,
             learned,
         )?;
-        let mut max_seq = 0i64;
-        for t in registry::load_all(conn).map_err(sql_err)? {
-            let seq: Option<i64> = conn
-                .query_row(&format!("SELECT max(seq) FROM {}", t.clock()), [], |r| {
-                    r.get(0)
-                })
-                .map_err(sql_err)?;
-            max_seq = max_seq.max(seq.unwrap_or(0));
-        }
+        let max_seq = max_seq(conn).map_err(sql_err)?;
         self.sync.resume(max_seq, resume.high_water);
         self.sync
             .reserved
@@ -77,9 +73,42 @@ impl Capture {
     }
 }
 
+/// The largest sequence number the database's clock tables hold.
+fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    let mut max = 0i64;
+    for t in registry::load_all(conn)? {
+        let seq: Option<i64> = conn
+            .prepare_cached(&format!("SELECT max(seq) FROM {}", t.clock()))?
+            .query_row([], |r| r.get(0))?;
+        max = max.max(seq.unwrap_or(0));
+    }
+    Ok(max)
+}
+
 impl Layer for Capture {
     fn writer_opened(&self, conn: &Connection) -> rusqlite::Result<()> {
         super::state::register_functions(conn, &self.sync)
+    }
+
+    /// Another process may write the same database (a `peerlite serve` beside an app, a
+    /// `peerlite sync` beside either): its commits numbered changes, and stamped times, this
+    /// process has not seen. Numbering again from a counter kept in memory would give two
+    /// changes one sequence number, and a peer whose watermark passed it would never get the
+    /// second. So when the database changed under this writer (SQLite's `data_version`,
+    /// which this connection's own commits do not move), the counter and the clock catch up
+    /// with what the database holds — inside the write lock, so nothing changes meanwhile.
+    fn began(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if self.seen_version.swap(version, Ordering::AcqRel) == version {
+            return Ok(());
+        }
+        let high_water = crate::store::meta::get(conn, "hlc")?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        self.sync.resume(max_seq(conn)?, high_water);
+        Ok(())
     }
 
     fn applying_remote(&self) -> bool {

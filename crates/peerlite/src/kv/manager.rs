@@ -97,6 +97,8 @@ pub struct KvManager {
     open: Mutex<HashMap<String, Weak<KvInner>>>,
     /// The device id its stores sync as (made per store when unset).
     device_id: Option<String>,
+    /// Lets a store that synced under another id take `device_id` (a new epoch).
+    reidentify: bool,
     /// The wall clock its stores' timestamps read (tests drive one by hand).
     clock: Option<Arc<dyn crate::changes::Clock>>,
 }
@@ -133,6 +135,7 @@ impl KvManager {
             dir,
             open: Mutex::new(HashMap::new()),
             device_id: None,
+            reidentify: false,
             clock: None,
         })
     }
@@ -141,6 +144,15 @@ impl KvManager {
     #[must_use]
     pub fn device_id(mut self, id: impl Into<String>) -> Self {
         self.device_id = Some(id.into());
+        self
+    }
+
+    /// Lets its stores that synced under another device id take this manager's
+    /// [`device_id`](KvManager::device_id); each then starts a new epoch
+    /// (`StoreConfig::reidentify`).
+    #[must_use]
+    pub fn reidentify(mut self, yes: bool) -> Self {
+        self.reidentify = yes;
         self
     }
 
@@ -216,7 +228,7 @@ impl KvManager {
             .version(1);
         config.kind = StoreKind::KeyValue;
         if let Some(id) = &self.device_id {
-            config = config.device_id(id.clone());
+            config = config.device_id(id.clone()).reidentify(self.reidentify);
         }
         if let Some(clock) = &self.clock {
             config = config.clock(Arc::clone(clock));

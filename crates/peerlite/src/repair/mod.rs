@@ -272,6 +272,7 @@ fn soundness(config: &StoreConfig) -> Result<Soundness> {
 
 fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
     let report = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))?;
-    tracing::warn!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
+    // Reported to the caller too (`rebuilt()`, `repair_report()`).
+    tracing::info!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
     open_as_is(config, Some(report))
 }

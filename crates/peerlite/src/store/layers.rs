@@ -35,6 +35,12 @@ pub(crate) trait Layer: Send + Sync + 'static {
         false
     }
 
+    /// A write transaction has just begun (the write lock is held): catch up with what other
+    /// connections committed since this one last wrote. An error ends the transaction.
+    fn began(&self, _conn: &Connection) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
     /// Inside the write transaction, just before `COMMIT`: what must commit with the changes.
     /// An error rolls the transaction back.
     fn before_commit(&self, _conn: &Connection, _db: &Path) -> rusqlite::Result<()> {
@@ -88,6 +94,10 @@ impl Layers {
 
     pub fn applying_remote(&self) -> bool {
         self.hooks.iter().any(|l| l.applying_remote())
+    }
+
+    pub fn began(&self, conn: &Connection) -> rusqlite::Result<()> {
+        self.hooks.iter().try_for_each(|l| l.began(conn))
     }
 
     pub fn before_commit(&self, conn: &Connection, db: &Path) -> rusqlite::Result<()> {

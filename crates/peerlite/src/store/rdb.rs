@@ -123,7 +123,9 @@ impl Inner {
     /// the persistent flag that makes the next open repair (or refuse).
     pub fn observe_error(&self, err: Error) -> Error {
         if err.is_corruption() {
-            tracing::error!(path = ?self.config.path(), %err, "database corruption detected");
+            // The caller gets the error; the log line is for `-v` (a command line prints the
+            // error itself, and its first stderr line must be that error).
+            tracing::info!(path = ?self.config.path(), %err, "database corruption detected");
             self.layers.corruption(self.config.path(), &err);
         }
         err.for_store(self.config.kind)

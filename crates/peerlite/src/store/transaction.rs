@@ -139,7 +139,10 @@ impl<'s> Transaction<'s> {
             }
             return Err(inner.observe_error(Error::from_sqlite(e, path)));
         }
-        if let Err(e) = writer.refresh_schema() {
+        if let Err(e) = writer
+            .refresh_schema()
+            .and_then(|()| inner.layers.began(&writer.conn))
+        {
             let _ = writer.control("ROLLBACK");
             if let Some(on) = restore {
                 let _ = writer.conn.pragma_update(None, "foreign_keys", on);

@@ -63,8 +63,24 @@ impl<'a> DeviceNumbers<'a> {
     }
 }
 
+/// Bytes of row values a batch carries at most (past one row): a batch of large rows (4 MiB
+/// key-value entries, say) stays far below the channel's frame limit and the receiver's
+/// memory, whatever the batch's row count.
+pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// About how many bytes a value takes on the wire.
+pub(crate) fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Text(t) => t.len() + 5,
+        Value::Blob(b) => b.len() + 5,
+        Value::Null => 1,
+        Value::Integer(_) | Value::Real(_) => 9,
+    }
+}
+
 struct Found {
     seq: u64,
+    bytes: usize,
     row: Option<RowChange>,
 }
 
@@ -87,7 +103,11 @@ pub(crate) fn next_batch(
     let sql_err = |e| Error::from_sqlite(e, path);
     let mut devices = DeviceNumbers::new(writers);
     let mut found: Vec<Found> = Vec::new();
+    // A source cut short by MAX_BATCH_BYTES: rows of other sources past where it stopped wait
+    // for the next batch, so none is skipped.
+    let mut cut: Option<u64> = None;
     for source in sources {
+        let mut bytes = 0usize;
         let data = quote_ident(&source.name);
         let id = source.identity_sql();
         let cols: Vec<String> = logical
@@ -133,7 +153,11 @@ pub(crate) fn next_batch(
             let echo =
                 echo.is_some_and(|peer| origin == peer && regs.iter().all(|g| g.origin == peer));
             if echo {
-                found.push(Found { seq, row: None });
+                found.push(Found {
+                    seq,
+                    bytes: 0,
+                    row: None,
+                });
                 continue;
             }
             let ident = Value::from_ref(r.get_ref(0).map_err(sql_err)?);
@@ -155,8 +179,11 @@ pub(crate) fn next_batch(
                 })
                 .collect();
             let origin = devices.number(origin);
+            let size = values.iter().map(value_bytes).sum::<usize>() + 32;
+            bytes += size;
             found.push(Found {
                 seq,
+                bytes: size,
                 row: Some(RowChange {
                     ident,
                     hlc,
@@ -166,10 +193,24 @@ pub(crate) fn next_batch(
                     regs: wire_regs,
                 }),
             });
+            if bytes > MAX_BATCH_BYTES {
+                cut = Some(cut.map_or(seq, |c| c.min(seq)));
+                break;
+            }
         }
+    }
+    if let Some(cut) = cut {
+        found.retain(|f| f.seq <= cut);
     }
     found.sort_by_key(|f| f.seq);
     found.truncate(limit);
+    let mut total = 0usize;
+    if let Some(end) = found.iter().position(|f| {
+        total += f.bytes;
+        total > MAX_BATCH_BYTES
+    }) {
+        found.truncate(end + 1);
+    }
     let last = found.last().map_or(since, |f| f.seq);
     let mut rows: Vec<RowChange> = found.into_iter().filter_map(|f| f.row).collect();
     attach_pending(conn, path, sources, &mut rows)?;

@@ -84,6 +84,10 @@ pub enum MessageV1 {
     Abort(Abort),
     /// A `Batch`, compressed (only when both sides listed the `zstd` feature).
     Packed(Packed),
+    /// A remote query: rows of one of the peer's distributed tables, run and validated there.
+    Query(Query),
+    /// The answer to a `Query`: the rows, or why there are none.
+    QueryReply(QueryReply),
 }
 
 /// A distributed table as one side sees it.
@@ -280,6 +284,36 @@ pub struct Packed {
     pub bytes: Vec<u8>,
 }
 
+/// A remote query (ArkData's `remoteQuery`): the peer runs it on its own copy of a distributed
+/// table and answers with a [`QueryReply`]. Only what selects rows travels (the filter's
+/// clauses) and the columns wanted; names are checked against the peer's schema there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Query {
+    /// The request's id (its `QueryReply` carries it back).
+    pub session: u64,
+    /// The logical store name (as in `Hello`).
+    pub store: String,
+    /// The table and the conditions on its rows (no clause: every row).
+    pub filter: WireFilter,
+    /// The columns wanted, in order (empty: every synced column).
+    pub columns: Vec<String>,
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryReply {
+    /// The request's id.
+    pub session: u64,
+    /// 0, or the error code of why the query was refused or failed.
+    pub code: u32,
+    /// Why, when `code` is not 0.
+    pub message: String,
+    /// The result's column names.
+    pub columns: Vec<String>,
+    /// The rows, each in `columns` order.
+    pub rows: Vec<Vec<Value>>,
+}
+
 /// The feature that sends batches compressed.
 pub const FEATURE_ZSTD: &str = "zstd";
 /// The optional features this build understands.
@@ -361,6 +395,8 @@ impl SyncMessage {
             MessageV1::Done(d) => d.session,
             MessageV1::Abort(a) => a.session,
             MessageV1::Packed(p) => p.session,
+            MessageV1::Query(q) => q.session,
+            MessageV1::QueryReply(r) => r.session,
         }
     }
 }

@@ -36,6 +36,7 @@ pub(crate) mod extract;
 pub(crate) mod merge;
 mod message;
 mod peer;
+mod query;
 mod session;
 mod status;
 mod surface;
@@ -49,10 +50,11 @@ pub use conflicts::{Conflict, Resolution};
 pub use dispatch::{DEFAULT_LINGER, DEFAULT_MAX_SILENCES, Dispatcher, Finished};
 pub use message::{
     Abort, Ack, Batch, Done, FEATURE_ZSTD, FEATURES, Finish, Hello, MAX_UNPACKED, MessageV1,
-    PROTOCOL_VERSION, Packed, Refusal, RowChange, SyncMessage, SyncMode, TableSummary, Watermark,
-    Welcome, WireRegister,
+    PROTOCOL_VERSION, Packed, Query, QueryReply, Refusal, RowChange, SyncMessage, SyncMode,
+    TableSummary, Watermark, Welcome, WireRegister,
 };
 pub use peer::{DeviceLevel, Peer};
+pub use query::{MAX_QUERY_BYTES, QueryRows, answer_query};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
 pub use status::SyncStatus;
 pub use surface::{Applied, BatchRequest, SyncStore};

@@ -481,7 +481,8 @@ impl Session {
                 self.fail(SyncStatus::from_code(a.code), &a.message);
                 Ok(Vec::new())
             }
-            MessageV1::Packed(_) => Ok(Vec::new()),
+            // Packed was unpacked above; queries are answered outside sessions.
+            MessageV1::Packed(_) | MessageV1::Query(_) | MessageV1::QueryReply(_) => Ok(Vec::new()),
         };
         let out = out.unwrap_or_else(|e| self.abort_with(&e));
         self.check_done();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::extract;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
+use super::query::QueryRows;
 use super::watermark;
 use super::wire::WireFilter;
 use crate::changes::registry::{self, TableMeta};
@@ -75,6 +76,15 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
         batch: &Batch,
         watermark: u64,
     ) -> Result<Applied>;
+    /// The rows of `filter`'s table that it selects, `columns` in that order, stopping with
+    /// 17040010 past `max_bytes` of values: a remote query that
+    /// [`answer_query`](super::answer_query) has checked (table, columns, security level).
+    fn query_rows(
+        &self,
+        filter: &WireFilter,
+        columns: &[String],
+        max_bytes: usize,
+    ) -> Result<QueryRows>;
 }
 
 impl RdbStore {
@@ -257,5 +267,14 @@ impl SyncStore for RdbStore {
             changed: applied.changed,
             conflicts: applied.conflicts,
         })
+    }
+
+    fn query_rows(
+        &self,
+        filter: &WireFilter,
+        columns: &[String],
+        max_bytes: usize,
+    ) -> Result<QueryRows> {
+        super::query::query_rows(self, filter, columns, max_bytes)
     }
 }

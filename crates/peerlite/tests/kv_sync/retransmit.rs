@@ -27,6 +27,8 @@ fn kind(m: &SyncMessage) -> &'static str {
         MessageV1::Finish(_) => "finish",
         MessageV1::Done(_) => "done",
         MessageV1::Abort(_) => "abort",
+        MessageV1::Query(_) => "query",
+        MessageV1::QueryReply(_) => "query_reply",
     }
 }
 

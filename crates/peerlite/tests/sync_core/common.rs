@@ -362,6 +362,8 @@ pub fn kind(msg: &SyncMessage) -> &'static str {
         MessageV1::Finish(_) => "Finish",
         MessageV1::Done(_) => "Done",
         MessageV1::Abort(_) => "Abort",
+        MessageV1::Query(_) => "Query",
+        MessageV1::QueryReply(_) => "QueryReply",
     }
 }
 

@@ -7,8 +7,9 @@
 use peerlite::RdbPredicates;
 use peerlite::changes::DistributedTableType;
 use peerlite::sync::{
-    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, Packed, Refusal, RowChange, SyncMessage,
-    SyncMode, TableSummary, Watermark, Welcome, WireFilter, WireRegister, filter_id,
+    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, Packed, Query, QueryReply, Refusal,
+    RowChange, SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireFilter, WireRegister,
+    filter_id,
 };
 use peerlite::value::Value;
 
@@ -149,6 +150,38 @@ fn messages() -> Vec<(&'static str, MessageV1)> {
                 bytes: vec![0x28, 0xb5, 0x2f, 0xfd],
             }),
         ),
+        (
+            "query",
+            MessageV1::Query(Query {
+                session: 4,
+                store: "shop".into(),
+                filter: filter(),
+                columns: vec!["shop".into(), "qty".into()],
+            }),
+        ),
+        (
+            "query_reply",
+            MessageV1::QueryReply(QueryReply {
+                session: 4,
+                code: 0,
+                message: String::new(),
+                columns: vec!["shop".into(), "qty".into()],
+                rows: vec![
+                    vec![Value::Text("north".into()), Value::Integer(3)],
+                    vec![Value::Text("north".into()), Value::Null],
+                ],
+            }),
+        ),
+        (
+            "query_refused",
+            MessageV1::QueryReply(QueryReply {
+                session: 5,
+                code: 17040010,
+                message: "too large".into(),
+                columns: vec![],
+                rows: vec![],
+            }),
+        ),
     ]
 }
 
@@ -156,7 +189,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const GOLDEN: [(&str, &str); 8] = [
+const GOLDEN: [(&str, &str); 11] = [
     (
         "hello",
         "000001010570686f6e65056e6f746573026531020201046e6f7465000202696404746578740201046974656d06000473686f700003056e6f7274680300037174790201040200037174790e0401046e6f746507026531ac0201047a737464",
@@ -174,6 +207,15 @@ const GOLDEN: [(&str, &str); 8] = [
     ("done", "0005090201"),
     ("abort", "00060987859008026e6f"),
     ("packed", "0007090428b52ffd"),
+    (
+        "query",
+        "0008040473686f70046974656d06000473686f700003056e6f7274680300037174790201040200037174790e04020473686f7003717479",
+    ),
+    (
+        "query_reply",
+        "0009040000020473686f7003717479020203056e6f72746801060203056e6f72746800",
+    ),
+    ("query_refused", "0009058a85900809746f6f206c617267650000"),
 ];
 
 #[test]

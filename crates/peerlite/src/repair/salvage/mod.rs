@@ -265,7 +265,8 @@ pub(crate) fn salvage_quarantined(
 }
 
 fn failed(e: Error) -> SalvageReport {
-    tracing::warn!(%e, "salvage failed; the rebuild goes on without it");
+    // Reported to the caller too (the report's `error`).
+    tracing::info!(%e, "salvage failed; the rebuild goes on without it");
     SalvageReport {
         error: Some(e.to_string()),
         ..SalvageReport::default()

@@ -1,0 +1,122 @@
+//! `peerlite serve --home H --listen ADDR [--db DB]... [--kv STORE_DIR STORE_ID]... [--no-mdns]`:
+//! serves the stores to trusted devices in the foreground. Its first stdout line,
+//! `listening on HOST:PORT` (the real port when ADDR ends in `:0`), comes once it accepts
+//! connections. SIGINT or SIGTERM stop it cleanly (exit 0): running sessions get a few seconds
+//! to finish and are then aborted, connections close, stores are closed (their WAL
+//! checkpointed). Logs go to stderr (`-v`: connections, refusals, finished syncs).
+//!
+//! The trust store is read again while it runs, so `peerlite trust add|remove` in another
+//! shell takes effect for the next handshake.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use peerlite_net::{Home, TrustSet, TrustStore};
+
+use super::net::{HomeArg, NodeArgs, net_error, node, open_for_node, runtime, serve};
+use super::target::Location;
+use crate::{Global, UsageError, signals};
+
+/// How often the trust store file is looked at for changes.
+const TRUST_RELOAD: Duration = Duration::from_secs(1);
+
+/// Arguments of `peerlite serve`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    home: HomeArg,
+    /// Where to listen (`HOST:PORT`; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// A database to serve (repeatable).
+    #[arg(long = "db", value_name = "DB")]
+    dbs: Vec<PathBuf>,
+    /// A key-value store to serve (repeatable).
+    #[arg(long, num_args = 2, value_names = ["STORE_DIR", "STORE_ID"], action = clap::ArgAction::Append)]
+    kv: Vec<String>,
+    /// Do not announce or look for devices on the LAN (mDNS); peers are dialled at their
+    /// trust-store addresses either way.
+    #[arg(long)]
+    no_mdns: bool,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// Runs `peerlite serve`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let mut locations: Vec<Location> = args.dbs.iter().cloned().map(Location::Db).collect();
+    for pair in args.kv.chunks(2) {
+        if let [dir, id] = pair {
+            locations.push(Location::Kv {
+                dir: PathBuf::from(dir),
+                id: id.clone(),
+            });
+        }
+    }
+    if locations.is_empty() {
+        return Err(UsageError(
+            "give the stores to serve: --db DB or --kv STORE_DIR STORE_ID".into(),
+        )
+        .into());
+    }
+    let home = args.home.open()?;
+    let (trust, node) = node(&home, &args.node)?;
+    let mut opened = Vec::new();
+    for location in &locations {
+        let store = open_for_node(global, location, &home, false)?;
+        let name = serve(&node, &store)?;
+        tracing::info!(store = %name, "serving");
+        opened.push(store);
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let addr = node.listen(&args.listen).await.map_err(net_error)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {addr}")?;
+        out.flush()?;
+        drop(out);
+        if !args.no_mdns {
+            tracing::info!(
+                "mDNS discovery is not enabled yet: peers are dialled at their trust-store addresses (`peerlite trust add --addr`)"
+            );
+        }
+        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        signals::on_stop(move || {
+            let _ = stop_tx.send(true);
+        });
+        let reload = tokio::spawn(reload_trust(home.clone(), trust));
+        let _ = stop.wait_for(|s| *s).await;
+        tracing::info!(device = %home.id(), "stopping");
+        reload.abort();
+        node.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    drop(opened);
+    Ok(())
+}
+
+/// Keeps the node's trust set in step with the home's trust store file: the next handshake
+/// sees a device added or removed by `peerlite trust` in another process.
+async fn reload_trust(home: Home, trust: TrustSet) {
+    let path = home.dir().join("trust.json");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(TRUST_RELOAD).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match TrustStore::open(&home) {
+            Ok(store) => {
+                trust.replace(store.devices().cloned());
+                tracing::info!(devices = store.len(), "trust store reloaded");
+            }
+            Err(e) => {
+                tracing::warn!(%e, "the trust store cannot be read; the devices trusted before stay trusted")
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `peerlite sync --home H (DB | --kv STORE_DIR STORE_ID) (--push | --pull) [--device ID]...
+//! [--table T]... [--eq COL=VALUE]... [--json]`: syncs the store now, as this device (the
+//! home's id), with every trusted device or the `--device` ones, whether or not a
+//! `peerlite serve` runs for it. One line per device: `DEVICE_ID ok` or
+//! `DEVICE_ID error[CODE] reason`; exit 0 only when every device succeeded, 2 otherwise.
+//! `--json` prints one array of `{device, status, code, message, sent, received, conflicts}`.
+//!
+//! `--table T` limits the tables (each its own session); `--eq COL=VALUE` (ANDed, an integer
+//! when VALUE reads as one, text otherwise) limits the rows of those tables — a filtered sync
+//! with a watermark of its own. `--reidentify` lets a store that synced under another device
+//! id take this home's (a new epoch). `--timeout SECS` bounds the whole sync per device.
+
+use std::time::Duration;
+
+use peerlite::RdbPredicates;
+use peerlite::sync::{DeviceResult, SyncMode};
+use peerlite_net::DeviceId;
+
+use super::net::{
+    HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, parse_eq, runtime, serve,
+};
+use super::print_json;
+use super::target::KvTarget;
+use crate::{Exit, Global, UsageError};
+
+/// Arguments of `peerlite sync`.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("direction").required(true).args(["push", "pull"])))]
+pub struct Args {
+    #[command(flatten)]
+    home: HomeArg,
+    /// The database file (or --kv STORE_DIR STORE_ID).
+    #[arg(value_name = "DB")]
+    db: Vec<String>,
+    #[command(flatten)]
+    kv: KvTarget,
+    /// Send this device's changes.
+    #[arg(long)]
+    push: bool,
+    /// Fetch the peers' changes.
+    #[arg(long)]
+    pull: bool,
+    /// Only with this device (repeatable; default: every trusted device).
+    #[arg(long = "device", value_name = "ID")]
+    devices: Vec<String>,
+    /// Only this table (repeatable; default: every distributed table).
+    #[arg(long = "table", value_name = "T")]
+    tables: Vec<String>,
+    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when it
+    /// reads as one, text otherwise). Needs --table.
+    #[arg(long = "eq", value_name = "COL=VALUE", value_parser = parse_eq)]
+    eqs: Vec<(String, peerlite::Value)>,
+    /// Let a store that synced under another device id take this home's (a new epoch).
+    #[arg(long)]
+    reidentify: bool,
+    /// Give up on a device after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    timeout: u64,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// Runs `peerlite sync`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let (location, rest) = args.kv.locate(args.db.clone())?;
+    if !rest.is_empty() {
+        return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
+    }
+    if !args.eqs.is_empty() && args.tables.is_empty() {
+        return Err(
+            UsageError("--eq limits the rows of tables named with --table T".into()).into(),
+        );
+    }
+    let devices = args
+        .devices
+        .iter()
+        .map(|d| parse_device(d))
+        .collect::<anyhow::Result<Vec<DeviceId>>>()?;
+    let mode = if args.push {
+        SyncMode::Push
+    } else {
+        SyncMode::Pull
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let home = args.home.open()?;
+    let (trust, node) = node(&home, &args.node)?;
+    let store = open_for_node(global, &location, &home, args.reidentify)?;
+    let name = serve(&node, &store)?;
+    let targets: Vec<DeviceId> = if devices.is_empty() {
+        trust.devices().into_iter().map(|d| d.id).collect()
+    } else {
+        devices.clone()
+    };
+    if targets.is_empty() {
+        eprintln!(
+            "note: no trusted device to sync with (pair with one: `peerlite trust add --home H DEVICE_ID --addr HOST:PORT`)"
+        );
+    }
+    let rt = runtime()?;
+    let results = rt.block_on(async {
+        let mut merged: Vec<(DeviceId, DeviceResult)> = Vec::new();
+        if args.tables.is_empty() {
+            merged = node
+                .sync_devices(&targets, &name, mode, None, timeout)
+                .await
+                .map_err(net_error)?;
+        }
+        for table in &args.tables {
+            let mut p = RdbPredicates::new(table.clone());
+            for (i, (column, value)) in args.eqs.iter().enumerate() {
+                if i > 0 {
+                    p = p.and();
+                }
+                p = p.equal_to(column, value.clone());
+            }
+            let p = p.in_devices(targets.iter().map(ToString::to_string));
+            let results = node
+                .sync_devices(&targets, &name, mode, Some(&p), timeout)
+                .await
+                .map_err(net_error)?;
+            merge(&mut merged, results);
+        }
+        node.shutdown().await;
+        anyhow::Ok(merged)
+    })?;
+    drop(store);
+    report(global, &results)
+}
+
+/// Adds one table's results to the others': totals add up, the first failure stays.
+fn merge(into: &mut Vec<(DeviceId, DeviceResult)>, results: Vec<(DeviceId, DeviceResult)>) {
+    for (device, r) in results {
+        match into.iter_mut().find(|(d, _)| *d == device) {
+            None => into.push((device, r)),
+            Some((_, m)) => {
+                m.sent += r.sent;
+                m.received += r.received;
+                m.conflicts += r.conflicts;
+                m.peer_conflicts += r.peer_conflicts;
+                if m.status.is_ok() && !r.status.is_ok() {
+                    m.status = r.status;
+                    m.message = r.message;
+                }
+            }
+        }
+    }
+}
+
+/// Prints one line (or JSON object) per device; exit 2 unless all succeeded.
+fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Result<()> {
+    if global.json {
+        let list: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(device, r)| {
+                serde_json::json!({
+                    "device": device.to_string(),
+                    "status": r.status.to_string(),
+                    "code": r.status.code(),
+                    "message": r.message,
+                    "sent": r.sent,
+                    "received": r.received,
+                    "conflicts": r.conflicts,
+                })
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(list));
+    } else {
+        for (device, r) in results {
+            if r.status.is_ok() {
+                println!("{device} ok");
+            } else {
+                let why = r.message.as_deref().unwrap_or_default();
+                println!("{device} error[{}] {}: {why}", r.status.code(), r.status);
+            }
+        }
+    }
+    let mut codes: Vec<u32> = results
+        .iter()
+        .filter(|(_, r)| !r.status.is_ok())
+        .map(|(_, r)| r.status.code())
+        .collect();
+    if codes.is_empty() {
+        return Ok(());
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        eprintln!("hint: {}", hint(code));
+    }
+    Err(Exit(2).into())
+}
+
+/// What to do about a device that failed with `code`.
+fn hint(code: u32) -> &'static str {
+    match code {
+        17060001 | 17060015 => {
+            "pair with the device first: `peerlite trust add --home H DEVICE_ID --addr HOST:PORT`"
+        }
+        17060002 => {
+            "the device does not trust this one: there, run `peerlite trust add` with the id `peerlite device id --home H` prints here"
+        }
+        17060019 => {
+            "another device answers at that address: update it with `peerlite trust remove` and `peerlite trust add --addr`"
+        }
+        17060021 => {
+            "give the device an address: `peerlite trust remove`, then `peerlite trust add --addr HOST:PORT`"
+        }
+        17060004 | 17060007 | 17060008 | 17060009 | 17060024 | 17060025 | 17040008 => {
+            "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` waits longer)"
+        }
+        17040006 => {
+            "the device's recorded level is below the data's label: `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level, if it may hold this data"
+        }
+        17040001 => "make the tables distributed on both devices: `peerlite distribute DB TABLE`",
+        17040005 | 14800051 => {
+            "both devices must serve the same store (same file name) with the same distributed tables, mode and schema version: check with `peerlite distribute` and `peerlite serve --db DB`"
+        }
+        17040007 => "the device is not who it claims to be: check `peerlite trust list --home H`",
+        _ => "see the reason; `peerlite sync -v` and `peerlite serve -v` log what happened",
+    }
+}

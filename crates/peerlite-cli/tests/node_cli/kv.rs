@@ -1,0 +1,81 @@
+//! Key-value stores sync over the network in both of ArkData's kinds: a single-version store
+//! merges entries by key, a device-collaboration one keeps each device's entries apart. The
+//! stores are served and synced by `--kv STORE_DIR STORE_ID`, opened as the kind they are.
+
+use peerlite::{KvManager, KvStoreType, KvValue, Options};
+
+use crate::common::*;
+
+fn kv(dir: &std::path::Path, args: &[&str]) -> String {
+    stdout_of(peerlite().arg("kv").arg(dir).arg("settings").args(args))
+}
+
+#[test]
+fn single_version_kv_stores_merge_by_key() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    let (a_kv, b_kv) = (a.dir.join("kv"), b.dir.join("kv"));
+    kv(&a_kv, &["put", "theme", "dark"]);
+    kv(&a_kv, &["put", "volume", "7", "--type", "integer"]);
+    kv(&b_kv, &["put", "lang", "fr"]);
+    b.trusts(&a, "SL1", None);
+    let served = b.serve(&["--kv", b_kv.to_str().unwrap(), "settings"]);
+    a.trusts(&b, "SL1", Some(&served.addr));
+    let sync = |mode: &str| {
+        let (code, out, err) = run(peerlite()
+            .args(["sync", "--home"])
+            .arg(&a.home)
+            .arg("--kv")
+            .arg(&a_kv)
+            .args(["settings", mode]));
+        assert_eq!((code, out.clone()), (0, format!("{} ok\n", b.id)), "{err}");
+    };
+    sync("--push");
+    sync("--pull");
+    assert!(served.stop().success());
+    for dir in [&a_kv, &b_kv] {
+        assert_eq!(kv(dir, &["list"]), "lang\tfr\ntheme\tdark\nvolume\t7\n");
+    }
+}
+
+#[test]
+fn device_collaboration_kv_stores_keep_each_devices_entries_apart() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    let (a_kv, b_kv) = (a.dir.join("kv"), b.dir.join("kv"));
+    let collab = || Options {
+        kv_store_type: KvStoreType::DeviceCollaboration,
+        ..Options::default()
+    };
+    for (dir, value) in [(&a_kv, "from a"), (&b_kv, "from b")] {
+        let store = KvManager::at(dir)
+            .unwrap()
+            .get_kv_store("settings", collab())
+            .unwrap();
+        store.put("note", value).unwrap();
+        store.close().unwrap();
+    }
+    b.trusts(&a, "SL1", None);
+    let served = b.serve(&["--kv", b_kv.to_str().unwrap(), "settings"]);
+    a.trusts(&b, "SL1", Some(&served.addr));
+    let (code, out, err) = run(peerlite()
+        .args(["sync", "--home"])
+        .arg(&a.home)
+        .arg("--kv")
+        .arg(&a_kv)
+        .args(["settings", "--push"]));
+    assert_eq!((code, out), (0, format!("{} ok\n", b.id)), "{err}");
+    assert!(served.stop().success());
+    let store = KvManager::at(&b_kv)
+        .unwrap()
+        .device_id(b.id.clone())
+        .get_kv_store("settings", collab())
+        .unwrap();
+    assert_eq!(store.get("note").unwrap(), KvValue::from("from b"));
+    assert_eq!(
+        store.get_from_device(&a.id, "note").unwrap(),
+        KvValue::from("from a")
+    );
+}

@@ -1,0 +1,20 @@
+//! End-to-end tests of the network commands with real `peerlite serve` processes on loopback:
+//! each device has its own home and stores, ports are the ones `serve` prints, every wait is
+//! a poll with a deadline (never a sleep standing for "long enough"), and every process is
+//! stopped by the test (or its guard) whatever happens.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod conflict;
+mod identity;
+mod interrupted;
+mod kv;
+mod levels;
+mod limits;
+mod modes;
+mod refusals;
+mod relay;
+mod remote_query;
+mod serve;
+#[path = "../support/mod.rs"]
+mod support;
