@@ -45,7 +45,12 @@ fn local_writes_of_two_handles_never_share_a_sequence_number() {
     sync(&tablet, &other, SyncMode::Pull);
     add_notes(&app, "a", 2);
     sync(&tablet, &other, SyncMode::Pull);
-    assert_eq!(has_from(&tablet, "phone").len(), 5, "{:?}", has_from(&tablet, "phone"));
+    assert_eq!(
+        has_from(&tablet, "phone").len(),
+        5,
+        "{:?}",
+        has_from(&tablet, "phone")
+    );
     let seqs: std::collections::BTreeSet<i64> = app
         .changes(Some("note"), 0)
         .unwrap()
