@@ -30,8 +30,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
     }
     // A full check marks the store corrupted when it is; the open that follows then rebuilds.
-    // A pending repair fails this open (14800011) and is finished by the next.
-    let healthy = match location.open(global, Mode::Normal) {
+    // A pending repair, a lost store or an empty file fails this open (14800011) and the next
+    // repairs it. The check's open never creates a store.
+    let healthy = match location.open(global, Mode::Recovery) {
         Ok(store) => {
             let verdict = store.check(CheckMode::Full);
             drop(store);

@@ -87,12 +87,12 @@ impl Location {
         let (allow_rebuild, for_recovery) = (mode == Mode::Rebuild, mode == Mode::Recovery);
         match self {
             Location::Db(path) => {
-                // A pending repair may have the path empty for a moment: the open reports it.
-                if !path.exists() && !peerlite::repair::repair_pending(path) {
-                    return Err(peerlite::Error::InvalidPath {
-                        path: path.clone(),
-                        reason: "no database there".into(),
-                    });
+                // Nothing there is an error; a missing or empty file beside a store's traces
+                // (or a pending repair) goes to the open, which reports or repairs it.
+                if let Err(e) = peerlite::repair::require_store(path, None) {
+                    if !e.is_corruption() || mode == Mode::Normal {
+                        return Err(e);
+                    }
                 }
                 let mut config = store_config(global, path)
                     .allow_rebuild(allow_rebuild)

@@ -53,6 +53,22 @@ pub(crate) fn list_backups(dir: &Path) -> Result<Vec<BackupInfo>> {
     Ok(found)
 }
 
+/// Every readable manifest in `dir` with the backup it describes (whether or not that file is
+/// still there): what the store's backups say about it, without opening any of them.
+pub(crate) fn manifests(dir: &Path) -> Vec<(PathBuf, Manifest)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| !naming::is_tmp(&e.path()))
+        .filter_map(|e| {
+            let backup = naming::backup_of_manifest(&e.path())?;
+            Some((backup, Manifest::read(&e.path()).ok()?))
+        })
+        .collect()
+}
+
 fn remove_backup_files(path: &Path) -> Result<()> {
     for file in [path.to_path_buf(), naming::manifest_path(path)] {
         match std::fs::remove_file(&file) {

@@ -42,7 +42,7 @@ pub use naming::{AUTO_PREFIX, PRE_RESTORE, default_backup_name};
 pub use restore::{RestoreReport, RestoreRequest};
 
 pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
-pub(crate) use catalog::{clean_tmp, list_backups};
+pub(crate) use catalog::{clean_tmp, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
 pub(crate) use restore::verify as verify_backup;

@@ -206,7 +206,11 @@ impl KvManager {
 
     fn open_store(&self, store_id: &str, options: Options) -> Result<KvStore> {
         let path = self.path_of(store_id);
-        if !path.exists() && !options.create_if_missing && !crate::repair::repair_pending(&path) {
+        // A missing file beside a lost store's traces goes to the open, which reports it.
+        if !path.exists()
+            && !options.create_if_missing
+            && crate::repair::require_store(&path, None).is_err_and(|e| !e.is_corruption())
+        {
             return Err(Error::NotFound {
                 what: format!("key-value store {store_id:?} in {}", self.dir.display()),
             });

@@ -19,6 +19,7 @@
 //! repair`) and an open with `allow_rebuild` finishes the repair. [`RdbStore::merge_salvage`]
 //! adds the salvaged rows the backup lacks, so little is lost.
 
+mod evidence;
 mod journal;
 pub(crate) mod quarantine;
 mod rebuild;
@@ -33,7 +34,9 @@ use crate::backup::naming;
 use crate::error::{Error, Result};
 use crate::store::connection;
 use crate::store::{RdbStore, StoreConfig};
+use evidence::AtPath;
 
+pub use evidence::require_store;
 pub use salvage::{SalvageReport, salvage};
 
 /// How an open dealt with corruption (ArkData's `rebuilt`).
@@ -197,12 +200,26 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
         }
         return rebuild_and_open(config);
     }
+    // A missing or empty file is never taken for "no store yet" where a store left traces,
+    // nor by an open that only looks (see `evidence`).
+    match evidence::at_path(&db, &naming::default_dir(&config)) {
+        AtPath::Lost { .. } | AtPath::Empty if config.allow_rebuild => {
+            return rebuild_and_open(config);
+        }
+        AtPath::Lost { empty_file, traces } => {
+            return Err(evidence::lost_error(&db, empty_file, &traces, config.kind));
+        }
+        AtPath::Empty if config.for_recovery || config.read_only => {
+            return Err(evidence::empty_error(&db, config.kind));
+        }
+        AtPath::File | AtPath::Nothing | AtPath::Empty => {}
+    }
     if let Some(flag) = read_flag(&db).filter(|_| !config.for_recovery) {
         if !config.allow_rebuild {
             return Err(Error::Corrupted {
                 path: db,
                 detail: format!(
-                    "marked corrupted since {} ({}); run `peerlite repair` or open with allow_rebuild",
+                    "marked corrupted since {} ({}); run `peerlite repair` to rebuild it",
                     flag.detected_at, flag.detail
                 ),
                 sqlite: None,

@@ -65,6 +65,7 @@ pub(crate) fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
 /// Steps 1: quarantine folder, then the journal.
 fn begin(config: &StoreConfig) -> Result<Journal> {
     let db = config.path();
+    check_encryption(config)?;
     let dir = quarantine::new_dir(db)?;
     kill_point(1)?;
     let name = dir
@@ -108,6 +109,58 @@ fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
         (Some(key), true) if !connection::key_decrypts(&damaged, key) => Err(wrong(
             "the key does not decrypt the store whose repair is pending",
         )),
+        _ => Ok(()),
+    }
+}
+
+/// A rebuild must not change whether the store is encrypted: without a key, one whose
+/// backups are encrypted would become an empty *plaintext* store (encryption at rest silently
+/// dropped, the backups unreachable with the key), and with a key, a plaintext one an
+/// encrypted store. The damaged file proves a key only when classification found it decrypts
+/// the file's pages (an open reports corruption with a key only then); a missing or empty file
+/// proves nothing, and then the key must open one of the store's encrypted backups. The
+/// backups' manifests say which the store was (the newest one that can be read decides).
+fn check_encryption(config: &StoreConfig) -> Result<()> {
+    let db = config.path();
+    let mut manifests = crate::backup::manifests(&naming::default_dir(config));
+    manifests.sort_by(|a, b| b.1.created_at_ms.cmp(&a.1.created_at_ms));
+    let Some((newest, m)) = manifests.first() else {
+        return Ok(());
+    };
+    let refuse = |detail: String| {
+        Err(Error::WrongKey {
+            path: db.to_path_buf(),
+            detail,
+        })
+    };
+    let file_proves_key = config.key.is_some()
+        && std::fs::metadata(db).is_ok_and(|meta| meta.len() > 0);
+    match (&config.key, m.encrypted) {
+        (None, true) => refuse(format!(
+            "the store is encrypted (its backup {} is): a repair without its key would replace \
+             it with an empty plaintext store; give the key with --key",
+            newest.display()
+        )),
+        (Some(_), false) if !file_proves_key => refuse(format!(
+            "the store is not encrypted (its backup {} is not), but a key was given; repair it \
+             without --key",
+            newest.display()
+        )),
+        (Some(key), true) if !file_proves_key => {
+            let opens = manifests
+                .iter()
+                .filter(|(_, m)| m.encrypted)
+                .any(|(path, _)| connection::open_file(path, Some(key)).is_ok());
+            if opens {
+                Ok(())
+            } else {
+                refuse(format!(
+                    "the key opens none of the store's encrypted backups (newest: {}); give the \
+                     key the store was created with",
+                    newest.display()
+                ))
+            }
+        }
         _ => Ok(()),
     }
 }
