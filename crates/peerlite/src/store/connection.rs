@@ -171,6 +171,17 @@ fn probe(conn: &Connection, path: &Path, keyed: bool) -> Result<()> {
             Error::Corrupted { sqlite, detail, .. } => {
                 Err(classify_unreadable(conn, path, keyed, sqlite, detail))
             }
+            // The header's schema format number (offset 44) is past what SQLite knows: no
+            // SQLite ever writes one, so the header is damaged — corruption, which a repair
+            // mends, not an argument to check.
+            Error::Sqlite { sqlite, message } if message.contains("unsupported file format") => {
+                Err(Error::Corrupted {
+                    path: path.to_path_buf(),
+                    detail: format!("the database header is damaged ({message})"),
+                    sqlite: Some(sqlite),
+                    kind: crate::StoreKind::Relational,
+                })
+            }
             other => Err(other),
         },
     }
