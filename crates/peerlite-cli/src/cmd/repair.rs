@@ -1,6 +1,7 @@
 //! `peerlite repair DB` (or `--kv STORE_DIR STORE_ID`): rebuilds a corrupted store — prints
 //! `repaired from NAME` or `rebuilt empty`, then `salvaged N rows into PATH` (or why salvage
-//! failed, or that nothing could be read), then where the damaged files are kept; a healthy
+//! failed, or that nothing could be read), then where the damaged files are kept, then the
+//! salvage files of earlier repairs, which a new one never replaces; a healthy
 //! store is left alone (`ok: nothing to repair`). A repair a kill or a full disk interrupted
 //! is finished by the next `peerlite repair`.
 
@@ -71,6 +72,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "lost_and_found": salvage.lost_and_found,
             "partial_rows": salvage.partial_rows,
             "salvage_error": salvage.error,
+            "earlier_salvage": salvage.earlier,
             "quarantine": quarantine,
         }));
         return Ok(());
@@ -94,6 +96,17 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     if let Some(q) = quarantine {
         println!("the damaged files are kept in {}", q.display());
+    }
+    if !salvage.earlier.is_empty() {
+        let earlier: Vec<String> = salvage
+            .earlier
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!(
+            "earlier salvage files are kept as they were: {}",
+            earlier.join(", ")
+        );
     }
     Ok(())
 }

@@ -46,6 +46,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "version": report.version,
             "pages": report.pages,
             "pre_restore_backup": report.pre_restore_backup,
+            "earlier_pre_restore": report.earlier_pre_restore,
             "quarantine": report.quarantine,
             "migrated": report.migration.as_ref().map(|m| m.steps.clone()),
         }));
@@ -57,6 +58,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         );
         if let Some(safety) = &report.pre_restore_backup {
             println!("the replaced data is kept in {}", safety.display());
+        }
+        if let Some(earlier) = &report.earlier_pre_restore {
+            println!(
+                "the data an earlier restore replaced is kept in {}",
+                earlier.display()
+            );
         }
         if let Some(q) = &report.quarantine {
             println!(

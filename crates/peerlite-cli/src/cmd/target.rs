@@ -72,6 +72,34 @@ pub enum Mode {
 }
 
 impl Location {
+    /// The database file of the store.
+    pub fn db_path(&self) -> PathBuf {
+        match self {
+            Location::Db(path) => path.clone(),
+            Location::Kv { dir, id } => dir.join(format!("{id}.db")),
+        }
+    }
+
+    /// The store's backups, listed without opening it (a damaged or lost store's too). A
+    /// path where no store is and none was is an error.
+    pub fn backups(&self, global: &Global) -> peerlite::Result<Vec<BackupInfo>> {
+        let db = self.db_path();
+        match peerlite::repair::require_store(&db, None) {
+            Err(e) if !e.is_corruption() => {
+                return Err(match self {
+                    Location::Db(_) => e,
+                    Location::Kv { dir, id } => super::existing_kv_manager(dir, id)
+                        .err()
+                        .unwrap_or(peerlite::Error::NotFound {
+                            what: format!("key-value store {id:?} in {}", dir.display()),
+                        }),
+                });
+            }
+            _ => {}
+        }
+        RdbStore::backups_of(&store_config(global, &db))
+    }
+
     /// Opens the store.
     pub fn open(&self, global: &Global, mode: Mode) -> peerlite::Result<Opened> {
         self.open_pausing(global, mode, None)
@@ -132,13 +160,6 @@ impl Opened {
         match self {
             Opened::Rdb(s) => s.restore_with(request),
             Opened::Kv(s) => s.restore_with(request),
-        }
-    }
-
-    pub fn backups(&self) -> peerlite::Result<Vec<BackupInfo>> {
-        match self {
-            Opened::Rdb(s) => s.backups(),
-            Opened::Kv(s) => s.backups(),
         }
     }
 

@@ -42,7 +42,7 @@ pub use naming::{AUTO_PREFIX, PRE_RESTORE, default_backup_name};
 pub use restore::{RestoreReport, RestoreRequest};
 
 pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
-pub(crate) use catalog::{clean_tmp, list_backups, manifests};
+pub(crate) use catalog::{clean_tmp, keep_pre_restore, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
 pub(crate) use restore::verify as verify_backup;
@@ -82,6 +82,11 @@ pub struct BackupInfo {
     /// differs (a copy, or a file written since), its checksum matches. A file changed in place
     /// is never shown as verified. Restore also runs `integrity_check`.
     pub verified: bool,
+    /// Why it is not verified (`None` when it is): the manifest is missing or unreadable, or
+    /// the file changed since it was checksummed. A file in the backup folder without a
+    /// manifest is listed all the same (its time is the file's, its version read from a
+    /// plaintext header), so nothing there is hidden; restore refuses it.
+    pub problem: Option<String>,
     /// Restarts while copying (always 0: the copy reads one pinned snapshot). 0 when listed.
     pub restarts: u32,
 }
@@ -106,6 +111,7 @@ impl BackupInfo {
             encrypted: m.encrypted,
             automatic: m.automatic,
             verified: size_on_disk == Some(m.file_size) && mtime_matches,
+            problem: None,
             restarts: 0,
         }
     }
@@ -230,6 +236,15 @@ impl RdbStore {
     pub fn backups(&self) -> Result<Vec<BackupInfo>> {
         self.inner.ensure_open()?;
         list_backups(&naming::default_dir(&self.inner.config))
+    }
+
+    /// The backups of the store `config` describes, newest first, without opening it: they
+    /// can be listed however damaged (or lost) the store is.
+    ///
+    /// # Errors
+    /// 17000002 when the backup directory cannot be read.
+    pub fn backups_of(config: &crate::StoreConfig) -> Result<Vec<BackupInfo>> {
+        list_backups(&naming::default_dir(config))
     }
 
     /// Deletes backups by name; one result per name, as ArkData's `deleteBackup` returns

@@ -246,6 +246,7 @@ mod tests {
         assert!(matches!(at_path(&db, &backups), AtPath::Lost { .. }));
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
+        let backups = dir.path().join("backup/a.db");
         std::fs::create_dir_all(dir.path().join("quarantine/a.db-2-20261121T080102.123Z")).unwrap();
         assert_eq!(at_path(&db, &backups), AtPath::Nothing, "another store's folder");
         std::fs::create_dir_all(dir.path().join("quarantine/a.db-20261121T080102.123Z")).unwrap();

@@ -10,7 +10,8 @@
 //!    damaged WAL files are taken off the path, then the replacement is renamed over the
 //!    database in one atomic step (without links, the damaged file is first moved into
 //!    quarantine: the journal covers the moment the path is empty);
-//! 4. salvage reads the quarantined files and writes `NAME.salvage.db` (a failure is
+//! 4. salvage reads the quarantined files and writes `NAME.salvage.db` — or
+//!    `NAME.salvage-2.db`, … beside earlier ones, which are never replaced (a failure is
 //!    reported and the rebuild goes on);
 //! 5. the corruption flag joins the quarantine and the journal is removed.
 //!
@@ -210,7 +211,7 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     let report = match journal.salvage.take() {
         Some(report) => report,
         None => {
-            let report = salvage::salvage_quarantined(&damaged, db, &dir, config.key.as_ref());
+            let report = salvage::salvage_quarantined(&damaged, db, config.key.as_ref());
             journal.salvage = Some(report.clone());
             journal::write(db, &journal)?;
             report
@@ -287,12 +288,12 @@ fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
     Ok(name)
 }
 
-/// The newest backup that passes full verification (never the pre-restore copy: it holds
-/// data a restore chose to replace).
+/// The newest backup that passes full verification (never a pre-restore copy: it holds data a
+/// restore chose to replace).
 fn newest_verified_backup(config: &StoreConfig) -> Result<Option<(String, PathBuf)>> {
     let candidates = list_backups(&naming::default_dir(config))?
         .into_iter()
-        .filter(|b| b.name != naming::PRE_RESTORE);
+        .filter(|b| !b.name.starts_with(naming::PRE_RESTORE) && b.problem.is_none());
     for candidate in candidates {
         match crate::backup::verify_backup(&candidate.path, config.key.as_ref()) {
             Ok(_) => return Ok(Some((candidate.name, candidate.path))),

@@ -81,15 +81,36 @@ pub struct SalvageReport {
     pub connections: u64,
     /// Why salvage failed, when it did (the rebuild goes on without it).
     pub error: Option<String>,
+    /// Salvage files of earlier repairs beside the database: kept as they were, never
+    /// replaced by this one.
+    #[serde(default)]
+    pub earlier: Vec<PathBuf>,
 }
 
-/// `<stem>.salvage.db` beside the database.
-pub(crate) fn salvage_path(db: &Path) -> PathBuf {
+/// Where a new salvage of `db` goes: `<stem>.salvage.db` beside the database, or
+/// `<stem>.salvage-2.db`, `-3`, … when earlier salvages are there. A salvage file may be the
+/// only copy of rows written after the last backup, so none is ever replaced; returns the
+/// new path and the earlier files.
+pub(crate) fn salvage_path(db: &Path) -> (PathBuf, Vec<PathBuf>) {
     let stem = db
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("database");
-    db.with_file_name(format!("{stem}.salvage.db"))
+    let mut earlier = Vec::new();
+    for n in 1..=10_000u32 {
+        let name = match n {
+            1 => format!("{stem}.salvage.db"),
+            n => format!("{stem}.salvage-{n}.db"),
+        };
+        let path = db.with_file_name(name);
+        if path.symlink_metadata().is_err() {
+            return (path, earlier);
+        }
+        earlier.push(path);
+    }
+    // Ten thousand salvages beside one database: a name of its own time.
+    let stamped = naming::stamped(&format!("{stem}.salvage-"), naming::now_ms());
+    (db.with_file_name(format!("{stamped}.db")), earlier)
 }
 
 /// Salvages the readable rows of the damaged database `damaged` (and its `-wal`, when there
@@ -237,31 +258,25 @@ fn write_salvage(
     Ok(report)
 }
 
-/// Salvages the quarantined database `damaged` into `salvage_path(db)`. An earlier salvage
-/// file there is kept in `keep_dir`, and leftovers of an interrupted salvage are removed. A
-/// failure is reported, not returned: the rebuild goes on without the salvage.
+/// Salvages the quarantined database `damaged` into a new salvage file beside `db` (see
+/// [`salvage_path`]: earlier ones are kept as they are and named in the report), after
+/// removing leftovers of an interrupted salvage. A failure is reported, not returned: the
+/// rebuild goes on without the salvage.
 pub(crate) fn salvage_quarantined(
     damaged: &Path,
     db: &Path,
-    keep_dir: &Path,
     key: Option<&EncryptionKey>,
 ) -> SalvageReport {
-    let dest = salvage_path(db);
-    remove_leftovers(&dest);
-    if dest.exists() {
-        let keep = keep_dir.join(
-            dest.file_name()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("earlier.salvage.db")),
-        );
-        if let Err(e) = std::fs::rename(&dest, &keep) {
-            return failed(Error::io("keeping the earlier salvage file", &dest, e));
-        }
+    let (dest, earlier) = salvage_path(db);
+    for file in std::iter::once(&dest).chain(&earlier) {
+        remove_leftovers(file);
     }
-    match salvage(damaged, key, &dest) {
+    let mut report = match salvage(damaged, key, &dest) {
         Ok(report) => report,
         Err(e) => failed(e),
-    }
+    };
+    report.earlier = earlier;
+    report
 }
 
 fn failed(e: Error) -> SalvageReport {
