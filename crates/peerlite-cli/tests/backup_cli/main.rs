@@ -9,6 +9,7 @@ mod db;
 mod disk_full;
 mod encrypted;
 mod kv;
+mod regress_repeats;
 mod restore_errors;
 #[path = "../support/mod.rs"]
 mod support;
