@@ -63,9 +63,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .map(|r| r.salvage.clone())
         .unwrap_or_default();
     let quarantine = report.as_ref().map(|r| r.quarantine.clone());
+    // The check found damage; a rebuild that reports none found the store repaired by another
+    // `peerlite repair`, which it waited for (repairs of one store are serialised).
+    let meanwhile = status == RebuiltType::None;
     if global.json {
         print_json(&serde_json::json!({
             "status": match status { RebuiltType::Repaired => "repaired", RebuiltType::Rebuilt => "rebuilt", RebuiltType::None => "ok" },
+            "repaired_meanwhile": meanwhile,
             "backup": backup,
             "salvage": salvage.path,
             "salvaged_rows": salvage.rows,
@@ -79,7 +83,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     match (status, &backup) {
         (RebuiltType::Repaired, Some(name)) => println!("repaired from {name}"),
-        (RebuiltType::None, _) => println!("ok: nothing to repair"),
+        (RebuiltType::None, _) => {
+            println!("ok: another `peerlite repair` of this store finished it meanwhile")
+        }
         _ => println!("rebuilt empty"),
     }
     match (&salvage.error, &salvage.path) {

@@ -125,3 +125,62 @@ fn backups_lists_a_backup_whose_manifest_is_missing() {
     );
     error_code(peerlite().arg("restore").arg(&db).arg("b2"), 17_020_002);
 }
+
+/// Concurrent `repair`s of one damaged store (two app processes, or an app and an operator)
+/// were not serialised: the losers failed on each other's temporary files or journal, or
+/// reported a failed salvage, and left empty quarantine folders behind. Now a lock serialises
+/// them: the others wait, then find the store repaired and say so; one quarantine folder, no
+/// empty one, the backup's rows and every later one salvaged.
+#[test]
+fn concurrent_repairs_of_one_store_are_serialised() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    make_db(&db, 3000, "base");
+    stdout_of(peerlite().arg("backup").arg(&db).arg("b1"));
+    make_db(&db, 3, "late");
+    checkpoint(&db, None);
+    scribble(&db, 40, 3, 7);
+    // The first pauses between its steps, so the others start while it runs.
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"));
+    first.env_remove("PEERLITE_KEY").args(["repair", "--step-pause-ms", "200"]).arg(&db);
+    let children: Vec<std::process::Child> = std::iter::once(first)
+        .chain((0..3).map(|_| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"));
+            c.env_remove("PEERLITE_KEY").arg("repair").arg(&db);
+            c
+        }))
+        .map(|mut c| {
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut repaired = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert_eq!(stderr, "");
+        if stdout.starts_with("repaired from b1") {
+            repaired += 1;
+        } else {
+            assert!(
+                stdout.starts_with("ok: another `peerlite repair` of this store finished it")
+                    || stdout == "ok: nothing to repair\n",
+                "{stdout}"
+            );
+        }
+    }
+    assert_eq!(repaired, 1, "one repair did the work");
+    let quarantine = dir.path().join("quarantine");
+    let folders: Vec<String> = files_in(&quarantine)
+        .into_iter()
+        .filter(|n| quarantine.join(n).is_dir())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(!files_in(&quarantine.join(&folders[0])).is_empty());
+    assert_eq!(rows_of(&db, None), (3000, "base".to_owned()));
+    assert_eq!(marked(&dir.path().join("a.salvage.db"), "late"), 3);
+}

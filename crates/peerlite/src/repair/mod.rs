@@ -273,7 +273,10 @@ fn soundness(config: &StoreConfig) -> Result<Soundness> {
 }
 
 fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
-    let report = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))?;
+    let Some(report) = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))? else {
+        // Another repair finished it while this one waited.
+        return RdbStore::open_as_is(config, None);
+    };
     tracing::warn!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
     RdbStore::open_as_is(config, Some(report))
 }

@@ -31,8 +31,72 @@ use crate::backup::{list_backups, naming, sync_dir};
 use crate::error::{Error, Result};
 use crate::store::{StoreConfig, connection};
 
-/// Rebuilds the store, or finishes the rebuild its journal says is pending.
-pub(crate) fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
+/// Rebuilds the store, or finishes the rebuild its journal says is pending. Repairs of one
+/// store are serialised by a lock: one that had to wait finds the store repaired by the
+/// other and returns `None` (nothing left to do) unless it is still damaged.
+pub(crate) fn rebuild(config: &StoreConfig) -> Result<Option<RepairReport>> {
+    let _lock = match RepairLock::acquire(config.path())? {
+        (lock, false) => lock,
+        (lock, true) if still_needed(config)? => lock,
+        (_, true) => return Ok(None),
+    };
+    rebuild_locked(config).map(Some)
+}
+
+/// Whether the store still needs the repair a process decided on before it waited for the
+/// lock: a pending journal, a corruption flag, a lost or empty file, or a damaged file.
+fn still_needed(config: &StoreConfig) -> Result<bool> {
+    let db = config.path();
+    if journal::pending(db) || super::flag_path(db).exists() {
+        return Ok(true);
+    }
+    match super::evidence::at_path(db, &naming::default_dir(config)) {
+        super::evidence::AtPath::File => {}
+        _ => return Ok(true),
+    }
+    Ok(matches!(super::soundness(config)?, super::Soundness::Damaged))
+}
+
+/// An exclusive lock on `quarantine/NAME.lock`, held for the whole repair: two processes
+/// repairing one store at once would quarantine, install and salvage over each other. The
+/// lock goes with the process (a killed repair never leaves it held); the file stays.
+struct RepairLock(std::fs::File);
+
+impl RepairLock {
+    /// Takes the lock, waiting for a repair running elsewhere; says whether it had to wait.
+    fn acquire(db: &Path) -> Result<(RepairLock, bool)> {
+        let root = quarantine::root(db);
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io("creating quarantine folder", &root, e))?;
+        let path = root.join(format!("{}.lock", quarantine::file_name(db)));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("opening the repair lock", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok((RepairLock(file), false)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(?path, "another repair of this store is running; waiting for it");
+                file.lock()
+                    .map_err(|e| Error::io("waiting for the repair lock", &path, e))?;
+                Ok((RepairLock(file), true))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::io("taking the repair lock", &path, e))
+            }
+        }
+    }
+}
+
+impl Drop for RepairLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+fn rebuild_locked(config: &StoreConfig) -> Result<RepairReport> {
     let db = config.path();
     let journal = match journal::read(db) {
         Some(Ok(journal)) => {
