@@ -105,6 +105,45 @@ impl Location {
         self.open_pausing(global, mode, None)
     }
 
+    /// Opens the store for a restore over it when it cannot be opened: damaged, it is rebuilt
+    /// from the backup `source` (verified first); `migrations` then bring a database to their
+    /// latest version.
+    pub fn open_rebuilding_from(
+        &self,
+        global: &Global,
+        source: &str,
+        migrations: Option<&mut peerlite::Migrations>,
+    ) -> peerlite::Result<Opened> {
+        match self {
+            Location::Db(path) => {
+                let config = store_config(global, path)
+                    .allow_rebuild(true)
+                    .rebuild_from(source);
+                match migrations {
+                    Some(m) => {
+                        let latest = m.latest();
+                        let config = if latest > 0 { config.version(latest) } else { config };
+                        RdbStore::open_with(config, m).map(Opened::Rdb)
+                    }
+                    None => RdbStore::open(config).map(Opened::Rdb),
+                }
+            }
+            Location::Kv { dir, id } => {
+                let manager = super::existing_kv_manager(dir, id)?;
+                let mut options = Options {
+                    create_if_missing: false,
+                    allow_rebuild: true,
+                    rebuild_from: Some(source.to_owned()),
+                    ..Options::default()
+                };
+                if let Some(key) = &global.key {
+                    options = options.encrypted(key.as_str());
+                }
+                manager.get_kv_store(id, options).map(Opened::Kv)
+            }
+        }
+    }
+
     /// Opens the store; a rebuild sleeps `pause` between its steps (crash tests).
     pub fn open_pausing(
         &self,
@@ -167,6 +206,14 @@ impl Opened {
         match self {
             Opened::Rdb(s) => s.delete_backup(names),
             Opened::Kv(s) => s.delete_backup(names),
+        }
+    }
+
+    /// The schema version (a key-value store's format version).
+    pub fn version(&self) -> peerlite::Result<i64> {
+        match self {
+            Opened::Rdb(s) => s.user_version().map(i64::from),
+            Opened::Kv(_) => Ok(1),
         }
     }
 

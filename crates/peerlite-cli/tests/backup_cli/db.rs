@@ -230,6 +230,7 @@ fn restore_prints_what_it_restored_and_keeps_the_replaced_data() {
             "pages": pages,
             "pre_restore_backup": bdir.join("pre-restore"),
             "earlier_pre_restore": earlier,
+            "salvage": null,
             "quarantine": null,
             "migrated": null,
         })

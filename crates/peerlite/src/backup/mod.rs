@@ -51,6 +51,11 @@ use crate::error::{Error, Result};
 use crate::store::connection::{self, Role};
 use crate::store::{RdbStore, meta};
 
+/// The default backup directory of the database at `db`: `backup/<file name>/` beside it.
+pub fn backup_dir_of(db: &Path) -> PathBuf {
+    naming::default_dir(&crate::StoreConfig::new(db))
+}
+
 /// Pages copied per step: large enough to be fast, small enough for smooth progress.
 const DEFAULT_PAGES_PER_STEP: i32 = 1024;
 

@@ -251,8 +251,8 @@ impl RdbStore {
                 return Err(Error::invalid(
                     StoreKind::Relational,
                     format!(
-                        "the backup is at version {backup_version} and the store at {target}: pass the migrations \
-                         (RestoreRequest::migrations) so the restored data can be upgraded"
+                        "the backup is at version {backup_version} and the store at {target}, and no migrations were \
+                         given to upgrade the restored data (nothing changed)"
                     ),
                 ));
             }

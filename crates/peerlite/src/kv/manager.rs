@@ -54,6 +54,9 @@ pub struct Options {
     pub allow_rebuild: bool,
     /// Open even a store flagged as corrupted, to check, back up or restore it.
     pub for_recovery: bool,
+    /// With `allow_rebuild`: a damaged store is rebuilt from this backup (a name or a path)
+    /// instead of the newest verified one (see `StoreConfig::rebuild_from`).
+    pub rebuild_from: Option<String>,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             security_level: SecurityLevel::S1,
             allow_rebuild: false,
             for_recovery: false,
+            rebuild_from: None,
         }
     }
 }
@@ -227,6 +231,9 @@ impl KvManager {
         }
         config.allow_rebuild = options.allow_rebuild;
         config.for_recovery = options.for_recovery;
+        if let Some(source) = &options.rebuild_from {
+            config = config.rebuild_from(source.clone());
+        }
         if options.encrypt {
             let key = options.encryption_key.clone().ok_or_else(|| {
                 Error::invalid(

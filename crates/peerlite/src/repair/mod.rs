@@ -63,8 +63,10 @@ pub fn repair_pending(db: &Path) -> bool {
 pub struct RepairReport {
     /// Repaired from a backup, or rebuilt empty.
     pub status: RebuiltType,
-    /// The backup used, when repaired.
+    /// The backup used, when repaired (its name).
     pub backup: Option<String>,
+    /// That backup's file.
+    pub backup_path: Option<PathBuf>,
     /// Where the damaged files are kept.
     pub quarantine: PathBuf,
     /// The rows that could still be read.
@@ -249,6 +251,18 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
             } else {
                 Err(e)
             }
+        }
+        // A restore over a store that cannot be opened (a chosen backup): the store is
+        // replaced either way, so what keeps it from opening — damaged identity rows, or a key
+        // that cannot be proven on its damaged file but opens the chosen backup (verified with
+        // it before anything is touched) — does not stop it; its files go to quarantine.
+        Err(e)
+            if config.allow_rebuild
+                && config.rebuild_from.is_some()
+                && (matches!(e, Error::OwnObjectsDamaged { .. })
+                    || (matches!(e, Error::WrongKey { .. }) && config.key.is_some())) =>
+        {
+            rebuild_and_open(config)
         }
         Err(e) => Err(e),
     }

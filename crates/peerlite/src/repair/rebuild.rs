@@ -130,7 +130,15 @@ fn rebuild_locked(config: &StoreConfig) -> Result<RepairReport> {
 /// Steps 1: quarantine folder, then the journal.
 fn begin(config: &StoreConfig) -> Result<Journal> {
     let db = config.path();
-    check_encryption(config)?;
+    // A chosen backup is verified with the key before anything is touched: that also proves
+    // the key (or its absence) right for what will be installed.
+    let chosen = match &config.rebuild_from {
+        Some(source) => Some(chosen_backup(config, source)?),
+        None => {
+            check_encryption(config)?;
+            None
+        }
+    };
     let dir = quarantine::new_dir(db)?;
     kill_point(1)?;
     let name = dir
@@ -144,6 +152,7 @@ fn begin(config: &StoreConfig) -> Result<Journal> {
         encrypted: config.key.is_some(),
         installed: None,
         salvage: None,
+        chosen,
     };
     journal::write(db, &journal)?;
     kill_point(2)?;
@@ -176,6 +185,31 @@ fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The backup a restore over a damaged store names (in the backup directory, or a path),
+/// verified in full with the store's key and of the store's kind.
+fn chosen_backup(config: &StoreConfig, source: &str) -> Result<PathBuf> {
+    let path = if source.contains('/') || source.contains('\\') {
+        PathBuf::from(source)
+    } else {
+        naming::check_name(source)?;
+        naming::default_dir(config).join(source)
+    };
+    if !path.is_file() {
+        return Err(Error::BackupNotFound {
+            what: path.display().to_string(),
+        });
+    }
+    let manifest = crate::backup::verify_backup(&path, config.key.as_ref())?;
+    let kind = crate::backup::kind_name(config.kind);
+    if manifest.kind != kind {
+        return Err(Error::BackupInvalid {
+            path,
+            reason: format!("it is a {} backup; this is a {kind} store", manifest.kind),
+        });
+    }
+    Ok(path)
 }
 
 /// A rebuild must not change whether the store is encrypted: without a key, one whose
@@ -291,7 +325,14 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     kill_point(9)?;
     journal::remove(db)?;
     let backup = journal.installed.flatten();
+    let backup_path = backup.as_ref().map(|name| {
+        journal
+            .chosen
+            .clone()
+            .unwrap_or_else(|| naming::default_dir(config).join(name))
+    });
     Ok(RepairReport {
+        backup_path,
         status: if backup.is_some() {
             RebuiltType::Repaired
         } else {
@@ -306,9 +347,20 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
 /// Step 3: puts the newest verified backup (or an empty file) at the path; the backup's name.
 fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
     let db = config.path();
-    let (name, source) = match newest_verified_backup(config)? {
-        Some((name, path)) => (Some(name), Some(path)),
-        None => (None, None),
+    let (name, source) = match &journal.chosen {
+        Some(path) => {
+            // Verified again: it may have changed since the repair began.
+            crate::backup::verify_backup(path, config.key.as_ref())?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (Some(name), Some(path.clone()))
+        }
+        None => match newest_verified_backup(config)? {
+            Some((name, path)) => (Some(name), Some(path)),
+            None => (None, None),
+        },
     };
     let tmp = naming::unique_tmp_path(db);
     let made = (|| {
