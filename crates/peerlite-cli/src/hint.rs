@@ -104,6 +104,9 @@ pub fn for_error(err: &Error, command: &str) -> String {
         Error::NotDistributed { .. } => {
             "make the table distributed first: `peerlite distribute DB TABLE`".into()
         }
+        Error::OwnObjectsDamaged { problems } if problems.iter().any(|p| p.starts_with("peerlite_meta")) => {
+            "the store's identity rows cannot be remade without its peers taking it for a device they never met: put a backup back with `peerlite restore DB NAME` (`peerlite backups DB` lists them; the damaged file is kept in quarantine)".into()
+        }
         Error::Sqlite { sqlite, .. } => sqlite_hint(sqlite.primary, command),
         Error::RowOutOfRange { .. }
         | Error::ColumnOutOfRange { .. }

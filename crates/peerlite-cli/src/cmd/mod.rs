@@ -66,6 +66,8 @@ impl NewStore {
         open: impl FnOnce() -> peerlite::Result<RdbStore>,
         work: impl FnOnce(&RdbStore) -> peerlite::Result<T>,
     ) -> peerlite::Result<T> {
+        // A command that creates stores never creates one over a lost store's traces.
+        peerlite::repair::refuse_lost_store(&self.path)?;
         let store = match open() {
             Ok(store) => store,
             Err(e) => {

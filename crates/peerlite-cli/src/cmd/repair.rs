@@ -100,7 +100,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             salvage.lost_and_found
         );
     }
-    if let Some(q) = quarantine {
+    if let Some(q) = quarantine.filter(|q| q.is_dir()) {
         println!("the damaged files are kept in {}", q.display());
     }
     if !salvage.earlier.is_empty() {

@@ -17,6 +17,13 @@
 //! for recovery) makes a new store in it, as SQLite would; an open that only looks (read-only,
 //! for recovery) refuses it, and a repair treats it as damage (it starts empty).
 //!
+//! One case is left to the application: a *missing* file whose only trace is its clock file is
+//! how a database deliberately deleted and re-created looks (an app reinstalled, a device
+//! reset), and the clock file exists to carry the clock and the epoch across exactly that —
+//! the library's creating open makes the new store there (it resumes past the clock file's
+//! ceiling, as a new epoch). Opens that only look refuse it, and so does every command of the
+//! `peerlite` binary (see [`refuse_lost_store`]).
+//!
 //! A live store is never mistaken for a lost one: SQLite writes page 1 into the database file
 //! itself when a new database switches to WAL, so a store in use is never a 0-byte file.
 
@@ -35,8 +42,13 @@ pub(crate) enum AtPath {
     Nothing,
     /// A 0-byte file, and no other trace of a store.
     Empty,
-    /// No file or a 0-byte file, beside these traces of a store.
-    Lost { empty_file: bool, traces: Vec<String> },
+    /// No file or a 0-byte file, beside these traces of a store. `only_clock`: the one
+    /// trace is the clock file (see [`at_path`]).
+    Lost {
+        empty_file: bool,
+        only_clock: bool,
+        traces: Vec<String>,
+    },
 }
 
 /// Looks at `db` and the files beside it (`backup_dir`: where its backups go).
@@ -47,8 +59,13 @@ pub(crate) fn at_path(db: &Path, backup_dir: &Path) -> AtPath {
         Err(_) => false,
     };
     let traces = traces(db, backup_dir);
+    let only_clock = traces.len() == 1 && with_suffix(db, ".clock").exists();
     match (empty_file, traces.is_empty()) {
-        (_, false) => AtPath::Lost { empty_file, traces },
+        (_, false) => AtPath::Lost {
+            empty_file,
+            only_clock,
+            traces,
+        },
         (true, true) => AtPath::Empty,
         (false, true) => AtPath::Nothing,
     }
@@ -194,9 +211,27 @@ pub fn require_store(db: &Path, backup_dir: Option<&Path>) -> Result<()> {
             reason: "no database there".into(),
         }),
         AtPath::Empty => Err(empty_error(db, StoreKind::Relational)),
-        AtPath::Lost { empty_file, traces } => {
-            Err(lost_error(db, empty_file, &traces, StoreKind::Relational))
-        }
+        AtPath::Lost {
+            empty_file, traces, ..
+        } => Err(lost_error(db, empty_file, &traces, StoreKind::Relational)),
+    }
+}
+
+/// For a command that creates stores (`peerlite sql`, `migrate`, `kv put`): refuses a path
+/// holding the traces of a lost store — any trace, the clock file too — with 14800011;
+/// nothing there, a store, or a 0-byte file without traces is `Ok`.
+///
+/// # Errors
+/// 14800011 for a lost store.
+pub fn refuse_lost_store(db: &Path) -> Result<()> {
+    if super::repair_pending(db) {
+        return Ok(()); // the open reports it
+    }
+    match at_path(db, &naming::default_dir(&crate::StoreConfig::new(db))) {
+        AtPath::Lost {
+            empty_file, traces, ..
+        } => Err(lost_error(db, empty_file, &traces, StoreKind::Relational)),
+        _ => Ok(()),
     }
 }
 
@@ -229,7 +264,8 @@ mod tests {
                 );
                 std::fs::write(with_suffix(&db, suffix), b"x").unwrap();
                 assert!(
-                    matches!(at_path(&db, &backups), AtPath::Lost { empty_file: e, .. } if e == empty_file),
+                    matches!(at_path(&db, &backups), AtPath::Lost { empty_file: e, only_clock, .. }
+                        if e == empty_file && only_clock == (suffix == ".clock")),
                     "{suffix}"
                 );
                 std::fs::write(&db, b"SQLite").unwrap();

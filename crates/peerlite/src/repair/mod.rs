@@ -36,7 +36,7 @@ use crate::store::connection;
 use crate::store::{RdbStore, StoreConfig};
 use evidence::AtPath;
 
-pub use evidence::require_store;
+pub use evidence::{refuse_lost_store, require_store};
 pub use salvage::{SalvageReport, salvage};
 
 /// How an open dealt with corruption (ArkData's `rebuilt`).
@@ -208,7 +208,15 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
         AtPath::Lost { .. } | AtPath::Empty if config.allow_rebuild => {
             return rebuild_and_open(config);
         }
-        AtPath::Lost { empty_file, traces } => {
+        // Deleted and re-created by the application: the clock file carries its clock.
+        AtPath::Lost {
+            empty_file: false,
+            only_clock: true,
+            ..
+        } if !config.for_recovery && !config.read_only => {}
+        AtPath::Lost {
+            empty_file, traces, ..
+        } => {
             return Err(evidence::lost_error(&db, empty_file, &traces, config.kind));
         }
         AtPath::Empty if config.for_recovery || config.read_only => {

@@ -323,6 +323,8 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     )?;
     let _ = std::fs::remove_file(with_suffix(db, ".corrupt"));
     kill_point(9)?;
+    // A lost store whose files were all gone left nothing to keep: no empty folder stays.
+    let _ = std::fs::remove_dir(&dir);
     journal::remove(db)?;
     let backup = journal.installed.flatten();
     let backup_path = backup.as_ref().map(|name| {

@@ -586,6 +586,11 @@ fn sync_identity(
     )?;
     let mut max_seq = 0i64;
     for t in crate::changes::registry::load_all(conn).map_err(sql_err)? {
+        // A clock dropped by another tool is damage `check --full` reports (and `distribute`
+        // recreates); the open does not fail on it.
+        if !crate::store::schema::table_exists(conn, &t.clock()).map_err(sql_err)? {
+            continue;
+        }
         let seq: Option<i64> = conn
             .query_row(&format!("SELECT max(seq) FROM {}", t.clock()), [], |r| {
                 r.get(0)

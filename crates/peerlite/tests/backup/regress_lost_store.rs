@@ -46,7 +46,8 @@ fn configs(db: &Path) -> Vec<(&'static str, StoreConfig)> {
     ]
 }
 
-/// Each trace, made beside a store whose file is then emptied or removed.
+/// Each trace, made beside a store whose file is then emptied or removed ("clock": a
+/// distributed store that stamped, so its clock file is there).
 const TRACES: [&str; 4] = ["backup", "clock", "flag", "wal"];
 
 /// A store with two items and the one trace asked for; returns the items' names.
@@ -92,6 +93,12 @@ fn no_open_takes_a_lost_store_for_a_new_one() {
             }
             let before = snapshot(dir.path());
             for (how, config) in configs(&db) {
+                // A deleted file whose only trace is its clock file is how an application
+                // re-creates its database: its creating open may (the clock file carries the
+                // clock); opens that only look refuse it, and so does the command line.
+                if trace == "clock" && !emptied && matches!(how, "open" | "versioned") {
+                    continue;
+                }
                 let err = RdbStore::open(config).map(|_| ()).unwrap_err();
                 assert_eq!(err.code(), 14800011, "{trace} {emptied} {how}: {err}");
                 assert!(err.to_string().contains("peerlite repair"), "{err}");
