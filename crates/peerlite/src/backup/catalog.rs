@@ -380,6 +380,7 @@ mod tests {
             file_mtime_ns: None,
             schema_hash: String::new(),
             encrypted: false,
+            store_salt: None,
             automatic: false,
             peerlite_version: String::new(),
         }

@@ -298,6 +298,12 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             .map_err(|e| Error::from_sqlite(e, src_path))?
             .unwrap_or_default();
         let schema_hash = manifest::schema_hash(&snapshot, src_path)?;
+        let store_salt = match config.key {
+            Some(_) => snapshot
+                .query_row("PRAGMA cipher_salt", [], |r| r.get::<_, String>(0))
+                .ok(),
+            None => None,
+        };
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -368,6 +374,7 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
                 .and_then(manifest::mtime_ns),
             schema_hash,
             encrypted: config.key.is_some(),
+            store_salt,
             automatic: request.automatic,
             peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

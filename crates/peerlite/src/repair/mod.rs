@@ -21,9 +21,10 @@
 
 mod evidence;
 mod journal;
+mod keys;
 pub(crate) mod quarantine;
 mod rebuild;
-mod salvage;
+pub(crate) mod salvage;
 
 use std::path::{Path, PathBuf};
 
@@ -250,7 +251,7 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
             Soundness::Damaged => return rebuild_and_open(config),
         }
     }
-    match RdbStore::open_as_is(config.clone(), None) {
+    match RdbStore::open_as_is(config.clone(), None).map_err(|e| proven_damage(&config, e)) {
         Ok(store) => Ok(store),
         Err(e) if e.is_corruption() => {
             set_flag(&db, &e);
@@ -285,12 +286,30 @@ enum Soundness {
 /// it is corrupted. Any other failure (wrong key, permissions) is returned as an error.
 fn soundness(config: &StoreConfig) -> Result<Soundness> {
     let checked = connection::open_file(config.path(), config.key.as_ref())
-        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()));
+        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()))
+        .map_err(|e| proven_damage(config, e));
     match checked {
         Ok(p) if p.is_empty() => Ok(Soundness::Sound),
         Ok(_) => Ok(Soundness::Damaged),
         Err(e) if e.is_corruption() => Ok(Soundness::Damaged),
         Err(e) => Err(e),
+    }
+}
+
+/// A wrong-key error for a key its store's backups prove right (see `keys`) is what it is:
+/// the store's header is damaged.
+fn proven_damage(config: &StoreConfig, e: Error) -> Error {
+    let (Error::WrongKey { .. }, Some(key)) = (&e, &config.key) else {
+        return e;
+    };
+    match keys::proven_elsewhere(config.path(), key, &naming::default_dir(config)) {
+        Some(how) => Error::Corrupted {
+            path: config.path().to_path_buf(),
+            detail: how,
+            sqlite: None,
+            kind: config.kind,
+        },
+        None => e,
     }
 }
 

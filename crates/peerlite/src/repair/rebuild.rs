@@ -35,12 +35,28 @@ use crate::store::{StoreConfig, connection};
 /// store are serialised by a lock: one that had to wait finds the store repaired by the
 /// other and returns `None` (nothing left to do) unless it is still damaged.
 pub(crate) fn rebuild(config: &StoreConfig) -> Result<Option<RepairReport>> {
+    // What can refuse a new repair is decided before anything is made (the lock included):
+    // a refused repair leaves no file behind.
+    let chosen = if journal::pending(config.path()) {
+        None
+    } else {
+        precheck(config)?
+    };
     let _lock = match RepairLock::acquire(config.path())? {
         (lock, false) => lock,
         (lock, true) if still_needed(config)? => lock,
         (_, true) => return Ok(None),
     };
-    rebuild_locked(config).map(Some)
+    rebuild_locked(config, chosen).map(Some)
+}
+
+/// A new repair's checks: the chosen backup verified with the key (that also proves the key,
+/// or its absence, right for what will be installed), else the store's encryption unchanged.
+fn precheck(config: &StoreConfig) -> Result<Option<PathBuf>> {
+    match &config.rebuild_from {
+        Some(source) => chosen_backup(config, source).map(Some),
+        None => check_encryption(config).map(|()| None),
+    }
 }
 
 /// Whether the store still needs the repair a process decided on before it waited for the
@@ -96,7 +112,7 @@ impl Drop for RepairLock {
     }
 }
 
-fn rebuild_locked(config: &StoreConfig) -> Result<RepairReport> {
+fn rebuild_locked(config: &StoreConfig, chosen: Option<PathBuf>) -> Result<RepairReport> {
     let db = config.path();
     let journal = match journal::read(db) {
         Some(Ok(journal)) => {
@@ -109,7 +125,7 @@ fn rebuild_locked(config: &StoreConfig) -> Result<RepairReport> {
                 why,
                 "the repair journal is unreadable; starting the repair over"
             );
-            begin(config)?
+            begin(config, chosen)?
         }
         Some(Err(why)) => {
             return Err(Error::Corrupted {
@@ -122,22 +138,18 @@ fn rebuild_locked(config: &StoreConfig) -> Result<RepairReport> {
                 kind: config.kind,
             });
         }
-        None => begin(config)?,
+        None => begin(config, chosen)?,
     };
     run(config, journal)
 }
 
 /// Steps 1: quarantine folder, then the journal.
-fn begin(config: &StoreConfig) -> Result<Journal> {
+fn begin(config: &StoreConfig, chosen: Option<PathBuf>) -> Result<Journal> {
     let db = config.path();
-    // A chosen backup is verified with the key before anything is touched: that also proves
-    // the key (or its absence) right for what will be installed.
-    let chosen = match &config.rebuild_from {
-        Some(source) => Some(chosen_backup(config, source)?),
-        None => {
-            check_encryption(config)?;
-            None
-        }
+    // A repair that waited for another found its journal gone: checked again.
+    let chosen = match chosen {
+        Some(path) => Some(path),
+        None => precheck(config)?,
     };
     let dir = quarantine::new_dir(db)?;
     kill_point(1)?;
@@ -180,9 +192,13 @@ fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
         (Some(_), false) => Err(wrong(
             "the pending repair is of a store that is not encrypted, but a key was given",
         )),
-        (Some(key), true) if !connection::key_decrypts(&damaged, key) => Err(wrong(
-            "the key does not decrypt the store whose repair is pending",
-        )),
+        (Some(key), true)
+            if !connection::key_decrypts(&damaged, key)
+                && super::keys::proven_elsewhere(&damaged, key, &naming::default_dir(config))
+                    .is_none() =>
+        {
+            Err(wrong("the key does not decrypt the store whose repair is pending"))
+        }
         _ => Ok(()),
     }
 }
@@ -309,7 +325,11 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     let report = match journal.salvage.take() {
         Some(report) => report,
         None => {
-            let report = salvage::salvage_quarantined(&damaged, db, config.key.as_ref());
+            let hints = salvage::Hints {
+                salts: super::keys::recorded_salts(&naming::default_dir(config)),
+                schema_from: installed_path(config, &journal),
+            };
+            let report = salvage::salvage_quarantined(&damaged, db, config.key.as_ref(), &hints);
             journal.salvage = Some(report.clone());
             journal::write(db, &journal)?;
             report
@@ -326,13 +346,8 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     // A lost store whose files were all gone left nothing to keep: no empty folder stays.
     let _ = std::fs::remove_dir(&dir);
     journal::remove(db)?;
+    let backup_path = installed_path(config, &journal);
     let backup = journal.installed.flatten();
-    let backup_path = backup.as_ref().map(|name| {
-        journal
-            .chosen
-            .clone()
-            .unwrap_or_else(|| naming::default_dir(config).join(name))
-    });
     Ok(RepairReport {
         backup_path,
         status: if backup.is_some() {
@@ -344,6 +359,17 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
         quarantine: dir,
         salvage: report,
     })
+}
+
+/// The file of the backup this repair installed, if it installed one.
+fn installed_path(config: &StoreConfig, journal: &Journal) -> Option<PathBuf> {
+    let name = journal.installed.clone().flatten()?;
+    Some(
+        journal
+            .chosen
+            .clone()
+            .unwrap_or_else(|| naming::default_dir(config).join(name)),
+    )
 }
 
 /// Step 3: puts the newest verified backup (or an empty file) at the path; the backup's name.

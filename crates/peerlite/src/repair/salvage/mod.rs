@@ -141,10 +141,34 @@ pub(crate) fn salvage_path(db: &Path) -> (PathBuf, Vec<PathBuf>) {
 /// ```
 ///
 /// # Errors
-/// 14800011 when an encrypted database's first page does not decrypt (nothing can be read);
+/// 14800011 when an encrypted database's first page does not decrypt and no other page does
+/// under its own salt either (see `CipherPages::open`: a repair also tries the salts the
+/// store's backups recorded);
 /// 14800001 when the file is open by a store of this process; I/O and SQLite errors of
 /// writing `dest` (nothing is left behind then).
 pub fn salvage(damaged: &Path, key: Option<&EncryptionKey>, dest: &Path) -> Result<SalvageReport> {
+    salvage_with(damaged, key, dest, &Hints::default())
+}
+
+/// What a repair knows about the damaged store beyond its files, from its backups.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hints {
+    /// The store's key-derivation salts its backups' manifests recorded (encrypted stores): a
+    /// page 1 that does not decrypt no longer hides the other pages (see `CipherPages::open`).
+    pub salts: Vec<String>,
+    /// A verified backup of the same store, to take the schema from when page 1 is lost: a
+    /// backup is a page-for-page copy, so its tables' root pages are the store's (tables made
+    /// after it have their rows kept by field count or in `peerlite_lost_and_found`).
+    pub schema_from: Option<PathBuf>,
+}
+
+/// [`salvage`] with what a repair knows from the store's backups.
+pub(crate) fn salvage_with(
+    damaged: &Path,
+    key: Option<&EncryptionKey>,
+    dest: &Path,
+    hints: &Hints,
+) -> Result<SalvageReport> {
     if crate::store::connection::is_open_in_this_process(damaged) {
         return Err(Error::invalid(
             crate::StoreKind::Relational,
@@ -152,12 +176,13 @@ pub fn salvage(damaged: &Path, key: Option<&EncryptionKey>, dest: &Path) -> Resu
         ));
     }
     let wal = with_suffix(damaged, "-wal");
+    let scratch = naming::unique_tmp_path(dest);
     let mut source: Box<dyn PageSource> = match key {
         None => Box::new(FilePages::open(damaged, &wal)?),
-        Some(key) => Box::new(CipherPages::open(damaged, &wal, key)?),
+        Some(key) => Box::new(CipherPages::open(damaged, &wal, key, &hints.salts, &scratch)?),
     };
     let tmp = naming::unique_tmp_path(dest);
-    let result = write_salvage(&mut *source, key, &tmp, dest);
+    let result = write_salvage(&mut *source, key, &tmp, dest, hints);
     if result.as_ref().map_or(true, |r| r.path.is_none()) {
         remove_tmp(&tmp);
     }
@@ -186,6 +211,7 @@ fn write_salvage(
     key: Option<&EncryptionKey>,
     tmp: &Path,
     dest: &Path,
+    hints: &Hints,
 ) -> Result<SalvageReport> {
     let layout = source.layout();
     let mut report = SalvageReport {
@@ -195,6 +221,7 @@ fn write_salvage(
     if layout.page_size - layout.reserved < btree::MIN_USABLE {
         return Ok(report);
     }
+    let lost_schema = source.schema_lost();
     let mut out = Output::create(tmp, key)?;
     let mut walker = Walker::new(source);
     let mut schema = SchemaRows::default();
@@ -204,7 +231,7 @@ fn write_salvage(
         Some(3) => Encoding::Utf16Be,
         _ => Encoding::Utf8,
     };
-    let entries: Vec<SchemaEntry> = schema
+    let mut entries: Vec<SchemaEntry> = schema
         .0
         .iter()
         .filter_map(|row| {
@@ -221,6 +248,13 @@ fn write_salvage(
             })
         })
         .collect();
+    if lost_schema {
+        entries = hints
+            .schema_from
+            .as_deref()
+            .map(|backup| schema_of(backup, key))
+            .unwrap_or_default();
+    }
     out.add_schema(&entries, encoding)?;
     let mut roots: Vec<u32> = entries.iter().map(|e| e.root).filter(|r| *r > 1).collect();
     roots.sort_unstable();
@@ -258,6 +292,27 @@ fn write_salvage(
     Ok(report)
 }
 
+/// The schema of a (verified) backup: its tables, indexes and their root pages. Empty when
+/// it cannot be read.
+fn schema_of(backup: &Path, key: Option<&EncryptionKey>) -> Vec<SchemaEntry> {
+    let Ok(conn) = crate::store::connection::open_file(backup, key) else {
+        return Vec::new();
+    };
+    conn.prepare("SELECT type, name, rootpage, sql FROM sqlite_schema")
+        .and_then(|mut st| {
+            st.query_map([], |r| {
+                Ok(SchemaEntry {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    root: r.get::<_, Option<u32>>(2)?.unwrap_or(0),
+                    sql: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Salvages the quarantined database `damaged` into a new salvage file beside `db` (see
 /// [`salvage_path`]: earlier ones are kept as they are and named in the report), after
 /// removing leftovers of an interrupted salvage. A failure is reported, not returned: the
@@ -266,12 +321,13 @@ pub(crate) fn salvage_quarantined(
     damaged: &Path,
     db: &Path,
     key: Option<&EncryptionKey>,
+    hints: &Hints,
 ) -> SalvageReport {
     let (dest, earlier) = salvage_path(db);
     for file in std::iter::once(&dest).chain(&earlier) {
         remove_leftovers(file);
     }
-    let mut report = match salvage(damaged, key, &dest) {
+    let mut report = match salvage_with(damaged, key, &dest, hints) {
         Ok(report) => report,
         Err(e) => failed(e),
     };
