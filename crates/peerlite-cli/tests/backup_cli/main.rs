@@ -9,6 +9,7 @@ mod db;
 mod disk_full;
 mod encrypted;
 mod kv;
+mod regress_lost_store;
 mod regress_repeats;
 mod regress_restore_damaged;
 mod restore_errors;
