@@ -140,7 +140,8 @@ fn options(global: &Global, create: bool) -> Options {
 fn put(global: &Global, args: &Args, key: &str, value: KvValue) -> peerlite::Result<()> {
     let dir_existed = args.store_dir.symlink_metadata().is_ok();
     let db = args.store_dir.join(format!("{}.db", args.store_id));
-    peerlite::repair::refuse_lost_store(&db).map_err(|e| e.for_store(peerlite::StoreKind::KeyValue))?;
+    peerlite::repair::refuse_lost_store(&db)
+        .map_err(|e| e.for_store(peerlite::StoreKind::KeyValue))?;
     let new = NewStore::at(&db);
     let manager = KvManager::at(&args.store_dir)?;
     let result = manager

@@ -137,13 +137,17 @@ fn installed(report: &peerlite::RepairReport, location: &Location, source: &str)
     } else {
         peerlite::backup_dir_of(&location.db_path()).join(source)
     };
-    let same = |a: &std::path::Path, b: &std::path::Path| {
-        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => a == b,
-        }
+    let same = |a: &std::path::Path, b: &std::path::Path| match (
+        std::fs::canonicalize(a),
+        std::fs::canonicalize(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     };
-    report.backup_path.as_deref().is_some_and(|p| same(p, &asked))
+    report
+        .backup_path
+        .as_deref()
+        .is_some_and(|p| same(p, &asked))
 }
 
 /// The report of a restore over a store that could not be opened.

@@ -122,7 +122,11 @@ impl Location {
                 match migrations {
                     Some(m) => {
                         let latest = m.latest();
-                        let config = if latest > 0 { config.version(latest) } else { config };
+                        let config = if latest > 0 {
+                            config.version(latest)
+                        } else {
+                            config
+                        };
                         RdbStore::open_with(config, m).map(Opened::Rdb)
                     }
                     None => RdbStore::open(config).map(Opened::Rdb),

@@ -62,7 +62,10 @@ fn run_all(db: &Path, migrations: &Path, key: Option<&str>) {
         let stderr = String::from_utf8(out.stderr).unwrap();
         let expected = if args[0] == "check" { 3 } else { 2 };
         assert_eq!(out.status.code(), Some(expected), "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error[14800011]: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error[14800011]: "),
+            "{args:?}: {stderr}"
+        );
         assert!(stderr.contains("peerlite repair"), "{args:?}: {stderr}");
     }
 }
@@ -122,8 +125,17 @@ fn a_hot_wal_beside_a_lost_file_is_kept_and_salvaged() {
     }
     let wal = std::fs::read(with_suffix(&db, "-wal")).unwrap();
     std::fs::remove_file(&db).unwrap();
-    for args in [&["sql", "SELECT 1"][..], &["sql", "CREATE TABLE x(y)"], &["check"]] {
-        let out = peerlite().arg(args[0]).arg(&db).args(&args[1..]).output().unwrap();
+    for args in [
+        &["sql", "SELECT 1"][..],
+        &["sql", "CREATE TABLE x(y)"],
+        &["check"],
+    ] {
+        let out = peerlite()
+            .arg(args[0])
+            .arg(&db)
+            .args(&args[1..])
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert_eq!(
             std::fs::read(with_suffix(&db, "-wal")).unwrap(),
@@ -146,5 +158,8 @@ fn a_hot_wal_beside_a_lost_file_is_kept_and_salvaged() {
         wal,
         "the WAL is kept in quarantine as it was"
     );
-    assert!(out.contains("salvaged") || out.contains("peerlite_lost_and_found"), "{out}");
+    assert!(
+        out.contains("salvaged") || out.contains("peerlite_lost_and_found"),
+        "{out}"
+    );
 }

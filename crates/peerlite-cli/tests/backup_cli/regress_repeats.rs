@@ -41,7 +41,10 @@ fn a_second_repair_keeps_the_first_salvage_file() {
     scribble(&db, 60, 1, 1);
     let first = stdout_of(peerlite().arg("repair").arg(&db));
     let salvage1 = dir.path().join("a.salvage.db");
-    assert!(first.contains("into a.salvage.db") || first.contains(&salvage1.display().to_string()), "{first}");
+    assert!(
+        first.contains("into a.salvage.db") || first.contains(&salvage1.display().to_string()),
+        "{first}"
+    );
     assert_eq!(marked(&salvage1, "late1"), 2);
     let kept = std::fs::read(&salvage1).unwrap();
 
@@ -81,7 +84,11 @@ fn a_second_restore_keeps_the_first_ones_safety_copy() {
         .lines()
         .find_map(|l| l.strip_prefix("the data an earlier restore replaced is kept in "))
         .unwrap_or_else(|| panic!("{out}"));
-    assert_eq!(content_of(Path::new(earlier), None), precious, "nothing lost");
+    assert_eq!(
+        content_of(Path::new(earlier), None),
+        precious,
+        "nothing lost"
+    );
     // Both safety copies are listed, verified, and the earlier one restores.
     let names = listed(&[db.as_os_str()]);
     assert_eq!(names.len(), 3, "{names:?}");
@@ -92,7 +99,10 @@ fn a_second_restore_keeps_the_first_ones_safety_copy() {
     // Three restores, three kept copies: none replaced another.
     let names = listed(&[db.as_os_str()]);
     assert_eq!(
-        names.iter().filter(|n| n.starts_with("pre-restore")).count(),
+        names
+            .iter()
+            .filter(|n| n.starts_with("pre-restore"))
+            .count(),
         3,
         "{names:?}"
     );
@@ -113,14 +123,19 @@ fn backups_lists_a_backup_whose_manifest_is_missing() {
     std::fs::remove_file(backup_dir(&db).join("b2.manifest.json")).unwrap();
     let list = json_of(peerlite().args(["--json", "backups"]).arg(&db));
     let list = list.as_array().unwrap();
-    let b2 = list.iter().find(|b| b["name"] == "b2").expect("b2 is listed");
+    let b2 = list
+        .iter()
+        .find(|b| b["name"] == "b2")
+        .expect("b2 is listed");
     assert_eq!(b2["verified"], false);
     assert_eq!(b2["problem"], "there is no manifest beside it");
     let b1 = list.iter().find(|b| b["name"] == "b1").unwrap();
     assert_eq!(b1["verified"], true);
     let table = stdout_of(peerlite().arg("backups").arg(&db));
     assert!(
-        table.lines().any(|l| l.starts_with("b2 ") && l.contains("there is no manifest")),
+        table
+            .lines()
+            .any(|l| l.starts_with("b2 ") && l.contains("there is no manifest")),
         "{table}"
     );
     error_code(peerlite().arg("restore").arg(&db).arg("b2"), 17_020_002);
@@ -142,7 +157,10 @@ fn concurrent_repairs_of_one_store_are_serialised() {
     scribble(&db, 40, 3, 7);
     // The first pauses between its steps, so the others start while it runs.
     let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"));
-    first.env_remove("PEERLITE_KEY").args(["repair", "--step-pause-ms", "200"]).arg(&db);
+    first
+        .env_remove("PEERLITE_KEY")
+        .args(["repair", "--step-pause-ms", "200"])
+        .arg(&db);
     let children: Vec<std::process::Child> = std::iter::once(first)
         .chain((0..3).map(|_| {
             let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"));

@@ -88,7 +88,11 @@ fn restore_mends_every_damage_repair_mends() {
             .map(PathBuf::from);
         match (damaged, quarantine) {
             (Some(bytes), Some(q)) => {
-                let q = if q.is_absolute() { q } else { dir.path().join(q) };
+                let q = if q.is_absolute() {
+                    q
+                } else {
+                    dir.path().join(q)
+                };
                 let kept = std::fs::read(q.join("a.db")).unwrap();
                 assert!(kept == bytes, "{pattern}: the damaged bytes are kept");
             }
@@ -135,7 +139,11 @@ fn restore_upgrades_an_older_backup_with_migrations() {
     peerlite()
         .arg("sql")
         .arg(&db)
-        .args(["CREATE TABLE a(b)", "PRAGMA user_version = 1", "INSERT INTO a VALUES ('old')"])
+        .args([
+            "CREATE TABLE a(b)",
+            "PRAGMA user_version = 1",
+            "INSERT INTO a VALUES ('old')",
+        ])
         .assert()
         .success();
     stdout_of(peerlite().arg("backup").arg(&db).arg("v1"));

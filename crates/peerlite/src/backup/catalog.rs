@@ -86,7 +86,9 @@ fn unverified(path: PathBuf, meta: &std::fs::Metadata, why: String) -> BackupInf
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
         .is_ok()
         && header.starts_with(b"SQLite format 3\0");
-    let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {
         1 => 65536,
         n => u64::from(n),
@@ -107,7 +109,11 @@ fn unverified(path: PathBuf, meta: &std::fs::Metadata, why: String) -> BackupInf
         created_at_ms,
         created: naming::rfc3339(created_at_ms),
         size_bytes: meta.len(),
-        page_count: if plain && page_size > 0 { meta.len() / page_size } else { 0 },
+        page_count: if plain && page_size > 0 {
+            meta.len() / page_size
+        } else {
+            0
+        },
         version: if plain { i64::from(be32(60) as i32) } else { 0 },
         checksum: String::new(),
         encrypted: !plain,
@@ -199,7 +205,10 @@ pub(crate) fn keep_pre_restore(dir: &Path) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     let duplicate = entries(dir)?.into_iter().any(|(b, described)| {
-        described && b.verified && b.name != PRE_RESTORE && b.name.starts_with(PRE_RESTORE)
+        described
+            && b.verified
+            && b.name != PRE_RESTORE
+            && b.name.starts_with(PRE_RESTORE)
             && b.checksum == manifest.checksum
     });
     if duplicate {
@@ -216,10 +225,7 @@ pub(crate) fn keep_pre_restore(dir: &Path) -> Result<Option<PathBuf>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or(name);
-    let described = Manifest {
-        name,
-        ..manifest
-    };
+    let described = Manifest { name, ..manifest };
     let manifest_tmp = naming::unique_tmp_path(&naming::manifest_path(&kept));
     described.write(&manifest_tmp)?;
     std::fs::rename(&manifest_tmp, naming::manifest_path(&kept))

@@ -177,7 +177,9 @@ mod tests {
         assert_eq!(check_user_name("auto-1").unwrap_err().code(), 17020006);
         assert_eq!(check_user_name("pre-restore").unwrap_err().code(), 17020006);
         assert_eq!(
-            check_user_name("pre-restore-20261121T080102.123Z").unwrap_err().code(),
+            check_user_name("pre-restore-20261121T080102.123Z")
+                .unwrap_err()
+                .code(),
             17020006
         );
     }

@@ -39,7 +39,9 @@ pub(crate) fn damage(conn: &Connection, db: &std::path::Path) -> rusqlite::Resul
     }
     let sidecar = super::mark::path(db).exists();
     if !table_exists(conn, "peerlite_meta")? {
-        return Ok(vec!["peerlite_meta (the store's identity) is missing".into()]);
+        return Ok(vec![
+            "peerlite_meta (the store's identity) is missing".into(),
+        ]);
     }
     let get = |key: &str| -> rusqlite::Result<Option<String>> {
         conn.query_row(

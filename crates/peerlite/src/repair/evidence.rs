@@ -277,14 +277,22 @@ mod tests {
         let backups = dir.path().join("backup/a.db");
         std::fs::create_dir_all(&backups).unwrap();
         std::fs::write(backups.join("b1.123-0.tmp"), b"x").unwrap();
-        assert_eq!(at_path(&db, &backups), AtPath::Nothing, "a leftover is no backup");
+        assert_eq!(
+            at_path(&db, &backups),
+            AtPath::Nothing,
+            "a leftover is no backup"
+        );
         std::fs::write(backups.join("b1"), b"x").unwrap();
         assert!(matches!(at_path(&db, &backups), AtPath::Lost { .. }));
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
         let backups = dir.path().join("backup/a.db");
         std::fs::create_dir_all(dir.path().join("quarantine/a.db-2-20261121T080102.123Z")).unwrap();
-        assert_eq!(at_path(&db, &backups), AtPath::Nothing, "another store's folder");
+        assert_eq!(
+            at_path(&db, &backups),
+            AtPath::Nothing,
+            "another store's folder"
+        );
         std::fs::create_dir_all(dir.path().join("quarantine/a.db-20261121T080102.123Z")).unwrap();
         assert!(matches!(at_path(&db, &backups), AtPath::Lost { .. }));
     }

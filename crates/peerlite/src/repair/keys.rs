@@ -29,7 +29,11 @@ const MAX_SALTS: usize = 4;
 
 /// How `key` is proven to be the store's key although the file's own salt proves nothing;
 /// `None` when it is not.
-pub(crate) fn proven_elsewhere(db: &Path, key: &EncryptionKey, backup_dir: &Path) -> Option<String> {
+pub(crate) fn proven_elsewhere(
+    db: &Path,
+    key: &EncryptionKey,
+    backup_dir: &Path,
+) -> Option<String> {
     if connection::is_open_in_this_process(db) {
         return None; // open with its key elsewhere: the key question is settled there
     }

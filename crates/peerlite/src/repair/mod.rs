@@ -18,6 +18,14 @@
 //! While the journal exists every open refuses the store (14800011, naming `peerlite
 //! repair`) and an open with `allow_rebuild` finishes the repair. [`RdbStore::merge_salvage`]
 //! adds the salvaged rows the backup lacks, so little is lost.
+//!
+//! Before anything opens a path, `evidence` decides whether it holds a store: a missing or
+//! empty file beside a store's traces is a lost store, which every open refuses and only a
+//! rebuild acts on (see [`require_store`]). Repairs of one store are serialised by a lock
+//! (`quarantine/NAME.lock`). A rebuild never changes whether the store is encrypted (the
+//! backups' manifests say which it was); `keys` proves a key right on a store whose header is
+//! damaged, from the salt its backups recorded. With `StoreConfig::rebuild_from` the rebuild
+//! puts a chosen backup in place: a restore over a store that cannot be opened.
 
 mod evidence;
 mod journal;

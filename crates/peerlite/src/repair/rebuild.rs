@@ -1,5 +1,6 @@
-//! The rebuild of a corrupted store, crash-safe and resumable. Its steps, each durable before
-//! the next begins:
+//! The rebuild of a corrupted store, crash-safe and resumable. What can refuse it (the
+//! chosen backup's verification, the encryption check) is decided before anything is made;
+//! then it takes the store's repair lock and runs its steps, each durable before the next:
 //!
 //! 1. a new quarantine folder, then the journal (`NAME.repair`) naming it: from here on the
 //!    repair is pending, and every open either refuses the store or finishes the repair;
@@ -70,7 +71,10 @@ fn still_needed(config: &StoreConfig) -> Result<bool> {
         super::evidence::AtPath::File => {}
         _ => return Ok(true),
     }
-    Ok(matches!(super::soundness(config)?, super::Soundness::Damaged))
+    Ok(matches!(
+        super::soundness(config)?,
+        super::Soundness::Damaged
+    ))
 }
 
 /// An exclusive lock on `quarantine/NAME.lock`, held for the whole repair: two processes
@@ -94,7 +98,10 @@ impl RepairLock {
         match file.try_lock() {
             Ok(()) => Ok((RepairLock(file), false)),
             Err(std::fs::TryLockError::WouldBlock) => {
-                tracing::info!(?path, "another repair of this store is running; waiting for it");
+                tracing::info!(
+                    ?path,
+                    "another repair of this store is running; waiting for it"
+                );
                 file.lock()
                     .map_err(|e| Error::io("waiting for the repair lock", &path, e))?;
                 Ok((RepairLock(file), true))
@@ -197,7 +204,9 @@ fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
                 && super::keys::proven_elsewhere(&damaged, key, &naming::default_dir(config))
                     .is_none() =>
         {
-            Err(wrong("the key does not decrypt the store whose repair is pending"))
+            Err(wrong(
+                "the key does not decrypt the store whose repair is pending",
+            ))
         }
         _ => Ok(()),
     }
@@ -248,8 +257,8 @@ fn check_encryption(config: &StoreConfig) -> Result<()> {
             detail,
         })
     };
-    let file_proves_key = config.key.is_some()
-        && std::fs::metadata(db).is_ok_and(|meta| meta.len() > 0);
+    let file_proves_key =
+        config.key.is_some() && std::fs::metadata(db).is_ok_and(|meta| meta.len() > 0);
     match (&config.key, m.encrypted) {
         (None, true) => refuse(format!(
             "the store is encrypted (its backup {} is): a repair without its key would replace \

@@ -93,7 +93,10 @@ fn a_backup_without_its_manifest_is_listed_as_not_verified_and_not_restored() {
     // An unreadable manifest: listed too, with why.
     std::fs::write(manifest_of(&info.path), "{ not json").unwrap();
     let list = store.backups().unwrap();
-    assert!(list[0].problem.as_deref().unwrap().contains("unreadable"), "{list:?}");
+    assert!(
+        list[0].problem.as_deref().unwrap().contains("unreadable"),
+        "{list:?}"
+    );
     std::fs::remove_file(manifest_of(&info.path)).unwrap();
     let err = store.restore("bk").unwrap_err();
     assert_eq!(err.code(), 17020002, "{err}");

@@ -133,7 +133,11 @@ fn a_repair_never_changes_whether_the_store_is_encrypted() {
     let store = RdbStore::open(keyed(&db, KEY).allow_rebuild(true)).unwrap();
     assert_eq!(store.rebuilt(), RebuiltType::Repaired);
     store.close().unwrap();
-    assert!(!std::fs::read(&db).unwrap().starts_with(b"SQLite format 3\0"));
+    assert!(
+        !std::fs::read(&db)
+            .unwrap()
+            .starts_with(b"SQLite format 3\0")
+    );
     drop(dir);
 
     // A key given for a lost plaintext store does not make it an encrypted one.

@@ -74,8 +74,10 @@ fn store_with_trace(db: &Path, trace: &str) {
     if trace == "wal" {
         // A writer killed with committed transactions in its WAL.
         let conn = rusqlite::Connection::open(db).unwrap();
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; INSERT INTO item(name) VALUES ('w1'), ('w2')")
-            .unwrap();
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; INSERT INTO item(name) VALUES ('w1'), ('w2')",
+        )
+        .unwrap();
         std::mem::forget(conn);
     }
 }
@@ -102,7 +104,11 @@ fn no_open_takes_a_lost_store_for_a_new_one() {
                 let err = RdbStore::open(config).map(|_| ()).unwrap_err();
                 assert_eq!(err.code(), 14800011, "{trace} {emptied} {how}: {err}");
                 assert!(err.to_string().contains("peerlite repair"), "{err}");
-                assert_eq!(snapshot(dir.path()), before, "{trace} {emptied} {how}: nothing changed");
+                assert_eq!(
+                    snapshot(dir.path()),
+                    before,
+                    "{trace} {emptied} {how}: nothing changed"
+                );
             }
         }
     }
@@ -129,15 +135,22 @@ fn a_repair_puts_the_backup_back_and_salvages_the_wal_of_a_lost_file() {
     let store = RdbStore::open(StoreConfig::new(&db).allow_rebuild(true)).unwrap();
     let report = store.repair_report().unwrap().clone();
     assert_eq!(report.status, RebuiltType::Rebuilt);
-    let kept = report.quarantine.join(format!(
-        "{}-wal",
-        db.file_name().unwrap().to_str().unwrap()
-    ));
-    assert_eq!(std::fs::read(kept).unwrap(), wal, "the WAL is kept as it was");
+    let kept = report
+        .quarantine
+        .join(format!("{}-wal", db.file_name().unwrap().to_str().unwrap()));
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        wal,
+        "the WAL is kept as it was"
+    );
     let salvaged = report.salvage.rows + report.salvage.lost_and_found;
     assert!(salvaged >= 2, "the WAL's rows are salvaged: {report:?}");
     store.close().unwrap();
-    assert!(dir_entries(dir.path()).iter().any(|n| n.contains("salvage")));
+    assert!(
+        dir_entries(dir.path())
+            .iter()
+            .any(|n| n.contains("salvage"))
+    );
 }
 
 #[test]

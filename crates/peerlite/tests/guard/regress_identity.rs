@@ -22,7 +22,11 @@ fn synced_store(db: &std::path::Path) {
         .execute("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT)", &[])
         .unwrap();
     store
-        .set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())
+        .set_distributed_tables(
+            &["note"],
+            DistributedType::Device,
+            &DistributedConfig::default(),
+        )
         .unwrap();
     store.insert("note", &bucket! { "body" => "a" }).unwrap();
     store.backup("good").unwrap();
@@ -32,12 +36,27 @@ fn synced_store(db: &std::path::Path) {
 /// Damage another tool can do to the identity rows, as SQL run outside peerlite.
 const DAMAGE: [(&str, &str); 7] = [
     ("dropped meta", "DROP TABLE peerlite_meta"),
-    ("no device_id", "DELETE FROM peerlite_meta WHERE key = 'device_id'"),
-    ("garbled device_id", "UPDATE peerlite_meta SET value = 'zzz' WHERE key = 'device_id'"),
-    ("no store_id", "DELETE FROM peerlite_meta WHERE key = 'store_id'"),
-    ("garbled store_id", "UPDATE peerlite_meta SET value = 'x' WHERE key = 'store_id'"),
+    (
+        "no device_id",
+        "DELETE FROM peerlite_meta WHERE key = 'device_id'",
+    ),
+    (
+        "garbled device_id",
+        "UPDATE peerlite_meta SET value = 'zzz' WHERE key = 'device_id'",
+    ),
+    (
+        "no store_id",
+        "DELETE FROM peerlite_meta WHERE key = 'store_id'",
+    ),
+    (
+        "garbled store_id",
+        "UPDATE peerlite_meta SET value = 'x' WHERE key = 'store_id'",
+    ),
     ("no epoch", "DELETE FROM peerlite_meta WHERE key = 'epoch'"),
-    ("garbled epoch", "UPDATE peerlite_meta SET value = 'e!' WHERE key = 'epoch'"),
+    (
+        "garbled epoch",
+        "UPDATE peerlite_meta SET value = 'e!' WHERE key = 'epoch'",
+    ),
 ];
 
 fn meta(db: &std::path::Path) -> Vec<(String, String)> {
@@ -56,9 +75,15 @@ fn damaged_identity_rows_are_reported_never_remade() {
     for (what, sql) in DAMAGE {
         let (_dir, db) = temp_store_path();
         synced_store(&db);
-        rusqlite::Connection::open(&db).unwrap().execute_batch(sql).unwrap();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
         let damaged = meta(&db);
-        for config in [StoreConfig::new(&db), StoreConfig::new(&db).for_recovery(true)] {
+        for config in [
+            StoreConfig::new(&db),
+            StoreConfig::new(&db).for_recovery(true),
+        ] {
             let err = RdbStore::open(config).map(|_| ()).unwrap_err();
             assert_eq!(err.code(), 17050002, "{what}: {err}");
             assert!(err.to_string().contains("peerlite_meta"), "{what}: {err}");
@@ -67,14 +92,20 @@ fn damaged_identity_rows_are_reported_never_remade() {
         // The data can still be read.
         let reader = RdbStore::open(StoreConfig::new(&db).read_only(true)).unwrap();
         assert_eq!(
-            reader.query_sql("SELECT body FROM note", &[]).unwrap().row_count().unwrap(),
+            reader
+                .query_sql("SELECT body FROM note", &[])
+                .unwrap()
+                .row_count()
+                .unwrap(),
             1
         );
         reader.close().unwrap();
         // A restore of the backup mends it (through the repair machinery: the store cannot
         // be opened), and the identity is the backup's.
         let store = RdbStore::open(
-            StoreConfig::new(&db).allow_rebuild(true).rebuild_from("good"),
+            StoreConfig::new(&db)
+                .allow_rebuild(true)
+                .rebuild_from("good"),
         )
         .unwrap();
         assert!(store.check(CheckMode::Full).is_ok(), "{what}");
@@ -93,10 +124,18 @@ fn check_full_reports_a_missing_clock_table_without_failing_the_open() {
     let store = RdbStore::open(StoreConfig::new(&db).for_recovery(true)).unwrap();
     let err = store.check(CheckMode::Full).unwrap_err();
     assert_eq!(err.code(), 17050002, "{err}");
-    assert!(err.to_string().contains("clock peerlite_clock_1 of note is missing"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("clock peerlite_clock_1 of note is missing"),
+        "{err}"
+    );
     // Distributing the table again recreates it.
     store
-        .set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())
+        .set_distributed_tables(
+            &["note"],
+            DistributedType::Device,
+            &DistributedConfig::default(),
+        )
         .unwrap();
     assert!(store.check(CheckMode::Full).is_ok());
 }

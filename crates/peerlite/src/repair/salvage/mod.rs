@@ -179,7 +179,13 @@ pub(crate) fn salvage_with(
     let scratch = naming::unique_tmp_path(dest);
     let mut source: Box<dyn PageSource> = match key {
         None => Box::new(FilePages::open(damaged, &wal)?),
-        Some(key) => Box::new(CipherPages::open(damaged, &wal, key, &hints.salts, &scratch)?),
+        Some(key) => Box::new(CipherPages::open(
+            damaged,
+            &wal,
+            key,
+            &hints.salts,
+            &scratch,
+        )?),
     };
     let tmp = naming::unique_tmp_path(dest);
     let result = write_salvage(&mut *source, key, &tmp, dest, hints);

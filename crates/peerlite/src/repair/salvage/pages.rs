@@ -239,7 +239,11 @@ impl CipherPages {
     }
 
     /// [`CipherPages::open`] when page 1 decrypts; `None` when it does not.
-    fn open_in_place(db: &Path, wal_path: &Path, key: &EncryptionKey) -> Result<Option<CipherPages>> {
+    fn open_in_place(
+        db: &Path,
+        wal_path: &Path,
+        key: &EncryptionKey,
+    ) -> Result<Option<CipherPages>> {
         // Which pages the WAL has newer copies of: their damaged file copies do not matter.
         let in_wal: HashSet<u32> = wal::read(wal_path)
             .map(|w| w.frames.into_keys().collect())
@@ -301,11 +305,15 @@ impl CipherPages {
     ) -> Result<CipherPages> {
         let unreadable = |why: &str| Error::Corrupted {
             path: db.to_path_buf(),
-            detail: format!("page 1 cannot be decrypted with this key, and {why}: nothing can be salvaged"),
+            detail: format!(
+                "page 1 cannot be decrypted with this key, and {why}: nothing can be salvaged"
+            ),
             sqlite: None,
             kind: crate::StoreKind::Relational,
         };
-        let len = std::fs::metadata(db).map_err(|e| Error::io("reading the damaged database", db, e))?.len();
+        let len = std::fs::metadata(db)
+            .map_err(|e| Error::io("reading the damaged database", db, e))?
+            .len();
         let pages = len / CIPHER_PAGE;
         if pages < 2 {
             return Err(unreadable("the file holds no other whole page"));
@@ -317,13 +325,22 @@ impl CipherPages {
             .map_err(|e| Error::io("reading the damaged database", db, e))?;
         let own: String = own.iter().map(|b| format!("{b:02x}")).collect();
         let mut candidates = vec![own];
-        candidates.extend(salts.iter().filter(|s| crate::store::connection::is_salt(s)).cloned());
+        candidates.extend(
+            salts
+                .iter()
+                .filter(|s| crate::store::connection::is_salt(s))
+                .cloned(),
+        );
         candidates.dedup();
         for salt in &candidates {
             let made = make_scratch(db, key, salt, page_count, scratch);
             let conn = made.and_then(|()| {
                 crate::store::connection::open_with_salt(scratch, key, salt).ok_or_else(|| {
-                    Error::io("opening the salvage copy", scratch, std::io::Error::other("refused"))
+                    Error::io(
+                        "opening the salvage copy",
+                        scratch,
+                        std::io::Error::other("refused"),
+                    )
                 })
             });
             let conn = match conn {
@@ -355,7 +372,9 @@ impl CipherPages {
                 dead: false,
                 scratch: Some(scratch.to_path_buf()),
             };
-            let page1 = pages.fetch(1).ok_or_else(|| unreadable("its stand-in did not read"))?;
+            let page1 = pages
+                .fetch(1)
+                .ok_or_else(|| unreadable("its stand-in did not read"))?;
             pages.layout = Layout {
                 page_size: page1.len(),
                 reserved: usize::from(page1.get(20).copied().unwrap_or(0)),
@@ -374,7 +393,13 @@ impl CipherPages {
 /// Writes `scratch`: a page 1 SQLCipher makes with `key` and `salt` in plaintext-header mode
 /// (its first 32 bytes stay plain, so the page count at 28 is set after), then the damaged
 /// file's pages 2..=`pages`.
-fn make_scratch(db: &Path, key: &EncryptionKey, salt: &str, pages: u32, scratch: &Path) -> Result<()> {
+fn make_scratch(
+    db: &Path,
+    key: &EncryptionKey,
+    salt: &str,
+    pages: u32,
+    scratch: &Path,
+) -> Result<()> {
     let fresh = crate::backup::naming::with_suffix(scratch, "-page1");
     let _ = std::fs::remove_file(&fresh);
     let made = (|| {
@@ -393,7 +418,11 @@ fn make_scratch(db: &Path, key: &EncryptionKey, salt: &str, pages: u32, scratch:
     let mut page1 = made?;
     page1.truncate(CIPHER_PAGE as usize);
     if page1.len() != CIPHER_PAGE as usize {
-        return Err(Error::io("making a stand-in page 1", &fresh, std::io::Error::other("short")));
+        return Err(Error::io(
+            "making a stand-in page 1",
+            &fresh,
+            std::io::Error::other("short"),
+        ));
     }
     page1[28..32].copy_from_slice(&pages.to_be_bytes());
     let copied = (|| {
@@ -412,7 +441,6 @@ fn make_scratch(db: &Path, key: &EncryptionKey, salt: &str, pages: u32, scratch:
 }
 
 impl CipherPages {
-
     /// Reads one page through the current schema; a page that fails to decrypt comes back
     /// zeroed and leaves the codec in error, which `cipher_status` reveals.
     fn fetch(&mut self, pgno: u32) -> Option<Vec<u8>> {
