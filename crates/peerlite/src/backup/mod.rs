@@ -244,12 +244,15 @@ impl RdbStore {
     }
 
     /// The backups of the store `config` describes, newest first, without opening it: they
-    /// can be listed however damaged (or lost) the store is.
+    /// can be listed however damaged (or lost) the store is. What killed backups left behind
+    /// is cleaned up first, as an open does (a manifest set aside is put back).
     ///
     /// # Errors
     /// 17000002 when the backup directory cannot be read.
     pub fn backups_of(config: &crate::StoreConfig) -> Result<Vec<BackupInfo>> {
-        list_backups(&naming::default_dir(config))
+        let dir = naming::default_dir(config);
+        clean_tmp(&dir);
+        list_backups(&dir)
     }
 
     /// Deletes backups by name; one result per name, as ArkData's `deleteBackup` returns
