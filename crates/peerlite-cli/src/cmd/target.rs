@@ -160,10 +160,10 @@ impl Location {
             Location::Db(path) => {
                 // Nothing there is an error; a missing or empty file beside a store's traces
                 // (or a pending repair) goes to the open, which reports or repairs it.
-                if let Err(e) = peerlite::repair::require_store(path, None) {
-                    if !e.is_corruption() || mode == Mode::Normal {
-                        return Err(e);
-                    }
+                if let Err(e) = peerlite::repair::require_store(path, None)
+                    && (!e.is_corruption() || mode == Mode::Normal)
+                {
+                    return Err(e);
                 }
                 let mut config = store_config(global, path)
                     .allow_rebuild(allow_rebuild)

@@ -101,10 +101,10 @@ impl Inner {
             });
         match spawned {
             Ok(handle) => {
-                if let Ok(mut worker) = self.auto.worker.lock() {
-                    if let Some(previous) = worker.replace(handle) {
-                        let _ = previous.join();
-                    }
+                if let Ok(mut worker) = self.auto.worker.lock()
+                    && let Some(previous) = worker.replace(handle)
+                {
+                    let _ = previous.join();
                 }
             }
             Err(e) => {

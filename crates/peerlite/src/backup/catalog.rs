@@ -124,19 +124,21 @@ fn unverified(path: PathBuf, meta: &std::fs::Metadata, why: String) -> BackupInf
 }
 
 /// Every readable manifest in `dir` with the backup it describes (whether or not that file is
-/// still there): what the store's backups say about it, without opening any of them.
+/// still there), newest first: what the store's backups say about it, without opening any.
 pub(crate) fn manifests(dir: &Path) -> Vec<(PathBuf, Manifest)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    entries
+    let mut found: Vec<(PathBuf, Manifest)> = entries
         .flatten()
         .filter(|e| !naming::is_tmp(&e.path()))
         .filter_map(|e| {
             let backup = naming::backup_of_manifest(&e.path())?;
             Some((backup, Manifest::read(&e.path()).ok()?))
         })
-        .collect()
+        .collect();
+    found.sort_by_key(|(_, m)| std::cmp::Reverse(m.created_at_ms));
+    found
 }
 
 fn remove_backup_files(path: &Path) -> Result<()> {

@@ -478,11 +478,10 @@ fn quick_check(path: &Path, config: &crate::StoreConfig) -> Result<()> {
 /// Moves the WAL's frames into the database once the snapshot is released, unless the writer
 /// is busy (then the next automatic checkpoint does it).
 fn checkpoint_if_idle(store: &RdbStore) {
-    if let Ok(guard) = store.inner.writer.try_lock() {
-        if let Some(writer) = guard.as_ref() {
-            if let Err(e) = writer.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                tracing::debug!(%e, "checkpoint after backup did not run");
-            }
-        }
+    if let Ok(guard) = store.inner.writer.try_lock()
+        && let Some(writer) = guard.as_ref()
+        && let Err(e) = writer.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+    {
+        tracing::debug!(%e, "checkpoint after backup did not run");
     }
 }

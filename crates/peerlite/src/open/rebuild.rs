@@ -305,13 +305,13 @@ fn plan_copy(
                 old.name
             )));
         }
-        if let Source::Column(from) = source {
-            if old.column(from).is_none() {
-                return Err(invalid(format!(
-                    "mapping reads column {from}, which the old {} does not have",
-                    old.name
-                )));
-            }
+        if let Source::Column(from) = source
+            && old.column(from).is_none()
+        {
+            return Err(invalid(format!(
+                "mapping reads column {from}, which the old {} does not have",
+                old.name
+            )));
         }
     }
     let mut targets = Vec::new();

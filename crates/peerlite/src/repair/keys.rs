@@ -37,11 +37,10 @@ pub(crate) fn proven_elsewhere(
     if connection::is_open_in_this_process(db) {
         return None; // open with its key elsewhere: the key question is settled there
     }
-    let mut manifests: Vec<_> = backup::manifests(backup_dir)
+    let manifests: Vec<_> = backup::manifests(backup_dir)
         .into_iter()
         .filter(|(_, m)| m.encrypted)
         .collect();
-    manifests.sort_by(|a, b| b.1.created_at_ms.cmp(&a.1.created_at_ms));
     let len = std::fs::metadata(db).map_or(0, |m| m.len());
     if len >= 2 * PAGE {
         let mut tried: Vec<&str> = Vec::new();
@@ -73,14 +72,13 @@ pub(crate) fn proven_elsewhere(
 
 /// The salts the store's backups recorded, newest first, each once.
 pub(crate) fn recorded_salts(backup_dir: &Path) -> Vec<String> {
-    let mut manifests = backup::manifests(backup_dir);
-    manifests.sort_by(|a, b| b.1.created_at_ms.cmp(&a.1.created_at_ms));
+    let manifests = backup::manifests(backup_dir);
     let mut salts: Vec<String> = Vec::new();
     for (_, m) in manifests {
-        if let Some(salt) = m.store_salt.filter(|s| connection::is_salt(s)) {
-            if !salts.contains(&salt) {
-                salts.push(salt);
-            }
+        if let Some(salt) = m.store_salt.filter(|s| connection::is_salt(s))
+            && !salts.contains(&salt)
+        {
+            salts.push(salt);
         }
     }
     salts

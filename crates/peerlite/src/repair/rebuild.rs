@@ -246,8 +246,7 @@ fn chosen_backup(config: &StoreConfig, source: &str) -> Result<PathBuf> {
 /// backups' manifests say which the store was (the newest one that can be read decides).
 fn check_encryption(config: &StoreConfig) -> Result<()> {
     let db = config.path();
-    let mut manifests = crate::backup::manifests(&naming::default_dir(config));
-    manifests.sort_by(|a, b| b.1.created_at_ms.cmp(&a.1.created_at_ms));
+    let manifests = crate::backup::manifests(&naming::default_dir(config));
     let Some((newest, m)) = manifests.first() else {
         return Ok(());
     };

@@ -257,10 +257,10 @@ pub fn table_facts(conn: &Connection, table: &str) -> rusqlite::Result<TableFact
             .prepare("SELECT name FROM pragma_index_info(?1)")?
             .query_map([&index], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        if let [Some(single)] = cols.as_slice() {
-            if !unique_columns.contains(single) {
-                unique_columns.push(single.clone());
-            }
+        if let [Some(single)] = cols.as_slice()
+            && !unique_columns.contains(single)
+        {
+            unique_columns.push(single.clone());
         }
     }
     let auto_increment = (pk_columns.len() == 1 && has_keyword(&sql, "AUTOINCREMENT"))
@@ -462,34 +462,34 @@ pub fn check_table(
             ),
         ),
     }
-    if let Some(ai) = &facts.auto_increment {
-        if synced.contains(&ai.as_str()) {
+    if let Some(ai) = &facts.auto_increment
+        && synced.contains(&ai.as_str())
+    {
+        error(
+            AutoIncrementSynced,
+            Some(ai),
+            "an auto-increment key differs per device and never syncs".into(),
+        );
+    }
+    if let [key] = facts.pk_columns.as_slice()
+        && facts.auto_increment.as_deref() != Some(key.as_str())
+    {
+        if !synced.contains(&key.as_str()) {
             error(
-                AutoIncrementSynced,
-                Some(ai),
-                "an auto-increment key differs per device and never syncs".into(),
+                KeyNotSynced,
+                Some(key),
+                "a primary key that is not auto-increment must sync".into(),
             );
         }
-    }
-    if let [key] = facts.pk_columns.as_slice() {
-        if facts.auto_increment.as_deref() != Some(key.as_str()) {
-            if !synced.contains(&key.as_str()) {
-                error(
-                    KeyNotSynced,
-                    Some(key),
-                    "a primary key that is not auto-increment must sync".into(),
-                );
-            }
-            if conflicts.len() == 1 && conflicts[0] != key {
-                error(
-                    KeyNotConflictColumn,
-                    Some(key),
-                    format!(
-                        "a primary key that is not auto-increment must be the conflict column (not {})",
-                        conflicts[0]
-                    ),
-                );
-            }
+        if conflicts.len() == 1 && conflicts[0] != key {
+            error(
+                KeyNotConflictColumn,
+                Some(key),
+                format!(
+                    "a primary key that is not auto-increment must be the conflict column (not {})",
+                    conflicts[0]
+                ),
+            );
         }
     }
     for u in &facts.unique_columns {

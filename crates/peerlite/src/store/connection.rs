@@ -224,12 +224,12 @@ impl OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        if let Ok(mut open) = OPEN_FILES.lock() {
-            if let Some(i) = open.iter().position(|(p, _)| *p == self.0) {
-                open[i].1 -= 1;
-                if open[i].1 == 0 {
-                    open.swap_remove(i);
-                }
+        if let Ok(mut open) = OPEN_FILES.lock()
+            && let Some(i) = open.iter().position(|(p, _)| *p == self.0)
+        {
+            open[i].1 -= 1;
+            if open[i].1 == 0 {
+                open.swap_remove(i);
             }
         }
     }

@@ -275,14 +275,13 @@ impl RdbStore {
         }
         // Every store has an identity: backups record it, so a restore can tell a backup of
         // this database from one of another.
-        if let Some(w) = guard.as_ref() {
-            if meta::get(&w.conn, "store_id")
+        if let Some(w) = guard.as_ref()
+            && meta::get(&w.conn, "store_id")
                 .map_err(|e| Error::from_sqlite(e, path))?
                 .is_none()
-            {
-                meta::set(&w.conn, "store_id", &meta::new_store_id(path))
-                    .map_err(|e| Error::from_sqlite(e, path))?;
-            }
+        {
+            meta::set(&w.conn, "store_id", &meta::new_store_id(path))
+                .map_err(|e| Error::from_sqlite(e, path))?;
         }
         Ok(())
     }
@@ -519,10 +518,10 @@ impl RdbStore {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(w) = writer.take() {
-            if let Err(e) = checkpoint_at_close(&w.conn) {
-                tracing::debug!(path = ?self.path(), %e, "checkpoint at close did not complete");
-            }
+        if let Some(w) = writer.take()
+            && let Err(e) = checkpoint_at_close(&w.conn)
+        {
+            tracing::debug!(path = ?self.path(), %e, "checkpoint at close did not complete");
         }
         drop(writer);
         self.inner.observers.clear();

@@ -268,10 +268,10 @@ fn chaos_drops_duplicates_and_delays_still_converge() {
                 _ => out.push(msg.clone()),
             }
             // A delayed message of the same direction arrives late, after newer ones.
-            if rand() < 30 {
-                if let Some(i) = delayed.iter().position(|(d, _)| *d == dir) {
-                    out.push(delayed.remove(i).1);
-                }
+            if rand() < 30
+                && let Some(i) = delayed.iter().position(|(d, _)| *d == dir)
+            {
+                out.push(delayed.remove(i).1);
             }
             out
         });
