@@ -210,7 +210,15 @@ impl KvManager {
 
     fn open_store(&self, store_id: &str, options: Options) -> Result<KvStore> {
         let path = self.path_of(store_id);
-        // A missing file beside a lost store's traces goes to the open, which reports it.
+        // Without `create_if_missing` nothing is made: a missing or 0-byte file beside a lost
+        // store's traces, or a 0-byte file, is reported (15100003), never initialised.
+        if !options.create_if_missing
+            && !options.allow_rebuild
+            && let Err(e) = crate::repair::require_store(&path, None)
+            && e.is_corruption()
+        {
+            return Err(e.for_store(StoreKind::KeyValue));
+        }
         if !path.exists()
             && !options.create_if_missing
             && crate::repair::require_store(&path, None).is_err_and(|e| !e.is_corruption())

@@ -170,6 +170,20 @@ fn an_empty_file_without_traces_is_created_only_by_an_open_that_creates() {
 }
 
 #[test]
+fn a_key_value_store_read_without_create_if_missing_never_initialises_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    std::fs::write(&db, b"").unwrap();
+    let manager = KvManager::at(dir.path()).unwrap();
+    let options = Options {
+        create_if_missing: false,
+        ..Options::default()
+    };
+    assert_eq!(code(manager.get_kv_store("s", options)), 15100003);
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "nothing written");
+}
+
+#[test]
 fn a_lost_key_value_store_is_refused_too() {
     let dir = tempfile::tempdir().unwrap();
     let manager = KvManager::at(dir.path()).unwrap();
