@@ -3,8 +3,8 @@
 //! destroys the evidence: SQLite takes a missing or 0-byte file for a new, empty database
 //! (and deletes the WAL of a 0-byte one), and peerlite would then write a new identity into it.
 //!
-//! A store leaves traces beside its file: its WAL and shared-memory files (`-wal`, `-shm`,
-//! `-journal`), the clock file of a store that syncs (`.clock`), a corruption flag
+//! A store leaves traces beside its file: its WAL and shared-memory files (`-wal`, `-shm`),
+//! the clock file of a store that syncs (`.clock`), a corruption flag
 //! (`.corrupt`), a repair journal (`.repair`), its backups (`backup/<file>/`) and the
 //! quarantine folders of earlier repairs (`quarantine/<file>-<time>/`). When the file is
 //! missing or empty and any of these is there, the path is a **lost store**: every open
@@ -25,7 +25,8 @@
 //! `peerlite` binary (see [`refuse_lost_store`]).
 //!
 //! A live store is never mistaken for a lost one: SQLite writes page 1 into the database file
-//! itself when a new database switches to WAL, so a store in use is never a 0-byte file.
+//! itself (through a rollback journal) when a new database switches to WAL, before any WAL or
+//! shared-memory file exists, so a store in use is never a 0-byte file beside them.
 
 use std::path::{Path, PathBuf};
 
@@ -75,11 +76,11 @@ pub(crate) fn at_path(db: &Path, backup_dir: &Path) -> AtPath {
 fn traces(db: &Path, backup_dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let name = |p: &Path| p.display().to_string();
-    for suffix in ["-wal", "-journal"] {
-        let side = with_suffix(db, suffix);
-        if std::fs::metadata(&side).is_ok_and(|m| m.len() > 0) {
-            found.push(format!("its {suffix} file {} holds data", name(&side)));
-        }
+    // Not `-journal`: peerlite's stores run in WAL mode, and a rollback journal beside a
+    // 0-byte file is the transient one SQLite writes while a new database switches to WAL.
+    let wal = with_suffix(db, "-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        found.push(format!("its -wal file {} holds data", name(&wal)));
     }
     for (suffix, what) in [
         ("-shm", "its shared-memory file"),
@@ -250,7 +251,7 @@ mod tests {
 
     #[test]
     fn each_trace_makes_a_missing_or_empty_file_a_lost_store() {
-        for suffix in ["-wal", "-journal", "-shm", ".clock", ".corrupt", ".repair"] {
+        for suffix in ["-wal", "-shm", ".clock", ".corrupt", ".repair"] {
             for empty_file in [false, true] {
                 let dir = tempfile::tempdir().unwrap();
                 let db = dir.path().join("a.db");
