@@ -17,12 +17,14 @@
 //! for recovery) makes a new store in it, as SQLite would; an open that only looks (read-only,
 //! for recovery) refuses it, and a repair treats it as damage (it starts empty).
 //!
-//! One case is left to the application: a *missing* file whose only trace is its clock file is
-//! how a database deliberately deleted and re-created looks (an app reinstalled, a device
-//! reset), and the clock file exists to carry the clock and the epoch across exactly that —
-//! the library's creating open makes the new store there (it resumes past the clock file's
-//! ceiling, as a new epoch). Opens that only look refuse it, and so does every command of the
-//! `peerlite` binary (see [`refuse_lost_store`]).
+//! One case is left to the application: a *missing* file beside nothing but its clock file,
+//! backups or quarantine folders — no WAL, shared-memory file, flag or journal, nothing a crash
+//! or a damage leaves — is how a database deliberately deleted to be made again looks (an app
+//! reset, a device re-created), and the clock file exists to carry the clock and the epoch
+//! across exactly that: the library's creating open makes the new store there (it resumes past
+//! the clock file's ceiling, as a new epoch; its backups stay restorable). A 0-byte file is
+//! never that. Opens that only look refuse it, and so does every command of the `peerlite`
+//! binary (see [`refuse_lost_store`]).
 //!
 //! A live store is never mistaken for a lost one: SQLite writes page 1 into the database file
 //! itself (through a rollback journal) when a new database switches to WAL, before any WAL or
@@ -43,11 +45,12 @@ pub(crate) enum AtPath {
     Nothing,
     /// A 0-byte file, and no other trace of a store.
     Empty,
-    /// No file or a 0-byte file, beside these traces of a store. `only_clock`: the one
-    /// trace is the clock file (see [`at_path`]).
+    /// No file or a 0-byte file, beside these traces of a store. `deleted`: the file is
+    /// missing and the only traces are ones a deliberately deleted database leaves (its clock
+    /// file, backups, quarantine folders) — nothing of a crash or a damage (see the module).
     Lost {
         empty_file: bool,
-        only_clock: bool,
+        deleted: bool,
         traces: Vec<String>,
     },
 }
@@ -60,11 +63,14 @@ pub(crate) fn at_path(db: &Path, backup_dir: &Path) -> AtPath {
         Err(_) => false,
     };
     let traces = traces(db, backup_dir);
-    let only_clock = traces.len() == 1 && with_suffix(db, ".clock").exists();
+    let crashed = std::fs::metadata(with_suffix(db, "-wal")).is_ok_and(|m| m.len() > 0)
+        || [".corrupt", ".repair", "-shm"]
+            .iter()
+            .any(|suffix| with_suffix(db, suffix).exists());
     match (empty_file, traces.is_empty()) {
         (_, false) => AtPath::Lost {
             empty_file,
-            only_clock,
+            deleted: !empty_file && !crashed,
             traces,
         },
         (true, true) => AtPath::Empty,
@@ -265,8 +271,8 @@ mod tests {
                 );
                 std::fs::write(with_suffix(&db, suffix), b"x").unwrap();
                 assert!(
-                    matches!(at_path(&db, &backups), AtPath::Lost { empty_file: e, only_clock, .. }
-                        if e == empty_file && only_clock == (suffix == ".clock")),
+                    matches!(at_path(&db, &backups), AtPath::Lost { empty_file: e, deleted, .. }
+                        if e == empty_file && deleted == (!empty_file && suffix == ".clock")),
                     "{suffix}"
                 );
                 std::fs::write(&db, b"SQLite").unwrap();

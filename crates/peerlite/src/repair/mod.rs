@@ -217,12 +217,8 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
         AtPath::Lost { .. } | AtPath::Empty if config.allow_rebuild => {
             return rebuild_and_open(config);
         }
-        // Deleted and re-created by the application: the clock file carries its clock.
-        AtPath::Lost {
-            empty_file: false,
-            only_clock: true,
-            ..
-        } if !config.for_recovery && !config.read_only => {}
+        // Deleted to be made again by the application: the clock file carries its clock.
+        AtPath::Lost { deleted: true, .. } if !config.for_recovery && !config.read_only => {}
         AtPath::Lost {
             empty_file, traces, ..
         } => {
