@@ -33,6 +33,9 @@ fn specific(err: &Error, command: &str) -> String {
         Error::InvalidArgument { message, .. } if message.contains("transaction control") => {
             "leave out BEGIN, COMMIT and ROLLBACK: `peerlite sql` runs all its statements in one transaction (SAVEPOINT and RELEASE work)".into()
         }
+        Error::InvalidArgument { message, .. } if message.contains("no migrations were given") => {
+            "give the migrations that lead to the store's version: `peerlite restore DB NAME --migrations DIR` (the NNNN_name.sql files `peerlite migrate` applies)".into()
+        }
         Error::InvalidArgument { .. } => format!("check the arguments (`peerlite {command} --help`)"),
         Error::UnknownTable { .. } => {
             "check the table name: `peerlite sql DB \"SELECT name FROM sqlite_schema WHERE type = 'table'\"` lists them".into()
@@ -58,8 +61,14 @@ fn specific(err: &Error, command: &str) -> String {
                 peerlite::StoreKind::KeyValue => "--kv STORE_DIR STORE_ID",
                 _ => "DB",
             };
+            // Never the command that just refused: `restore` mends what `repair` mends.
+            let or_restore = if command == "restore" {
+                String::new()
+            } else {
+                format!(", or `peerlite restore {target} NAME`")
+            };
             format!(
-                "run `peerlite repair {target}` to rebuild it from the newest verified backup (the damaged file is kept, readable rows are salvaged), or `peerlite restore {target} NAME`"
+                "run `peerlite repair {target}` to rebuild it from the newest verified backup (the damaged file is kept, readable rows are salvaged){or_restore}"
             )
         }
         Error::NotFound { what } if what.starts_with("key-value store") => {
@@ -115,6 +124,9 @@ fn specific(err: &Error, command: &str) -> String {
         }
         Error::Protected { what, .. } if what.starts_with("PRAGMA") => {
             "leave this pragma out of `peerlite sql`: peerlite manages it (the reason is above; `peerlite checkpoint DB` empties the log)".into()
+        }
+        Error::OwnObjectsDamaged { problems } if problems.iter().any(|p| p.starts_with("peerlite_meta")) => {
+            "the store's identity rows cannot be remade without its peers taking it for a device they never met: put a backup back with `peerlite restore DB NAME` (`peerlite backups DB` lists them; the damaged file is kept in quarantine)".into()
         }
         Error::Sqlite { sqlite, .. } => sqlite_hint(sqlite.primary, command),
         Error::RowOutOfRange { .. }
@@ -385,6 +397,27 @@ mod tests {
             hint.contains("nothing is there") && !hint.contains("plain file name"),
             "{hint}"
         );
+    }
+
+    /// The hint under a corruption `restore` reported proposed `peerlite restore DB NAME` —
+    /// the command that had just refused. A hint never proposes the command that refused.
+    #[test]
+    fn a_refusing_restore_is_not_told_to_restore() {
+        let damaged = Error::Corrupted {
+            path: "a.db".into(),
+            detail: "x".into(),
+            sqlite: None,
+            kind: peerlite::StoreKind::Relational,
+        };
+        let hint = for_error(&damaged, "restore");
+        assert!(hint.contains("peerlite repair DB"), "{hint}");
+        assert!(!hint.contains("peerlite restore"), "{hint}");
+        assert!(for_error(&damaged, "check").contains("peerlite restore"));
+        let older = Error::InvalidArgument {
+            message: "the backup is at version 7 and the store at 9, and no migrations were given to upgrade the restored data (nothing changed)".into(),
+            kind: peerlite::StoreKind::Relational,
+        };
+        assert!(for_error(&older, "restore").contains("--migrations DIR"));
     }
 
     #[test]

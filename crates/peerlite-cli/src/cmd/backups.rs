@@ -1,7 +1,9 @@
-//! `peerlite backups DB` (or `--kv STORE_DIR STORE_ID`): the store's backups, newest first.
+//! `peerlite backups DB` (or `--kv STORE_DIR STORE_ID`): the store's backups, newest first —
+//! every file in its backup folder, those without a (readable) manifest as not verified with
+//! why. The store itself is not opened: the backups of a damaged or lost store are listed too.
 
 use super::print_json;
-use super::target::{KvTarget, Mode};
+use super::target::KvTarget;
 use crate::output::table;
 use crate::{Global, UsageError};
 
@@ -21,7 +23,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if !rest.is_empty() {
         return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
     }
-    let backups = location.open(global, Mode::Recovery)?.backups()?;
+    let backups = location.backups(global)?;
     if global.json {
         let list: Vec<serde_json::Value> = backups
             .iter()
@@ -29,7 +31,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 serde_json::json!({
                     "name": b.name, "path": b.path, "created": b.created, "bytes": b.size_bytes,
                     "version": b.version, "verified": b.verified, "automatic": b.automatic,
-                    "encrypted": b.encrypted, "checksum": b.checksum,
+                    "encrypted": b.encrypted, "checksum": b.checksum, "problem": b.problem,
                 })
             })
             .collect();
@@ -43,6 +45,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         "version",
         "verified",
         "automatic",
+        "problem",
     ]
     .map(String::from);
     let rows: Vec<Vec<String>> = backups
@@ -55,6 +58,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 b.version.to_string(),
                 b.verified.to_string(),
                 b.automatic.to_string(),
+                b.problem.clone().unwrap_or_default(),
             ]
         })
         .collect();

@@ -131,7 +131,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
 /// Stores the value; a store (and directory) this put created is removed when it fails.
 fn put(global: &Global, args: &Args, key: &str, value: KvValue) -> peerlite::Result<()> {
     let dir_existed = args.store_dir.symlink_metadata().is_ok();
-    let new = NewStore::at(&args.store_dir.join(format!("{}.db", args.store_id)));
+    let db = args.store_dir.join(format!("{}.db", args.store_id));
+    peerlite::repair::refuse_lost_store(&db)
+        .map_err(|e| e.for_store(peerlite::StoreKind::KeyValue))?;
+    let new = NewStore::at(&db);
     let manager = KvManager::at(&args.store_dir)?;
     let result = manager
         .get_kv_store(

@@ -45,19 +45,24 @@ pub fn store_config(global: &Global, path: &Path) -> StoreConfig {
     }
 }
 
-/// A database a command may create. When the command fails and the file was not there
-/// before, its files are removed again: a failed command leaves nothing behind.
+/// A database a command may create. When the command fails, the files it created are removed
+/// again: a failed command leaves nothing behind. Only files that were not there before are
+/// ever removed: a WAL beside a missing database is a lost store's data, never this command's.
 pub struct NewStore {
     path: PathBuf,
-    existed: bool,
+    /// Which of the database file and its side files existed before the command.
+    existed: [bool; 4],
 }
 
+/// The database file and the side files SQLite makes beside it.
+const STORE_FILES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
+
 impl NewStore {
-    /// Notes whether `path` exists now, before anything opens it.
+    /// Notes which of the store's files exist now, before anything opens it.
     pub fn at(path: &Path) -> NewStore {
         NewStore {
             path: path.to_path_buf(),
-            existed: path.symlink_metadata().is_ok(),
+            existed: STORE_FILES.map(|suffix| side(path, suffix).symlink_metadata().is_ok()),
         }
     }
 
@@ -69,6 +74,8 @@ impl NewStore {
         open: impl FnOnce() -> peerlite::Result<RdbStore>,
         work: impl FnOnce(&RdbStore) -> peerlite::Result<T>,
     ) -> peerlite::Result<T> {
+        // A command that creates stores never creates one over a lost store's traces.
+        peerlite::repair::refuse_lost_store(&self.path)?;
         let store = match open() {
             Ok(store) => store,
             Err(e) => {
@@ -77,7 +84,7 @@ impl NewStore {
             }
         };
         let result = work(&store);
-        if result.is_err() && !self.existed {
+        if result.is_err() && !self.existed[0] {
             let empty = store
                 .query_sql(
                     "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'peerlite\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
@@ -97,38 +104,36 @@ impl NewStore {
         result
     }
 
-    /// Removes the files of a database this command created (it must be closed).
+    /// Removes the files of a database this command created (it must be closed): only those
+    /// that were not there before, and nothing when the database file was.
     pub fn discard(&self) {
-        if self.existed {
+        if self.existed[0] {
             return;
         }
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut file = self.path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
+        for (suffix, existed) in STORE_FILES.iter().zip(self.existed) {
+            if !existed {
+                let _ = std::fs::remove_file(side(&self.path, suffix));
+            }
         }
     }
 }
 
-/// Opens an existing database (a missing file is an error, not a new database).
+fn side(path: &Path, suffix: &str) -> PathBuf {
+    let mut file = path.as_os_str().to_owned();
+    file.push(suffix);
+    PathBuf::from(file)
+}
+
+/// Opens an existing database: a missing file is an error, not a new database, and a missing
+/// or empty file beside the traces of a store is a lost store (14800011), never a new one.
 pub fn open_existing(global: &Global, path: &Path) -> peerlite::Result<RdbStore> {
-    if !path.exists() && !peerlite::repair::repair_pending(path) {
-        return Err(peerlite::Error::InvalidPath {
-            path: path.to_path_buf(),
-            reason: "no database there".into(),
-        });
-    }
+    peerlite::repair::require_store(path, None)?;
     RdbStore::open(store_config(global, path))
 }
 
 /// Opens an existing database read-only: the command cannot change it.
 pub fn open_existing_read_only(global: &Global, path: &Path) -> peerlite::Result<RdbStore> {
-    if !path.exists() && !peerlite::repair::repair_pending(path) {
-        return Err(peerlite::Error::InvalidPath {
-            path: path.to_path_buf(),
-            reason: "no database there".into(),
-        });
-    }
+    peerlite::repair::require_store(path, None)?;
     RdbStore::open(store_config(global, path).read_only(true))
 }
 

@@ -1,6 +1,7 @@
 //! `peerlite repair DB` (or `--kv STORE_DIR STORE_ID`): rebuilds a corrupted store — prints
 //! `repaired from NAME` or `rebuilt empty`, then `salvaged N rows into PATH` (or why salvage
-//! failed, or that nothing could be read), then where the damaged files are kept; a healthy
+//! failed, or that nothing could be read), then where the damaged files are kept, then the
+//! salvage files of earlier repairs, which a new one never replaces; a healthy
 //! store is left alone (`ok: nothing to repair`). A repair a kill or a full disk interrupted
 //! is finished by the next `peerlite repair`.
 
@@ -30,8 +31,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
     }
     // A full check marks the store corrupted when it is; the open that follows then rebuilds.
-    // A pending repair fails this open (14800011) and is finished by the next.
-    let healthy = match location.open(global, Mode::Normal) {
+    // A pending repair, a lost store or an empty file fails this open (14800011) and the next
+    // repairs it. The check's open never creates a store.
+    let healthy = match location.open(global, Mode::Recovery) {
         Ok(store) => {
             let verdict = store.check(CheckMode::Full);
             drop(store);
@@ -61,22 +63,29 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .map(|r| r.salvage.clone())
         .unwrap_or_default();
     let quarantine = report.as_ref().map(|r| r.quarantine.clone());
+    // The check found damage; a rebuild that reports none found the store repaired by another
+    // `peerlite repair`, which it waited for (repairs of one store are serialised).
+    let meanwhile = status == RebuiltType::None;
     if global.json {
         print_json(&serde_json::json!({
             "status": match status { RebuiltType::Repaired => "repaired", RebuiltType::Rebuilt => "rebuilt", RebuiltType::None => "ok" },
+            "repaired_meanwhile": meanwhile,
             "backup": backup,
             "salvage": salvage.path,
             "salvaged_rows": salvage.rows,
             "lost_and_found": salvage.lost_and_found,
             "partial_rows": salvage.partial_rows,
             "salvage_error": salvage.error,
+            "earlier_salvage": salvage.earlier,
             "quarantine": quarantine,
         }));
         return Ok(());
     }
     match (status, &backup) {
         (RebuiltType::Repaired, Some(name)) => println!("repaired from {name}"),
-        (RebuiltType::None, _) => println!("ok: nothing to repair"),
+        (RebuiltType::None, _) => {
+            println!("ok: another `peerlite repair` of this store finished it meanwhile")
+        }
         _ => println!("rebuilt empty"),
     }
     match (&salvage.error, &salvage.path) {
@@ -91,8 +100,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             salvage.lost_and_found
         );
     }
-    if let Some(q) = quarantine {
+    if let Some(q) = quarantine.filter(|q| q.is_dir()) {
         println!("the damaged files are kept in {}", q.display());
+    }
+    if !salvage.earlier.is_empty() {
+        let earlier: Vec<String> = salvage
+            .earlier
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!(
+            "earlier salvage files are kept as they were: {}",
+            earlier.join(", ")
+        );
     }
     Ok(())
 }

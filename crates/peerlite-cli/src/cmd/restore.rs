@@ -1,9 +1,20 @@
-//! `peerlite restore DB NAME_OR_PATH [--force]` (or `--kv STORE_DIR STORE_ID NAME_OR_PATH`).
+//! `peerlite restore DB NAME_OR_PATH [--force] [--migrations DIR]` (or `--kv STORE_DIR
+//! STORE_ID NAME_OR_PATH`).
+//!
+//! A store that opens is restored in one transaction after a `pre-restore` safety copy (or,
+//! when it cannot be copied page by page, its files are copied into quarantine). A store that
+//! cannot be opened at all — a damaged header, a file cut short, a lost file, damaged identity
+//! rows, a key that cannot be proven on its damaged file — is restored by the repair
+//! machinery: its files are quarantined (never deleted), what is readable is salvaged, and the
+//! chosen backup (verified first, with the key) is put in its place. An older backup is
+//! upgraded with `--migrations DIR` (the `NNNN_name.sql` files `peerlite migrate` applies).
 
-use peerlite::RestoreRequest;
+use std::path::PathBuf;
+
+use peerlite::{Migrations, RebuiltType, RestoreRequest};
 
 use super::print_json;
-use super::target::{Bar, KvTarget, Mode};
+use super::target::{Bar, KvTarget, Location, Mode};
 use crate::{Global, UsageError};
 
 /// Arguments of `peerlite restore`.
@@ -17,6 +28,9 @@ pub struct Args {
     /// Restore a backup taken from another database, replacing this one's data.
     #[arg(long)]
     force: bool,
+    /// Upgrade a backup older than the store with the NNNN_name.sql migrations of DIR.
+    #[arg(long, value_name = "DIR")]
+    migrations: Option<PathBuf>,
     /// Pages copied per step.
     #[arg(long, hide = true, default_value_t = 1024)]
     step_pages: i32,
@@ -28,7 +42,31 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let [source] = rest.as_slice() else {
         return Err(UsageError("give exactly one backup name or path".into()).into());
     };
-    let store = location.open(global, Mode::Recovery)?;
+    let mut migrations = match &args.migrations {
+        Some(_) if matches!(location, Location::Kv { .. }) => {
+            return Err(UsageError(
+                "--migrations is for a database: a key-value store upgrades itself".into(),
+            )
+            .into());
+        }
+        Some(dir) => Some(Migrations::from_dir(dir)?),
+        None => None,
+    };
+    let store = match location.open(global, Mode::Recovery) {
+        Ok(store) => store,
+        Err(e) if cannot_be_opened(&e, global) => {
+            let store = location.open_rebuilding_from(global, source, migrations.as_mut())?;
+            match store.rebuilt() {
+                (RebuiltType::Repaired, Some(report)) if installed(&report, &location, source) => {
+                    return print_over_damaged(global, &location, &store, report);
+                }
+                // Healthy by now (another process mended it), or a pending repair was finished
+                // with another backup: an ordinary restore of the one asked for.
+                _ => store,
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
     let bar = Bar::new("restore");
     let mut progress = |p| bar.update(p);
     let mut request = RestoreRequest::new(source.as_str())
@@ -36,6 +74,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .on_progress(&mut progress);
     if args.force {
         request = request.allow_other_store();
+    }
+    if let Some(m) = migrations.as_mut() {
+        request = request.migrations(m);
     }
     let report = store.restore_with(request)?;
     bar.finish();
@@ -46,6 +87,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "version": report.version,
             "pages": report.pages,
             "pre_restore_backup": report.pre_restore_backup,
+            "salvage": null,
+            "earlier_pre_restore": report.earlier_pre_restore,
             "quarantine": report.quarantine,
             "migrated": report.migration.as_ref().map(|m| m.steps.clone()),
         }));
@@ -58,6 +101,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         if let Some(safety) = &report.pre_restore_backup {
             println!("the replaced data is kept in {}", safety.display());
         }
+        if let Some(earlier) = &report.earlier_pre_restore {
+            println!(
+                "the data an earlier restore replaced is kept in {}",
+                earlier.display()
+            );
+        }
         if let Some(q) = &report.quarantine {
             println!(
                 "the replaced database was damaged; its files are kept in {}",
@@ -67,6 +116,84 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         if let Some(m) = &report.migration {
             println!("upgraded {} → {}", m.from, m.to);
         }
+    }
+    Ok(())
+}
+
+/// Whether the store's open failed in a way only replacing it mends: damage, a lost file,
+/// damaged identity rows, or (with a key given) a key its damaged file cannot prove — the
+/// chosen backup is then verified with that key before anything is touched.
+fn cannot_be_opened(e: &peerlite::Error, global: &Global) -> bool {
+    e.is_corruption()
+        || matches!(e, peerlite::Error::OwnObjectsDamaged { .. })
+        || (matches!(e, peerlite::Error::WrongKey { .. }) && global.key.is_some())
+}
+
+/// Whether the rebuild put the backup `source` in place (not another one: a repair that was
+/// pending is finished with the newest verified backup).
+fn installed(report: &peerlite::RepairReport, location: &Location, source: &str) -> bool {
+    let asked = if source.contains('/') || source.contains('\\') {
+        PathBuf::from(source)
+    } else {
+        peerlite::backup_dir_of(&location.db_path()).join(source)
+    };
+    let same = |a: &std::path::Path, b: &std::path::Path| match (
+        std::fs::canonicalize(a),
+        std::fs::canonicalize(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    report
+        .backup_path
+        .as_deref()
+        .is_some_and(|p| same(p, &asked))
+}
+
+/// The report of a restore over a store that could not be opened.
+fn print_over_damaged(
+    global: &Global,
+    location: &Location,
+    store: &super::target::Opened,
+    report: peerlite::RepairReport,
+) -> anyhow::Result<()> {
+    let version = store.version()?;
+    let listed = location
+        .backups(global)?
+        .into_iter()
+        .find(|b| Some(&b.path) == report.backup_path.as_ref());
+    let salvage = &report.salvage;
+    if global.json {
+        print_json(&serde_json::json!({
+            "restored_from": report.backup_path,
+            "backup_version": listed.as_ref().map(|b| b.version),
+            "version": version,
+            "pages": listed.as_ref().map(|b| b.page_count),
+            "pre_restore_backup": serde_json::Value::Null,
+            "salvage": salvage.path,
+            "earlier_pre_restore": serde_json::Value::Null,
+            "quarantine": report.quarantine,
+            "migrated": serde_json::Value::Null,
+        }));
+        return Ok(());
+    }
+    let from = report
+        .backup_path
+        .as_ref()
+        .map_or_else(String::new, |p| p.display().to_string());
+    println!("restored {from} (version {version})");
+    println!(
+        "the replaced database could not be opened; its files are kept in {}",
+        report.quarantine.display()
+    );
+    match (&salvage.error, &salvage.path) {
+        (Some(why), _) => println!("salvage failed (the restore went on without it): {why}"),
+        (None, Some(path)) => println!(
+            "salvaged {} of its rows into {}",
+            salvage.rows,
+            path.display()
+        ),
+        (None, None) => println!("none of its rows could be read"),
     }
     Ok(())
 }

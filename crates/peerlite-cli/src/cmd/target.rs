@@ -72,9 +72,80 @@ pub enum Mode {
 }
 
 impl Location {
+    /// The database file of the store.
+    pub fn db_path(&self) -> PathBuf {
+        match self {
+            Location::Db(path) => path.clone(),
+            Location::Kv { dir, id } => dir.join(format!("{id}.db")),
+        }
+    }
+
+    /// The store's backups, listed without opening it (a damaged or lost store's too). A
+    /// path where no store is and none was is an error.
+    pub fn backups(&self, global: &Global) -> peerlite::Result<Vec<BackupInfo>> {
+        let db = self.db_path();
+        match peerlite::repair::require_store(&db, None) {
+            Err(e) if !e.is_corruption() => {
+                return Err(match self {
+                    Location::Db(_) => e,
+                    Location::Kv { dir, id } => super::existing_kv_manager(dir, id)
+                        .err()
+                        .unwrap_or(peerlite::Error::NotFound {
+                            what: format!("key-value store {id:?} in {}", dir.display()),
+                        }),
+                });
+            }
+            _ => {}
+        }
+        RdbStore::backups_of(&store_config(global, &db))
+    }
+
     /// Opens the store.
     pub fn open(&self, global: &Global, mode: Mode) -> peerlite::Result<Opened> {
         self.open_pausing(global, mode, None)
+    }
+
+    /// Opens the store for a restore over it when it cannot be opened: damaged, it is rebuilt
+    /// from the backup `source` (verified first); `migrations` then bring a database to their
+    /// latest version.
+    pub fn open_rebuilding_from(
+        &self,
+        global: &Global,
+        source: &str,
+        migrations: Option<&mut peerlite::Migrations>,
+    ) -> peerlite::Result<Opened> {
+        match self {
+            Location::Db(path) => {
+                let config = store_config(global, path)
+                    .allow_rebuild(true)
+                    .rebuild_from(source);
+                match migrations {
+                    Some(m) => {
+                        let latest = m.latest();
+                        let config = if latest > 0 {
+                            config.version(latest)
+                        } else {
+                            config
+                        };
+                        RdbStore::open_with(config, m).map(Opened::Rdb)
+                    }
+                    None => RdbStore::open(config).map(Opened::Rdb),
+                }
+            }
+            Location::Kv { dir, id } => {
+                let manager = super::existing_kv_manager(dir, id)?;
+                let mut options = Options {
+                    create_if_missing: false,
+                    allow_rebuild: true,
+                    rebuild_from: Some(source.to_owned()),
+                    ..Options::default()
+                };
+                if let Some(key) = &global.key {
+                    options = options.encrypted(key.as_str());
+                }
+                manager.get_kv_store(id, options).map(Opened::Kv)
+            }
+        }
     }
 
     /// Opens the store; a rebuild sleeps `pause` between its steps (crash tests).
@@ -87,12 +158,12 @@ impl Location {
         let (allow_rebuild, for_recovery) = (mode == Mode::Rebuild, mode == Mode::Recovery);
         match self {
             Location::Db(path) => {
-                // A pending repair may have the path empty for a moment: the open reports it.
-                if !path.exists() && !peerlite::repair::repair_pending(path) {
-                    return Err(peerlite::Error::InvalidPath {
-                        path: path.clone(),
-                        reason: "no database there".into(),
-                    });
+                // Nothing there is an error; a missing or empty file beside a store's traces
+                // (or a pending repair) goes to the open, which reports or repairs it.
+                if let Err(e) = peerlite::repair::require_store(path, None)
+                    && (!e.is_corruption() || mode == Mode::Normal)
+                {
+                    return Err(e);
                 }
                 let mut config = store_config(global, path)
                     .allow_rebuild(allow_rebuild)
@@ -131,17 +202,18 @@ impl Opened {
         }
     }
 
-    pub fn backups(&self) -> peerlite::Result<Vec<BackupInfo>> {
-        match self {
-            Opened::Rdb(s) => s.backups(),
-            Opened::Kv(s) => s.backups(),
-        }
-    }
-
     pub fn delete_backup(&self, names: &[&str]) -> Vec<DeleteResult> {
         match self {
             Opened::Rdb(s) => s.delete_backup(names),
             Opened::Kv(s) => s.delete_backup(names),
+        }
+    }
+
+    /// The schema version (a key-value store's format version).
+    pub fn version(&self) -> peerlite::Result<i64> {
+        match self {
+            Opened::Rdb(s) => s.user_version().map(i64::from),
+            Opened::Kv(_) => Ok(1),
         }
     }
 

@@ -105,7 +105,8 @@ fn backup_prints_its_path_and_json_describes_it() {
             "bytes",
             "version",
             "verified",
-            "automatic"
+            "automatic",
+            "problem"
         ]
     );
     assert!(lines[1].chars().all(|c| c == '-' || c == '+'), "{table}");
@@ -115,7 +116,7 @@ fn backup_prints_its_path_and_json_describes_it() {
         let c = cells(line);
         assert_rfc3339(&c[1]);
         assert_eq!(c[2], bytes.to_string(), "{line}");
-        assert_eq!(c[3..], ["1", "true", "false"], "{line}");
+        assert_eq!(c[3..], ["1", "true", "false", ""], "{line}");
     }
 
     // …and as JSON.
@@ -134,9 +135,11 @@ fn backup_prints_its_path_and_json_describes_it() {
                 "verified",
                 "automatic",
                 "encrypted",
-                "checksum"
+                "checksum",
+                "problem"
             ])
         );
+        assert_eq!(b["problem"], Json::Null);
         assert_eq!(b["verified"], true);
         assert_eq!(b["automatic"], false);
         assert_eq!(b["encrypted"], false);
@@ -217,6 +220,7 @@ fn restore_prints_what_it_restored_and_keeps_the_replaced_data() {
     let pages = open(&path, None)
         .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
         .unwrap();
+    let earlier = PathBuf::from(report["earlier_pre_restore"].as_str().unwrap());
     assert_eq!(
         report,
         serde_json::json!({
@@ -225,6 +229,8 @@ fn restore_prints_what_it_restored_and_keeps_the_replaced_data() {
             "version": 1,
             "pages": pages,
             "pre_restore_backup": bdir.join("pre-restore"),
+            "earlier_pre_restore": earlier,
+            "salvage": null,
             "quarantine": null,
             "migrated": null,
         })
@@ -233,7 +239,22 @@ fn restore_prints_what_it_restored_and_keeps_the_replaced_data() {
     assert_eq!(
         content_of(&bdir.join("pre-restore"), None).0,
         0,
-        "the newest safety copy replaced the older one"
+        "the newest safety copy holds what this restore replaced"
+    );
+    assert_eq!(earlier.parent().unwrap(), bdir);
+    assert!(
+        earlier
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("pre-restore-"),
+        "{earlier:?}"
+    );
+    assert_eq!(
+        content_of(&earlier, None),
+        damaged,
+        "the earlier safety copy is kept, under a name of its own"
     );
     assert_eq!(
         stdout_of(peerlite().args(["check", "--full"]).arg(&db)),

@@ -119,9 +119,20 @@ fn kv_backup_backups_restore_delete_check_repair() {
         serde_json::json!({"name": "BK2", "result": "deleted"})
     );
     assert_eq!(results[1]["result"]["code"], 17020001);
+    // The second restore kept the first one's safety copy under a name of its own.
+    let kept: Vec<String> = files_in(&bdir)
+        .into_iter()
+        .filter(|f| f.starts_with("pre-restore-") && !f.ends_with(".manifest.json"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{:?}", files_in(&bdir));
     assert_eq!(
-        stdout_of(&mut on_kv(false, "delete-backup", &dir, &["pre-restore"])),
-        "pre-restore: deleted\n"
+        stdout_of(&mut on_kv(
+            false,
+            "delete-backup",
+            &dir,
+            &["pre-restore", &kept[0]]
+        )),
+        format!("pre-restore: deleted\n{}: deleted\n", kept[0])
     );
     assert!(files_in(&bdir).is_empty());
 

@@ -9,6 +9,9 @@ mod db;
 mod disk_full;
 mod encrypted;
 mod kv;
+mod regress_lost_store;
+mod regress_repeats;
+mod regress_restore_damaged;
 mod restore_errors;
 #[path = "../support/mod.rs"]
 mod support;

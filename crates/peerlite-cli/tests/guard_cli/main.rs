@@ -148,3 +148,57 @@ fn check_full_reports_damaged_objects_and_distribute_repairs_the_triggers() {
     let (status, out, err) = run(peerlite().arg("check").arg("--full").arg(&db));
     assert_eq!((status, out.as_str()), (0, "ok\n"), "{err}");
 }
+
+/// Story: `check --full` said ok for a store whose `peerlite_meta` another tool had dropped
+/// (the open before the check minted a new identity), and failed with exit 2 and "no such
+/// table" when a clock table was dropped. Now both are reported as 17050002 with exit 3, no
+/// command remakes the identity (the hint names `peerlite restore`, which mends it), and a
+/// dropped clock is recreated by `peerlite distribute`.
+#[test]
+fn check_full_reports_damaged_identity_and_missing_clocks_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    support::sql(
+        &db,
+        &[
+            "CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT)",
+            "INSERT INTO note VALUES (1, 'a')",
+        ],
+    );
+    assert_eq!(run(peerlite().arg("distribute").arg(&db).arg("note")).0, 0);
+    support::sql(&db, &["INSERT INTO note VALUES (2, 'b')"]);
+    assert_eq!(run(peerlite().arg("backup").arg(&db).arg("good")).0, 0);
+    let outside = |sql: &str| {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap()
+    };
+
+    outside("DROP TABLE peerlite_meta");
+    let (status, out, err) = run(peerlite().args(["check", "--full"]).arg(&db));
+    assert_eq!((status, out.as_str()), (3, ""), "{err}");
+    assert!(
+        err.starts_with("error[17050002]: ") && err.contains("peerlite_meta"),
+        "{err}"
+    );
+    assert!(err.contains("peerlite restore"), "{err}");
+    let (status, _, err) = sql(&db, "INSERT INTO note VALUES (3, 'c')");
+    assert_eq!(status, 2, "{err}");
+    assert!(err.starts_with("error[17050002]"), "{err}");
+    let (status, out, err) = run(peerlite().arg("restore").arg(&db).arg("good"));
+    assert_eq!(status, 0, "{out}{err}");
+    let (status, out, err) = run(peerlite().args(["check", "--full"]).arg(&db));
+    assert_eq!((status, out.as_str()), (0, "ok\n"), "{err}");
+
+    outside("DROP TABLE peerlite_clock_1");
+    let (status, out, err) = run(peerlite().args(["check", "--full"]).arg(&db));
+    assert_eq!((status, out.as_str()), (3, ""), "{err}");
+    assert!(
+        err.contains("clock peerlite_clock_1 of note is missing"),
+        "{err}"
+    );
+    assert_eq!(run(peerlite().arg("distribute").arg(&db).arg("note")).0, 0);
+    let (status, _, err) = run(peerlite().args(["check", "--full"]).arg(&db));
+    assert_eq!(status, 0, "{err}");
+}

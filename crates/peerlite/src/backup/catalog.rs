@@ -1,5 +1,6 @@
-//! The backups in a directory: listing (only complete backups with a manifest — never a
-//! `.tmp`), deletion with a result per name, retention, and cleaning up after interruptions.
+//! The backups in a directory: listing (every backup, those without a manifest as not
+//! verified — never a `.tmp`), deletion with a result per name, retention, the safety copies
+//! of restores, and cleaning up after interruptions.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,9 +10,17 @@ use super::manifest::{Manifest, checksum_file, sync_dir};
 use super::naming::{self, PRE_RESTORE};
 use crate::error::{Error, Result};
 
-/// Every complete backup in `dir`, newest first. Leftover `.tmp` files and data files whose
-/// manifest is missing are not backups and are not listed.
+/// Every backup in `dir`, newest first: each complete backup with its manifest, and every other
+/// file that may be one (a manifest missing or unreadable) as not verified, with why — nothing
+/// in the folder is hidden. Leftovers of interrupted backups (`.tmp`) and SQLite's side files
+/// are not backups.
 pub(crate) fn list_backups(dir: &Path) -> Result<Vec<BackupInfo>> {
+    Ok(entries(dir)?.into_iter().map(|(info, _)| info).collect())
+}
+
+/// [`list_backups`], each with whether it has a readable manifest (only those are ever
+/// pruned or used by a repair).
+fn entries(dir: &Path) -> Result<Vec<(BackupInfo, bool)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -19,38 +28,117 @@ pub(crate) fn list_backups(dir: &Path) -> Result<Vec<BackupInfo>> {
     };
     let mut found = Vec::new();
     for entry in entries.flatten() {
-        let manifest_path = entry.path();
-        let Some(backup) = naming::backup_of_manifest(&manifest_path) else {
+        let path = entry.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        if naming::is_tmp(&manifest_path) {
+        if !meta.is_file() || naming::is_tmp(&path) || is_side_file(&path) {
             continue;
         }
-        let Ok(meta) = std::fs::metadata(&backup) else {
-            continue;
+        if naming::backup_of_manifest(&path).is_some() {
+            continue; // described with its backup
+        }
+        let manifest_path = naming::manifest_path(&path);
+        let manifest = match Manifest::read(&manifest_path) {
+            Ok(m) => Ok(m),
+            Err(_) if !manifest_path.exists() => Err("there is no manifest beside it".to_owned()),
+            Err(e) => Err(format!("its manifest is unreadable: {e}")),
         };
-        match Manifest::read(&manifest_path) {
+        match manifest {
             Ok(m) => {
-                let mut info = BackupInfo::from_manifest(backup, &m, Some(&meta));
+                let mut info = BackupInfo::from_manifest(path, &m, Some(&meta));
                 if !info.verified && meta.len() == m.file_size {
                     // Written since, or only copied (a copy has a new modification time): the
                     // checksum tells the two apart.
                     info.verified =
                         checksum_file(&info.path).is_ok_and(|(checksum, _)| checksum == m.checksum);
                 }
-                found.push(info);
+                if !info.verified {
+                    info.problem =
+                        Some("the file changed since its checksum was recorded".to_owned());
+                }
+                found.push((info, true));
             }
-            Err(e) => {
-                tracing::warn!(?manifest_path, %e, "skipping a backup with an unreadable manifest")
-            }
+            Err(why) => found.push((unverified(path, &meta, why), false)),
         }
     }
-    found.sort_by(|a, b| {
+    found.sort_by(|(a, _), (b, _)| {
         b.created_at_ms
             .cmp(&a.created_at_ms)
             .then_with(|| a.name.cmp(&b.name))
     });
     Ok(found)
+}
+
+/// `-journal`, `-wal` and `-shm` files SQLite keeps beside a database (a backup opened by
+/// another tool): not backups of their own.
+fn is_side_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| ["-journal", "-wal", "-shm"].iter().any(|s| n.ends_with(s)))
+}
+
+/// A file in the backup folder whose manifest is missing or unreadable: what the file itself
+/// says (its time; version, page size and pages from a plaintext SQLite header).
+fn unverified(path: PathBuf, meta: &std::fs::Metadata, why: String) -> BackupInfo {
+    let mut header = [0u8; 100];
+    let plain = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && header.starts_with(b"SQLite format 3\0");
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        n => u64::from(n),
+    };
+    let created_at_ms = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    BackupInfo {
+        automatic: naming::is_automatic(&name) || name.starts_with(PRE_RESTORE),
+        name,
+        path,
+        created_at_ms,
+        created: naming::rfc3339(created_at_ms),
+        size_bytes: meta.len(),
+        page_count: if plain && page_size > 0 {
+            meta.len() / page_size
+        } else {
+            0
+        },
+        version: if plain { i64::from(be32(60) as i32) } else { 0 },
+        checksum: String::new(),
+        encrypted: !plain,
+        verified: false,
+        problem: Some(why),
+        restarts: 0,
+    }
+}
+
+/// Every readable manifest in `dir` with the backup it describes (whether or not that file is
+/// still there), newest first: what the store's backups say about it, without opening any.
+pub(crate) fn manifests(dir: &Path) -> Vec<(PathBuf, Manifest)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, Manifest)> = entries
+        .flatten()
+        .filter(|e| !naming::is_tmp(&e.path()))
+        .filter_map(|e| {
+            let backup = naming::backup_of_manifest(&e.path())?;
+            Some((backup, Manifest::read(&e.path()).ok()?))
+        })
+        .collect();
+    found.sort_by_key(|(_, m)| std::cmp::Reverse(m.created_at_ms));
+    found
 }
 
 fn remove_backup_files(path: &Path) -> Result<()> {
@@ -83,12 +171,15 @@ pub(crate) fn delete(dir: &Path, name: &str) -> Result<()> {
     sync_dir(dir)
 }
 
-/// Keeps the `keep` newest backups of one kind (automatic or named); the safety copy a restore
-/// takes is never pruned.
+/// Keeps the `keep` newest backups of one kind (automatic or named); the safety copies a
+/// restore takes are never pruned, nor is a file without a manifest (it is not peerlite's).
 pub(crate) fn prune(dir: &Path, automatic: bool, keep: usize) -> Result<()> {
-    let candidates: Vec<BackupInfo> = list_backups(dir)?
+    let candidates: Vec<BackupInfo> = entries(dir)?
         .into_iter()
-        .filter(|b| b.automatic == automatic && b.name != PRE_RESTORE)
+        .filter(|(b, described)| {
+            *described && b.automatic == automatic && !b.name.starts_with(PRE_RESTORE)
+        })
+        .map(|(b, _)| b)
         .collect();
     for old in candidates.iter().skip(keep) {
         tracing::info!(name = %old.name, "retention: deleting old backup");
@@ -98,6 +189,66 @@ pub(crate) fn prune(dir: &Path, automatic: bool, keep: usize) -> Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Before a restore takes its safety copy `pre-restore`: the one an earlier restore took is
+/// kept as `pre-restore-<its time>` (a hard link and a manifest of that name; a copy where the
+/// file system has no links), so a second restore never replaces the only copy of the data
+/// the first one replaced. It is skipped only when a kept copy has the same checksum already
+/// and still verifies (a duplicate). Safety copies are never pruned; `delete-backup` removes
+/// them. Returns the path of the copy kept now. Each step leaves `pre-restore` intact: a kill
+/// at most leaves a manifest without its file, which is not listed and is rewritten next time.
+pub(crate) fn keep_pre_restore(dir: &Path) -> Result<Option<PathBuf>> {
+    let current = dir.join(PRE_RESTORE);
+    let Ok(manifest) = Manifest::read(&naming::manifest_path(&current)) else {
+        return Ok(None); // none yet (or no longer described: then it is listed as unverified)
+    };
+    if !current.is_file() {
+        return Ok(None);
+    }
+    let duplicate = entries(dir)?.into_iter().any(|(b, described)| {
+        described
+            && b.verified
+            && b.name != PRE_RESTORE
+            && b.name.starts_with(PRE_RESTORE)
+            && b.checksum == manifest.checksum
+    });
+    if duplicate {
+        return Ok(None);
+    }
+    let name = naming::stamped(&format!("{PRE_RESTORE}-"), manifest.created_at_ms);
+    let mut kept = dir.join(&name);
+    let mut n = 1;
+    while kept.exists() {
+        n += 1;
+        kept = dir.join(format!("{name}-{n}"));
+    }
+    let name = kept
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(name);
+    let described = Manifest { name, ..manifest };
+    let manifest_tmp = naming::unique_tmp_path(&naming::manifest_path(&kept));
+    described.write(&manifest_tmp)?;
+    std::fs::rename(&manifest_tmp, naming::manifest_path(&kept))
+        .map_err(|e| Error::io("keeping the earlier pre-restore copy", &kept, e))?;
+    let linked = std::fs::hard_link(&current, &kept).or_else(|_| {
+        // No hard links here: a copy, under a temporary name until complete.
+        let tmp = naming::unique_tmp_path(&kept);
+        let copied = std::fs::copy(&current, &tmp)
+            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &kept));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        copied
+    });
+    if let Err(e) = linked {
+        let _ = std::fs::remove_file(naming::manifest_path(&kept));
+        return Err(Error::io("keeping the earlier pre-restore copy", &kept, e));
+    }
+    sync_dir(dir)?;
+    Ok(Some(kept))
 }
 
 /// Removes what an interrupted backup left behind (`NAME.<pid>-<n>.tmp` and its journal) —
@@ -237,6 +388,7 @@ mod tests {
             file_mtime_ns: None,
             schema_hash: String::new(),
             encrypted: false,
+            store_salt: None,
             automatic: false,
             peerlite_version: String::new(),
         }
@@ -284,7 +436,11 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (backup, old, new) = killed_while_replacing(dir.path(), step);
             if step < 2 {
-                assert!(list_backups(dir.path()).unwrap().is_empty(), "step {step}");
+                let listed = list_backups(dir.path()).unwrap();
+                assert!(
+                    listed.iter().all(|b| !b.verified && b.problem.is_some()),
+                    "step {step}: listed, but not as verified"
+                );
             }
             clean_tmp(dir.path());
             assert!(
@@ -326,7 +482,9 @@ mod tests {
         clean_tmp(dir.path());
         assert!(leftovers(dir.path()).is_empty());
         assert!(!naming::manifest_path(&backup).exists());
-        assert!(list_backups(dir.path()).unwrap().is_empty());
+        let listed = list_backups(dir.path()).unwrap();
+        assert_eq!(listed.len(), 1, "the file is listed…");
+        assert!(!listed[0].verified, "…but not as verified");
         assert!(backup.exists(), "the data is never deleted by the cleanup");
     }
 

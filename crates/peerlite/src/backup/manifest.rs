@@ -49,6 +49,12 @@ pub struct Manifest {
     pub schema_hash: String,
     /// True when the backup is encrypted (with the store's key).
     pub encrypted: bool,
+    /// The key-derivation salt of the *store* (hex; encrypted stores only). A backup is a new
+    /// SQLCipher file with a salt of its own, so this is the one record of the store's: with
+    /// it the store's key can still be proven on its pages, and its pages read, when its
+    /// header (where SQLCipher keeps the salt) is damaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_salt: Option<String>,
     /// True for peerlite's automatic backups.
     pub automatic: bool,
     /// The peerlite version that wrote it.
@@ -197,6 +203,7 @@ mod tests {
             file_mtime_ns: None,
             schema_hash: String::new(),
             encrypted: false,
+            store_salt: None,
             automatic: false,
             peerlite_version: String::new(),
         };

@@ -42,7 +42,7 @@ pub use naming::{AUTO_PREFIX, PRE_RESTORE, default_backup_name};
 pub use restore::{RestoreReport, RestoreRequest};
 
 pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
-pub(crate) use catalog::{clean_tmp, list_backups};
+pub(crate) use catalog::{clean_tmp, keep_pre_restore, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
 pub(crate) use restore::verify as verify_backup;
@@ -50,6 +50,11 @@ pub(crate) use restore::verify as verify_backup;
 use crate::error::{Error, Result};
 use crate::store::connection::{self, Role};
 use crate::store::{RdbStore, meta};
+
+/// The default backup directory of the database at `db`: `backup/<file name>/` beside it.
+pub fn backup_dir_of(db: &Path) -> PathBuf {
+    naming::default_dir(&crate::StoreConfig::new(db))
+}
 
 /// Pages copied per step: large enough to be fast, small enough for smooth progress.
 const DEFAULT_PAGES_PER_STEP: i32 = 1024;
@@ -82,6 +87,11 @@ pub struct BackupInfo {
     /// differs (a copy, or a file written since), its checksum matches. A file changed in place
     /// is never shown as verified. Restore also runs `integrity_check`.
     pub verified: bool,
+    /// Why it is not verified (`None` when it is): the manifest is missing or unreadable, or
+    /// the file changed since it was checksummed. A file in the backup folder without a
+    /// manifest is listed all the same (its time is the file's, its version read from a
+    /// plaintext header), so nothing there is hidden; restore refuses it.
+    pub problem: Option<String>,
     /// Restarts while copying (always 0: the copy reads one pinned snapshot). 0 when listed.
     pub restarts: u32,
 }
@@ -106,6 +116,7 @@ impl BackupInfo {
             encrypted: m.encrypted,
             automatic: m.automatic,
             verified: size_on_disk == Some(m.file_size) && mtime_matches,
+            problem: None,
             restarts: 0,
         }
     }
@@ -232,6 +243,18 @@ impl RdbStore {
         list_backups(&naming::default_dir(&self.inner.config))
     }
 
+    /// The backups of the store `config` describes, newest first, without opening it: they
+    /// can be listed however damaged (or lost) the store is. What killed backups left behind
+    /// is cleaned up first, as an open does (a manifest set aside is put back).
+    ///
+    /// # Errors
+    /// 17000002 when the backup directory cannot be read.
+    pub fn backups_of(config: &crate::StoreConfig) -> Result<Vec<BackupInfo>> {
+        let dir = naming::default_dir(config);
+        clean_tmp(&dir);
+        list_backups(&dir)
+    }
+
     /// Deletes backups by name; one result per name, as ArkData's `deleteBackup` returns
     /// `[name, result]` pairs. Automatic backups are refused (peerlite prunes them).
     pub fn delete_backup(&self, names: &[&str]) -> Vec<DeleteResult> {
@@ -278,6 +301,12 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             .map_err(|e| Error::from_sqlite(e, src_path))?
             .unwrap_or_default();
         let schema_hash = manifest::schema_hash(&snapshot, src_path)?;
+        let store_salt = match config.key {
+            Some(_) => snapshot
+                .query_row("PRAGMA cipher_salt", [], |r| r.get::<_, String>(0))
+                .ok(),
+            None => None,
+        };
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -348,6 +377,7 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
                 .and_then(manifest::mtime_ns),
             schema_hash,
             encrypted: config.key.is_some(),
+            store_salt,
             automatic: request.automatic,
             peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

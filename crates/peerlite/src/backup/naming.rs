@@ -14,7 +14,8 @@ use crate::store::config::check_file_name;
 
 /// Prefix of automatic backups (before migrations, on a schedule); `delete_backup` refuses them.
 pub const AUTO_PREFIX: &str = "auto-";
-/// The safety backup a restore takes of the database it replaces.
+/// The safety backup a restore takes of the database it replaces (the newest one; earlier
+/// ones are kept as `pre-restore-<time>`).
 pub const PRE_RESTORE: &str = "pre-restore";
 const TMP_SUFFIX: &str = ".tmp";
 const MANIFEST_SUFFIX: &str = ".manifest.json";
@@ -70,10 +71,10 @@ pub(crate) fn check_user_name(name: &str) -> Result<()> {
             reason: "auto-… names are peerlite's automatic backups",
         });
     }
-    if name == PRE_RESTORE {
+    if name.starts_with(PRE_RESTORE) {
         return Err(Error::ReservedBackupName {
             name: name.to_owned(),
-            reason: "pre-restore is the safety copy a restore takes",
+            reason: "pre-restore… names are the safety copies restores take",
         });
     }
     Ok(())
@@ -191,6 +192,12 @@ mod tests {
         }
         assert_eq!(check_user_name("auto-1").unwrap_err().code(), 17020006);
         assert_eq!(check_user_name("pre-restore").unwrap_err().code(), 17020006);
+        assert_eq!(
+            check_user_name("pre-restore-20261121T080102.123Z")
+                .unwrap_err()
+                .code(),
+            17020006
+        );
     }
 
     #[test]

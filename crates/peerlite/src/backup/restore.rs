@@ -83,8 +83,11 @@ pub struct RestoreReport {
     pub backup_version: u32,
     /// The store's version afterwards.
     pub version: u32,
-    /// The safety copy of the replaced data, when it was readable.
+    /// The safety copy of the replaced data (`pre-restore`), when it was readable.
     pub pre_restore_backup: Option<PathBuf>,
+    /// Where the safety copy an earlier restore took was kept (`pre-restore-<time>`), when
+    /// there was one: no restore replaces the data another one kept.
+    pub earlier_pre_restore: Option<PathBuf>,
     /// Where the replaced database's files were kept when it was corrupted (a backup of it
     /// could not be taken): a quarantine folder beside it, with its WAL. Rows written after
     /// the restored backup are still there, for `peerlite repair`'s salvage or other tools.
@@ -250,8 +253,8 @@ impl RdbStore {
                 return Err(Error::invalid(
                     StoreKind::Relational,
                     format!(
-                        "the backup is at version {backup_version} and the store at {target}: pass the migrations \
-                         (RestoreRequest::migrations) so the restored data can be upgraded"
+                        "the backup is at version {backup_version} and the store at {target}, and no migrations were \
+                         given to upgrade the restored data (nothing changed)"
                     ),
                 ));
             }
@@ -335,6 +338,8 @@ impl RdbStore {
         let source = connection::open_file(path, inner.config.key.as_ref())?;
         super::pin_snapshot(&source, path)?;
         // The safety copy, taken while we hold the writer: exactly the data being replaced.
+        // The one an earlier restore took is kept first, under a name of its own.
+        let kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
         let (pre_restore, quarantine) = match self
             .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
         {
@@ -382,6 +387,7 @@ impl RdbStore {
             backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
             version: u32::try_from(manifest.user_version).unwrap_or(0),
             pre_restore_backup: pre_restore,
+            earlier_pre_restore: kept_earlier,
             quarantine,
             migration: None,
             pages: stats.page_count,

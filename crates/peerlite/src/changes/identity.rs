@@ -1,4 +1,6 @@
-//! Which device a store is. A store keeps the device id it was created or first synced with:
+//! Which device a store is, and whether its identity rows can be trusted.
+//!
+//! A store keeps the device id it was created or first synced with:
 //! peers attribute its rows to that id, so a silent change would make them hold this device's
 //! rows twice, under two names. A store that has never synced takes the id it is first opened
 //! with for syncing (what it captured so far is attributed to the new id — nobody has seen the
@@ -6,7 +8,7 @@
 //! re-identify, which also starts a new epoch (peers then read it from the start, as a device
 //! they have never met).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::registry;
 use crate::error::{Error, Result};
@@ -16,10 +18,97 @@ use crate::store::meta;
 /// The meta key recording the id a store first took part in a sync session under.
 pub(crate) const SYNCED_AS: &str = "synced_as";
 
+/// The identity rows of a store that takes part in sync — it has distributed tables (or their
+/// clocks) — that are missing or malformed: `peerlite_meta`
+/// itself, `store_id` (32 hex digits), `device_id` (not empty, and the device the clock
+/// tables number as this one, index 0 of `peerlite_devices`), and `epoch` (32 hex digits, a
+/// `.` and the hex time it began; a missing one counts once the store has stamped under this
+/// build — it has the clock file — or synced). One line per problem, naming it; empty for a
+/// store that does not sync, whose identity an open may still make.
+pub(crate) fn damage(conn: &Connection, db: &std::path::Path) -> rusqlite::Result<Vec<String>> {
+    use crate::store::schema::table_exists;
+    let clocks: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name LIKE 'peerlite\\_clock\\_%' ESCAPE '\\')",
+        [],
+        |r| r.get(0),
+    )?;
+    // The database itself must show that it syncs: a new database beside the clock file of
+    // the one it replaces has no identity yet, and gets one.
+    if !(registry::exists(conn)? || clocks) {
+        return Ok(Vec::new());
+    }
+    let sidecar = super::mark::path(db).exists();
+    if !table_exists(conn, "peerlite_meta")? {
+        return Ok(vec![
+            "peerlite_meta (the store's identity) is missing".into(),
+        ]);
+    }
+    let get = |key: &str| -> rusqlite::Result<Option<String>> {
+        conn.query_row(
+            "SELECT CAST(value AS TEXT) FROM peerlite_meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+    };
+    let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut out = Vec::new();
+    match get("store_id")? {
+        None => out.push("peerlite_meta has no store_id".into()),
+        Some(v) if !(v.len() == 32 && is_hex(&v)) => {
+            out.push(format!("peerlite_meta's store_id {v:?} is malformed"));
+        }
+        Some(_) => {}
+    }
+    let local: Option<String> = if table_exists(conn, "peerlite_devices")? {
+        conn.query_row(
+            "SELECT device FROM peerlite_devices WHERE idx = ?1",
+            [super::state::LOCAL],
+            |r| r.get(0),
+        )
+        .optional()?
+    } else {
+        None
+    };
+    match (get("device_id")?, local) {
+        (None, _) => out.push("peerlite_meta has no device_id".into()),
+        (Some(v), _) if v.trim().is_empty() => {
+            out.push("peerlite_meta's device_id is empty".into());
+        }
+        (Some(v), Some(local)) if v != local => out.push(format!(
+            "peerlite_meta's device_id {v:?} is not the device the clock tables number as this one ({local:?})"
+        )),
+        _ => {}
+    }
+    let stamped = sidecar || get(SYNCED_AS)?.is_some();
+    match get("epoch")? {
+        None if stamped => out.push("peerlite_meta has no epoch".into()),
+        None => {}
+        Some(v) => {
+            let (id, since) = v.split_once('.').unwrap_or((&v, "0"));
+            if !(id.len() == 32 && is_hex(id) && is_hex(since)) {
+                out.push(format!("peerlite_meta's epoch {v:?} is malformed"));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// This store's device id for the open `config` describes (writing it when it changes).
+///
+/// A writable open of a store whose identity rows are damaged ([`damage`]) is refused with
+/// 17050002 naming them, unless the caller asks to re-identify: making new ones would
+/// silently turn the store into a device its peers have never met (its rows sent twice,
+/// under two names). A restore of a backup (`peerlite restore`) brings them back.
 pub(crate) fn settle(conn: &Connection, config: &StoreConfig, writable: bool) -> Result<String> {
     let path = config.path();
     let sql_err = |e| Error::from_sqlite(e, path);
+    if writable && !config.reidentify {
+        let problems = damage(conn, path).map_err(sql_err)?;
+        if !problems.is_empty() {
+            return Err(Error::OwnObjectsDamaged { problems });
+        }
+    }
     let stored = meta::get(conn, "device_id").map_err(sql_err)?;
     let device = match (config.device_id.clone(), stored.clone()) {
         (None, Some(s)) => s,

@@ -16,16 +16,11 @@ use super::triggers;
 use crate::sync::extract::pending_table;
 
 /// The damaged objects of the database (empty when all is well).
-pub(crate) fn problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn problems(conn: &Connection, path: &std::path::Path) -> rusqlite::Result<Vec<String>> {
     let schema = Schema::read(conn)?;
     let mut out = Vec::new();
     let metas = registry(conn, &schema, &mut out)?;
-    identity(
-        conn,
-        &schema,
-        metas.iter().any(|m| m.base.is_none()),
-        &mut out,
-    )?;
+    identity(conn, &schema, path, &mut out)?;
     for meta in &metas {
         table_objects(conn, &schema, meta, &mut out)?;
     }
@@ -56,47 +51,32 @@ fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `store_id` (32 hex digits), and for a store with distributed tables `device_id` (not
-/// empty) and `epoch` (32 hex digits, then `.` and the hex time it began).
+/// The identity rows: `store_id` of every store, and of a store that syncs everything
+/// [`super::identity::damage`] checks (the rows an open refuses to remake).
 fn identity(
     conn: &Connection,
     schema: &Schema,
-    distributed: bool,
+    path: &std::path::Path,
     out: &mut Vec<String>,
 ) -> rusqlite::Result<()> {
-    if !schema.has("table", "peerlite_meta") {
-        if distributed {
-            out.push("peerlite_meta (the store's identity) is missing".into());
-        }
-        return Ok(());
-    }
-    let get = |key: &str| -> rusqlite::Result<Option<String>> {
-        conn.query_row(
-            "SELECT CAST(value AS TEXT) FROM peerlite_meta WHERE key = ?1",
-            [key],
-            |r| r.get(0),
-        )
-        .optional()
-    };
-    let well_formed = |key: &str, ok: &dyn Fn(&str) -> bool, out: &mut Vec<String>| {
-        get(key).map(|v| match v {
-            None => out.push(format!("peerlite_meta has no {key}")),
-            Some(v) if !ok(&v) => out.push(format!("peerlite_meta's {key} {v:?} is malformed")),
+    let damaged = super::identity::damage(conn, path)?;
+    if damaged.is_empty() && schema.has("table", "peerlite_meta") {
+        let store_id: Option<String> = conn
+            .query_row(
+                "SELECT CAST(value AS TEXT) FROM peerlite_meta WHERE key = 'store_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match store_id {
+            None => out.push("peerlite_meta has no store_id".into()),
+            Some(v) if !(v.len() == 32 && is_hex(&v)) => {
+                out.push(format!("peerlite_meta's store_id {v:?} is malformed"));
+            }
             Some(_) => {}
-        })
-    };
-    well_formed("store_id", &|v| v.len() == 32 && is_hex(v), out)?;
-    if distributed {
-        well_formed("device_id", &|v| !v.trim().is_empty(), out)?;
-        well_formed(
-            "epoch",
-            &|v| {
-                let (id, since) = v.split_once('.').unwrap_or((v, "0"));
-                id.len() == 32 && is_hex(id) && is_hex(since)
-            },
-            out,
-        )?;
+        }
     }
+    out.extend(damaged);
     Ok(())
 }
 
@@ -260,7 +240,7 @@ pub(crate) fn check_full(store: &crate::RdbStore, mode: crate::CheckMode) -> cra
     let path = store.path();
     let found = store
         .inner
-        .read(|conn| problems(conn).map_err(|e| crate::Error::from_sqlite(e, path)))?;
+        .read(|conn| problems(conn, path).map_err(|e| crate::Error::from_sqlite(e, path)))?;
     if found.is_empty() {
         Ok(())
     } else {

@@ -54,6 +54,9 @@ pub struct Options {
     pub allow_rebuild: bool,
     /// Open even a store flagged as corrupted, to check, back up or restore it.
     pub for_recovery: bool,
+    /// With `allow_rebuild`: a damaged store is rebuilt from this backup (a name or a path)
+    /// instead of the newest verified one (see `StoreConfig::rebuild_from`).
+    pub rebuild_from: Option<String>,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             security_level: SecurityLevel::S1,
             allow_rebuild: false,
             for_recovery: false,
+            rebuild_from: None,
         }
     }
 }
@@ -218,7 +222,19 @@ impl KvManager {
 
     fn open_store(&self, store_id: &str, options: Options) -> Result<KvStore> {
         let path = self.path_of(store_id);
-        if !path.exists() && !options.create_if_missing && !crate::repair::repair_pending(&path) {
+        // Without `create_if_missing` nothing is made: a missing or 0-byte file beside a lost
+        // store's traces, or a 0-byte file, is reported (15100003), never initialised.
+        if !options.create_if_missing
+            && !options.allow_rebuild
+            && let Err(e) = crate::repair::require_store(&path, None)
+            && e.is_corruption()
+        {
+            return Err(e.for_store(StoreKind::KeyValue));
+        }
+        if !path.exists()
+            && !options.create_if_missing
+            && crate::repair::require_store(&path, None).is_err_and(|e| !e.is_corruption())
+        {
             return Err(Error::NotFound {
                 what: format!("key-value store {store_id:?} in {}", self.dir.display()),
             });
@@ -235,6 +251,9 @@ impl KvManager {
         }
         config.allow_rebuild = options.allow_rebuild;
         config.for_recovery = options.for_recovery;
+        if let Some(source) = &options.rebuild_from {
+            config = config.rebuild_from(source.clone());
+        }
         if options.encrypt {
             let key = options.encryption_key.clone().ok_or_else(|| {
                 Error::invalid(

@@ -30,6 +30,10 @@ pub(crate) struct Journal {
     pub installed: Option<Option<String>>,
     /// Set once salvage ran (or failed).
     pub salvage: Option<SalvageReport>,
+    /// The backup this repair puts in place, when one was chosen (a restore over a damaged
+    /// store); `None`: the newest verified backup.
+    #[serde(default)]
+    pub chosen: Option<std::path::PathBuf>,
 }
 
 impl Journal {

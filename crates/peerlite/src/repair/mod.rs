@@ -18,11 +18,21 @@
 //! While the journal exists every open refuses the store (14800011, naming `peerlite
 //! repair`) and an open with `allow_rebuild` finishes the repair. [`RdbStore::merge_salvage`]
 //! adds the salvaged rows the backup lacks, so little is lost.
+//!
+//! Before anything opens a path, `evidence` decides whether it holds a store: a missing or
+//! empty file beside a store's traces is a lost store, which every open refuses and only a
+//! rebuild acts on (see [`require_store`]). Repairs of one store are serialised by a lock
+//! (`quarantine/NAME.lock`). A rebuild never changes whether the store is encrypted (the
+//! backups' manifests say which it was); `keys` proves a key right on a store whose header is
+//! damaged, from the salt its backups recorded. With `StoreConfig::rebuild_from` the rebuild
+//! puts a chosen backup in place: a restore over a store that cannot be opened.
 
+mod evidence;
 mod journal;
+mod keys;
 pub(crate) mod quarantine;
 mod rebuild;
-mod salvage;
+pub(crate) mod salvage;
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +45,9 @@ use crate::open::layers::open_as_is;
 use crate::store::connection;
 use crate::store::layers::Layer;
 use crate::store::{RdbStore, StoreConfig};
+use evidence::AtPath;
 
+pub use evidence::{refuse_lost_store, require_store};
 pub use salvage::{SalvageReport, salvage};
 
 /// How an open dealt with corruption (ArkData's `rebuilt`).
@@ -62,8 +74,10 @@ pub fn repair_pending(db: &Path) -> bool {
 pub struct RepairReport {
     /// Repaired from a backup, or rebuilt empty.
     pub status: RebuiltType,
-    /// The backup used, when repaired.
+    /// The backup used, when repaired (its name).
     pub backup: Option<String>,
+    /// That backup's file.
+    pub backup_path: Option<PathBuf>,
     /// Where the damaged files are kept.
     pub quarantine: PathBuf,
     /// The rows that could still be read.
@@ -212,12 +226,30 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
         }
         return rebuild_and_open(config);
     }
+    // A missing or empty file is never taken for "no store yet" where a store left traces,
+    // nor by an open that only looks (see `evidence`).
+    match evidence::at_path(&db, &naming::default_dir(&config)) {
+        AtPath::Lost { .. } | AtPath::Empty if config.allow_rebuild => {
+            return rebuild_and_open(config);
+        }
+        // Deleted to be made again by the application: the clock file carries its clock.
+        AtPath::Lost { deleted: true, .. } if !config.for_recovery && !config.read_only => {}
+        AtPath::Lost {
+            empty_file, traces, ..
+        } => {
+            return Err(evidence::lost_error(&db, empty_file, &traces, config.kind));
+        }
+        AtPath::Empty if config.for_recovery || config.read_only => {
+            return Err(evidence::empty_error(&db, config.kind));
+        }
+        AtPath::File | AtPath::Nothing | AtPath::Empty => {}
+    }
     if let Some(flag) = read_flag(&db).filter(|_| !config.for_recovery) {
         if !config.allow_rebuild {
             return Err(Error::Corrupted {
                 path: db,
                 detail: format!(
-                    "marked corrupted since {} ({}); run `peerlite repair` or open with allow_rebuild",
+                    "marked corrupted since {} ({}); run `peerlite repair` to rebuild it",
                     flag.detected_at, flag.detail
                 ),
                 sqlite: None,
@@ -238,7 +270,7 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
             Soundness::Damaged => return rebuild_and_open(config),
         }
     }
-    match open_as_is(config.clone(), None) {
+    match open_as_is(config.clone(), None).map_err(|e| proven_damage(&config, e)) {
         Ok(store) => Ok(store),
         Err(e) if e.is_corruption() => {
             set_flag(&db, &e);
@@ -247,6 +279,18 @@ pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
             } else {
                 Err(e)
             }
+        }
+        // A restore over a store that cannot be opened (a chosen backup): the store is
+        // replaced either way, so what keeps it from opening — damaged identity rows, or a key
+        // that cannot be proven on its damaged file but opens the chosen backup (verified with
+        // it before anything is touched) — does not stop it; its files go to quarantine.
+        Err(e)
+            if config.allow_rebuild
+                && config.rebuild_from.is_some()
+                && (matches!(e, Error::OwnObjectsDamaged { .. })
+                    || (matches!(e, Error::WrongKey { .. }) && config.key.is_some())) =>
+        {
+            rebuild_and_open(config)
         }
         Err(e) => Err(e),
     }
@@ -261,7 +305,8 @@ enum Soundness {
 /// it is corrupted. Any other failure (wrong key, permissions) is returned as an error.
 fn soundness(config: &StoreConfig) -> Result<Soundness> {
     let checked = connection::open_file(config.path(), config.key.as_ref())
-        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()));
+        .and_then(|conn| problems(&conn, CheckMode::Full, config.key.is_some(), config.path()))
+        .map_err(|e| proven_damage(config, e));
     match checked {
         Ok(p) if p.is_empty() => Ok(Soundness::Sound),
         Ok(_) => Ok(Soundness::Damaged),
@@ -270,8 +315,28 @@ fn soundness(config: &StoreConfig) -> Result<Soundness> {
     }
 }
 
+/// A wrong-key error for a key its store's backups prove right (see `keys`) is what it is:
+/// the store's header is damaged.
+fn proven_damage(config: &StoreConfig, e: Error) -> Error {
+    let (Error::WrongKey { .. }, Some(key)) = (&e, &config.key) else {
+        return e;
+    };
+    match keys::proven_elsewhere(config.path(), key, &naming::default_dir(config)) {
+        Some(how) => Error::Corrupted {
+            path: config.path().to_path_buf(),
+            detail: how,
+            sqlite: None,
+            kind: config.kind,
+        },
+        None => e,
+    }
+}
+
 fn rebuild_and_open(config: StoreConfig) -> Result<RdbStore> {
-    let report = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))?;
+    let Some(report) = rebuild::rebuild(&config).map_err(|e| e.for_store(config.kind))? else {
+        // Another repair finished it while this one waited.
+        return open_as_is(config, None);
+    };
     // Reported to the caller too (`rebuilt()`, `repair_report()`).
     tracing::info!(path = ?config.path(), status = ?report.status, backup = ?report.backup, "rebuilt a corrupted store");
     open_as_is(config, Some(report))

@@ -1,5 +1,6 @@
-//! The rebuild of a corrupted store, crash-safe and resumable. Its steps, each durable before
-//! the next begins:
+//! The rebuild of a corrupted store, crash-safe and resumable. What can refuse it (the
+//! chosen backup's verification, the encryption check) is decided before anything is made;
+//! then it takes the store's repair lock and runs its steps, each durable before the next:
 //!
 //! 1. a new quarantine folder, then the journal (`NAME.repair`) naming it: from here on the
 //!    repair is pending, and every open either refuses the store or finishes the repair;
@@ -10,7 +11,8 @@
 //!    damaged WAL files are taken off the path, then the replacement is renamed over the
 //!    database in one atomic step (without links, the damaged file is first moved into
 //!    quarantine: the journal covers the moment the path is empty);
-//! 4. salvage reads the quarantined files and writes `NAME.salvage.db` (a failure is
+//! 4. salvage reads the quarantined files and writes `NAME.salvage.db` — or
+//!    `NAME.salvage-2.db`, … beside earlier ones, which are never replaced (a failure is
 //!    reported and the rebuild goes on);
 //! 5. the corruption flag joins the quarantine and the journal is removed.
 //!
@@ -30,8 +32,94 @@ use crate::backup::{list_backups, naming, sync_dir};
 use crate::error::{Error, Result};
 use crate::store::{StoreConfig, connection};
 
-/// Rebuilds the store, or finishes the rebuild its journal says is pending.
-pub(crate) fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
+/// Rebuilds the store, or finishes the rebuild its journal says is pending. Repairs of one
+/// store are serialised by a lock: one that had to wait finds the store repaired by the
+/// other and returns `None` (nothing left to do) unless it is still damaged.
+pub(crate) fn rebuild(config: &StoreConfig) -> Result<Option<RepairReport>> {
+    // What can refuse a new repair is decided before anything is made (the lock included):
+    // a refused repair leaves no file behind.
+    let chosen = if journal::pending(config.path()) {
+        None
+    } else {
+        precheck(config)?
+    };
+    let _lock = match RepairLock::acquire(config.path())? {
+        (lock, false) => lock,
+        (lock, true) if still_needed(config)? => lock,
+        (_, true) => return Ok(None),
+    };
+    rebuild_locked(config, chosen).map(Some)
+}
+
+/// A new repair's checks: the chosen backup verified with the key (that also proves the key,
+/// or its absence, right for what will be installed), else the store's encryption unchanged.
+fn precheck(config: &StoreConfig) -> Result<Option<PathBuf>> {
+    match &config.rebuild_from {
+        Some(source) => chosen_backup(config, source).map(Some),
+        None => check_encryption(config).map(|()| None),
+    }
+}
+
+/// Whether the store still needs the repair a process decided on before it waited for the
+/// lock: a pending journal, a corruption flag, a lost or empty file, or a damaged file.
+fn still_needed(config: &StoreConfig) -> Result<bool> {
+    let db = config.path();
+    if journal::pending(db) || super::flag_path(db).exists() {
+        return Ok(true);
+    }
+    match super::evidence::at_path(db, &naming::default_dir(config)) {
+        super::evidence::AtPath::File => {}
+        _ => return Ok(true),
+    }
+    Ok(matches!(
+        super::soundness(config)?,
+        super::Soundness::Damaged
+    ))
+}
+
+/// An exclusive lock on `quarantine/NAME.lock`, held for the whole repair: two processes
+/// repairing one store at once would quarantine, install and salvage over each other. The
+/// lock goes with the process (a killed repair never leaves it held); the file stays.
+struct RepairLock(std::fs::File);
+
+impl RepairLock {
+    /// Takes the lock, waiting for a repair running elsewhere; says whether it had to wait.
+    fn acquire(db: &Path) -> Result<(RepairLock, bool)> {
+        let root = quarantine::root(db);
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io("creating quarantine folder", &root, e))?;
+        let path = root.join(format!("{}.lock", quarantine::file_name(db)));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("opening the repair lock", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok((RepairLock(file), false)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(
+                    ?path,
+                    "another repair of this store is running; waiting for it"
+                );
+                file.lock()
+                    .map_err(|e| Error::io("waiting for the repair lock", &path, e))?;
+                Ok((RepairLock(file), true))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::io("taking the repair lock", &path, e))
+            }
+        }
+    }
+}
+
+impl Drop for RepairLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+fn rebuild_locked(config: &StoreConfig, chosen: Option<PathBuf>) -> Result<RepairReport> {
     let db = config.path();
     let journal = match journal::read(db) {
         Some(Ok(journal)) => {
@@ -44,7 +132,7 @@ pub(crate) fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
                 why,
                 "the repair journal is unreadable; starting the repair over"
             );
-            begin(config)?
+            begin(config, chosen)?
         }
         Some(Err(why)) => {
             return Err(Error::Corrupted {
@@ -57,14 +145,19 @@ pub(crate) fn rebuild(config: &StoreConfig) -> Result<RepairReport> {
                 kind: config.kind,
             });
         }
-        None => begin(config)?,
+        None => begin(config, chosen)?,
     };
     run(config, journal)
 }
 
 /// Steps 1: quarantine folder, then the journal.
-fn begin(config: &StoreConfig) -> Result<Journal> {
+fn begin(config: &StoreConfig, chosen: Option<PathBuf>) -> Result<Journal> {
     let db = config.path();
+    // A repair that waited for another found its journal gone: checked again.
+    let chosen = match chosen {
+        Some(path) => Some(path),
+        None => precheck(config)?,
+    };
     let dir = quarantine::new_dir(db)?;
     kill_point(1)?;
     let name = dir
@@ -78,6 +171,7 @@ fn begin(config: &StoreConfig) -> Result<Journal> {
         encrypted: config.key.is_some(),
         installed: None,
         salvage: None,
+        chosen,
     };
     journal::write(db, &journal)?;
     kill_point(2)?;
@@ -105,9 +199,91 @@ fn check_key(config: &StoreConfig, journal: &Journal) -> Result<()> {
         (Some(_), false) => Err(wrong(
             "the pending repair is of a store that is not encrypted, but a key was given",
         )),
-        (Some(key), true) if !connection::key_decrypts(&damaged, key) => Err(wrong(
-            "the key does not decrypt the store whose repair is pending",
+        (Some(key), true)
+            if !connection::key_decrypts(&damaged, key)
+                && super::keys::proven_elsewhere(&damaged, key, &naming::default_dir(config))
+                    .is_none() =>
+        {
+            Err(wrong(
+                "the key does not decrypt the store whose repair is pending",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The backup a restore over a damaged store names (in the backup directory, or a path),
+/// verified in full with the store's key and of the store's kind.
+fn chosen_backup(config: &StoreConfig, source: &str) -> Result<PathBuf> {
+    let path = if source.contains('/') || source.contains('\\') {
+        PathBuf::from(source)
+    } else {
+        naming::check_name(source)?;
+        naming::default_dir(config).join(source)
+    };
+    if !path.is_file() {
+        return Err(Error::BackupNotFound {
+            what: path.display().to_string(),
+        });
+    }
+    let manifest = crate::backup::verify_backup(&path, config.key.as_ref())?;
+    let kind = crate::backup::kind_name(config.kind);
+    if manifest.kind != kind {
+        return Err(Error::BackupInvalid {
+            path,
+            reason: format!("it is a {} backup; this is a {kind} store", manifest.kind),
+        });
+    }
+    Ok(path)
+}
+
+/// A rebuild must not change whether the store is encrypted: without a key, one whose
+/// backups are encrypted would become an empty *plaintext* store (encryption at rest silently
+/// dropped, the backups unreachable with the key), and with a key, a plaintext one an
+/// encrypted store. The damaged file proves a key only when classification found it decrypts
+/// the file's pages (an open reports corruption with a key only then); a missing or empty file
+/// proves nothing, and then the key must open one of the store's encrypted backups. The
+/// backups' manifests say which the store was (the newest one that can be read decides).
+fn check_encryption(config: &StoreConfig) -> Result<()> {
+    let db = config.path();
+    let manifests = crate::backup::manifests(&naming::default_dir(config));
+    let Some((newest, m)) = manifests.first() else {
+        return Ok(());
+    };
+    let refuse = |detail: String| {
+        Err(Error::WrongKey {
+            path: db.to_path_buf(),
+            detail,
+        })
+    };
+    let file_proves_key =
+        config.key.is_some() && std::fs::metadata(db).is_ok_and(|meta| meta.len() > 0);
+    match (&config.key, m.encrypted) {
+        (None, true) => refuse(format!(
+            "the store is encrypted (its backup {} is): a repair without its key would replace \
+             it with an empty plaintext store; give the key with --key",
+            newest.display()
         )),
+        (Some(_), false) if !file_proves_key => refuse(format!(
+            "the store is not encrypted (its backup {} is not), but a key was given; repair it \
+             without --key",
+            newest.display()
+        )),
+        (Some(key), true) if !file_proves_key => {
+            let opens = manifests
+                .iter()
+                .filter(|(_, m)| m.encrypted)
+                .any(|(path, _)| connection::open_file(path, Some(key)).is_ok());
+            if opens {
+                Ok(())
+            } else {
+                refuse(format!(
+                    "the key opens none of the store's encrypted backups (newest: {}); give the \
+                     key the store was created with",
+                    newest.display()
+                ))
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -157,7 +333,11 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     let report = match journal.salvage.take() {
         Some(report) => report,
         None => {
-            let report = salvage::salvage_quarantined(&damaged, db, &dir, config.key.as_ref());
+            let hints = salvage::Hints {
+                salts: super::keys::recorded_salts(&naming::default_dir(config)),
+                schema_from: installed_path(config, &journal),
+            };
+            let report = salvage::salvage_quarantined(&damaged, db, config.key.as_ref(), &hints);
             journal.salvage = Some(report.clone());
             journal::write(db, &journal)?;
             report
@@ -171,9 +351,13 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     )?;
     let _ = std::fs::remove_file(with_suffix(db, ".corrupt"));
     kill_point(9)?;
+    // A lost store whose files were all gone left nothing to keep: no empty folder stays.
+    let _ = std::fs::remove_dir(&dir);
     journal::remove(db)?;
+    let backup_path = installed_path(config, &journal);
     let backup = journal.installed.flatten();
     Ok(RepairReport {
+        backup_path,
         status: if backup.is_some() {
             RebuiltType::Repaired
         } else {
@@ -185,12 +369,34 @@ fn run(config: &StoreConfig, mut journal: Journal) -> Result<RepairReport> {
     })
 }
 
+/// The file of the backup this repair installed, if it installed one.
+fn installed_path(config: &StoreConfig, journal: &Journal) -> Option<PathBuf> {
+    let name = journal.installed.clone().flatten()?;
+    Some(
+        journal
+            .chosen
+            .clone()
+            .unwrap_or_else(|| naming::default_dir(config).join(name)),
+    )
+}
+
 /// Step 3: puts the newest verified backup (or an empty file) at the path; the backup's name.
 fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
     let db = config.path();
-    let (name, source) = match newest_verified_backup(config)? {
-        Some((name, path)) => (Some(name), Some(path)),
-        None => (None, None),
+    let (name, source) = match &journal.chosen {
+        Some(path) => {
+            // Verified again: it may have changed since the repair began.
+            crate::backup::verify_backup(path, config.key.as_ref())?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (Some(name), Some(path.clone()))
+        }
+        None => match newest_verified_backup(config)? {
+            Some((name, path)) => (Some(name), Some(path)),
+            None => (None, None),
+        },
     };
     let tmp = naming::unique_tmp_path(db);
     let made = (|| {
@@ -234,12 +440,12 @@ fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
     Ok(name)
 }
 
-/// The newest backup that passes full verification (never the pre-restore copy: it holds
-/// data a restore chose to replace).
+/// The newest backup that passes full verification (never a pre-restore copy: it holds data a
+/// restore chose to replace).
 fn newest_verified_backup(config: &StoreConfig) -> Result<Option<(String, PathBuf)>> {
     let candidates = list_backups(&naming::default_dir(config))?
         .into_iter()
-        .filter(|b| b.name != naming::PRE_RESTORE);
+        .filter(|b| !b.name.starts_with(naming::PRE_RESTORE) && b.problem.is_none());
     for candidate in candidates {
         match crate::backup::verify_backup(&candidate.path, config.key.as_ref()) {
             Ok(_) => return Ok(Some((candidate.name, candidate.path))),

@@ -134,6 +134,7 @@ pub struct StoreConfig {
     pub(crate) reidentify: bool,
     pub(crate) clock: std::sync::Arc<dyn Clock>,
     pub(crate) repair_pause: Option<Duration>,
+    pub(crate) rebuild_from: Option<String>,
 }
 
 impl StoreConfig {
@@ -161,6 +162,7 @@ impl StoreConfig {
             reidentify: false,
             clock: std::sync::Arc::new(SystemClock),
             repair_pause: None,
+            rebuild_from: None,
         }
     }
 
@@ -276,6 +278,18 @@ impl StoreConfig {
     #[must_use]
     pub fn for_recovery(mut self, on: bool) -> Self {
         self.for_recovery = on;
+        self
+    }
+
+    /// With [`allow_rebuild`](StoreConfig::allow_rebuild): a damaged (or lost) store is rebuilt
+    /// from this backup — a name in the backup directory or a path — instead of the newest
+    /// verified one: a restore over a store that cannot be opened (`peerlite restore`). The
+    /// backup is verified before anything is touched; if it fails, nothing changes and no
+    /// other backup (nor an empty store) is put in its place. A healthy store is opened as it
+    /// is.
+    #[must_use]
+    pub fn rebuild_from(mut self, backup: impl Into<String>) -> Self {
+        self.rebuild_from = Some(backup.into());
         self
     }
 

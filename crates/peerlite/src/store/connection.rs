@@ -171,6 +171,17 @@ fn probe(conn: &Connection, path: &Path, keyed: bool) -> Result<()> {
             Error::Corrupted { sqlite, detail, .. } => {
                 Err(classify_unreadable(conn, path, keyed, sqlite, detail))
             }
+            // The header's schema format number (offset 44) is past what SQLite knows: no
+            // SQLite ever writes one, so the header is damaged — corruption, which a repair
+            // mends, not an argument to check.
+            Error::Sqlite { sqlite, message } if message.contains("unsupported file format") => {
+                Err(Error::Corrupted {
+                    path: path.to_path_buf(),
+                    detail: format!("the database header is damaged ({message})"),
+                    sqlite: Some(sqlite),
+                    kind: crate::StoreKind::Relational,
+                })
+            }
             other => Err(other),
         },
     }
@@ -307,6 +318,41 @@ pub(crate) fn key_decrypts(path: &Path, key: &super::EncryptionKey) -> bool {
     };
     let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
     conn.pragma_update(None, "key", key.secret()).is_ok() && key_verifies(&conn, path)
+}
+
+/// A key-derivation salt as SQLCipher's `cipher_salt` takes it: 32 hex digits (it comes from
+/// a manifest on disk, so it is checked before it goes into a pragma).
+pub(crate) fn is_salt(hex: &str) -> bool {
+    hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Opens the encrypted database at `path` read-only with `key`, deriving its key from `salt`
+/// instead of the salt in its (damaged) header: SQLCipher's plaintext-header mode takes the
+/// salt as given, and only page 1 reads differently in it.
+pub(crate) fn open_with_salt(
+    path: &Path,
+    key: &super::EncryptionKey,
+    salt: &str,
+) -> Option<Connection> {
+    if !is_salt(salt) {
+        return None;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).ok()?;
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
+    conn.pragma_update(None, "key", key.secret()).ok()?;
+    conn.execute_batch(&format!(
+        "PRAGMA cipher_plaintext_header_size = 32; PRAGMA cipher_salt = \"x'{salt}'\""
+    ))
+    .ok()?;
+    Some(conn)
+}
+
+/// Whether `key` with `salt` (a record of the store's salt: its backups' manifests) verifies
+/// some page of `path` past page 1 — proof of the key when the header holding the file's
+/// own salt is damaged.
+pub(crate) fn key_verifies_with_salt(path: &Path, key: &super::EncryptionKey, salt: &str) -> bool {
+    open_with_salt(path, key, salt).is_some_and(|conn| key_verifies(&conn, path))
 }
 
 /// SQLite says "file is not a database" (or "malformed") for a wrong key, a missing key, a

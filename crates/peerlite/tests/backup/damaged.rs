@@ -71,12 +71,33 @@ fn a_bit_flipped_backup_is_refused_with_17020002() {
     assert_eq!(items(&store), ["a", "b"]);
 }
 
+/// A backup whose manifest was lost was hidden by the listing although `restore` knew the file
+/// (and said it had no manifest): what is in the backup folder must be visible. It is listed,
+/// not verified, with why; restore still refuses it.
 #[test]
-fn a_backup_without_its_manifest_is_not_listed_and_not_restored() {
+fn a_backup_without_its_manifest_is_listed_as_not_verified_and_not_restored() {
     let (_dir, store, info) = changed_after_backup();
     std::fs::remove_file(manifest_of(&info.path)).unwrap();
     assert!(info.path.is_file());
-    assert!(listed(&store).is_empty());
+    let list = store.backups().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "bk");
+    assert_eq!(list[0].path, info.path);
+    assert!(!list[0].verified);
+    assert_eq!(
+        list[0].problem.as_deref(),
+        Some("there is no manifest beside it")
+    );
+    assert_eq!(list[0].size_bytes, info.size_bytes);
+    assert_eq!(list[0].page_count, info.page_count, "read from its header");
+    // An unreadable manifest: listed too, with why.
+    std::fs::write(manifest_of(&info.path), "{ not json").unwrap();
+    let list = store.backups().unwrap();
+    assert!(
+        list[0].problem.as_deref().unwrap().contains("unreadable"),
+        "{list:?}"
+    );
+    std::fs::remove_file(manifest_of(&info.path)).unwrap();
     let err = store.restore("bk").unwrap_err();
     assert_eq!(err.code(), 17020002, "{err}");
     assert!(err.to_string().contains("manifest"), "{err}");

@@ -10,4 +10,5 @@
 mod common;
 mod hostile_sql;
 mod own_objects;
+mod regress_identity;
 mod still_allowed;

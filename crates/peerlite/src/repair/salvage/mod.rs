@@ -81,15 +81,36 @@ pub struct SalvageReport {
     pub connections: u64,
     /// Why salvage failed, when it did (the rebuild goes on without it).
     pub error: Option<String>,
+    /// Salvage files of earlier repairs beside the database: kept as they were, never
+    /// replaced by this one.
+    #[serde(default)]
+    pub earlier: Vec<PathBuf>,
 }
 
-/// `<stem>.salvage.db` beside the database.
-pub(crate) fn salvage_path(db: &Path) -> PathBuf {
+/// Where a new salvage of `db` goes: `<stem>.salvage.db` beside the database, or
+/// `<stem>.salvage-2.db`, `-3`, … when earlier salvages are there. A salvage file may be the
+/// only copy of rows written after the last backup, so none is ever replaced; returns the
+/// new path and the earlier files.
+pub(crate) fn salvage_path(db: &Path) -> (PathBuf, Vec<PathBuf>) {
     let stem = db
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("database");
-    db.with_file_name(format!("{stem}.salvage.db"))
+    let mut earlier = Vec::new();
+    for n in 1..=10_000u32 {
+        let name = match n {
+            1 => format!("{stem}.salvage.db"),
+            n => format!("{stem}.salvage-{n}.db"),
+        };
+        let path = db.with_file_name(name);
+        if path.symlink_metadata().is_err() {
+            return (path, earlier);
+        }
+        earlier.push(path);
+    }
+    // Ten thousand salvages beside one database: a name of its own time.
+    let stamped = naming::stamped(&format!("{stem}.salvage-"), naming::now_ms());
+    (db.with_file_name(format!("{stamped}.db")), earlier)
 }
 
 /// Salvages the readable rows of the damaged database `damaged` (and its `-wal`, when there
@@ -120,10 +141,34 @@ pub(crate) fn salvage_path(db: &Path) -> PathBuf {
 /// ```
 ///
 /// # Errors
-/// 14800011 when an encrypted database's first page does not decrypt (nothing can be read);
+/// 14800011 when an encrypted database's first page does not decrypt and no other page does
+/// under its own salt either (see `CipherPages::open`: a repair also tries the salts the
+/// store's backups recorded);
 /// 14800001 when the file is open by a store of this process; I/O and SQLite errors of
 /// writing `dest` (nothing is left behind then).
 pub fn salvage(damaged: &Path, key: Option<&EncryptionKey>, dest: &Path) -> Result<SalvageReport> {
+    salvage_with(damaged, key, dest, &Hints::default())
+}
+
+/// What a repair knows about the damaged store beyond its files, from its backups.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hints {
+    /// The store's key-derivation salts its backups' manifests recorded (encrypted stores): a
+    /// page 1 that does not decrypt no longer hides the other pages (see `CipherPages::open`).
+    pub salts: Vec<String>,
+    /// A verified backup of the same store, to take the schema from when page 1 is lost: a
+    /// backup is a page-for-page copy, so its tables' root pages are the store's (tables made
+    /// after it have their rows kept by field count or in `peerlite_lost_and_found`).
+    pub schema_from: Option<PathBuf>,
+}
+
+/// [`salvage`] with what a repair knows from the store's backups.
+pub(crate) fn salvage_with(
+    damaged: &Path,
+    key: Option<&EncryptionKey>,
+    dest: &Path,
+    hints: &Hints,
+) -> Result<SalvageReport> {
     if crate::store::connection::is_open_in_this_process(damaged) {
         return Err(Error::invalid(
             crate::StoreKind::Relational,
@@ -131,12 +176,19 @@ pub fn salvage(damaged: &Path, key: Option<&EncryptionKey>, dest: &Path) -> Resu
         ));
     }
     let wal = with_suffix(damaged, "-wal");
+    let scratch = naming::unique_tmp_path(dest);
     let mut source: Box<dyn PageSource> = match key {
         None => Box::new(FilePages::open(damaged, &wal)?),
-        Some(key) => Box::new(CipherPages::open(damaged, &wal, key)?),
+        Some(key) => Box::new(CipherPages::open(
+            damaged,
+            &wal,
+            key,
+            &hints.salts,
+            &scratch,
+        )?),
     };
     let tmp = naming::unique_tmp_path(dest);
-    let result = write_salvage(&mut *source, key, &tmp, dest);
+    let result = write_salvage(&mut *source, key, &tmp, dest, hints);
     if result.as_ref().map_or(true, |r| r.path.is_none()) {
         remove_tmp(&tmp);
     }
@@ -165,6 +217,7 @@ fn write_salvage(
     key: Option<&EncryptionKey>,
     tmp: &Path,
     dest: &Path,
+    hints: &Hints,
 ) -> Result<SalvageReport> {
     let layout = source.layout();
     let mut report = SalvageReport {
@@ -174,6 +227,7 @@ fn write_salvage(
     if layout.page_size - layout.reserved < btree::MIN_USABLE {
         return Ok(report);
     }
+    let lost_schema = source.schema_lost();
     let mut out = Output::create(tmp, key)?;
     let mut walker = Walker::new(source);
     let mut schema = SchemaRows::default();
@@ -183,7 +237,7 @@ fn write_salvage(
         Some(3) => Encoding::Utf16Be,
         _ => Encoding::Utf8,
     };
-    let entries: Vec<SchemaEntry> = schema
+    let mut entries: Vec<SchemaEntry> = schema
         .0
         .iter()
         .filter_map(|row| {
@@ -200,6 +254,13 @@ fn write_salvage(
             })
         })
         .collect();
+    if lost_schema {
+        entries = hints
+            .schema_from
+            .as_deref()
+            .map(|backup| schema_of(backup, key))
+            .unwrap_or_default();
+    }
     out.add_schema(&entries, encoding)?;
     let mut roots: Vec<u32> = entries.iter().map(|e| e.root).filter(|r| *r > 1).collect();
     roots.sort_unstable();
@@ -237,31 +298,47 @@ fn write_salvage(
     Ok(report)
 }
 
-/// Salvages the quarantined database `damaged` into `salvage_path(db)`. An earlier salvage
-/// file there is kept in `keep_dir`, and leftovers of an interrupted salvage are removed. A
-/// failure is reported, not returned: the rebuild goes on without the salvage.
+/// The schema of a (verified) backup: its tables, indexes and their root pages. Empty when
+/// it cannot be read.
+fn schema_of(backup: &Path, key: Option<&EncryptionKey>) -> Vec<SchemaEntry> {
+    let Ok(conn) = crate::store::connection::open_file(backup, key) else {
+        return Vec::new();
+    };
+    conn.prepare("SELECT type, name, rootpage, sql FROM sqlite_schema")
+        .and_then(|mut st| {
+            st.query_map([], |r| {
+                Ok(SchemaEntry {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    root: r.get::<_, Option<u32>>(2)?.unwrap_or(0),
+                    sql: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Salvages the quarantined database `damaged` into a new salvage file beside `db` (see
+/// [`salvage_path`]: earlier ones are kept as they are and named in the report), after
+/// removing leftovers of an interrupted salvage. A failure is reported, not returned: the
+/// rebuild goes on without the salvage.
 pub(crate) fn salvage_quarantined(
     damaged: &Path,
     db: &Path,
-    keep_dir: &Path,
     key: Option<&EncryptionKey>,
+    hints: &Hints,
 ) -> SalvageReport {
-    let dest = salvage_path(db);
-    remove_leftovers(&dest);
-    if dest.exists() {
-        let keep = keep_dir.join(
-            dest.file_name()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("earlier.salvage.db")),
-        );
-        if let Err(e) = std::fs::rename(&dest, &keep) {
-            return failed(Error::io("keeping the earlier salvage file", &dest, e));
-        }
+    let (dest, earlier) = salvage_path(db);
+    for file in std::iter::once(&dest).chain(&earlier) {
+        remove_leftovers(file);
     }
-    match salvage(damaged, key, &dest) {
+    let mut report = match salvage_with(damaged, key, &dest, hints) {
         Ok(report) => report,
         Err(e) => failed(e),
-    }
+    };
+    report.earlier = earlier;
+    report
 }
 
 fn failed(e: Error) -> SalvageReport {

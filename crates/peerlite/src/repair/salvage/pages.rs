@@ -41,6 +41,11 @@ pub(super) trait PageSource {
     fn read_in_range(&mut self, pgno: u32) -> Option<Page>;
     /// SQLite connections (and re-attachments) opened on the damaged file so far.
     fn connections(&self) -> u64;
+    /// Whether page 1 (the schema) could not be read and was stood in for (see
+    /// [`CipherPages::open`]): the schema must then come from elsewhere.
+    fn schema_lost(&self) -> bool {
+        false
+    }
 
     /// The page, or `None` when it cannot be read (past the end, fails its HMAC, I/O error).
     fn read(&mut self, pgno: u32) -> Option<Page> {
@@ -192,10 +197,53 @@ pub(super) struct CipherPages {
     page1: Option<Vec<u8>>,
     layout: Layout,
     dead: bool,
+    /// The copy read instead of the damaged file when its page 1 did not decrypt (removed
+    /// when done).
+    scratch: Option<std::path::PathBuf>,
 }
 
+impl Drop for CipherPages {
+    fn drop(&mut self) {
+        if let Some(scratch) = &self.scratch {
+            let _ = std::fs::remove_file(scratch);
+        }
+    }
+}
+
+/// SQLCipher's page size, which peerlite never changes.
+const CIPHER_PAGE: u64 = 4096;
+
 impl CipherPages {
-    pub fn open(db: &Path, wal_path: &Path, key: &EncryptionKey) -> Result<CipherPages> {
+    /// The encrypted database `db` (and its WAL), read through SQLCipher with `key`.
+    ///
+    /// When page 1 does not decrypt — its body damaged, or the salt in its first 16 bytes —
+    /// SQLCipher refuses every page, although each of the others carries its own HMAC and
+    /// decrypts with the right key and salt. Then the other pages are read from a copy of
+    /// the file whose page 1 is a fresh one SQLCipher made with the key and a salt — the
+    /// file's own, or one its backups recorded (`salts`) — in plaintext-header mode, where
+    /// the salt is given rather than read, and that says how many pages there are. The first
+    /// salt under which pages past 1 verify is used. The copy (at `scratch`, removed when done)
+    /// costs the file's size on disk; the damaged file's WAL is not read in this mode. The
+    /// schema page is gone with page 1: [`PageSource::schema_lost`] says so.
+    pub fn open(
+        db: &Path,
+        wal_path: &Path,
+        key: &EncryptionKey,
+        salts: &[String],
+        scratch: &Path,
+    ) -> Result<CipherPages> {
+        match CipherPages::open_in_place(db, wal_path, key)? {
+            Some(pages) => Ok(pages),
+            None => CipherPages::transplanted(db, key, salts, scratch),
+        }
+    }
+
+    /// [`CipherPages::open`] when page 1 decrypts; `None` when it does not.
+    fn open_in_place(
+        db: &Path,
+        wal_path: &Path,
+        key: &EncryptionKey,
+    ) -> Result<Option<CipherPages>> {
         // Which pages the WAL has newer copies of: their damaged file copies do not matter.
         let in_wal: HashSet<u32> = wal::read(wal_path)
             .map(|w| w.frames.into_keys().collect())
@@ -233,13 +281,11 @@ impl CipherPages {
             page1: None,
             layout: Layout::default(),
             dead: false,
+            scratch: None,
         };
-        let page1 = pages.fetch(1).ok_or_else(|| Error::Corrupted {
-            path: db.to_path_buf(),
-            detail: "page 1 cannot be decrypted with this key: nothing can be salvaged".into(),
-            sqlite: None,
-            kind: crate::StoreKind::Relational,
-        })?;
+        let Some(page1) = pages.fetch(1) else {
+            return Ok(None);
+        };
         pages.layout.page_size = page1.len();
         pages.layout.reserved = usize::from(page1.get(20).copied().unwrap_or(0));
         pages.layout.page_count = pages
@@ -247,9 +293,154 @@ impl CipherPages {
             .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
             .map_or(0, |n| u32::try_from(n).unwrap_or(0));
         pages.page1 = Some(page1);
-        Ok(pages)
+        Ok(Some(pages))
     }
 
+    /// Page 1 did not decrypt: the other pages, read from a copy with a stand-in page 1.
+    fn transplanted(
+        db: &Path,
+        key: &EncryptionKey,
+        salts: &[String],
+        scratch: &Path,
+    ) -> Result<CipherPages> {
+        let unreadable = |why: &str| Error::Corrupted {
+            path: db.to_path_buf(),
+            detail: format!(
+                "page 1 cannot be decrypted with this key, and {why}: nothing can be salvaged"
+            ),
+            sqlite: None,
+            kind: crate::StoreKind::Relational,
+        };
+        let len = std::fs::metadata(db)
+            .map_err(|e| Error::io("reading the damaged database", db, e))?
+            .len();
+        let pages = len / CIPHER_PAGE;
+        if pages < 2 {
+            return Err(unreadable("the file holds no other whole page"));
+        }
+        let page_count = u32::try_from(pages).map_err(|_| unreadable("the file is too large"))?;
+        let mut own = [0u8; 16];
+        File::open(db)
+            .and_then(|mut f| f.read_exact(&mut own))
+            .map_err(|e| Error::io("reading the damaged database", db, e))?;
+        let own: String = own.iter().map(|b| format!("{b:02x}")).collect();
+        let mut candidates = vec![own];
+        candidates.extend(
+            salts
+                .iter()
+                .filter(|s| crate::store::connection::is_salt(s))
+                .cloned(),
+        );
+        candidates.dedup();
+        for salt in &candidates {
+            let made = make_scratch(db, key, salt, page_count, scratch);
+            let conn = made.and_then(|()| {
+                crate::store::connection::open_with_salt(scratch, key, salt).ok_or_else(|| {
+                    Error::io(
+                        "opening the salvage copy",
+                        scratch,
+                        std::io::Error::other("refused"),
+                    )
+                })
+            });
+            let conn = match conn {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let _ = std::fs::remove_file(scratch);
+                    return Err(e);
+                }
+            };
+            let report: Vec<String> = conn
+                .prepare("PRAGMA cipher_integrity_check")
+                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                .unwrap_or_default();
+            let bad: HashSet<u32> = report.iter().filter_map(|l| page_named(l)).collect();
+            if (2..=page_count).all(|p| bad.contains(&p)) {
+                drop(conn);
+                let _ = std::fs::remove_file(scratch);
+                continue; // not the salt these pages were written with
+            }
+            let _ = conn.execute_batch("PRAGMA writable_schema = ON");
+            let mut pages = CipherPages {
+                conn,
+                uri: file_uri(scratch, true),
+                schema: "main".into(),
+                attached: 0,
+                bad,
+                page1: None,
+                layout: Layout::default(),
+                dead: false,
+                scratch: Some(scratch.to_path_buf()),
+            };
+            let page1 = pages
+                .fetch(1)
+                .ok_or_else(|| unreadable("its stand-in did not read"))?;
+            pages.layout = Layout {
+                page_size: page1.len(),
+                reserved: usize::from(page1.get(20).copied().unwrap_or(0)),
+                page_count,
+            };
+            // The stand-in holds no schema: it is not the store's page 1.
+            pages.bad.insert(1);
+            return Ok(pages);
+        }
+        Err(unreadable(
+            "no salt (its own, or one its backups recorded) decrypts its other pages",
+        ))
+    }
+}
+
+/// Writes `scratch`: a page 1 SQLCipher makes with `key` and `salt` in plaintext-header mode
+/// (its first 32 bytes stay plain, so the page count at 28 is set after), then the damaged
+/// file's pages 2..=`pages`.
+fn make_scratch(
+    db: &Path,
+    key: &EncryptionKey,
+    salt: &str,
+    pages: u32,
+    scratch: &Path,
+) -> Result<()> {
+    let fresh = crate::backup::naming::with_suffix(scratch, "-page1");
+    let _ = std::fs::remove_file(&fresh);
+    let made = (|| {
+        let conn = Connection::open(&fresh).map_err(|e| Error::from_sqlite(e, &fresh))?;
+        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
+        conn.pragma_update(None, "key", key.secret())
+            .map_err(|e| Error::from_sqlite(e, &fresh))?;
+        conn.execute_batch(&format!(
+            "PRAGMA cipher_plaintext_header_size = 32; PRAGMA cipher_salt = \"x'{salt}'\"; PRAGMA user_version = 1"
+        ))
+        .map_err(|e| Error::from_sqlite(e, &fresh))?;
+        drop(conn);
+        std::fs::read(&fresh).map_err(|e| Error::io("reading", &fresh, e))
+    })();
+    let _ = std::fs::remove_file(&fresh);
+    let mut page1 = made?;
+    page1.truncate(CIPHER_PAGE as usize);
+    if page1.len() != CIPHER_PAGE as usize {
+        return Err(Error::io(
+            "making a stand-in page 1",
+            &fresh,
+            std::io::Error::other("short"),
+        ));
+    }
+    page1[28..32].copy_from_slice(&pages.to_be_bytes());
+    let copied = (|| {
+        use std::io::Write;
+        let mut out = File::create(scratch)?;
+        out.write_all(&page1)?;
+        let mut from = File::open(db)?;
+        from.seek(SeekFrom::Start(CIPHER_PAGE))?;
+        std::io::copy(&mut from.take(u64::from(pages - 1) * CIPHER_PAGE), &mut out)?;
+        out.flush()
+    })();
+    copied.map_err(|e| {
+        let _ = std::fs::remove_file(scratch);
+        Error::io("copying the damaged pages for salvage", scratch, e)
+    })
+}
+
+impl CipherPages {
     /// Reads one page through the current schema; a page that fails to decrypt comes back
     /// zeroed and leaves the codec in error, which `cipher_status` reveals.
     fn fetch(&mut self, pgno: u32) -> Option<Vec<u8>> {
@@ -326,6 +517,10 @@ impl PageSource for CipherPages {
 
     fn connections(&self) -> u64 {
         1 + self.attached
+    }
+
+    fn schema_lost(&self) -> bool {
+        self.scratch.is_some()
     }
 }
 
