@@ -11,7 +11,7 @@
 //! use peerlite::{bucket, RdbStore, StoreConfig};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let open = |name: &str| -> peerlite::Result<RdbStore> {
+//! let open = |name: &str| -> Result<RdbStore, Box<dyn std::error::Error>> {
 //!     std::fs::create_dir_all(dir.path().join(name))?;
 //!     let store = RdbStore::open(StoreConfig::new(dir.path().join(name).join("notes.db")).device_id(name))?;
 //!     store.execute("CREATE TABLE IF NOT EXISTS note (id INTEGER PRIMARY KEY, text TEXT)", &[])?;
