@@ -5,8 +5,8 @@
 //! Automatic backups are named `auto-<UTC time>`, kept `max_auto_backups` deep (default 3),
 //! and refused by `delete_backup`.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,12 +25,27 @@ pub enum AutoBackup {
 }
 
 /// Per-store bookkeeping of scheduled backups.
+///
+/// The backup thread holds the store, so the store stays open while it runs. Whoever ends the
+/// store — `close()`, or the drop of the app's last handle — waits for it through [`shut`],
+/// and no backup starts once the store is shut: when they return, nothing of the store has a
+/// file open or touches one.
+///
+/// [`shut`]: AutoState::shut
 #[derive(Debug)]
 pub(crate) struct AutoState {
     commits: AtomicU64,
     last: Mutex<Instant>,
     running: AtomicBool,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    worker: Mutex<Worker>,
+    /// The app's handles on the store (every clone; not the backup thread's).
+    handles: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Worker {
+    thread: Option<JoinHandle<()>>,
+    shut: bool,
 }
 
 impl Default for AutoState {
@@ -39,18 +54,39 @@ impl Default for AutoState {
             commits: AtomicU64::new(0),
             last: Mutex::new(Instant::now()),
             running: AtomicBool::new(false),
-            worker: Mutex::new(None),
+            worker: Mutex::new(Worker::default()),
+            handles: AtomicUsize::new(1),
         }
     }
 }
 
 impl AutoState {
-    /// Waits for a running automatic backup (closing the store does this).
-    pub fn join(&self) {
-        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
-            let _ = handle.join();
+    fn worker(&self) -> std::sync::MutexGuard<'_, Worker> {
+        self.worker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// No automatic backup starts after this; waits for one still running.
+    pub fn shut(&self) {
+        let thread = {
+            let mut worker = self.worker();
+            worker.shut = true;
+            worker.thread.take()
+        };
+        if let Some(thread) = thread
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
         }
+    }
+
+    /// One more app handle (a clone).
+    pub fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One app handle fewer; true when it was the last.
+    pub fn drop_handle(&self) -> bool {
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 }
 
@@ -90,23 +126,29 @@ impl Inner {
             self.auto.running.store(false, Ordering::Release);
             return;
         };
+        // Started under the lock that `shut` takes: a store being closed never gets a backup
+        // its closing would not wait for.
+        let mut worker = self.auto.worker();
+        if worker.shut {
+            self.auto.running.store(false, Ordering::Release);
+            return;
+        }
+        if let Some(previous) = worker.thread.take() {
+            // It has finished (it cleared `running`): reap it.
+            let _ = previous.join();
+        }
         let spawned = std::thread::Builder::new()
             .name("peerlite-auto-backup".into())
             .spawn(move || {
-                let store = RdbStore { inner };
+                // Not an app handle: its drop does not end the store.
+                let store = RdbStore::internal(inner);
                 if let Err(e) = backup_now(&store, "") {
                     tracing::warn!(path = ?store.path(), %e, "scheduled automatic backup failed");
                 }
                 store.inner.auto.running.store(false, Ordering::Release);
             });
         match spawned {
-            Ok(handle) => {
-                if let Ok(mut worker) = self.auto.worker.lock() {
-                    if let Some(previous) = worker.replace(handle) {
-                        let _ = previous.join();
-                    }
-                }
-            }
+            Ok(handle) => worker.thread = Some(handle),
             Err(e) => {
                 tracing::warn!(%e, "could not start the automatic backup thread");
                 self.auto.running.store(false, Ordering::Release);

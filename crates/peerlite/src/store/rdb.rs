@@ -145,9 +145,34 @@ impl Inner {
 }
 
 /// The relational store.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RdbStore {
     pub(crate) inner: Arc<Inner>,
+    /// An app's handle (every clone of an opened store), not one a background thread of the
+    /// store holds: the drop of the app's last handle ends the store.
+    app: bool,
+}
+
+impl Clone for RdbStore {
+    fn clone(&self) -> Self {
+        if self.app {
+            self.inner.auto.add_handle();
+        }
+        RdbStore {
+            inner: Arc::clone(&self.inner),
+            app: self.app,
+        }
+    }
+}
+
+impl Drop for RdbStore {
+    /// The app's last handle waits for an automatic backup still running (its thread holds
+    /// the store too), so the store closes here, not on that thread after this returns.
+    fn drop(&mut self) {
+        if self.app && self.inner.auto.drop_handle() {
+            self.inner.auto.shut();
+        }
+    }
 }
 
 impl RdbStore {
@@ -160,6 +185,12 @@ impl RdbStore {
     /// 14800017 lowering the security level.
     pub fn open(config: StoreConfig) -> Result<RdbStore> {
         RdbStore::open_with(config, &mut crate::open::NoMigrations)
+    }
+
+    /// A handle for a background thread of the store (an automatic backup): its drop does
+    /// not end the store.
+    pub(crate) fn internal(inner: Arc<Inner>) -> RdbStore {
+        RdbStore { inner, app: false }
     }
 
     /// Opens the file without looking at versions (the versioned open builds on this),
@@ -233,7 +264,7 @@ impl RdbStore {
         if let Some(conn) = probe {
             inner.readers.seed(conn);
         }
-        let store = RdbStore { inner };
+        let store = RdbStore { inner, app: true };
         store.check_security_level()?;
         Ok(store)
     }
@@ -506,7 +537,7 @@ impl RdbStore {
                 "close() inside a transaction on this store; commit or roll back first",
             ));
         }
-        self.inner.auto.join();
+        self.inner.auto.shut();
         self.inner.live.close();
         if let Some(c) = &self.inner.checkpoints {
             c.stop();
