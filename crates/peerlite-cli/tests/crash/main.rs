@@ -198,9 +198,21 @@ impl Template {
         dir.join("a.db")
     }
 
-    /// Removes the copy holding `db`.
+    /// Removes the copy holding `db`. Every process that worked on it has been reaped and
+    /// no store of this process has it open, so nothing else can touch it meanwhile; if the
+    /// removal fails anyway, the panic says what was there.
     pub fn discard(db: &Path) {
-        std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+        let dir = db.parent().unwrap();
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            panic!(
+                "removing {}: {e}; the directory {}; files left: {:?}, in its backup directory: \
+                 {:?}",
+                dir.display(),
+                if dir.exists() { "exists" } else { "is gone" },
+                files_in(dir),
+                files_in(&backup_dir(db))
+            );
+        }
     }
 }
 
