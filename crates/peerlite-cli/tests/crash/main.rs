@@ -19,7 +19,7 @@ mod restore_kills;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -356,8 +356,23 @@ pub struct Kill {
     pub finished_after: Option<Duration>,
 }
 
+/// Waits until `delay` has passed since `since`, unless the child ends first: then returns
+/// how long after `since` it ended (to a fraction of a millisecond).
+pub fn wait_up_to(child: &mut Child, since: Instant, delay: Duration) -> Option<Duration> {
+    loop {
+        let elapsed = since.elapsed();
+        if elapsed >= delay {
+            return None;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return Some(elapsed);
+        }
+        std::thread::sleep((delay - elapsed).min(Duration::from_micros(200)));
+    }
+}
+
 /// Starts the command, sends SIGKILL after `delay`, and reaps it. A run that finished before
-/// the kill must have succeeded; how long it took is measured (to a millisecond or so).
+/// the kill must have succeeded; how long it took is measured.
 pub fn kill_after(cmd: &mut Command, delay: Duration, watch: &Path) -> Kill {
     let start = Instant::now();
     let mut child = cmd
@@ -366,18 +381,7 @@ pub fn kill_after(cmd: &mut Command, delay: Duration, watch: &Path) -> Kill {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut finished_after = None;
-    loop {
-        let elapsed = start.elapsed();
-        if elapsed >= delay {
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            finished_after = Some(elapsed);
-            break;
-        }
-        std::thread::sleep((delay - elapsed).min(Duration::from_millis(1)));
-    }
+    let finished_after = wait_up_to(&mut child, start, delay);
     let tmp_seen = files_in(watch).iter().any(|f| f.contains(".tmp"));
     // Killing a process that has exited (reaped or not) is harmless (Ok).
     child.kill().unwrap();

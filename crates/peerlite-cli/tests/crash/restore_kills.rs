@@ -190,25 +190,12 @@ fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
         }
     }
     // The rest of the run, measured when it ends before the kill.
-    let mut finished_after = None;
-    if let Some(since) = appeared {
-        loop {
-            let elapsed = since.elapsed();
-            if elapsed >= extra {
-                break;
-            }
-            exited = child.try_wait().unwrap();
-            if exited.is_some() {
-                finished_after = Some(elapsed);
-                break;
-            }
-            std::thread::sleep((extra - elapsed).min(Duration::from_micros(200)));
-        }
-    }
+    let finished_after = appeared.and_then(|since| wait_up_to(&mut child, since, extra));
     let status = match exited {
         // Reaped already: nothing to kill.
         Some(status) => status,
         None => {
+            // Killing a process that has exited (reaped or not) is harmless (Ok).
             child.kill().unwrap();
             child.wait().unwrap()
         }
