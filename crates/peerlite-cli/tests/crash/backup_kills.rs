@@ -30,22 +30,21 @@ fn killing_a_backup_never_harms_the_database_or_lists_a_partial_backup() {
     checkpoint(&base_with_backup.join("a.db"));
     let scratch = scratch_db(root.path());
 
-    // Calibrate on copies: the median of three unkilled runs.
-    let runs = (0..3)
-        .map(|i| {
-            let dir = root.path().join(format!("calibrate-{i}"));
-            copy_dir(&base, &dir).unwrap();
-            let took = timed(&mut backup_cmd(&dir.join("a.db")));
-            std::fs::remove_dir_all(&dir).unwrap();
-            took
-        })
-        .collect();
-    let typical = median(runs);
-    let window = typical * 3 / 2;
+    // Timed on copies: three unkilled runs to start, more as the trials go.
+    let mut timings = 0;
+    let mut pace = Pace::new((3, 2), || {
+        let dir = root.path().join(format!("calibrate-{timings}"));
+        timings += 1;
+        copy_dir(&base, &dir).unwrap();
+        let took = timed(&mut backup_cmd(&dir.join("a.db")));
+        std::fs::remove_dir_all(&dir).unwrap();
+        took
+    });
 
     let (mut mid, mut tmp_seen, mut listed_after, mut verified) = (0, 0, 0, 0);
     let mut wal_shm_left = 0;
-    for trial in 0..TRIALS {
+    let mut trial = 0;
+    while another_trial(trial, TRIALS, mid >= MIN_MID_OPERATION) {
         // Half the trials replace an existing backup of the same name.
         let dir = root.path().join(format!("trial-{trial}"));
         copy_dir(
@@ -59,8 +58,9 @@ fn killing_a_backup_never_harms_the_database_or_lists_a_partial_backup() {
         .unwrap();
         let db = dir.join("a.db");
         let mut rng = Rng(0xB4C0_0000 + u64::from(trial));
-        let delay = rng.below(window);
+        let delay = pace.delay(&mut rng);
         let kill = kill_after(&mut backup_cmd(&db), delay, &backup_dir(&db));
+        pace.learn(&kill);
         mid += u32::from(kill.mid_operation);
         tmp_seen += u32::from(kill.tmp_seen);
 
@@ -94,15 +94,17 @@ fn killing_a_backup_never_harms_the_database_or_lists_a_partial_backup() {
             verified += 1;
         }
         std::fs::remove_dir_all(&dir).unwrap();
+        trial += 1;
     }
+    let pacing = pace.summary();
     report(
         "backup kills",
+        trial,
         mid,
         tmp_seen,
         &format!(
-            "; typical run {typical:?}, delays in 0..{window:?}; BK listed after {listed_after} \
-             trials, {verified} listed backups restored; -wal/-shm of a .tmp left after \
-             {wal_shm_left}"
+            "; {pacing}; BK listed after {listed_after} trials, {verified} listed backups \
+             restored; -wal/-shm of a .tmp left after {wal_shm_left}"
         ),
     );
 }

@@ -4,6 +4,13 @@
 //! duration of an unkilled run). After every kill the database must open and pass the full
 //! check, a restore must have left the old state or the new one exactly, and every backup
 //! `peerlite backups` lists must be complete and restorable.
+//!
+//! The kills must land while the process runs, whatever else the machine is doing. They once
+//! did not: the delays were calibrated once, from three runs at the start, and when those ran
+//! on a loaded machine (other processes compiling) and the trials on a quieter one, most
+//! trials finished before their kill ("only 19 of 50 kills landed"). Now [`Pace`] follows
+//! the machine's speed through the whole test, and [`another_trial`] keeps running trials
+//! (up to a hard cap) until the test has seen what it needs.
 
 mod backup_kills;
 mod leftovers;
@@ -12,14 +19,14 @@ mod restore_kills;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use peerlite_testkit::copy_dir;
 use serde_json::Value as Json;
 
-/// Trials per test.
+/// Trials per test, at least.
 pub const TRIALS: u32 = 50;
 /// Of which at least this many must kill the process while it runs.
 pub const MIN_MID_OPERATION: u32 = 20;
@@ -191,9 +198,21 @@ impl Template {
         dir.join("a.db")
     }
 
-    /// Removes the copy holding `db`.
+    /// Removes the copy holding `db`. Every process that worked on it has been reaped and
+    /// no store of this process has it open, so nothing else can touch it meanwhile; if the
+    /// removal fails anyway, the panic says what was there.
     pub fn discard(db: &Path) {
-        std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+        let dir = db.parent().unwrap();
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            panic!(
+                "removing {}: {e}; the directory {}; files left: {:?}, in its backup directory: \
+                 {:?}",
+                dir.display(),
+                if dir.exists() { "exists" } else { "is gone" },
+                files_in(dir),
+                files_in(&backup_dir(db))
+            );
+        }
     }
 }
 
@@ -229,6 +248,103 @@ pub fn median(mut runs: Vec<Duration>) -> Duration {
     runs[runs.len() / 2]
 }
 
+/// Whether a kill test runs another trial after `done`: always up to `at_least`, then while
+/// it has not yet seen what it needs (`seen_enough`: enough kills landed mid-operation, every
+/// outcome seen), up to three times `at_least`.
+pub fn another_trial(done: u32, at_least: u32, seen_enough: bool) -> bool {
+    done < at_least || (!seen_enough && done < 3 * at_least)
+}
+
+/// After this many kills in a row landed mid-operation, one unkilled run is timed again: the
+/// machine may have slowed down, and kills would then all land early in the operation.
+const RECHECK_AFTER_KILLS: u32 = 5;
+
+/// Kill delays that follow the machine's speed. A delay is drawn in `0..window`, the window
+/// being `spread` × the median of the last three runs that ran to the end: the unkilled runs
+/// timed at the start, every trial that finished before its kill (the machine got faster),
+/// and an unkilled run timed after [`RECHECK_AFTER_KILLS`] kills in a row (it may have got
+/// slower). No duration is a threshold: the window only spreads the kills over the run.
+pub struct Pace<'a> {
+    time_a_run: Box<dyn FnMut() -> Duration + 'a>,
+    /// Numerator and denominator of the spread.
+    spread: (u32, u32),
+    recent: Vec<Duration>,
+    landed_in_a_row: u32,
+    /// Runs timed or measured after the first three.
+    pub recalibrations: u32,
+    /// The smallest and largest windows used.
+    pub range: (Duration, Duration),
+}
+
+impl<'a> Pace<'a> {
+    /// Times three unkilled runs with `time_a_run` (which runs the command on a fresh copy
+    /// and returns how long it took); windows are `spread.0 / spread.1` × the median.
+    pub fn new(spread: (u32, u32), time_a_run: impl FnMut() -> Duration + 'a) -> Pace<'a> {
+        let mut time_a_run = Box::new(time_a_run);
+        let recent: Vec<Duration> = (0..3).map(|_| time_a_run()).collect();
+        let mut pace = Pace {
+            time_a_run,
+            spread,
+            recent,
+            landed_in_a_row: 0,
+            recalibrations: 0,
+            range: (Duration::MAX, Duration::ZERO),
+        };
+        pace.note_window();
+        pace
+    }
+
+    /// The window kills are spread over now.
+    pub fn window(&self) -> Duration {
+        median(self.recent.clone()) * self.spread.0 / self.spread.1
+    }
+
+    /// The delay of a trial.
+    pub fn delay(&self, rng: &mut Rng) -> Duration {
+        rng.below(self.window())
+    }
+
+    /// Learns from how a trial ended.
+    pub fn learn(&mut self, kill: &Kill) {
+        match kill.finished_after {
+            Some(took) => {
+                self.landed_in_a_row = 0;
+                self.remember(took);
+            }
+            None => {
+                self.landed_in_a_row += 1;
+                if self.landed_in_a_row >= RECHECK_AFTER_KILLS {
+                    self.landed_in_a_row = 0;
+                    let took = (self.time_a_run)();
+                    self.remember(took);
+                }
+            }
+        }
+    }
+
+    fn remember(&mut self, took: Duration) {
+        if self.recent.len() == 3 {
+            self.recent.remove(0);
+        }
+        self.recent.push(took);
+        self.recalibrations += 1;
+        self.note_window();
+    }
+
+    fn note_window(&mut self) {
+        let w = self.window();
+        self.range = (self.range.0.min(w), self.range.1.max(w));
+    }
+
+    /// How the windows went, for the report.
+    pub fn summary(&self) -> String {
+        format!(
+            "delays spread over {:?}..{:?} (× {}/{} of a recent unkilled run, {} re-timings)",
+            self.range.0, self.range.1, self.spread.0, self.spread.1, self.recalibrations
+        )
+    }
+}
+
 /// How a killed run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kill {
@@ -236,20 +352,38 @@ pub struct Kill {
     pub mid_operation: bool,
     /// A `.tmp` file of a backup existed in `watch` just before the kill.
     pub tmp_seen: bool,
+    /// It finished (successfully) before the kill, after about this long.
+    pub finished_after: Option<Duration>,
+}
+
+/// Waits until `delay` has passed since `since`, unless the child ends first: then returns
+/// how long after `since` it ended (to a fraction of a millisecond).
+pub fn wait_up_to(child: &mut Child, since: Instant, delay: Duration) -> Option<Duration> {
+    loop {
+        let elapsed = since.elapsed();
+        if elapsed >= delay {
+            return None;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return Some(elapsed);
+        }
+        std::thread::sleep((delay - elapsed).min(Duration::from_micros(200)));
+    }
 }
 
 /// Starts the command, sends SIGKILL after `delay`, and reaps it. A run that finished before
-/// the kill must have succeeded.
+/// the kill must have succeeded; how long it took is measured.
 pub fn kill_after(cmd: &mut Command, delay: Duration, watch: &Path) -> Kill {
+    let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(delay);
+    let finished_after = wait_up_to(&mut child, start, delay);
     let tmp_seen = files_in(watch).iter().any(|f| f.contains(".tmp"));
-    // Killing a process that has exited but is not reaped yet is harmless (Ok).
+    // Killing a process that has exited (reaped or not) is harmless (Ok).
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let mid_operation = out.status.signal() == Some(9);
@@ -264,6 +398,8 @@ pub fn kill_after(cmd: &mut Command, delay: Duration, watch: &Path) -> Kill {
     Kill {
         mid_operation,
         tmp_seen,
+        // Exited between the last look and the kill: it ran about as long as the delay.
+        finished_after: finished_after.or((!mid_operation).then_some(delay)),
     }
 }
 
@@ -352,14 +488,14 @@ pub fn scratch_db(dir: &Path) -> PathBuf {
 }
 
 /// Prints and checks the counts of one test.
-pub fn report(what: &str, mid: u32, tmp_seen: u32, extra: &str) {
+pub fn report(what: &str, trials: u32, mid: u32, tmp_seen: u32, extra: &str) {
     eprintln!(
-        "{what}: {TRIALS} trials, {mid} killed mid-operation, {} finished before the kill, \
+        "{what}: {trials} trials, {mid} killed mid-operation, {} finished before the kill, \
          {tmp_seen} with a backup .tmp on disk at the kill{extra}",
-        TRIALS - mid
+        trials - mid
     );
     assert!(
         mid >= MIN_MID_OPERATION,
-        "{what}: only {mid} of {TRIALS} kills landed while the process ran"
+        "{what}: only {mid} of {trials} kills landed while the process ran"
     );
 }

@@ -18,7 +18,7 @@ const BACKED_UP: u32 = 6_000;
 const AFTER: u32 = 1_500;
 /// Kills that must land while the repair runs.
 const MIN_KILLS: u32 = 40;
-const MAX_TRIALS: u32 = 80;
+const MAX_TRIALS: u32 = 120;
 
 fn repair_cmd(db: &Path) -> Command {
     peerlite([
@@ -213,24 +213,26 @@ fn assert_repaired(f: &Fixture, db: &Path, what: &str) {
 fn killing_a_repair_leaves_the_damaged_store_or_the_repaired_one() {
     let _serial = serial();
     let f = Fixture::new();
-    let runs = (0..3)
-        .map(|i| {
-            let db = f.template.copy(&format!("calibrate-{i}"));
-            let took = timed(&mut repair_cmd(&db));
-            assert_repaired(&f, &db, "an unkilled repair");
-            Template::discard(&db);
-            took
-        })
-        .collect();
-    let typical = median(runs);
+    let mut timings = 0;
+    let mut pace = Pace::new((1, 1), || {
+        let db = f.template.copy(&format!("calibrate-{timings}"));
+        timings += 1;
+        let took = timed(&mut repair_cmd(&db));
+        assert_repaired(&f, &db, "an unkilled repair");
+        Template::discard(&db);
+        took
+    });
 
     let mut kills = 0;
     let mut seen: Vec<Left> = Vec::new();
     let mut trial = 0;
-    while kills < MIN_KILLS && trial < MAX_TRIALS {
+    let both_sides =
+        |seen: &[Left]| seen.contains(&Left::Pending) && seen.contains(&Left::PendingInstalled);
+    while (kills < MIN_KILLS || !both_sides(&seen)) && trial < MAX_TRIALS {
         let db = f.template.copy(&format!("trial-{trial}"));
-        let delay = Rng(0x4E9A_1200 + u64::from(trial)).below(typical);
+        let delay = pace.delay(&mut Rng(0x4E9A_1200 + u64::from(trial)));
         let kill = kill_after(&mut repair_cmd(&db), delay, db.parent().unwrap());
+        pace.learn(&kill);
         let what = format!("trial {trial} (killed after {delay:?})");
         let left = after_kill(&f, &db, &what);
         if !kill.mid_operation {
@@ -245,12 +247,12 @@ fn killing_a_repair_leaves_the_damaged_store_or_the_repaired_one() {
     let count = |l: Left| seen.iter().filter(|s| **s == l).count();
     eprintln!(
         "repair kills: {trial} trials, {kills} killed mid-operation; left flagged {}, pending with \
-         the damaged file {}, pending with the backup in place {}, repaired {}; typical run \
-         {typical:?}, delays in 0..{typical:?}",
+         the damaged file {}, pending with the backup in place {}, repaired {}; {}",
         count(Left::Flagged),
         count(Left::Pending),
         count(Left::PendingInstalled),
-        count(Left::Repaired)
+        count(Left::Repaired),
+        pace.summary()
     );
     assert!(
         kills >= MIN_KILLS,

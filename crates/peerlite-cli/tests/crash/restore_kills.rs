@@ -125,44 +125,49 @@ impl Tally {
 fn killing_a_restore_leaves_the_old_state_or_the_new_one() {
     let _serial = serial();
     let fixture = Fixture::new();
-    let runs = (0..3)
-        .map(|i| {
-            let db = fixture.template.copy(&format!("calibrate-{i}"));
-            let took = timed(&mut restore_cmd(&db));
-            assert_eq!(state(&db), fixture.new);
-            Template::discard(&db);
-            took
-        })
-        .collect();
-    let typical = median(runs);
-    let window = typical * 3 / 2;
+    let mut timings = 0;
+    let mut pace = Pace::new((3, 2), || {
+        let db = fixture.template.copy(&format!("calibrate-{timings}"));
+        timings += 1;
+        let took = timed(&mut restore_cmd(&db));
+        assert_eq!(state(&db), fixture.new);
+        Template::discard(&db);
+        took
+    });
 
     let mut tally = Tally::default();
-    for trial in 0..TRIALS {
+    let mut trial = 0;
+    while another_trial(
+        trial,
+        TRIALS,
+        tally.mid >= MIN_MID_OPERATION && tally.ended_old > 0 && tally.ended_new > 0,
+    ) {
         let db = fixture.template.copy(&format!("trial-{trial}"));
-        let delay = Rng(0x2E57_0000 + u64::from(trial)).below(window);
+        let delay = pace.delay(&mut Rng(0x2E57_0000 + u64::from(trial)));
         let kill = kill_after(&mut restore_cmd(&db), delay, &backup_dir(&db));
+        pace.learn(&kill);
         let what = format!("trial {trial} (killed after {delay:?})");
         fixture.check(&what, &db, kill, &mut tally);
         Template::discard(&db);
+        trial += 1;
     }
     assert!(
         tally.ended_old > 0 && tally.ended_new > 0,
         "both outcomes were seen: {tally:?}"
     );
+    let pacing = pace.summary();
     report(
         "restore kills",
+        trial,
         tally.mid,
         tally.tmp_seen,
-        &format!(
-            "; typical run {typical:?}, delays in 0..{window:?}; {}",
-            tally.summary()
-        ),
+        &format!("; {pacing}; {}", tally.summary()),
     );
 }
 
 /// Starts the restore, waits until its safety copy is complete (its manifest appears), then
 /// kills it after `extra`: the kill lands in the copy into the live database or its commit.
+/// Also says whether the manifest was seen before the process ended.
 fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
     let manifest = backup_dir(db).join("pre-restore.manifest.json");
     let mut child = restore_cmd(db)
@@ -171,21 +176,26 @@ fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut appeared = false;
+    let mut appeared = None;
     let mut exited = None;
-    while !appeared {
+    while appeared.is_none() {
         exited = child.try_wait().unwrap();
         if exited.is_some() {
             break;
         }
-        appeared = manifest.exists();
-        std::thread::sleep(Duration::from_micros(50));
+        if manifest.exists() {
+            appeared = Some(Instant::now());
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
+    // The rest of the run, measured when it ends before the kill.
+    let finished_after = appeared.and_then(|since| wait_up_to(&mut child, since, extra));
     let status = match exited {
         // Reaped already: nothing to kill.
         Some(status) => status,
         None => {
-            std::thread::sleep(extra);
+            // Killing a process that has exited (reaped or not) is harmless (Ok).
             child.kill().unwrap();
             child.wait().unwrap()
         }
@@ -194,69 +204,80 @@ fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
     if !mid_operation {
         assert!(status.success(), "{status}");
     }
+    let finished_after = match appeared {
+        Some(_) if !mid_operation => finished_after.or(Some(extra)),
+        _ => None,
+    };
     (
         Kill {
             mid_operation,
             tmp_seen: false,
+            finished_after,
         },
-        appeared,
+        appeared.is_some(),
     )
 }
+
+/// Trials of the test aimed at the copy, at least.
+const AIMED_TRIALS: u32 = 20;
 
 /// Kills aimed at the copy into the live database: after the safety copy, before the end.
 #[test]
 fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
     let _serial = serial();
     let fixture = Fixture::new();
-    // How long a restore runs once its safety copy is complete.
-    let runs = (0..3)
-        .map(|i| {
-            let db = fixture.template.copy(&format!("calibrate-{i}"));
-            let manifest = backup_dir(&db).join("pre-restore.manifest.json");
-            let mut child = restore_cmd(&db)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut since = None;
-            while child.try_wait().unwrap().is_none() {
-                if since.is_none() && manifest.exists() {
-                    since = Some(Instant::now());
-                }
-                std::thread::sleep(Duration::from_micros(50));
+    // How long a restore runs once its safety copy is complete. The tail is the copy, its
+    // commit, and the checkpoint as the process closes the database: kills spread over it
+    // land before and after the commit.
+    let mut timings = 0;
+    let mut pace = Pace::new((1, 1), || {
+        let db = fixture.template.copy(&format!("calibrate-{timings}"));
+        timings += 1;
+        let manifest = backup_dir(&db).join("pre-restore.manifest.json");
+        let mut child = restore_cmd(&db)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut since = None;
+        while child.try_wait().unwrap().is_none() {
+            if since.is_none() && manifest.exists() {
+                since = Some(Instant::now());
             }
-            let took = since.map_or(Duration::ZERO, |s| s.elapsed());
-            Template::discard(&db);
-            took
-        })
-        .collect();
-    let tail = median(runs).max(Duration::from_micros(100));
-    // The tail is the copy, its commit, and the checkpoint as the process closes the
-    // database: kills spread over it land before and after the commit.
-    let window = tail;
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let took = since.map_or(Duration::ZERO, |s| s.elapsed());
+        Template::discard(&db);
+        took.max(Duration::from_micros(100))
+    });
 
     let mut tally = Tally::default();
-    let trials = 20;
     let mut appeared = 0;
-    for trial in 0..trials {
+    let mut trial = 0;
+    while another_trial(trial, AIMED_TRIALS, appeared > AIMED_TRIALS / 2) {
         let db = fixture.template.copy(&format!("aimed-{trial}"));
-        let extra = Rng(0xC0B7_0000 + u64::from(trial)).below(window);
+        let extra = pace.delay(&mut Rng(0xC0B7_0000 + u64::from(trial)));
         let (kill, seen) = kill_after_safety_copy(&db, extra);
+        if seen {
+            // A run that ended before its manifest was seen says nothing of the tail.
+            pace.learn(&kill);
+        }
         appeared += u32::from(seen);
         let what = format!("aimed trial {trial} (killed {extra:?} after the safety copy)");
         fixture.check(&what, &db, kill, &mut tally);
         Template::discard(&db);
+        trial += 1;
     }
     eprintln!(
-        "restore kills aimed at the copy: {trials} trials, safety copy seen in {appeared}, {} \
-         killed mid-operation; rest of a run after the safety copy {tail:?}, delays in \
-         0..{window:?}; {}",
+        "restore kills aimed at the copy: {trial} trials, safety copy seen in {appeared}, {} \
+         killed mid-operation; {}; {}",
         tally.mid,
+        pace.summary(),
         tally.summary()
     );
     assert!(
-        appeared > trials / 2,
-        "the safety copy's manifest is what the kills wait for: seen in {appeared}"
+        appeared > AIMED_TRIALS / 2,
+        "the safety copy's manifest is what the kills wait for: seen in {appeared} of {trial}"
     );
 }

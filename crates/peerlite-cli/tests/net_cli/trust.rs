@@ -111,8 +111,10 @@ fn refusals_have_codes_and_hints_and_change_nothing() {
     let stderr = fails_with(&mut trust(&home, &["add", &changed]), 17060010);
     assert!(stderr.contains("mistyped"));
     fails_with(&mut trust(&home, &["add", &peer[1..]]), 17060010);
+    // A character outside base32 ('0' is not in it). Not `replacen('A', "0", 1)`: about one
+    // random id in six has no 'A', and the "typo" was then the peer's own id, already trusted.
     fails_with(
-        &mut trust(&home, &["add", &peer.replacen('A', "0", 1)]),
+        &mut trust(&home, &["add", &format!("0{}", &peer[1..])]),
         17060010,
     );
     fails_with(&mut trust(&home, &["remove", &changed]), 17060010);

@@ -5,8 +5,8 @@
 //! Automatic backups are named `auto-<UTC time>`, kept `max_auto_backups` deep (default 3),
 //! and refused by `delete_backup`.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,23 @@ use crate::store::rdb::Inner;
 pub use crate::store::config::AutoBackup;
 
 /// Per-store bookkeeping of scheduled backups.
+///
+/// The backup thread holds the store, so the store stays open while it runs. Whoever ends the
+/// store — `close()`, or the drop of the app's last handle — waits for it through the
+/// `closing` hook, and no backup starts once the store is shut: when they return, nothing of
+/// the store has a file open or touches one.
 #[derive(Debug)]
 pub(crate) struct AutoState {
     commits: AtomicU64,
     last: Mutex<Instant>,
     running: AtomicBool,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    worker: Mutex<Worker>,
+}
+
+#[derive(Debug, Default)]
+struct Worker {
+    thread: Option<JoinHandle<()>>,
+    shut: bool,
 }
 
 impl Default for AutoState {
@@ -34,17 +45,28 @@ impl Default for AutoState {
             commits: AtomicU64::new(0),
             last: Mutex::new(Instant::now()),
             running: AtomicBool::new(false),
-            worker: Mutex::new(None),
+            worker: Mutex::new(Worker::default()),
         }
     }
 }
 
 impl AutoState {
-    /// Waits for a running automatic backup.
-    fn join(&self) {
-        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
-            let _ = handle.join();
+    fn worker(&self) -> std::sync::MutexGuard<'_, Worker> {
+        self.worker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// No automatic backup starts after this; waits for one still running (never from the
+    /// backup's own thread).
+    fn shut(&self) {
+        let thread = {
+            let mut worker = self.worker();
+            worker.shut = true;
+            worker.thread.take()
+        };
+        if let Some(thread) = thread
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
         }
     }
 }
@@ -59,9 +81,10 @@ pub(crate) fn backup_now(store: &RdbStore, why: &str) -> Result<BackupInfo> {
 }
 
 impl Layer for AutoState {
-    /// Closing the store waits for a running automatic backup.
+    /// Closing the store (or dropping the app's last handle) waits for a running automatic
+    /// backup and starts no other.
     fn closing(&self) {
-        self.join();
+        self.shut();
     }
 
     /// Starts a scheduled backup in the background when one is due.
@@ -89,10 +112,21 @@ impl Layer for AutoState {
             self.running.store(false, Ordering::Release);
             return;
         };
+        // Started under the lock that `shut` takes: a store being closed never gets a backup
+        // its closing would not wait for.
+        let mut worker = self.worker();
+        if worker.shut {
+            self.running.store(false, Ordering::Release);
+            return;
+        }
+        if let Some(previous) = worker.thread.take() {
+            // It has finished (it cleared `running`): reap it.
+            let _ = previous.join();
+        }
         let spawned = std::thread::Builder::new()
             .name("peerlite-auto-backup".into())
             .spawn(move || {
-                let store = RdbStore { inner };
+                let store = RdbStore::internal(inner);
                 if let Err(e) = backup_now(&store, "") {
                     tracing::warn!(path = ?store.path(), %e, "scheduled automatic backup failed");
                 }
@@ -101,13 +135,7 @@ impl Layer for AutoState {
                 }
             });
         match spawned {
-            Ok(handle) => {
-                if let Ok(mut worker) = self.worker.lock()
-                    && let Some(previous) = worker.replace(handle)
-                {
-                    let _ = previous.join();
-                }
-            }
+            Ok(handle) => worker.thread = Some(handle),
             Err(e) => {
                 tracing::warn!(%e, "could not start the automatic backup thread");
                 self.running.store(false, Ordering::Release);

@@ -22,7 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     /// Keeps peerlite from opening this file with a plain descriptor while the store is open;
     /// released by `close`.
     pub open_file: Mutex<Option<connection::OpenFile>>,
+    /// The app's handles on the store (every clone; not a layer's background thread's).
+    app_handles: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -144,9 +146,35 @@ impl Inner {
 }
 
 /// The relational store.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RdbStore {
     pub(crate) inner: Arc<Inner>,
+    /// An app's handle (every clone of an opened store), not one a background thread of a
+    /// layer holds (an automatic backup): the drop of the app's last handle ends the store.
+    app: bool,
+}
+
+impl Clone for RdbStore {
+    fn clone(&self) -> Self {
+        if self.app {
+            self.inner.app_handles.fetch_add(1, Ordering::AcqRel);
+        }
+        RdbStore {
+            inner: Arc::clone(&self.inner),
+            app: self.app,
+        }
+    }
+}
+
+impl Drop for RdbStore {
+    /// The app's last handle tells the layers the store is closing (an automatic backup still
+    /// running holds the store too, and is waited for), so the store closes here, not on a
+    /// background thread after this returns.
+    fn drop(&mut self) {
+        if self.app && self.inner.app_handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.layers.closing();
+        }
+    }
 }
 
 impl RdbStore {
@@ -183,14 +211,21 @@ impl RdbStore {
             layers,
             this: this.clone(),
             open_file: Mutex::new(Some(connection::OpenFile::register(config.path()))),
+            app_handles: AtomicU64::new(1),
             config,
         });
         if let Some(conn) = probe {
             inner.readers.seed(conn);
         }
-        let store = RdbStore { inner };
+        let store = RdbStore { inner, app: true };
         store.check_security_level()?;
         Ok(store)
+    }
+
+    /// A handle for a background thread of a layer (an automatic backup): its drop does not
+    /// end the store.
+    pub(crate) fn internal(inner: Arc<Inner>) -> RdbStore {
+        RdbStore { inner, app: false }
     }
 
     /// Records the level a store is created at; a later open may raise it but never lower it.

@@ -10,6 +10,7 @@ mod damaged;
 mod encrypted;
 mod keys;
 mod online;
+mod regress_auto_backup_outlives_store;
 mod regress_encrypted_damage;
 mod regress_header_damage;
 mod regress_lost_store;
