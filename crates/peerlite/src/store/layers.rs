@@ -53,7 +53,8 @@ pub(crate) trait Layer: Send + Sync + 'static {
     /// `err`, a corruption of the database at `db`, is on its way to the caller.
     fn corruption(&self, _db: &Path, _err: &Error) {}
 
-    /// The store is closing; its connections are still open.
+    /// The store is closing (`close()`, or the drop of the app's last handle; it may come
+    /// twice); its connections are still open.
     fn closing(&self) {}
 }
 
