@@ -445,8 +445,13 @@ fn install(config: &StoreConfig, journal: &Journal) -> Result<Option<String>> {
 fn newest_verified_backup(config: &StoreConfig) -> Result<Option<(String, PathBuf)>> {
     let candidates = list_backups(&naming::default_dir(config))?
         .into_iter()
-        .filter(|b| !b.name.starts_with(naming::PRE_RESTORE) && b.problem.is_none());
+        .filter(|b| !b.name.starts_with(naming::PRE_RESTORE));
     for candidate in candidates {
+        // The user hears why a newer backup was passed over.
+        if let Some(problem) = &candidate.problem {
+            tracing::warn!(backup = %candidate.name, %problem, "skipping a backup that fails verification");
+            continue;
+        }
         match crate::backup::verify_backup(&candidate.path, config.key.as_ref()) {
             Ok(_) => return Ok(Some((candidate.name, candidate.path))),
             Err(e) => {
