@@ -98,6 +98,10 @@ enum Command {
     RemoteQuery(cmd::remote_query::Args),
     /// Print the table holding a device's rows of a device-collaboration table.
     TableName(cmd::table_name::Args),
+    /// Where a store stands with its peers: epoch, watermarks, unsynced changes, tombstones.
+    Status(cmd::status::StatusArgs),
+    /// Purge tombstones past the retention now (`--older-than 0s`: every one).
+    Purge(cmd::status::PurgeArgs),
 }
 
 /// Options every command sees.
@@ -198,6 +202,8 @@ fn main() -> ExitCode {
         Command::Kv(args) => cmd::kv::run(&global, args),
         Command::Version(args) => cmd::version::run(&global, args),
         Command::Checkpoint(args) => cmd::checkpoint::run(&global, args),
+        Command::Status(args) => cmd::status::status(&global, args),
+        Command::Purge(args) => cmd::status::purge(&global, args),
         Command::Migrate(args) => cmd::migrate::run(&global, args),
         Command::Backup(args) => cmd::backup::run(&global, args),
         Command::Backups(args) => cmd::backups::run(&global, args),

@@ -333,6 +333,22 @@ pub enum Error {
         /// Its message.
         detail: String,
     },
+    /// A peer's watermark lies before deletes this store no longer remembers (their
+    /// tombstones were purged past the retention): a delta would never tell it of them, so it
+    /// needs a client reset.
+    #[error(
+        "{device} last synced {table} at change {watermark}; deletes up to change {purged} were purged since (tombstone retention), so it needs a client reset"
+    )]
+    ResetRequired {
+        /// The device that needs the reset.
+        device: String,
+        /// The table.
+        table: String,
+        /// Its watermark.
+        watermark: u64,
+        /// The highest purged sequence number.
+        purged: u64,
+    },
     /// A remote query's result is larger than the cap (4 MiB, as ArkData's).
     #[error("the query's result exceeds {max} bytes (at least {bytes} bytes)")]
     ResultTooLarge {
@@ -426,6 +442,7 @@ impl Error {
             Error::SyncFailed { code, .. } => *code,
             Error::DeviceIdChanged { .. } => 17040009,
             Error::ResultTooLarge { .. } => 17040010,
+            Error::ResetRequired { .. } => 17040011,
             Error::Remote { code, .. } => *code,
             Error::Protected { .. } => 17050001,
             Error::OwnObjectsDamaged { .. } => 17050002,
@@ -541,6 +558,9 @@ impl Error {
                 17040006 => {
                     "that device records this one at a level below the data's label: there, `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level"
                 }
+                17040011 => {
+                    "this device was away longer than that device keeps deletes (`peerlite status --home H DB` shows the watermarks); it must be re-seeded from that device (a client reset)"
+                }
                 17040010 => {
                     "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"
                 }
@@ -549,6 +569,9 @@ impl Error {
                 }
                 _ => "the other device reported the failure; see its log (`peerlite serve -v`)",
             },
+            Error::ResetRequired { .. } => {
+                "that device was away longer than this one keeps deletes (`peerlite status --home H DB` shows the retention horizon); it must be re-seeded from this one (a client reset)"
+            }
             Error::ResultTooLarge { .. } => {
                 "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"
             }

@@ -22,6 +22,7 @@ pub mod schema_check;
 pub mod serve;
 pub mod sim;
 pub mod sql;
+pub mod status;
 pub mod sync;
 pub mod table_name;
 pub mod target;

@@ -15,6 +15,7 @@ mod modes;
 mod refusals;
 mod relay;
 mod remote_query;
+mod retention;
 mod serve;
 #[path = "../support/mod.rs"]
 mod support;

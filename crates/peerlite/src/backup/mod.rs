@@ -29,6 +29,16 @@ mod catalog;
 mod copy;
 mod manifest;
 pub(crate) mod naming;
+
+/// A time (ms since the Unix epoch) as RFC 3339 in UTC with milliseconds, as backups show it:
+/// `2026-11-21T08:01:02.123Z`.
+///
+/// ```
+/// assert_eq!(peerlite::backup::format_utc_ms(0), "1970-01-01T00:00:00.000Z");
+/// ```
+pub fn format_utc_ms(ms: u64) -> String {
+    naming::rfc3339(ms)
+}
 mod pacing;
 mod restore;
 

@@ -29,6 +29,7 @@ pub(crate) mod layer;
 pub(crate) mod mark;
 pub(crate) mod registers;
 pub(crate) mod registry;
+pub mod retention;
 pub(crate) mod state;
 pub(crate) mod triggers;
 mod validate;
@@ -37,6 +38,7 @@ pub(crate) mod verify;
 pub use hlc::{Clock, Hlc, MAX_DRIFT_MS, ManualClock, SystemClock};
 pub use registers::ColumnRegister;
 pub use registry::{DistributedTableType, TableMeta};
+pub use retention::{DEFAULT_RETENTION, PurgeReport};
 
 use crate::StoreKind;
 use crate::error::{Error, Result};

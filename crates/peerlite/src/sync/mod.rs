@@ -35,6 +35,7 @@ mod dispatch;
 pub(crate) mod extract;
 pub(crate) mod merge;
 mod message;
+mod overview;
 mod peer;
 mod query;
 mod session;
@@ -53,6 +54,7 @@ pub use message::{
     PROTOCOL_VERSION, Packed, Query, QueryReply, Refusal, RowChange, SyncMessage, SyncMode,
     TableSummary, Watermark, Welcome, WireRegister,
 };
+pub use overview::{PeerOverview, SyncOverview};
 pub use peer::{DeviceLevel, Peer};
 pub use query::{MAX_QUERY_BYTES, QueryRows, answer_query};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};

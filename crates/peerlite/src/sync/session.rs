@@ -403,6 +403,9 @@ impl Session {
                     .filter(|w| w.epoch == my_epoch && w.filter == self.filter_id)
                     .map(|w| (w.table.as_str(), w.seq))
                     .collect();
+                for (table, seq) in &since {
+                    self.acknowledged(table, self.filter_id, *seq);
+                }
                 if let Some(o) = self.out.as_mut() {
                     o.queue = self
                         .tables
@@ -547,6 +550,9 @@ impl Session {
             .filter(|m| m.epoch == my_epoch)
             .map(|m| (m.table.as_str(), m.seq))
             .collect();
+        for (table, seq) in &since {
+            self.acknowledged(table, self.filter_id, *seq);
+        }
         let queue = self
             .tables
             .iter()
@@ -646,10 +652,10 @@ impl Session {
         // Acknowledged: go on after it. A gap at the receiver (an earlier batch was lost):
         // go back to what it has. Anything else is a stale or repeated acknowledgement of an
         // earlier batch — answering it would resend, and duplicated messages would multiply.
-        let resume = if a.last >= b.last {
-            b.last
+        let (resume, confirmed) = if a.last >= b.last {
+            (b.last, true)
         } else if a.last < b.prev {
-            a.last
+            (a.last, false)
         } else {
             return Ok(Vec::new());
         };
@@ -657,7 +663,25 @@ impl Session {
             front.1 = resume;
         }
         out.inflight = None;
+        if confirmed {
+            self.acknowledged(&a.table, a.filter, resume);
+        }
         self.next_batch()
+    }
+
+    /// Notes that the peer holds this store's changes of `table` up to `seq`. Bookkeeping
+    /// for `peerlite status` and client reset: a failure to record it costs nothing but an
+    /// over-count of unsynced changes, so it never ends the session.
+    fn acknowledged(&self, table: &str, filter: u64, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .note_acknowledged(&self.peer.device, table, filter, seq)
+        {
+            tracing::warn!(peer = %self.peer.device, table, %e, "could not record what the peer acknowledged");
+        }
     }
 
     /// What to send again after a silence: the `Hello`, the batch in flight, or `Finish`.

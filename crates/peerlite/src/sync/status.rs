@@ -29,6 +29,9 @@ pub enum SyncStatus {
     IdentityMismatch,
     /// The session made no progress before its time ran out (17040008).
     TimedOut,
+    /// The receiving device's watermark lies before deletes the sender no longer remembers
+    /// (tombstones purged past the retention): it needs a client reset (17040011).
+    ResetRequired,
     /// A table is distributed in another mode on the peer (14800051).
     ModeMismatch,
     /// The device could not be reached (a network code from the driver, e.g. 17060007).
@@ -40,7 +43,7 @@ pub enum SyncStatus {
 }
 
 /// Codes of the statuses with a fixed one.
-const FIXED: [(SyncStatus, u32); 8] = [
+const FIXED: [(SyncStatus, u32); 9] = [
     (SyncStatus::Ok, 0),
     (SyncStatus::NotDistributed, 17040001),
     (SyncStatus::Protocol, 17040004),
@@ -48,6 +51,7 @@ const FIXED: [(SyncStatus, u32); 8] = [
     (SyncStatus::SecurityRefused, 17040006),
     (SyncStatus::IdentityMismatch, 17040007),
     (SyncStatus::TimedOut, 17040008),
+    (SyncStatus::ResetRequired, 17040011),
     (SyncStatus::ModeMismatch, 14800051),
 ];
 
@@ -92,6 +96,7 @@ impl std::fmt::Display for SyncStatus {
             SyncStatus::SecurityRefused => "refused by security level",
             SyncStatus::IdentityMismatch => "identity mismatch",
             SyncStatus::TimedOut => "timed out",
+            SyncStatus::ResetRequired => "client reset required",
             SyncStatus::ModeMismatch => "distributed in another mode",
             SyncStatus::Unreachable(_) => "unreachable",
             SyncStatus::Untrusted(_) => "untrusted",

@@ -13,9 +13,10 @@ use super::extract;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
 use super::query::QueryRows;
-use super::watermark;
+use super::watermark::{self, Ledger};
 use super::wire::WireFilter;
 use crate::changes::registry::{self, TableMeta};
+use crate::changes::retention;
 use crate::error::{Error, Result};
 use crate::store::{RdbStore, SecurityLevel, SubscribeType};
 
@@ -67,6 +68,9 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn watermark(&self, peer: &str, table: &str, filter: u64, epoch: &str) -> Result<u64>;
     /// The next batch to send.
     fn next_batch(&self, request: BatchRequest<'_>) -> Result<Batch>;
+    /// `peer` holds this store's changes of `table` under `filter` up to `seq`, in this
+    /// store's current epoch (it acknowledged them, or said so as a session began).
+    fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()>;
     /// Applies a batch from `peer` and moves its watermark to `watermark`, in one transaction;
     /// tells the store's observers what changed.
     fn apply_batch(
@@ -153,6 +157,21 @@ impl SyncStore for RdbStore {
 
     fn begin_session(&self) -> Result<()> {
         let path = self.path();
+        if !self.config().read_only {
+            let now = self.config().clock.now_ms();
+            let due = self
+                .inner
+                .read(|c| retention::purge_due(c, now).map_err(|e| Error::from_sqlite(e, path)))?;
+            if due {
+                let report = self.transaction(|tx| {
+                    retention::purge_if_due(tx.conn()?, now)
+                        .map_err(|e| Error::from_sqlite(e, path))
+                })?;
+                if let Some(r) = report.filter(|r| r.purged > 0) {
+                    tracing::info!(path = ?path, purged = r.purged, horizon_ms = r.horizon_ms, "purged tombstones past the retention");
+                }
+            }
+        }
         let device = RdbStore::device_id(self).to_owned();
         let known = self.inner.read(|c| {
             crate::store::meta::get(c, crate::changes::identity::SYNCED_AS)
@@ -169,9 +188,9 @@ impl SyncStore for RdbStore {
 
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>> {
         let path = self.path();
-        let all = self
-            .inner
-            .read(|c| watermark::all(c, peer).map_err(|e| Error::from_sqlite(e, path)))?;
+        let all = self.inner.read(|c| {
+            watermark::all(c, Ledger::Received, peer).map_err(|e| Error::from_sqlite(e, path))
+        })?;
         Ok(all
             .into_iter()
             .map(|(table, filter, epoch, seq)| Watermark {
@@ -186,7 +205,8 @@ impl SyncStore for RdbStore {
     fn watermark(&self, peer: &str, table: &str, filter: u64, epoch: &str) -> Result<u64> {
         let path = self.path();
         self.inner.read(|c| {
-            watermark::get(c, peer, table, filter, epoch).map_err(|e| Error::from_sqlite(e, path))
+            watermark::get(c, Ledger::Received, peer, table, filter, epoch)
+                .map_err(|e| Error::from_sqlite(e, path))
         })
     }
 
@@ -205,6 +225,16 @@ impl SyncStore for RdbStore {
                 .iter()
                 .filter(|m| m.name == r.table || m.base.as_deref() == Some(r.table))
                 .collect();
+            // Deletes purged after the peer's watermark would never reach it.
+            let purged = retention::purged_seq(conn, r.table).map_err(sql_err)?;
+            if r.since > 0 && r.since < purged {
+                return Err(Error::ResetRequired {
+                    device: r.peer.to_owned(),
+                    table: r.table.to_owned(),
+                    watermark: r.since,
+                    purged,
+                });
+            }
             let own_epoch = crate::store::meta::get(conn, "epoch")
                 .map_err(sql_err)?
                 .unwrap_or_default();
@@ -230,6 +260,33 @@ impl SyncStore for RdbStore {
         })
     }
 
+    fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()> {
+        if self.config().read_only {
+            return Ok(());
+        }
+        let path = self.path();
+        let epoch = RdbStore::epoch(self)?;
+        let known = self.inner.read(|c| {
+            watermark::get(c, Ledger::Acknowledged, peer, table, filter, &epoch)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })?;
+        if seq <= known {
+            return Ok(());
+        }
+        self.transaction(|tx| {
+            watermark::set(
+                tx.conn()?,
+                Ledger::Acknowledged,
+                peer,
+                table,
+                filter,
+                &epoch,
+                seq,
+            )
+            .map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
     fn apply_batch(&self, peer: &str, peer_epoch: &str, b: &Batch, last: u64) -> Result<Applied> {
         let path = self.path();
         let applied = self.transaction(|tx| {
@@ -246,8 +303,16 @@ impl SyncStore for RdbStore {
                 let _paused = sync.pause_capture();
                 merge::apply_batch(tx, sync, &logical, b)?
             };
-            watermark::set(conn, peer, &b.table, b.filter, peer_epoch, last)
-                .map_err(|e| Error::from_sqlite(e, path))?;
+            watermark::set(
+                conn,
+                Ledger::Received,
+                peer,
+                &b.table,
+                b.filter,
+                peer_epoch,
+                last,
+            )
+            .map_err(|e| Error::from_sqlite(e, path))?;
             Ok(applied)
         })?;
         if !applied.keys.is_empty() {

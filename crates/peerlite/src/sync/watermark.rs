@@ -1,42 +1,72 @@
-//! What this device has received from each peer: per (peer, table, predicate filter), the last
-//! sequence number applied, in the peer's epoch. It is written in the same transaction as the
-//! batch it covers, so an interrupted sync resumes exactly where it stopped; a peer whose
-//! epoch changed (restored or re-created) is read from the start again.
+//! Two ledgers of sequence numbers per (peer, table, predicate filter), one mechanism:
+//!
+//! - [`Ledger::Received`]: what this device has received from each peer — the last sequence
+//!   number applied, in the peer's epoch. It is written in the same transaction as the batch
+//!   it covers, so an interrupted sync resumes exactly where it stopped; a peer whose epoch
+//!   changed (restored or re-created) is read from the start again.
+//! - [`Ledger::Acknowledged`]: what each peer has acknowledged of this device's changes — the
+//!   last sequence number it confirmed, in this device's epoch. Changes past it are unsynced
+//!   to that peer (`peerlite status`), and a client reset recovers exactly those.
 
 use rusqlite::{Connection, OptionalExtension};
 
-const DDL: &str = "CREATE TABLE IF NOT EXISTS peerlite_watermarks(
+/// Which ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ledger {
+    /// Received from the peer, in the peer's epoch.
+    Received,
+    /// Acknowledged by the peer, in this device's epoch.
+    Acknowledged,
+}
+
+impl Ledger {
+    fn table(self) -> &'static str {
+        match self {
+            Ledger::Received => "peerlite_watermarks",
+            Ledger::Acknowledged => "peerlite_acks",
+        }
+    }
+
+    fn ddl(self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {}(
   device TEXT NOT NULL,
   tbl TEXT NOT NULL,
   filter INTEGER NOT NULL,
   epoch TEXT NOT NULL,
   seq INTEGER NOT NULL,
   PRIMARY KEY(device, tbl, filter)
-) WITHOUT ROWID;";
-
-fn exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'peerlite_watermarks')",
-        [],
-        |r| r.get(0),
-    )
+) WITHOUT ROWID;",
+            self.table()
+        )
+    }
 }
 
-/// The last sequence number received from `device` for `table`/`filter` in `epoch` (0 when
-/// nothing, or when it counted in another epoch).
+fn exists(conn: &Connection, ledger: Ledger) -> rusqlite::Result<bool> {
+    crate::store::schema::table_exists(conn, ledger.table())
+}
+
+/// The last sequence number of `device`'s `table`/`filter` in `epoch` (0 when nothing, or
+/// when it counted in another epoch).
 pub(crate) fn get(
     conn: &Connection,
+    ledger: Ledger,
     device: &str,
     table: &str,
     filter: u64,
     epoch: &str,
 ) -> rusqlite::Result<u64> {
-    if !exists(conn)? {
+    if !exists(conn, ledger)? {
         return Ok(0);
     }
     let found: Option<(String, i64)> = conn
-        .prepare_cached("SELECT epoch, seq FROM peerlite_watermarks WHERE device = ?1 AND tbl = ?2 AND filter = ?3")?
-        .query_row(rusqlite::params![device, table, filter as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached(&format!(
+            "SELECT epoch, seq FROM {} WHERE device = ?1 AND tbl = ?2 AND filter = ?3",
+            ledger.table()
+        ))?
+        .query_row(rusqlite::params![device, table, filter as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     Ok(match found {
         Some((e, seq)) if e == epoch => seq as u64,
@@ -44,40 +74,69 @@ pub(crate) fn get(
     })
 }
 
-/// Every watermark of `device` (table, filter, epoch, seq).
+/// Every entry of `device` (table, filter, epoch, seq).
 pub(crate) fn all(
     conn: &Connection,
+    ledger: Ledger,
     device: &str,
 ) -> rusqlite::Result<Vec<(String, u64, String, u64)>> {
-    if !exists(conn)? {
+    if !exists(conn, ledger)? {
         return Ok(Vec::new());
     }
-    conn.prepare("SELECT tbl, filter, epoch, seq FROM peerlite_watermarks WHERE device = ?1")?
-        .query_map([device], |r| {
-            Ok((
-                r.get(0)?,
-                r.get::<_, i64>(1)? as u64,
-                r.get(2)?,
-                r.get::<_, i64>(3)? as u64,
-            ))
-        })?
-        .collect()
+    conn.prepare(&format!(
+        "SELECT tbl, filter, epoch, seq FROM {} WHERE device = ?1 ORDER BY tbl, filter",
+        ledger.table()
+    ))?
+    .query_map([device], |r| {
+        Ok((
+            r.get(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get(2)?,
+            r.get::<_, i64>(3)? as u64,
+        ))
+    })?
+    .collect()
 }
 
-/// Records the watermark.
+/// Every device either ledger names.
+pub(crate) fn devices(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for ledger in [Ledger::Received, Ledger::Acknowledged] {
+        if exists(conn, ledger)? {
+            let mut stmt =
+                conn.prepare(&format!("SELECT DISTINCT device FROM {}", ledger.table()))?;
+            for d in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                out.push(d?);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Records the entry.
 pub(crate) fn set(
     conn: &Connection,
+    ledger: Ledger,
     device: &str,
     table: &str,
     filter: u64,
     epoch: &str,
     seq: u64,
 ) -> rusqlite::Result<()> {
-    conn.execute_batch(DDL)?;
-    conn.prepare_cached(
-        "INSERT INTO peerlite_watermarks(device, tbl, filter, epoch, seq) VALUES (?1, ?2, ?3, ?4, ?5)
+    conn.execute_batch(&ledger.ddl())?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO {}(device, tbl, filter, epoch, seq) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(device, tbl, filter) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq",
-    )?
-    .execute(rusqlite::params![device, table, filter as i64, epoch, seq as i64])?;
+        ledger.table()
+    ))?
+    .execute(rusqlite::params![
+        device,
+        table,
+        filter as i64,
+        epoch,
+        seq as i64
+    ])?;
     Ok(())
 }

@@ -21,5 +21,6 @@ mod regress_stale_conflicts;
 mod regress_stale_states;
 mod remote_query;
 mod replace;
+mod retention;
 mod seams;
 mod wire_golden;

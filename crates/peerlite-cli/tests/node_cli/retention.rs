@@ -1,0 +1,117 @@
+//! Tombstone retention from the command line: `peerlite purge` forgets deletes, `peerlite
+//! status` shows where a store stands with each peer, and a device whose watermark lies
+//! before a purge gets `error[17040011]` (a client reset is required) — never a delta that
+//! silently keeps a row its peer deleted.
+
+use serde_json::json;
+
+use crate::common::*;
+
+fn status(d: &Device) -> serde_json::Value {
+    let out = stdout_of(
+        peerlite()
+            .args(["--json", "status", "--home"])
+            .arg(&d.home)
+            .arg(&d.db),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn purge(d: &Device, older_than: &str) -> String {
+    stdout_of(
+        peerlite()
+            .args(["purge", "--home"])
+            .arg(&d.home)
+            .arg(&d.db)
+            .args(["--older-than", older_than]),
+    )
+}
+
+#[test]
+fn a_device_behind_a_purge_is_told_it_needs_a_reset() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    let served = serve_for(&b, &a, "SL1", "SL1");
+    sql(&a.db, &["INSERT INTO note(text) VALUES ('milk'), ('eggs')"]);
+    b.sync_ok(&["--pull"]);
+
+    sql(&a.db, &["DELETE FROM note WHERE text = 'milk'"]);
+    // Inside the retention nothing goes.
+    assert_eq!(
+        purge(&a, "30d")
+            .lines()
+            .next()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap(),
+        "purged 0 tombstones"
+    );
+    assert!(purge(&a, "0s").starts_with("purged 1 tombstones; horizon 20"));
+    let mine = status(&a);
+    assert_eq!(mine["tombstones"], json!(0));
+    assert!(mine["horizon_ms"].as_u64().unwrap() > 0);
+    // a knows b holds the first two rows.
+    assert_eq!(mine["peers"][0]["device"], json!(b.id));
+
+    let (code, out, _) = b.sync(&["--pull"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with(&format!("{} error[17040011]", a.id)),
+        "{out}"
+    );
+    // Nothing half-applied: the reset decides.
+    let table = b.table_of(&a);
+    assert_eq!(
+        b.rows(&format!("SELECT count(*) FROM \"{table}\"")),
+        vec![json!([2])]
+    );
+    assert!(served.stop().success());
+}
+
+#[test]
+fn status_shows_epoch_watermarks_and_unsynced_changes() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    let fresh = status(&a);
+    assert_eq!(fresh["peers"], json!([]));
+    assert_eq!(fresh["retention_ms"], json!(30u64 * 86_400_000));
+    sql(&a.db, &["INSERT INTO note(text) VALUES ('milk')"]);
+    a.sync_ok(&["--push"]);
+    sql(&a.db, &["INSERT INTO note(text) VALUES ('eggs'), ('tea')"]);
+    let s = status(&a);
+    assert_eq!(s["peers"][0]["device"], json!(b.id));
+    assert_eq!(s["peers"][0]["unsynced"], json!(2));
+    assert_eq!(s["epoch"].as_str().unwrap().len(), 32);
+    let text = stdout_of(
+        peerlite()
+            .args(["status", "--home"])
+            .arg(&a.home)
+            .arg(&a.db),
+    );
+    assert!(
+        text.contains(&format!("peer {}  unsynced 2", b.id)),
+        "{text}"
+    );
+    assert!(text.contains("retention   30d"), "{text}");
+    assert!(served.stop().success());
+}
+
+#[test]
+fn bad_durations_are_usage_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    for bad in ["30", "1w", "-1s", "x"] {
+        let out = peerlite()
+            .args(["purge", "--home"])
+            .arg(&a.home)
+            .arg(&a.db)
+            .args(["--older-than", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+    }
+}
