@@ -209,7 +209,7 @@ fn hint(code: u32) -> &'static str {
             "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` waits longer)"
         }
         17040006 => {
-            "the device's recorded level is below the data's label: `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level, if it may hold this data"
+            "either the device that refused records the other at a level below the data's label (there: `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level, if it may hold this data), or the receiving copy of the store is labelled below the data (raise it there: `peerlite --level Sk sql DB \"SELECT 1\"`)"
         }
         17040001 => "make the tables distributed on both devices: `peerlite distribute DB TABLE`",
         17040005 | 14800051 => {

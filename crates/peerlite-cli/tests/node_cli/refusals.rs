@@ -103,3 +103,30 @@ fn data_above_the_peers_level_is_refused_both_ways() {
     );
     assert!(served.stop().success());
 }
+
+/// An S3 store pushed into a copy of the store labelled S1 on a device trusted at SL3, and
+/// that device relayed the rows to an SL1 device: the label did not travel with the data.
+/// Data labelled S_k now enters only a store labelled S_k or above, in both directions.
+#[test]
+fn data_never_enters_a_copy_of_the_store_labelled_below_it() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL3").with_notes(&["--level", "S3"]);
+    let b = Device::new(root.path(), "b", "SL3").with_notes(&["--level", "S1"]);
+    let served = serve_for(&a, &b, "SL3", "SL3");
+    sql(&a.db, &["INSERT INTO note(text) VALUES ('secret')"]);
+    sql(&b.db, &["INSERT INTO note(text) VALUES ('public')"]);
+    let (code, out, _) = a.sync(&["--push"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with(&format!("{} error[17040006]", b.id)) && out.contains("labelled S1"),
+        "{out}"
+    );
+    assert_eq!(b.device_tables(), 0);
+    // The other way is upward: b's S1 rows may enter a's S3 store.
+    a.sync_ok(&["--pull"]);
+    assert_eq!(
+        a.rows(&format!("SELECT text FROM \"{}\"", a.table_of(&b))),
+        vec![serde_json::json!(["public"])]
+    );
+    assert!(served.stop().success());
+}

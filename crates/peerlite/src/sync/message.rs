@@ -129,8 +129,10 @@ pub struct Hello {
     pub store: String,
     /// The initiator's database epoch.
     pub epoch: String,
-    /// The label (1..=4) of the initiator's data. Information only: what may flow is decided
-    /// by the device level each side recorded for the other when they were paired.
+    /// The label (1..=4) of the initiator's store. What may flow to a device is decided by
+    /// the device level each side recorded for the other when they were paired; besides,
+    /// data enters only a store labelled as high as the data (so a lower-labelled copy of the
+    /// store never holds it, nor relays it further).
     pub security_level: u8,
     /// Which streams to run.
     pub mode: SyncMode,
@@ -164,7 +166,7 @@ pub struct Welcome {
     pub device: String,
     /// The responder's database epoch.
     pub epoch: String,
-    /// The label of the responder's data (information only, as in `Hello`).
+    /// The label of the responder's store (as in `Hello`).
     pub security_level: u8,
     /// The tables both sides sync in this session.
     pub tables: Vec<String>,

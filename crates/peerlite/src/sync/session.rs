@@ -24,7 +24,7 @@ use super::status::SyncStatus;
 use super::surface::{BatchRequest, SyncStore};
 use super::wire::{WireFilter, filter_id};
 use crate::error::{Error, Result, StoreKind};
-use crate::store::{DeviceFilter, RdbPredicates};
+use crate::store::{DeviceFilter, RdbPredicates, SecurityLevel};
 
 /// Rows per batch.
 pub const DEFAULT_BATCH_ROWS: usize = 2000;
@@ -121,6 +121,16 @@ pub struct Session {
     welcome: Option<SyncMessage>,
     /// The `Abort` this side sent, repeated to a peer that did not hear it.
     abort: Option<SyncMessage>,
+    /// Why batches from the peer are refused: its data is labelled above this store.
+    refuse_incoming: Option<String>,
+}
+
+/// Data labelled `data` may enter a store labelled `store` only when the store is labelled as
+/// high: otherwise a lower-labelled copy of the store would hold it, and relay it to devices
+/// the data's own store would refuse. `None` when it may; the reason when not.
+fn label_refusal(data: u8, store: SecurityLevel, whose: &str) -> Option<String> {
+    (data > store.as_u8())
+        .then(|| format!("the data is S{data}; {whose} store is labelled {store}, below it"))
 }
 
 fn v1(m: MessageV1) -> SyncMessage {
@@ -224,6 +234,7 @@ impl Session {
             hello: Some(hello.clone()),
             welcome: None,
             abort: None,
+            refuse_incoming: None,
             store,
         };
         Ok((session, hello))
@@ -272,6 +283,7 @@ impl Session {
             hello: None,
             welcome: None,
             abort: None,
+            refuse_incoming: None,
         };
         let Some(h) = h else {
             let out = session.abort(SyncStatus::Protocol, "a session starts with Hello".into());
@@ -340,12 +352,40 @@ impl Session {
             }
         }
         let label = store.data_label();
-        // Data labelled S_k goes only to devices whose recorded level admits it.
-        let refuse_pull = h.mode.pulls() && !self.peer.level.admits(label);
-        let refusal = format!(
-            "this store's data is {label}; the peer is a {} device",
-            self.peer.level
-        );
+        if SecurityLevel::from_u8(h.security_level).is_none() {
+            return Ok(self.abort(
+                SyncStatus::Protocol,
+                format!(
+                    "the Hello labels its data S{}, not S1..S4",
+                    h.security_level
+                ),
+            ));
+        }
+        // Data labelled S_k goes only to devices whose recorded level admits it, and only
+        // into a store labelled S_k or above.
+        let device_refusal = (!self.peer.level.admits(label)).then(|| {
+            format!(
+                "this store's data is {label}; the peer is a {} device",
+                self.peer.level
+            )
+        });
+        let store_refusal = SecurityLevel::from_u8(h.security_level)
+            .and_then(|theirs| label_refusal(label.as_u8(), theirs, "the receiving"));
+        let pull_refusal = device_refusal.or(store_refusal);
+        let refuse_pull = h.mode.pulls() && pull_refusal.is_some();
+        let refusal = pull_refusal.unwrap_or_default();
+        if h.mode.pushes() {
+            self.refuse_incoming = label_refusal(h.security_level, label, "this");
+        }
+        if let Some(reason) = &self.refuse_incoming {
+            refused.extend(self.tables.iter().map(|t| Refusal {
+                table: t.clone(),
+                code: SECURITY_REFUSED,
+                reason: reason.clone(),
+            }));
+            self.result.status = SyncStatus::SecurityRefused;
+            self.result.message = Some(reason.clone());
+        }
         if refuse_pull {
             refused.extend(self.tables.iter().map(|t| Refusal {
                 table: t.clone(),
@@ -512,6 +552,9 @@ impl Session {
             ));
         }
         self.phase = Phase::Running;
+        if self.inc.is_some() {
+            self.refuse_incoming = label_refusal(w.security_level, self.store.data_label(), "this");
+        }
         self.peer_epoch = w.epoch.clone();
         self.tables = w.tables.clone();
         self.packed = w.features.iter().any(|f| f == FEATURE_ZSTD);
@@ -532,15 +575,27 @@ impl Session {
             return Ok(Vec::new());
         }
         let label = self.store.data_label();
-        if !self.peer.level.admits(label) {
+        let device_refusal = (!self.peer.level.admits(label)).then(|| {
+            format!(
+                "this store's data is {label}; the peer is a {} device",
+                self.peer.level
+            )
+        });
+        let store_refusal = SecurityLevel::from_u8(w.security_level).map_or_else(
+            || {
+                Some(format!(
+                    "the peer labels its store S{}, not S1..S4",
+                    w.security_level
+                ))
+            },
+            |theirs| label_refusal(label.as_u8(), theirs, "the peer's"),
+        );
+        if let Some(reason) = device_refusal.or(store_refusal) {
             if let Some(out) = self.out.as_mut() {
                 out.done = true;
             }
             self.result.status = SyncStatus::SecurityRefused;
-            self.result.message = Some(format!(
-                "this store's data is {label}; the peer is a {} device",
-                self.peer.level
-            ));
+            self.result.message = Some(reason);
             return Ok(Vec::new());
         }
         let my_epoch = self.store.epoch()?;
@@ -603,6 +658,11 @@ impl Session {
     }
 
     fn on_batch(&mut self, b: &Batch) -> Result<Vec<SyncMessage>> {
+        if let Some(reason) = self.refuse_incoming.clone() {
+            // Refused in the handshake; a peer that sends anyway is told again, and nothing
+            // of it is applied.
+            return Ok(self.abort(SyncStatus::SecurityRefused, reason));
+        }
         if self.inc.is_none() {
             return Err(Error::Protocol {
                 detail: "a batch in a stream this side does not receive".into(),

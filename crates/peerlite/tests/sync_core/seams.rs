@@ -52,16 +52,18 @@ fn a_hello_that_claims_another_device_than_the_channel_proved_is_refused() {
 
 #[test]
 fn what_may_flow_follows_the_recorded_level_never_the_claimed_one() {
-    // The laptop's data is S3. A phone recorded at SL2 that claims level 4 in its Hello is
-    // still refused a pull; one recorded at SL3 that claims level 1 is served.
+    // The laptop's data is S3. A phone recorded at SL2 whose Hello claims level 4 is still
+    // refused a pull; one recorded at SL3 or SL5 is served. (The level in the Hello is the
+    // label of the phone's store, which must be S3 or above to take S3 data: see
+    // `data_never_enters_a_store_labelled_below_it`.)
     let dir = tempfile::tempdir().unwrap();
     let laptop = labelled(dir.path(), "laptop", SecurityLevel::S3);
     add_notes(&laptop, "l", 2);
-    let phone = note_device(dir.path(), "phone", &clock_at(T0));
+    let phone = labelled(dir.path(), "phone", SecurityLevel::S4);
     for (recorded, claimed, served) in [
         (DeviceLevel::Sl2, 4u8, false),
-        (DeviceLevel::Sl3, 1, true),
-        (DeviceLevel::Sl5, 1, true),
+        (DeviceLevel::Sl3, 3, true),
+        (DeviceLevel::Sl5, 4, true),
     ] {
         let (_, hello) = start(&phone, "laptop", SyncMode::Pull, None);
         let SyncMessage::V1(MessageV1::Hello(mut h)) = hello else {
@@ -94,6 +96,69 @@ fn what_may_flow_follows_the_recorded_level_never_the_claimed_one() {
     let sent = a.handle(&out[0]);
     assert!(sent.iter().all(|m| !is_batch(m)), "{sent:?}");
     assert_eq!(a.result().status, SyncStatus::SecurityRefused);
+}
+
+#[test]
+fn data_never_enters_a_store_labelled_below_it() {
+    // An S3 store pushed its rows into a copy of the store labelled S1 on a device trusted
+    // at SL3, which then relayed them to an SL1 device: the label did not travel with the
+    // data. Now data labelled S_k enters only a store labelled S_k or above, whatever the
+    // devices' levels, in both directions, and a peer that sends anyway is aborted.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = labelled(dir.path(), "secret", SecurityLevel::S3);
+    add_notes(&secret, "s", 2);
+    let low = labelled(dir.path(), "low", SecurityLevel::S1);
+    let high = Peer::new("low", DeviceLevel::Sl5);
+    // Push from the S3 store: refused before any batch.
+    let (mut a, hello) = Session::start(&secret, &high, SyncMode::Push, None).unwrap();
+    let (b, out) = Session::accept(&low, &Peer::new("secret", DeviceLevel::Sl5), &hello);
+    assert_eq!(b.result().status, SyncStatus::SecurityRefused, "{out:?}");
+    let sent = a.handle(&out[0]);
+    assert!(sent.iter().all(|m| !is_batch(m)), "{sent:?}");
+    assert_eq!(a.result().status, SyncStatus::SecurityRefused);
+    // Pull by the S1 store from the S3 one: refused by the sender.
+    let (mut c, hello) = Session::start(
+        &low,
+        &Peer::new("secret", DeviceLevel::Sl5),
+        SyncMode::Pull,
+        None,
+    )
+    .unwrap();
+    let (d, out) = Session::accept(&secret, &high, &hello);
+    assert!(out.iter().all(|m| !is_batch(m)), "{out:?}");
+    assert_eq!(d.result().status, SyncStatus::SecurityRefused);
+    for m in &out {
+        c.handle(m);
+    }
+    assert_eq!(c.result().status, SyncStatus::SecurityRefused);
+    assert!(!table_exists(&low, &device_table(&low, "secret")));
+    // A sender that takes a lie about the receiving store's label is still refused by the
+    // receiver, which applies nothing.
+    let (mut e, hello) = Session::start(
+        &low,
+        &Peer::new("secret", DeviceLevel::Sl5),
+        SyncMode::Pull,
+        None,
+    )
+    .unwrap();
+    let SyncMessage::V1(MessageV1::Hello(mut h)) = hello else {
+        unreachable!()
+    };
+    h.security_level = 4;
+    let (_, out) = Session::accept(&secret, &high, &SyncMessage::V1(MessageV1::Hello(h)));
+    let batch = out
+        .iter()
+        .find(|m| is_batch(m))
+        .expect("the liar is served")
+        .clone();
+    e.handle(&out[0]);
+    let answer = e.handle(&batch);
+    assert_eq!(abort_code(&answer), 17040006, "{answer:?}");
+    assert!(!table_exists(&low, &device_table(&low, "secret")));
+    // Upward is fine: S1 data into the S3 store.
+    add_notes(&low, "l", 1);
+    let (r, _) = peerlite::sync::sync_in_memory(&low, &secret, SyncMode::Push, None).unwrap();
+    assert!(r.status.is_ok(), "{r:?}");
 }
 
 /// Runs a push from `phone` to `laptop` through two dispatchers with the given compression
