@@ -284,9 +284,11 @@ impl Error {
                 "use the existing identity (`peerlite device id --home H`) or choose another `--home`"
             }
             Error::NoIdentity { .. } => "create one with `peerlite device init --home H`",
+            Error::IdentityDamaged { reason, .. } if reason.starts_with("missing (device init") => {
+                "`peerlite device init --home H` was interrupted: run it again to finish"
+            }
             Error::IdentityDamaged { .. } => {
-                "if `peerlite device init --home H` was interrupted, run it again to finish; \
-                 otherwise restore the home directory from a copy"
+                "restore the home directory (its device.key above all) from a copy; to start over as a new device every peer must pair with again, move the home aside and run `peerlite device init --home H`"
             }
             Error::AlreadyTrusted { .. } => {
                 "to change it, run `peerlite trust remove` and then `peerlite trust add` again"

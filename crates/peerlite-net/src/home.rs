@@ -83,6 +83,17 @@ impl Home {
                 let (_, id) = parse_key(&key_path, &pem)?;
                 return Err(Error::IdentityExists { home: dir, id });
             }
+            // device.json names an identity whose key is gone: a new key would be another
+            // device to every peer (and to every store synced as this one), silently.
+            None if device_path.exists() => {
+                return Err(Error::IdentityDamaged {
+                    path: key_path,
+                    reason: format!(
+                        "the key file is missing; {} records the identity it belongs to, which a new key cannot restore",
+                        device_path.display()
+                    ),
+                });
+            }
             None => {
                 let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| {
                     Error::IdentityDamaged {

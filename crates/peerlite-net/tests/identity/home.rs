@@ -90,6 +90,41 @@ fn an_interrupted_init_is_finished_by_running_it_again() {
     assert_eq!(Home::open(dir.path()).unwrap().name(), "second");
 }
 
+/// A home whose device.key was lost: the hint said "run `device init` again", which minted a
+/// new identity over the recorded one (a new device to every peer, and a store synced as the
+/// old one refused with 17040009); a truncated key got the same hint, and `device init`
+/// refused it, so the advice could never work.
+#[test]
+fn a_lost_or_damaged_key_is_never_replaced_and_the_hint_says_what_works() {
+    for damage in ["remove", "truncate", "empty"] {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::init(dir.path(), Some("alpha"), DeviceLevel::Sl3).unwrap();
+        let key = dir.path().join("device.key");
+        match damage {
+            "remove" => fs::remove_file(&key).unwrap(),
+            "truncate" => {
+                let bytes = fs::read(&key).unwrap();
+                fs::write(&key, &bytes[..50]).unwrap();
+            }
+            _ => fs::write(&key, b"").unwrap(),
+        }
+        let record = fs::read(dir.path().join("device.json")).unwrap();
+        let err = Home::open(dir.path()).unwrap_err();
+        assert_eq!(err.code(), 17060013, "{damage}");
+        let err = Home::init(dir.path(), None, DeviceLevel::Sl1).unwrap_err();
+        assert_eq!(err.code(), 17060013, "{damage}: {err}");
+        assert!(
+            !err.hint().contains("run it again"),
+            "{damage}: {}",
+            err.hint()
+        );
+        assert!(err.hint().contains("from a copy"), "{damage}");
+        // The record of the identity is untouched.
+        assert_eq!(fs::read(dir.path().join("device.json")).unwrap(), record);
+        assert!(String::from_utf8_lossy(&record).contains(&home.id().to_string()));
+    }
+}
+
 #[test]
 fn missing_or_inconsistent_identities_are_refused_with_their_codes() {
     let dir = tempfile::tempdir().unwrap();
