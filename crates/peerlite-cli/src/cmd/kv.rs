@@ -141,6 +141,10 @@ fn put(global: &Global, args: &Args, key: &str, value: KvValue) -> peerlite::Res
             &args.store_id,
             super::level::kv_options(global, &args.store_dir, &args.store_id, true),
         )
+        // Captured from the first write, so each entry carries the time it was written: a
+        // store made syncable only at its first sync stamped every entry with that moment,
+        // and an older write on one device beat a newer one on another.
+        .and_then(|store| store.enable_sync().map(|()| store))
         .and_then(|store| store.put(key, value).map(|()| store));
     match result {
         Ok(_) => Ok(()),

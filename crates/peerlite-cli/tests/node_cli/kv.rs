@@ -79,3 +79,71 @@ fn device_collaboration_kv_stores_keep_each_devices_entries_apart() {
         KvValue::from("from a")
     );
 }
+
+/// A store made syncable only at its first sync stamped every entry with that moment, so an
+/// entry written first on one device beat one written later on another (no conflict, the
+/// later write silently lost). Entries `kv put` writes carry their own time now, and rows
+/// that existed before capture began carry the oldest time there is.
+#[test]
+fn the_later_write_wins_whenever_the_stores_first_sync() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    let (a_kv, b_kv) = (a.dir.join("kv"), b.dir.join("kv"));
+    kv(&a_kv, &["put", "theme", "dark"]);
+    // The clock moves on (no timing is asserted: only the order of the two writes).
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    kv(&b_kv, &["put", "theme", "light"]);
+    b.trusts(&a, "SL1", None);
+    let served = b.serve(&["--kv", b_kv.to_str().unwrap(), "settings"]);
+    a.trusts(&b, "SL1", Some(&served.addr));
+    for mode in ["--push", "--pull"] {
+        let (code, out, err) = run(peerlite()
+            .args(["sync", "--home"])
+            .arg(&a.home)
+            .arg("--kv")
+            .arg(&a_kv)
+            .args(["settings", mode]));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert!(served.stop().success());
+    for dir in [&a_kv, &b_kv] {
+        assert_eq!(kv(dir, &["get", "theme"]), "light\n");
+    }
+}
+
+/// Entries written before a store was made syncable (by an app through the library) have no
+/// known time: any entry written with capture on beats them, on whichever device.
+#[test]
+fn entries_from_before_capture_lose_to_any_captured_write() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    let (a_kv, b_kv) = (a.dir.join("kv"), b.dir.join("kv"));
+    // b's entry is written with capture on; a's, later, by an app that never enabled sync.
+    kv(&b_kv, &["put", "theme", "light"]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    {
+        let manager = KvManager::at(&a_kv).unwrap();
+        let store = manager
+            .get_kv_store("settings", Options::default())
+            .unwrap();
+        store.put("theme", "dark").unwrap();
+    }
+    b.trusts(&a, "SL1", None);
+    let served = b.serve(&["--kv", b_kv.to_str().unwrap(), "settings"]);
+    a.trusts(&b, "SL1", Some(&served.addr));
+    for mode in ["--push", "--pull"] {
+        let (code, out, err) = run(peerlite()
+            .args(["sync", "--home"])
+            .arg(&a.home)
+            .arg("--kv")
+            .arg(&a_kv)
+            .args(["settings", mode]));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert!(served.stop().success());
+    for dir in [&a_kv, &b_kv] {
+        assert_eq!(kv(dir, &["get", "theme"]), "light\n");
+    }
+}

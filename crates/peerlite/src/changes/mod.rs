@@ -77,6 +77,10 @@ impl DistributedConfig {
     }
 }
 
+/// The timestamp of rows that existed before their table was distributed: the oldest there
+/// is, so every write whose time is known beats them (equal ones resolve as ties do).
+pub const UNKNOWN_TIME: u64 = 1;
+
 /// One captured change, as `peerlite changes` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
@@ -447,9 +451,12 @@ fn distribute(
     // (see `store::writer`), so those deletions are captured too.
     tx.writer()?.enable_recursive_triggers().map_err(sql_err)?;
     // Existing rows are captured (they sync like new ones); rows already captured sync again
-    // when columns are added.
+    // when columns are added. When they were written is unknown, so they carry the oldest
+    // timestamp there is ([`UNKNOWN_TIME`]): every write whose time is known beats them —
+    // stamping them "now" would let a row written long ago on one device overwrite one
+    // written later on another that was captured from the start.
     let capture = format!(
-        "INSERT INTO {clock}(ident, seq, hlc, origin, tomb, cols) SELECT {id}, peerlite_seq(), peerlite_hlc(), 0, 0, NULL FROM {table} WHERE true ON CONFLICT(ident) DO NOTHING",
+        "INSERT INTO {clock}(ident, seq, hlc, origin, tomb, cols) SELECT {id}, peerlite_seq(), {UNKNOWN_TIME}, 0, 0, NULL FROM {table} WHERE true ON CONFLICT(ident) DO NOTHING",
         clock = meta.clock(),
         id = meta.identity_sql(),
         table = quote_ident(table),
