@@ -593,10 +593,13 @@ impl Session {
         if let Some(reason) = device_refusal.or(store_refusal) {
             if let Some(out) = self.out.as_mut() {
                 out.done = true;
+                out.finish_sent = true;
             }
             self.result.status = SyncStatus::SecurityRefused;
             self.result.message = Some(reason);
-            return Ok(Vec::new());
+            // The peer's incoming stream ends here (it would wait for it until the
+            // connection closed).
+            return Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))]);
         }
         let my_epoch = self.store.epoch()?;
         let since: HashMap<&str, u64> = w

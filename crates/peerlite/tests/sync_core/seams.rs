@@ -92,10 +92,18 @@ fn what_may_flow_follows_the_recorded_level_never_the_claimed_one() {
         None,
     )
     .unwrap();
-    let (_b, out) = accept(&phone, &hello);
+    let (mut b, out) = accept(&phone, &hello);
     let sent = a.handle(&out[0]);
     assert!(sent.iter().all(|m| !is_batch(m)), "{sent:?}");
     assert_eq!(a.result().status, SyncStatus::SecurityRefused);
+    // The refusing side ends the peer's incoming stream too (it waited for the connection to
+    // close), and both sessions finish.
+    for m in &sent {
+        for back in b.handle(m) {
+            a.handle(&back);
+        }
+    }
+    assert!(b.is_finished() && a.is_finished(), "{sent:?}");
 }
 
 #[test]
