@@ -174,11 +174,12 @@ fn rows_from(
     column: &str,
 ) -> anyhow::Result<Vec<String>> {
     let name = store.obtain_distributed_table_name(&owner.id().to_string(), table)?;
-    let exists = scalar(
-        store,
-        &format!("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '{name}'"),
+    let mut exists = store.query_sql(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        &[peerlite::Value::from(name.as_str())],
     )?;
-    if exists == "0" {
+    ensure!(exists.go_to_first_row()?, "no count of tables");
+    if exists.get_long(0)? == 0 {
         return Ok(Vec::new());
     }
     let rs = store.query_sql(&format!("SELECT {column} FROM \"{name}\" ORDER BY id"), &[])?;
