@@ -166,12 +166,7 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
         print_json(&serde_json::Value::Array(list));
     } else {
         for (device, r) in results {
-            if r.status.is_ok() {
-                println!("{device} ok");
-            } else {
-                let why = r.message.as_deref().unwrap_or_default();
-                println!("{device} error[{}] {}: {why}", r.status.code(), r.status);
-            }
+            println!("{}", status_line(device, r));
         }
     }
     let mut codes: Vec<u32> = results
@@ -188,6 +183,17 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
         eprintln!("hint: {}", hint(code));
     }
     Err(Exit(2).into())
+}
+
+/// A device's line: `DEVICE_ID ok` or `DEVICE_ID error[CODE] status: reason` (the demo
+/// prints it too).
+pub(crate) fn status_line(device: &DeviceId, r: &DeviceResult) -> String {
+    if r.status.is_ok() {
+        format!("{device} ok")
+    } else {
+        let why = r.message.as_deref().unwrap_or_default();
+        format!("{device} error[{}] {}: {why}", r.status.code(), r.status)
+    }
 }
 
 /// What to do about a device that failed with `code`.

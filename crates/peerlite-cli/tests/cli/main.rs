@@ -368,9 +368,14 @@ fn encrypted_stores_need_their_key() {
     );
 }
 
+/// The whole story, the network chapter included: three devices as real nodes on loopback
+/// over TLS pair, converge on a single-version table, settle a concurrent edit the same way
+/// everywhere, hold each other's collaboration rows in device tables, answer a remote query,
+/// and refuse a device nobody trusts and a device below the data's level with their codes.
 #[test]
 fn demo_tells_the_story() {
-    let out = stdout_of(peerlite().args(["demo", "--rows", "200"]));
+    let (code, out, err) = support::run(peerlite().args(["demo", "--rows", "200"]));
+    assert_eq!(code, 0, "{out}\n{err}");
     for expected in [
         "[1] Versioned open",
         "rows kept: 200 of 200",
@@ -384,9 +389,76 @@ fn demo_tells_the_story() {
         "Sync conflicts: two devices hand out the same coupon code",
         "1 conflict(s) recorded on the phone, 1 on the laptop",
         "phone keeps c-phone, laptop keeps c-phone",
+        "] On the network: three devices, real nodes on loopback, paired, over TLS",
+        "TLS 1.3, mutual: every device is connected to both others",
+        "     phone: jam-1 jam x1, pen-1 pen x2, tea-1 sencha x1\n",
+        "    laptop: jam-1 jam x1, pen-1 pen x2, tea-1 sencha x1\n",
+        "    tablet: jam-1 jam x1, pen-1 pen x2, tea-1 sencha x1\n",
+        "every device: tea-1 qty = 3 (phone 3, laptop 3, tablet 3) — the laptop's write",
+        "the merge keeps the greater (stamp, device id)",
+        "--table note` prints peerlite_dev_",
+        "2  | fix the bike",
+        "the phone's own copy of the tablet's notes still has 1 row",
+        "the laptop holds the phone's pulse; the tablet holds nothing of it",
+        "the 4 nodes shut down: no connection left open, every store closed",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+    // The network chapter comes last, after every chapter before it.
+    let network = out.find("] On the network").unwrap();
+    assert!(out.find("Convergence over a bad network").unwrap() < network);
+    // Status lines as `peerlite sync` prints them, each naming the device by its full id.
+    let id_of = |name: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}: id ")))
+            .unwrap_or_else(|| panic!("no id line for {name} in:\n{out}"));
+        line.split_whitespace()
+            .nth(2)
+            .unwrap()
+            .trim_end_matches('…')
+            .to_owned()
+    };
+    let phone = id_of("phone");
+    let stranger = out
+        .split("a fourth device, stranger ")
+        .nth(1)
+        .and_then(|rest| rest.split('…').next())
+        .unwrap_or_else(|| panic!("no stranger in:\n{out}"))
+        .to_owned();
+    let status = |code: &str| {
+        out.lines()
+            .map(str::trim)
+            .find(|l| l.contains(&format!(" error[{code}] ")))
+            .unwrap_or_else(|| panic!("no error[{code}] line in:\n{out}"))
+            .to_owned()
+    };
+    assert!(
+        status("17060002").starts_with(&phone),
+        "the stranger is refused by the phone"
+    );
+    assert!(status("17060002").contains(" untrusted: "));
+    assert!(
+        status("17060015").starts_with(&stranger) && status("17060015").contains(" untrusted: "),
+        "the phone will not dial it"
+    );
+    let level = status("17040006");
+    assert!(level.starts_with(&phone), "{level}");
+    assert!(level.contains(" refused by security level: "), "{level}");
+    assert!(
+        out.lines()
+            .map(str::trim)
+            .any(|l| l.starts_with(&phone) && l.ends_with(" ok") && l.matches(' ').count() == 1),
+        "the laptop's pull of the S3 data is ok:\n{out}"
+    );
+    // The refused attempt is logged, naming the stranger.
+    assert!(
+        err.lines().any(
+            |l| l.contains("refused untrusted device during the handshake")
+                && l.contains(&stranger)
+        ),
+        "{err}"
+    );
 }
 
 #[test]

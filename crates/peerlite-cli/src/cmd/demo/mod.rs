@@ -1,5 +1,6 @@
 //! `peerlite demo`: the whole story, step by step, in a temporary directory.
 
+mod network;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -128,6 +129,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     key_value(&mut story, &dir)?;
     encryption(&mut story, &dir)?;
     sync::story(&mut story, &dir.join("devices"))?;
+    network::story(&mut story, &dir.join("network"))?;
     story.flush();
     let kept = args.dir.as_ref().map(|d| d.display().to_string());
     if global.json {
