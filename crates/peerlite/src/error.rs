@@ -349,6 +349,14 @@ pub enum Error {
         /// The highest purged sequence number.
         purged: u64,
     },
+    /// A remote query refused by the device holding the data (its security level).
+    #[error("the query is refused: {reason}")]
+    QueryRefused {
+        /// The code ([`crate::sync::SyncStatus::code`], 17040006).
+        code: u32,
+        /// Why.
+        reason: String,
+    },
     /// A remote query's result is larger than the cap (4 MiB, as ArkData's).
     #[error("the query's result exceeds {max} bytes (at least {bytes} bytes)")]
     ResultTooLarge {
@@ -439,7 +447,7 @@ impl Error {
             Error::NullConflictColumn { .. } => 17030005,
             Error::Protocol { .. } => 17040004,
             Error::IncompatiblePeer { .. } => 17040005,
-            Error::SyncFailed { code, .. } => *code,
+            Error::SyncFailed { code, .. } | Error::QueryRefused { code, .. } => *code,
             Error::DeviceIdChanged { .. } => 17040009,
             Error::ResultTooLarge { .. } => 17040010,
             Error::ResetRequired { .. } => 17040011,
@@ -547,6 +555,9 @@ impl Error {
             }
             Error::DeviceIdChanged { .. } => {
                 "open it with the device home it synced with, or re-identify it (`peerlite sync --reidentify`), which starts a new epoch"
+            }
+            Error::QueryRefused { .. } => {
+                "the device holding the data records the asking one at a level below the data's label: there, `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level"
             }
             Error::SyncFailed { .. } => {
                 "see the status: a device below the data's security level needs `peerlite trust add --level`; an unreachable one is synced again when it is back"

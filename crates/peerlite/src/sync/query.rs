@@ -108,14 +108,12 @@ fn run(store: &dyn SyncStore, peer: &Peer, query: &Query) -> Result<QueryRows> {
         });
     };
     let label = store.data_label();
-    if !peer.level.admits(label) {
-        return Err(Error::SyncFailed {
-            device: peer.device.clone(),
+    if let Some(reason) =
+        super::session::level_refusal(&store.device_id(), label, &peer.device, peer.level)
+    {
+        return Err(Error::QueryRefused {
             code: super::session::SECURITY_REFUSED,
-            detail: format!(
-                "this store's data is {label}; the asking device is {}",
-                peer.level
-            ),
+            reason,
         });
     }
     // Only what syncs may be read or filtered on: a column kept local stays local.

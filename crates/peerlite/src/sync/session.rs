@@ -129,8 +129,32 @@ pub struct Session {
 /// high: otherwise a lower-labelled copy of the store would hold it, and relay it to devices
 /// the data's own store would refuse. `None` when it may; the reason when not.
 fn label_refusal(data: u8, store: SecurityLevel, whose: &str) -> Option<String> {
-    (data > store.as_u8())
-        .then(|| format!("the data is S{data}; {whose} store is labelled {store}, below it"))
+    (data > store.as_u8()).then(|| {
+        format!("the data is S{data}; {whose} copy of the store is labelled {store}, below it")
+    })
+}
+
+/// A device as reasons name it: the first group of its id (reasons travel to the peer, so
+/// they name devices, never "here" and "there", which would read backwards on the other side).
+fn who(device: &str) -> &str {
+    device.split('-').next().unwrap_or(device)
+}
+
+/// Why `holder`, whose data is `label`, sends none of it to `peer`, which it records at
+/// `level`; `None` when the level admits the data.
+pub(crate) fn level_refusal(
+    holder: &str,
+    label: SecurityLevel,
+    peer: &str,
+    level: super::DeviceLevel,
+) -> Option<String> {
+    (!level.admits(label)).then(|| {
+        let holder = who(holder);
+        format!(
+            "the data on {holder} is {label}; {holder} records {} as a {level} device",
+            who(peer)
+        )
+    })
 }
 
 fn v1(m: MessageV1) -> SyncMessage {
@@ -322,6 +346,8 @@ impl Session {
             ));
         }
         store.begin_session()?;
+        let my_id = store.device_id();
+        let (me, them) = (who(&my_id).to_owned(), who(&self.peer.device).to_owned());
         let mine = store.tables()?;
         let mut refused = Vec::new();
         for theirs in &h.tables {
@@ -329,12 +355,16 @@ impl Session {
                 None => refused.push(Refusal {
                     table: theirs.name.clone(),
                     code: SyncStatus::NotDistributed.code(),
-                    reason: "not distributed here".into(),
+                    reason: format!("not distributed on {me}"),
                 }),
                 Some(m) if m.mode != theirs.mode => refused.push(Refusal {
                     table: m.name.clone(),
                     code: SyncStatus::ModeMismatch.code(),
-                    reason: format!("{} here, {} there", m.mode.as_str(), theirs.mode.as_str()),
+                    reason: format!(
+                        "{} on {me}, {} on {them}",
+                        m.mode.as_str(),
+                        theirs.mode.as_str()
+                    ),
                 }),
                 Some(m)
                     if m.columns != theirs.columns || m.schema_version != theirs.schema_version =>
@@ -343,7 +373,7 @@ impl Session {
                         table: m.name.clone(),
                         code: SyncStatus::Incompatible.code(),
                         reason: format!(
-                            "synced columns or schema version differ (v{} here, v{} there)",
+                            "synced columns or schema version differ (v{} on {me}, v{} on {them})",
                             m.schema_version, theirs.schema_version
                         ),
                     })
@@ -363,19 +393,14 @@ impl Session {
         }
         // Data labelled S_k goes only to devices whose recorded level admits it, and only
         // into a store labelled S_k or above.
-        let device_refusal = (!self.peer.level.admits(label)).then(|| {
-            format!(
-                "this store's data is {label}; the peer is a {} device",
-                self.peer.level
-            )
-        });
+        let device_refusal = level_refusal(&my_id, label, &self.peer.device, self.peer.level);
         let store_refusal = SecurityLevel::from_u8(h.security_level)
-            .and_then(|theirs| label_refusal(label.as_u8(), theirs, "the receiving"));
+            .and_then(|theirs| label_refusal(label.as_u8(), theirs, &format!("{them}'s")));
         let pull_refusal = device_refusal.or(store_refusal);
         let refuse_pull = h.mode.pulls() && pull_refusal.is_some();
         let refusal = pull_refusal.unwrap_or_default();
         if h.mode.pushes() {
-            self.refuse_incoming = label_refusal(h.security_level, label, "this");
+            self.refuse_incoming = label_refusal(h.security_level, label, &format!("{me}'s"));
         }
         if let Some(reason) = &self.refuse_incoming {
             refused.extend(self.tables.iter().map(|t| Refusal {
@@ -553,7 +578,11 @@ impl Session {
         }
         self.phase = Phase::Running;
         if self.inc.is_some() {
-            self.refuse_incoming = label_refusal(w.security_level, self.store.data_label(), "this");
+            self.refuse_incoming = label_refusal(
+                w.security_level,
+                self.store.data_label(),
+                &format!("{}'s", who(&self.store.device_id())),
+            );
         }
         self.peer_epoch = w.epoch.clone();
         self.tables = w.tables.clone();
@@ -575,12 +604,13 @@ impl Session {
             return Ok(Vec::new());
         }
         let label = self.store.data_label();
-        let device_refusal = (!self.peer.level.admits(label)).then(|| {
-            format!(
-                "this store's data is {label}; the peer is a {} device",
-                self.peer.level
-            )
-        });
+        let device_refusal = level_refusal(
+            &self.store.device_id(),
+            label,
+            &self.peer.device,
+            self.peer.level,
+        );
+        let them = format!("{}'s", who(&self.peer.device));
         let store_refusal = SecurityLevel::from_u8(w.security_level).map_or_else(
             || {
                 Some(format!(
@@ -588,7 +618,7 @@ impl Session {
                     w.security_level
                 ))
             },
-            |theirs| label_refusal(label.as_u8(), theirs, "the peer's"),
+            |theirs| label_refusal(label.as_u8(), theirs, &them),
         );
         if let Some(reason) = device_refusal.or(store_refusal) {
             if let Some(out) = self.out.as_mut() {
