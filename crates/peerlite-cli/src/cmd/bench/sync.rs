@@ -1,0 +1,759 @@
+//! `peerlite bench sync`: sync between two processes over loopback TLS. One device holds N
+//! rows of ~100 bytes in a distributed table; a fresh device receives them (rows/s, and the
+//! ratio to a local `INSERT … SELECT` copy of the same rows into a fresh file, the practical
+//! ceiling, measured in the same run), with the receiving process's peak memory; then deltas
+//! of updated rows (ms, and the bytes on the wire against the raw bytes of the changed rows,
+//! with and without compression).
+//!
+//! The receiver is a `peerlite serve` child of this executable; homes, trust and stores are
+//! made by `peerlite device init`, `trust add`, `sql` and `distribute` children, the code
+//! paths a user's commands take. The sender is a node in this process, built by the same
+//! functions `peerlite sync` uses (`cmd::net`): that way a delta is timed on a live connection
+//! (what auto-sync does), not with a process start, a store open and a TLS handshake in it,
+//! and the wire bytes are read from the node's endpoint counters (`Endpoint::traffic`, TCP
+//! payload bytes in both directions, TLS records included).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use peerlite::sync::{DeviceResult, SyncMode};
+use peerlite::{RdbStore, Value, ValuesBucket};
+use peerlite_net::{DeviceId, Home, Node, Traffic};
+
+use super::measure::{median, sync_all, time};
+use crate::Global;
+use crate::cmd::net::{self, NodeArgs};
+use crate::cmd::target::{Location, Opened};
+
+/// Arguments of `peerlite bench sync`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Rows of the initial sync.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Rows updated by each delta.
+    #[arg(long, default_value_t = 1000)]
+    delta: usize,
+    /// Deltas measured per setting (with and without compression); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Rows per sync batch, on both sides.
+    #[arg(long, value_name = "ROWS", default_value_t = peerlite::sync::DEFAULT_BATCH_ROWS)]
+    batch_rows: usize,
+    /// Work in DIR (created; must be empty) and keep it, instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+const TABLE: &str = "account";
+const CREATE: &str = "CREATE TABLE account(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, city TEXT, age INTEGER, balance INTEGER, note TEXT)";
+/// The store's file name: its logical name on both devices.
+const DB: &str = "bench.db";
+/// Rows inserted per `batch_insert` while loading the sender (bounds the loader's memory).
+const LOAD_CHUNK: usize = 50_000;
+/// Generous bound on any one sync (a guard, not a measure).
+const SYNC_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long the receiver may take to start or stop before the bench gives up on it.
+const CHILD_PATIENCE: Duration = Duration::from_secs(60);
+
+const FIRST: [&str; 8] = [
+    "Lisa", "Wang", "Aiko", "Pedro", "Fatima", "Olaf", "Chen", "Maria",
+];
+const LAST: [&str; 8] = [
+    "Zhang", "Moreau", "Tanaka", "Silva", "Haddad", "Berg", "Li", "Rossi",
+];
+const CITIES: [&str; 8] = [
+    "Hangzhou", "Lyon", "Osaka", "Porto", "Rabat", "Bergen", "Chengdu", "Milan",
+];
+
+/// Row `i` of generation `generation` (0 is the loaded row; a delta writes generation
+/// `round + 1` over every non-key column, values of the same shape): ~100 bytes of values.
+fn row(i: usize, generation: usize) -> Vec<(&'static str, Value)> {
+    let k = i + generation * 7;
+    let (first, last, city) = (FIRST[k % 8], LAST[(k / 8) % 8], CITIES[(k / 64) % 8]);
+    vec![
+        ("id", Value::Integer(i as i64 + 1)),
+        ("name", Value::Text(format!("{first} {last}"))),
+        (
+            "email",
+            Value::Text(format!(
+                "{}.{}{i}@example.com",
+                first.to_lowercase(),
+                last.to_lowercase()
+            )),
+        ),
+        ("city", Value::Text(city.to_owned())),
+        ("age", Value::Integer(18 + (k % 60) as i64)),
+        (
+            "balance",
+            Value::Integer(((i * 7919 + generation * 104_729) % 10_000_000) as i64),
+        ),
+        (
+            "note",
+            Value::Text(format!(
+                "order {:08} shipped to {city}, revision {generation}",
+                (i * 31 + generation) % 100_000_000
+            )),
+        ),
+    ]
+}
+
+/// The raw size of a value: text and blob bytes, 8 for numbers, 0 for NULL.
+fn value_size(v: &Value) -> u64 {
+    match v {
+        Value::Null => 0,
+        Value::Text(t) => t.len() as u64,
+        Value::Blob(b) => b.len() as u64,
+        _ => 8,
+    }
+}
+
+fn bucket_of(values: Vec<(&'static str, Value)>) -> ValuesBucket {
+    let mut bucket = ValuesBucket::with_capacity(values.len());
+    for (column, value) in values {
+        bucket.set(column, value);
+    }
+    bucket
+}
+
+/// Runs this executable with `args`; returns its stdout (fails with its stderr).
+fn cli(args: &[&std::ffi::OsStr]) -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(&exe)
+        .env_remove("PEERLITE_HOME")
+        .env_remove("PEERLITE_KEY")
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    let shown = || {
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    anyhow::ensure!(
+        out.status.success(),
+        "`peerlite {}` failed ({}): {}",
+        shown(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+macro_rules! os {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
+
+/// One device of the bench: its directory, home, id and database.
+struct Device {
+    home: PathBuf,
+    id: String,
+    db: PathBuf,
+}
+
+impl Device {
+    /// `peerlite device init`, then the table made and distributed by `peerlite sql` and
+    /// `peerlite distribute`.
+    fn new(root: &Path, name: &str) -> anyhow::Result<Device> {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let home = dir.join("home");
+        let id = cli(os!["device", "init", "--name", name, "--home", &home])?
+            .trim()
+            .to_owned();
+        let db = dir.join(DB);
+        cli(os!["sql", &db, CREATE])?;
+        cli(os!["distribute", &db, TABLE])?;
+        Ok(Device { home, id, db })
+    }
+
+    /// `peerlite trust add` of `other` (at `addr`).
+    fn trusts(&self, other: &Device, addr: Option<&str>) -> anyhow::Result<()> {
+        let mut args: Vec<&std::ffi::OsStr> =
+            os!["trust", "add", "--home", &self.home, &other.id].to_vec();
+        if let Some(addr) = addr {
+            args.extend_from_slice(os!["--addr", addr]);
+        }
+        cli(&args).map(|_| ())
+    }
+}
+
+/// The receiving `peerlite serve` process; killed if the bench ends without stopping it.
+struct Receiver {
+    child: Option<Child>,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Receiver {
+    fn start(device: &Device, root: &Path, batch_rows: usize) -> anyhow::Result<Receiver> {
+        let log = root.join("receiver.log");
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(&exe)
+            .env_remove("PEERLITE_HOME")
+            .env_remove("PEERLITE_KEY")
+            .args(["-v", "serve", "--no-mdns", "--listen", "127.0.0.1:0"])
+            .args(["--batch-rows", &batch_rows.to_string()])
+            .arg("--home")
+            .arg(&device.home)
+            .arg("--db")
+            .arg(&device.db)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("starting {} serve", exe.display()))?;
+        let stdout = child.stdout.take().context("the receiver's stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut receiver = Receiver {
+            child: Some(child),
+            addr: String::new(),
+            log,
+        };
+        let line = rx.recv_timeout(CHILD_PATIENCE).unwrap_or_default();
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => receiver.addr = addr.to_owned(),
+            None => anyhow::bail!(
+                "the receiver did not start (it printed {line:?}); its log: {}",
+                receiver.log_text()
+            ),
+        }
+        Ok(receiver)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The process's peak resident memory (VmHWM), in bytes; `None` without /proc.
+    fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// SIGTERM (through `kill`, as a user stops it), then waits for a clean exit.
+    fn stop(mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let pid = child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid}: {status}");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                anyhow::ensure!(
+                    status.success(),
+                    "the receiver stopped with {status}; its log: {}",
+                    self.log_text()
+                );
+                return Ok(());
+            }
+            if start.elapsed() > CHILD_PATIENCE {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("the receiver did not stop within {CHILD_PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The sending side: a node in this process, as `peerlite sync` builds it.
+struct Sender {
+    rt: tokio::runtime::Runtime,
+    node: Node,
+    store: RdbStore,
+    name: String,
+    peer: DeviceId,
+}
+
+impl Sender {
+    fn start(
+        global: &Global,
+        device: &Device,
+        peer: &str,
+        node_args: &NodeArgs,
+    ) -> anyhow::Result<Sender> {
+        let home = Home::open(&device.home).map_err(net::fail)?;
+        let (_, node) = net::node(&home, node_args)?;
+        let opened = net::open_for_node(global, &Location::Db(device.db.clone()), &home, false)?;
+        let name = net::serve(&node, &opened)?;
+        let Opened::Rdb(store) = opened else {
+            anyhow::bail!("the sender's store is not relational");
+        };
+        let peer = net::parse_device(peer)?;
+        let rt = net::runtime()?;
+        rt.block_on(node.connect(peer)).map_err(net::fail)?;
+        Ok(Sender {
+            rt,
+            node,
+            store,
+            name,
+            peer,
+        })
+    }
+
+    fn traffic(&self) -> Traffic {
+        self.node.endpoint().traffic()
+    }
+
+    /// Pushes to the receiver; returns how long it took, the bytes on the wire and the result.
+    fn push(&self) -> anyhow::Result<(Duration, Traffic, DeviceResult)> {
+        let before = self.traffic();
+        let (t, mut results) = time(|| {
+            self.rt
+                .block_on(self.node.sync_devices(
+                    &[self.peer],
+                    &self.name,
+                    SyncMode::Push,
+                    None,
+                    SYNC_TIMEOUT,
+                ))
+                .map_err(net::net_error)
+        })?;
+        let wire = self.traffic().since(before);
+        let (_, result) = results.pop().context("no result for the receiver")?;
+        anyhow::ensure!(
+            result.status.is_ok(),
+            "the push failed: error[{}] {}: {}",
+            result.status.code(),
+            result.status,
+            result.message.unwrap_or_default()
+        );
+        Ok((t, wire, result))
+    }
+
+    fn stop(self) {
+        self.rt.block_on(self.node.shutdown());
+    }
+}
+
+/// Loads `n` rows into the sender's store (in chunks, each its own transaction).
+fn load(global: &Global, device: &Device, n: usize) -> anyhow::Result<()> {
+    let home = Home::open(&device.home).map_err(net::fail)?;
+    let opened = net::open_for_node(global, &Location::Db(device.db.clone()), &home, false)?;
+    let Opened::Rdb(store) = opened else {
+        anyhow::bail!("the sender's store is not relational");
+    };
+    let mut start = 0;
+    while start < n {
+        let end = (start + LOAD_CHUNK).min(n);
+        let rows: Vec<ValuesBucket> = (start..end).map(|i| bucket_of(row(i, 0))).collect();
+        let inserted = store.batch_insert(TABLE, &rows)?;
+        anyhow::ensure!(
+            inserted == end - start,
+            "inserted {inserted} of {}",
+            end - start
+        );
+        start = end;
+    }
+    store.checkpoint()?;
+    store.close()?;
+    Ok(())
+}
+
+/// The ceiling: the same rows copied by `INSERT … SELECT` from the sender's file (attached)
+/// into a fresh database file with the same table, in one transaction, with the pragmas
+/// peerlite uses (WAL, synchronous=FULL).
+fn local_copy(root: &Path, source: &Path, n: usize) -> anyhow::Result<Duration> {
+    let path = root.join("copy.db");
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous=FULL;")?;
+    conn.execute_batch(CREATE)?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS src",
+        [source.to_string_lossy().as_ref()],
+    )?;
+    sync_all()?;
+    let (t, copied) = time(|| {
+        let tx = conn.unchecked_transaction()?;
+        let copied = tx.execute(
+            &format!("INSERT INTO main.{TABLE} SELECT * FROM src.{TABLE}"),
+            [],
+        )?;
+        tx.commit()?;
+        Ok(copied)
+    })?;
+    anyhow::ensure!(copied == n, "the local copy moved {copied} of {n} rows");
+    conn.execute_batch("DETACH DATABASE src")?;
+    drop(conn);
+    Ok(t)
+}
+
+/// What a table holds, to compare two devices: rows, and sums over every column.
+fn digest(path: &Path, table: &str) -> anyhow::Result<(i64, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let q = format!(
+        "SELECT count(*), sum(id), sum(length(name)), sum(length(email)), sum(length(city)), sum(age), sum(balance), sum(length(note)), max(note) FROM \"{}\"",
+        table.replace('"', "\"\"")
+    );
+    let row = conn.query_row(&q, [], |r| {
+        let mut parts = Vec::new();
+        for i in 1..9 {
+            let v: rusqlite::types::Value = r.get(i)?;
+            parts.push(format!("{v:?}"));
+        }
+        Ok((r.get::<_, i64>(0)?, parts.join(",")))
+    })?;
+    Ok(row)
+}
+
+/// One setting's deltas: the median time, the first (when kept apart), wire and raw bytes.
+#[derive(Debug, serde::Serialize)]
+struct Delta {
+    compressed: bool,
+    ms: f64,
+    samples_ms: Vec<f64>,
+    wire_bytes: u64,
+    wire_sent: u64,
+    wire_received: u64,
+    raw_bytes: u64,
+    wire_over_raw: f64,
+}
+
+/// Updates `changed` rows spread over the table (every non-key column, generation
+/// `generation`) in one transaction; returns the raw bytes of the changed rows.
+fn change(store: &RdbStore, n: usize, changed: usize, generation: usize) -> anyhow::Result<u64> {
+    let stride = (n / changed.max(1)).max(1);
+    let sql = format!(
+        "UPDATE {TABLE} SET name = ?1, email = ?2, city = ?3, age = ?4, balance = ?5, note = ?6 WHERE id = ?7"
+    );
+    let mut raw = 0;
+    store.transaction(|tx| {
+        for k in 0..changed {
+            let i = (k * stride + generation) % n;
+            let values: Vec<Value> = row(i, generation).into_iter().map(|(_, v)| v).collect();
+            raw += values.iter().map(value_size).sum::<u64>();
+            let mut params = values[1..].to_vec();
+            params.push(values[0].clone());
+            tx.execute(&sql, &params)?;
+        }
+        Ok(())
+    })?;
+    Ok(raw)
+}
+
+/// Runs `runs` deltas; `generation` counts the deltas made so far (each writes new values).
+fn deltas(
+    sender: &Sender,
+    n: usize,
+    changed: usize,
+    runs: usize,
+    generation: &mut usize,
+    compressed: bool,
+) -> anyhow::Result<Delta> {
+    let mut samples = Vec::new();
+    let mut wires = Vec::new();
+    let mut raws = Vec::new();
+    for _ in 0..runs.max(1) {
+        *generation += 1;
+        let raw = change(&sender.store, n, changed, *generation)?;
+        let (t, wire, result) = sender.push()?;
+        anyhow::ensure!(
+            result.sent == changed as u64,
+            "the delta sent {} of {changed} rows",
+            result.sent
+        );
+        samples.push(t);
+        wires.push(wire);
+        raws.push(raw);
+    }
+    // The wire and raw bytes of the median run.
+    let mid = median(samples.clone());
+    let at = samples.iter().position(|s| *s == mid).unwrap_or(0);
+    let (wire, raw) = (wires[at], raws[at]);
+    Ok(Delta {
+        compressed,
+        ms: mid.as_secs_f64() * 1000.0,
+        samples_ms: samples.iter().map(|s| s.as_secs_f64() * 1000.0).collect(),
+        wire_bytes: wire.total(),
+        wire_sent: wire.sent,
+        wire_received: wire.received,
+        raw_bytes: raw,
+        wire_over_raw: wire.total() as f64 / raw.max(1) as f64,
+    })
+}
+
+/// Runs `peerlite bench sync`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
+    let n = args.rows.max(1);
+    let changed = args.delta.clamp(1, n);
+    let temp;
+    let root = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            anyhow::ensure!(
+                std::fs::read_dir(dir)?.next().is_none(),
+                "{} is not empty: give --dir an empty or new directory",
+                dir.display()
+            );
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+
+    eprintln!("devices, trust and stores (peerlite device init, trust add, sql, distribute)…");
+    let sender_dev = Device::new(&root, "sender")?;
+    let receiver_dev = Device::new(&root, "receiver")?;
+    receiver_dev.trusts(&sender_dev, None)?;
+    eprintln!("loading {n} rows into the sender…");
+    load(global, &sender_dev, n)?;
+    eprintln!("local INSERT … SELECT copy of {n} rows (the ceiling)…");
+    let copy = local_copy(&root, &sender_dev.db, n)?;
+
+    let receiver = Receiver::start(&receiver_dev, &root, args.batch_rows)?;
+    sender_dev.trusts(&receiver_dev, Some(&receiver.addr))?;
+    let compressed_args = NodeArgs {
+        batch_rows: args.batch_rows,
+        no_compression: false,
+    };
+    let sender = Sender::start(global, &sender_dev, &receiver_dev.id, &compressed_args)?;
+
+    eprintln!(
+        "initial sync of {n} rows to {} (pid {})…",
+        receiver.addr,
+        receiver.pid().unwrap_or(0)
+    );
+    sync_all()?;
+    let (initial, initial_wire, result) = sender.push()?;
+    anyhow::ensure!(
+        result.sent == n as u64,
+        "the initial sync sent {} of {n} rows",
+        result.sent
+    );
+    let rss_after_initial = receiver.peak_rss();
+
+    eprintln!("deltas of {changed} rows, zstd…");
+    let mut generation = 0;
+    // The first delta meets what the bulk left behind (the receiver's log to checkpoint): shown
+    // apart, as in `bench changes`.
+    let first = deltas(&sender, n, changed, 1, &mut generation, true)?;
+    let zstd = deltas(&sender, n, changed, args.runs, &mut generation, true)?;
+    sender.stop();
+
+    eprintln!("deltas of {changed} rows, no compression…");
+    let plain_args = NodeArgs {
+        batch_rows: args.batch_rows,
+        no_compression: true,
+    };
+    let sender = Sender::start(global, &sender_dev, &receiver_dev.id, &plain_args)?;
+    let plain = deltas(&sender, n, changed, args.runs, &mut generation, false)?;
+    sender.stop();
+
+    let peak = receiver.peak_rss();
+    receiver.stop()?;
+    // A device-collaboration table keeps each peer's rows in a table of their own.
+    let received = cli(os![
+        "table-name",
+        &receiver_dev.db,
+        "--device",
+        &sender_dev.id,
+        "--table",
+        TABLE
+    ])?;
+    let (sent_rows, sent_digest) = digest(&sender_dev.db, TABLE)?;
+    let (got_rows, got_digest) = digest(&receiver_dev.db, received.trim())?;
+    anyhow::ensure!(
+        got_rows == n as i64 && sent_rows == got_rows && sent_digest == got_digest,
+        "the receiver holds {got_rows} rows ({got_digest}), the sender {sent_rows} ({sent_digest})"
+    );
+
+    let report = Report {
+        n,
+        changed,
+        runs: args.runs.max(1),
+        initial,
+        initial_wire,
+        copy,
+        rss_after_initial,
+        peak,
+        receiver_rows: got_rows,
+        first,
+        zstd,
+        plain,
+    };
+    if global.json {
+        report.print_json();
+    } else {
+        report.print_table();
+    }
+    Ok(())
+}
+
+const TARGET_RATE: f64 = 100_000.0;
+const TARGET_RSS: u64 = 256 << 20;
+const TARGET_DELTA_MS: f64 = 100.0;
+const TARGET_WIRE: f64 = 1.5;
+
+struct Report {
+    n: usize,
+    changed: usize,
+    runs: usize,
+    initial: Duration,
+    initial_wire: Traffic,
+    copy: Duration,
+    rss_after_initial: Option<u64>,
+    peak: Option<u64>,
+    receiver_rows: i64,
+    first: Delta,
+    zstd: Delta,
+    plain: Delta,
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        self.n as f64 / self.initial.as_secs_f64().max(1e-9)
+    }
+
+    fn copy_rate(&self) -> f64 {
+        self.n as f64 / self.copy.as_secs_f64().max(1e-9)
+    }
+
+    fn ratio(&self) -> f64 {
+        self.initial.as_secs_f64() / self.copy.as_secs_f64().max(1e-9)
+    }
+
+    fn print_json(&self) {
+        let json = serde_json::json!({
+            "bench": "sync",
+            "rows": self.n,
+            "receiver_rows": self.receiver_rows,
+            "initial": {
+                "seconds": self.initial.as_secs_f64(),
+                "rows_per_s": self.rate(),
+                "wire_bytes": self.initial_wire.total(),
+                "local_copy_seconds": self.copy.as_secs_f64(),
+                "local_copy_rows_per_s": self.copy_rate(),
+                "time_over_local_copy": self.ratio(),
+                "met": self.rate() >= TARGET_RATE,
+            },
+            "receiver_peak_rss_bytes": self.peak,
+            "receiver_peak_rss_after_initial_bytes": self.rss_after_initial,
+            "receiver_peak_rss_met": self.peak.map(|p| p <= TARGET_RSS),
+            "delta": {
+                "rows": self.changed,
+                "runs": self.runs,
+                "first_after_initial": self.first,
+                "zstd": self.zstd,
+                "none": self.plain,
+                "ms_met": self.zstd.ms <= TARGET_DELTA_MS && self.plain.ms <= TARGET_DELTA_MS,
+                "wire_met": self.plain.wire_over_raw <= TARGET_WIRE,
+            },
+        });
+        crate::cmd::print_json(&json);
+    }
+
+    fn print_table(&self) {
+        let mib = |b: u64| format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20));
+        let verdict = |ok: bool| (if ok { "met" } else { "MISSED" }).to_owned();
+        let dash = || "-".to_owned();
+        println!(
+            "peerlite bench sync: {} rows of ~100 bytes (account: integer key, 4 text, 2 integer columns), device-collaboration table;",
+            self.n
+        );
+        println!(
+            "two processes over loopback TLS: an in-process node pushes to `peerlite serve`; deltas: median of {} runs",
+            self.runs
+        );
+        let header = ["workload", "time", "result", "target", "verdict"].map(String::from);
+        let mut cells = vec![
+            vec![
+                format!("initial sync {} rows", self.n),
+                format!("{:.3} s", self.initial.as_secs_f64()),
+                format!("{:.0} rows/s", self.rate()),
+                format!(">= {TARGET_RATE:.0} rows/s"),
+                verdict(self.rate() >= TARGET_RATE),
+            ],
+            vec![
+                "  local INSERT … SELECT copy".into(),
+                format!("{:.3} s", self.copy.as_secs_f64()),
+                format!(
+                    "{:.0} rows/s (sync {:.2}x its time)",
+                    self.copy_rate(),
+                    self.ratio()
+                ),
+                dash(),
+                dash(),
+            ],
+            vec![
+                "  wire, initial (zstd)".into(),
+                dash(),
+                mib(self.initial_wire.total()),
+                dash(),
+                dash(),
+            ],
+            vec![
+                "receiver peak RSS (VmHWM)".into(),
+                dash(),
+                self.peak.map_or("n/a".into(), mib),
+                format!("<= {}", mib(TARGET_RSS)),
+                self.peak.map_or("n/a".into(), |p| verdict(p <= TARGET_RSS)),
+            ],
+        ];
+        for (label, d) in [
+            ("zstd", &self.zstd),
+            ("no compression", &self.plain),
+            ("first after initial, zstd", &self.first),
+        ] {
+            let timed = label != "first after initial, zstd";
+            cells.push(vec![
+                format!("delta {} rows, {label}", self.changed),
+                format!("{:.1} ms", d.ms),
+                format!(
+                    "wire {} B / raw {} B = {:.2}x",
+                    d.wire_bytes, d.raw_bytes, d.wire_over_raw
+                ),
+                if timed {
+                    format!("<= {TARGET_DELTA_MS:.0} ms")
+                } else {
+                    dash()
+                },
+                if timed {
+                    verdict(d.ms <= TARGET_DELTA_MS)
+                } else {
+                    dash()
+                },
+            ]);
+            if !d.compressed {
+                cells.push(vec![
+                    "  wire vs raw, no compression".into(),
+                    dash(),
+                    format!("{:.2}x", d.wire_over_raw),
+                    format!("<= {TARGET_WIRE:.1}x"),
+                    verdict(d.wire_over_raw <= TARGET_WIRE),
+                ]);
+            }
+        }
+        println!("{}", crate::output::table(&header, &cells));
+    }
+}
