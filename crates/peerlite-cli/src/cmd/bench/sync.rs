@@ -2,8 +2,10 @@
 //! rows of ~100 bytes in a distributed table; a fresh device receives them (rows/s, and the
 //! ratio to a local `INSERT … SELECT` copy of the same rows into a fresh file, the practical
 //! ceiling, measured in the same run), with the receiving process's peak memory; then deltas
-//! of updated rows (ms, and the bytes on the wire against the raw bytes of the changed rows,
-//! with and without compression).
+//! of updated rows (ms beside the same updates on the local copy, their floor; and the bytes
+//! on the wire against the raw bytes of the changed rows, with and without compression). A
+//! delta rewrites every non-key column of the rows it changes, so "the changed values" and
+//! "the changed rows" are the same bytes.
 //!
 //! The receiver is a `peerlite serve` child of this executable; homes, trust and stores are
 //! made by `peerlite device init`, `trust add`, `sql` and `distribute` children, the code
@@ -380,7 +382,11 @@ fn load(global: &Global, device: &Device, n: usize) -> anyhow::Result<()> {
 /// The ceiling: the same rows copied by `INSERT … SELECT` from the sender's file (attached)
 /// into a fresh database file with the same table, in one transaction, with the pragmas
 /// peerlite uses (WAL, synchronous=FULL).
-fn local_copy(root: &Path, source: &Path, n: usize) -> anyhow::Result<Duration> {
+fn local_copy(
+    root: &Path,
+    source: &Path,
+    n: usize,
+) -> anyhow::Result<(Duration, rusqlite::Connection)> {
     let path = root.join("copy.db");
     let conn = rusqlite::Connection::open(&path)?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
@@ -402,7 +408,35 @@ fn local_copy(root: &Path, source: &Path, n: usize) -> anyhow::Result<Duration> 
     })?;
     anyhow::ensure!(copied == n, "the local copy moved {copied} of {n} rows");
     conn.execute_batch("DETACH DATABASE src")?;
-    drop(conn);
+    Ok((t, conn))
+}
+
+fn update_sql() -> String {
+    format!(
+        "UPDATE {TABLE} SET name = ?1, email = ?2, city = ?3, age = ?4, balance = ?5, note = ?6 WHERE id = ?7"
+    )
+}
+
+/// The floor of a delta: the same updates applied to the local copy (no sync metadata), in
+/// one transaction.
+fn local_update(conn: &rusqlite::Connection, updates: &[Vec<Value>]) -> anyhow::Result<Duration> {
+    let plain = |v: &Value| match v {
+        Value::Integer(i) => rusqlite::types::Value::Integer(*i),
+        Value::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        _ => rusqlite::types::Value::Null,
+    };
+    let (t, ()) = time(|| {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(&update_sql())?;
+            for params in updates {
+                let params: Vec<rusqlite::types::Value> = params.iter().map(plain).collect();
+                stmt.execute(rusqlite::params_from_iter(params))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })?;
     Ok(t)
 }
 
@@ -431,6 +465,8 @@ struct Delta {
     compressed: bool,
     ms: f64,
     samples_ms: Vec<f64>,
+    /// The same updates on the local copy, without sync (median).
+    local_update_ms: f64,
     wire_bytes: u64,
     wire_sent: u64,
     wire_received: u64,
@@ -439,13 +475,18 @@ struct Delta {
 }
 
 /// Updates `changed` rows spread over the table (every non-key column, generation
-/// `generation`) in one transaction; returns the raw bytes of the changed rows.
-fn change(store: &RdbStore, n: usize, changed: usize, generation: usize) -> anyhow::Result<u64> {
+/// `generation`) in one transaction; returns the raw bytes of the changed rows and the
+/// statements' parameters.
+fn change(
+    store: &RdbStore,
+    n: usize,
+    changed: usize,
+    generation: usize,
+) -> anyhow::Result<(u64, Vec<Vec<Value>>)> {
     let stride = (n / changed.max(1)).max(1);
-    let sql = format!(
-        "UPDATE {TABLE} SET name = ?1, email = ?2, city = ?3, age = ?4, balance = ?5, note = ?6 WHERE id = ?7"
-    );
+    let sql = update_sql();
     let mut raw = 0;
+    let mut updates = Vec::with_capacity(changed);
     store.transaction(|tx| {
         for k in 0..changed {
             let i = (k * stride + generation) % n;
@@ -454,15 +495,17 @@ fn change(store: &RdbStore, n: usize, changed: usize, generation: usize) -> anyh
             let mut params = values[1..].to_vec();
             params.push(values[0].clone());
             tx.execute(&sql, &params)?;
+            updates.push(params);
         }
         Ok(())
     })?;
-    Ok(raw)
+    Ok((raw, updates))
 }
 
 /// Runs `runs` deltas; `generation` counts the deltas made so far (each writes new values).
 fn deltas(
     sender: &Sender,
+    copy: &rusqlite::Connection,
     n: usize,
     changed: usize,
     runs: usize,
@@ -472,15 +515,17 @@ fn deltas(
     let mut samples = Vec::new();
     let mut wires = Vec::new();
     let mut raws = Vec::new();
+    let mut floors = Vec::new();
     for _ in 0..runs.max(1) {
         *generation += 1;
-        let raw = change(&sender.store, n, changed, *generation)?;
+        let (raw, updates) = change(&sender.store, n, changed, *generation)?;
         let (t, wire, result) = sender.push()?;
         anyhow::ensure!(
             result.sent == changed as u64,
             "the delta sent {} of {changed} rows",
             result.sent
         );
+        floors.push(local_update(copy, &updates)?);
         samples.push(t);
         wires.push(wire);
         raws.push(raw);
@@ -493,6 +538,7 @@ fn deltas(
         compressed,
         ms: mid.as_secs_f64() * 1000.0,
         samples_ms: samples.iter().map(|s| s.as_secs_f64() * 1000.0).collect(),
+        local_update_ms: median(floors).as_secs_f64() * 1000.0,
         wire_bytes: wire.total(),
         wire_sent: wire.sent,
         wire_received: wire.received,
@@ -529,7 +575,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     eprintln!("loading {n} rows into the sender…");
     load(global, &sender_dev, n)?;
     eprintln!("local INSERT … SELECT copy of {n} rows (the ceiling)…");
-    let copy = local_copy(&root, &sender_dev.db, n)?;
+    let (copy, copy_db) = local_copy(&root, &sender_dev.db, n)?;
 
     let receiver = Receiver::start(&receiver_dev, &root, args.batch_rows)?;
     sender_dev.trusts(&receiver_dev, Some(&receiver.addr))?;
@@ -557,8 +603,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let mut generation = 0;
     // The first delta meets what the bulk left behind (the receiver's log to checkpoint): shown
     // apart, as in `bench changes`.
-    let first = deltas(&sender, n, changed, 1, &mut generation, true)?;
-    let zstd = deltas(&sender, n, changed, args.runs, &mut generation, true)?;
+    let first = deltas(&sender, &copy_db, n, changed, 1, &mut generation, true)?;
+    let zstd = deltas(
+        &sender,
+        &copy_db,
+        n,
+        changed,
+        args.runs,
+        &mut generation,
+        true,
+    )?;
     sender.stop();
 
     eprintln!("deltas of {changed} rows, no compression…");
@@ -567,7 +621,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         no_compression: true,
     };
     let sender = Sender::start(global, &sender_dev, &receiver_dev.id, &plain_args)?;
-    let plain = deltas(&sender, n, changed, args.runs, &mut generation, false)?;
+    let plain = deltas(
+        &sender,
+        &copy_db,
+        n,
+        changed,
+        args.runs,
+        &mut generation,
+        false,
+    )?;
     sender.stop();
 
     let peak = receiver.peak_rss();
@@ -728,7 +790,7 @@ impl Report {
             let timed = label != "first after initial, zstd";
             cells.push(vec![
                 format!("delta {} rows, {label}", self.changed),
-                format!("{:.1} ms", d.ms),
+                format!("{:.1} ms (local UPDATE {:.1} ms)", d.ms, d.local_update_ms),
                 format!(
                     "wire {} B / raw {} B = {:.2}x",
                     d.wire_bytes, d.raw_bytes, d.wire_over_raw
