@@ -22,6 +22,7 @@ use tokio_rustls::TlsStream;
 use crate::config::ChannelConfig;
 use crate::error::{Error, Result};
 use crate::frame::{self, Features, Frame, Hello};
+use crate::traffic::Counted;
 use crate::{DeviceId, DeviceLevel, TrustSet, tls};
 
 /// Payloads at least this long are compressed on the blocking pool, not on the async thread.
@@ -205,7 +206,7 @@ impl Drop for FrameReceiver {
 
 /// Runs the HELLO exchange on a TLS stream whose handshake succeeded and starts the tasks.
 pub(crate) async fn establish(
-    mut stream: TlsStream<TcpStream>,
+    mut stream: TlsStream<Counted<TcpStream>>,
     remote: SocketAddr,
     trust: &TrustSet,
     config: &ChannelConfig,
@@ -275,7 +276,7 @@ pub(crate) async fn establish(
 }
 
 /// The id the peer's certificate proves, with what the trust store says about it.
-fn proven_peer(stream: &TlsStream<TcpStream>, trust: &TrustSet) -> Result<PeerIdentity> {
+fn proven_peer(stream: &TlsStream<Counted<TcpStream>>, trust: &TrustSet) -> Result<PeerIdentity> {
     let (_, conn) = stream.get_ref();
     let cert = conn
         .peer_certificates()
@@ -296,7 +297,7 @@ fn proven_peer(stream: &TlsStream<TcpStream>, trust: &TrustSet) -> Result<PeerId
 }
 
 async fn exchange_hello(
-    stream: &mut TlsStream<TcpStream>,
+    stream: &mut TlsStream<Counted<TcpStream>>,
     ours: Hello,
     timeout: Duration,
 ) -> Result<Hello> {
@@ -354,7 +355,7 @@ fn frame_name(frame: &Frame) -> &'static str {
 }
 
 async fn write_loop(
-    mut write: WriteHalf<TlsStream<TcpStream>>,
+    mut write: WriteHalf<TlsStream<Counted<TcpStream>>>,
     mut data: mpsc::Receiver<Frame>,
     mut ctrl: mpsc::Receiver<Frame>,
     shared: Arc<Shared>,
@@ -408,7 +409,7 @@ async fn write_loop(
 }
 
 async fn read_loop(
-    mut read: ReadHalf<TlsStream<TcpStream>>,
+    mut read: ReadHalf<TlsStream<Counted<TcpStream>>>,
     app: mpsc::Sender<Result<Vec<u8>>>,
     ctrl: mpsc::Sender<Frame>,
     shared: Arc<Shared>,

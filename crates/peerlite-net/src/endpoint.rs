@@ -13,6 +13,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use crate::config::ChannelConfig;
 use crate::connection::{Connection, establish};
 use crate::error::{Error, Result};
+use crate::traffic::{Counted, Counters, Traffic};
 use crate::{DeviceId, Home, TrustSet, tls};
 
 /// One device on the network: its identity, whom it trusts and the channel settings. Cheap to
@@ -40,6 +41,8 @@ struct Inner {
     trust: TrustSet,
     config: ChannelConfig,
     server: Arc<rustls::ServerConfig>,
+    /// Bytes every connection of this endpoint moved over TCP.
+    traffic: Arc<Counters>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -67,6 +70,7 @@ impl Endpoint {
                 trust,
                 config,
                 server,
+                traffic: Arc::default(),
             }),
         })
     }
@@ -84,6 +88,12 @@ impl Endpoint {
     /// The channel settings.
     pub fn config(&self) -> &ChannelConfig {
         &self.inner.config
+    }
+
+    /// Bytes this endpoint's connections (dialled and accepted, handshakes included) have
+    /// sent and received over TCP so far.
+    pub fn traffic(&self) -> Traffic {
+        self.inner.traffic.read()
     }
 
     /// Dials `addr` (`HOST:PORT`) and accepts only the device `expected` (which must be
@@ -148,11 +158,12 @@ impl Endpoint {
         let name = ServerName::try_from(tls::SERVER_NAME).map_err(|e| Error::HandshakeFailed {
             reason: e.to_string(),
         })?;
-        let tls = match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => return Err(tls::handshake_error(e)),
-            Err(_) => return Err(Error::HandshakeTimeout { timeout }),
-        };
+        let tls =
+            match tokio::time::timeout(timeout, connector.connect(name, self.counted(tcp))).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => return Err(tls::handshake_error(e)),
+                Err(_) => return Err(Error::HandshakeTimeout { timeout }),
+            };
         let conn = establish(TlsStream::Client(tls), remote, &self.inner.trust, config).await?;
         tracing::info!(
             device = %self.id(),
@@ -193,12 +204,16 @@ impl Endpoint {
         let timeout = config.handshake_timeout;
         let _ = tcp.set_nodelay(true);
         let acceptor = TlsAcceptor::from(self.inner.server.clone());
-        let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        let tls = match tokio::time::timeout(timeout, acceptor.accept(self.counted(tcp))).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => return Err(tls::handshake_error(e)),
             Err(_) => return Err(Error::HandshakeTimeout { timeout }),
         };
         establish(TlsStream::Server(tls), remote, &self.inner.trust, config).await
+    }
+
+    fn counted(&self, tcp: TcpStream) -> Counted<TcpStream> {
+        Counted::new(tcp, Arc::clone(&self.inner.traffic))
     }
 
     /// Listens on `addr` (`HOST:PORT`; port 0 picks a free one). Handshakes run concurrently

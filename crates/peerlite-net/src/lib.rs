@@ -57,6 +57,7 @@ mod home;
 mod level;
 mod node;
 mod tls;
+mod traffic;
 mod trust;
 
 pub use config::{ChannelConfig, DEFAULT_MAX_FRAME};
@@ -67,4 +68,5 @@ pub use error::{Error, Result};
 pub use home::Home;
 pub use level::{DeviceLevel, LevelError};
 pub use node::{Node, NodeConfig, NodeEvent, status_of};
+pub use traffic::Traffic;
 pub use trust::{TrustSet, TrustStore, TrustedDevice, validate_addr};

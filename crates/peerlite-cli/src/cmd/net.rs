@@ -50,12 +50,16 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// `--batch-rows N`, shared by `serve` and `sync`.
+/// `--batch-rows N` and `--no-compression`, shared by `serve` and `sync`.
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
     /// Rows per sync batch (a batch also stops after 4 MiB of values).
     #[arg(long, value_name = "ROWS", default_value_t = peerlite::sync::DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
+    /// Send batches uncompressed (by default they travel zstd-compressed when the peer
+    /// agrees; either side turning it off turns it off between the two).
+    #[arg(long)]
+    pub no_compression: bool,
 }
 
 /// This device's node: the identity in the home, the devices its trust store lists (the
@@ -69,7 +73,9 @@ pub fn node(home: &Home, args: &NodeArgs) -> anyhow::Result<(TrustSet, Node)> {
         ChannelConfig::default().compression(false),
     )
     .map_err(fail)?;
-    let config = NodeConfig::default().batch_rows(args.batch_rows);
+    let config = NodeConfig::default()
+        .batch_rows(args.batch_rows)
+        .compression(!args.no_compression);
     Ok((trust, Node::new(endpoint, config)))
 }
 

@@ -473,6 +473,84 @@ fn bench_store_prints_three_ratios() {
     }
 }
 
+/// `bench sync` runs its two processes end to end on a tiny table: the JSON has every
+/// figure, the table every line, and the receiving device really holds every row (counted
+/// here, in the device table its sessions filled, not taken from the bench's word).
+#[test]
+fn bench_sync_moves_every_row_between_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let out = json_of(
+        peerlite()
+            .args(["--json", "bench", "sync", "--rows", "2000", "--delta", "50"])
+            .arg("--dir")
+            .arg(&work),
+    );
+    assert_eq!(out["bench"], "sync");
+    assert_eq!(out["rows"], 2000);
+    assert_eq!(out["receiver_rows"], 2000);
+    assert!(
+        out["initial"]["rows_per_s"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+    assert!(
+        out["initial"]["local_copy_seconds"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+    assert!(out["initial"]["wire_bytes"].as_u64().unwrap() > 0, "{out}");
+    if cfg!(target_os = "linux") {
+        assert!(
+            out["receiver_peak_rss_bytes"].as_u64().unwrap() > 0,
+            "{out}"
+        );
+    }
+    for setting in ["zstd", "none", "first_after_initial"] {
+        let d = &out["delta"][setting];
+        assert!(d["ms"].as_f64().unwrap() > 0.0, "{setting}: {out}");
+        assert!(
+            d["raw_bytes"].as_u64().unwrap() > 50 * 50,
+            "{setting}: {out}"
+        );
+        // Measured, so each direction carried something: the batch one way, the acks back.
+        assert!(d["wire_sent"].as_u64().unwrap() > 0, "{setting}: {out}");
+        assert!(d["wire_received"].as_u64().unwrap() > 0, "{setting}: {out}");
+    }
+    assert_eq!(
+        out["delta"]["zstd"]["samples_ms"].as_array().unwrap().len(),
+        3
+    );
+
+    let sender = stdout_of(
+        peerlite()
+            .args(["device", "id", "--home"])
+            .arg(work.join("sender/home")),
+    );
+    let db = work.join("receiver/bench.db");
+    let table = stdout_of(peerlite().arg("table-name").arg(&db).args([
+        "--device",
+        sender.trim(),
+        "--table",
+        "account",
+    ]));
+    let count = json_of(peerlite().args(["--json", "sql"]).arg(&db).arg(format!(
+        "SELECT count(*), count(DISTINCT id) FROM \"{}\"",
+        table.trim()
+    )));
+    assert_eq!(count["rows"][0], serde_json::json!([2000, 2000]));
+
+    let table = stdout_of(peerlite().args(["bench", "sync", "--rows", "2000", "--delta", "50"]));
+    for line in [
+        "initial sync 2000 rows",
+        "local INSERT … SELECT copy",
+        "receiver peak RSS (VmHWM)",
+        "delta 50 rows, zstd",
+        "delta 50 rows, no compression",
+        "wire vs raw, no compression",
+    ] {
+        assert!(table.contains(line), "missing {line:?} in:\n{table}");
+    }
+}
+
 /// Regression: the global `--key` option and `kv put KEY` shared clap's argument id, so the
 /// entry's key silently became the encryption key and the store could not be opened again.
 #[test]

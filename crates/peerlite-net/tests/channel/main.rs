@@ -8,3 +8,4 @@ mod frames;
 mod fuzz;
 mod handshake;
 mod timeouts;
+mod traffic;

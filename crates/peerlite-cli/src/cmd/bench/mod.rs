@@ -5,6 +5,7 @@ mod backup;
 mod changes;
 mod measure;
 mod store;
+mod sync;
 mod writer;
 
 use crate::Global;
@@ -24,6 +25,8 @@ enum Which {
     Backup(backup::Args),
     /// Change capture cost and sync speed.
     Changes(changes::Args),
+    /// Sync between two processes over loopback TLS: initial sync, peak memory, deltas.
+    Sync(sync::Args),
     /// The second process of `bench backup` (commits every interval).
     #[command(hide = true)]
     Writer(writer::Args),
@@ -35,6 +38,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         Which::Store(a) => store::run(global, a),
         Which::Backup(a) => backup::run(global, a),
         Which::Changes(a) => changes::run(global, a),
+        Which::Sync(a) => sync::run(global, a),
         Which::Writer(a) => writer::run(a),
     }
 }
