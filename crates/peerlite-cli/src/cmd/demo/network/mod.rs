@@ -76,6 +76,7 @@ impl Device {
             &home,
             &NodeArgs {
                 batch_rows: peerlite::sync::DEFAULT_BATCH_ROWS,
+                no_compression: false,
             },
         )?;
         let open = |file: &str, label: SecurityLevel| {
