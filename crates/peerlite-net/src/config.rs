@@ -93,7 +93,8 @@ impl ChannelConfig {
         self
     }
 
-    /// How many incoming handshakes may run at once; more wait in the kernel's backlog.
+    /// How many incoming handshakes may run at once; a newcomer past it takes the place of the
+    /// oldest (the listener never stops accepting).
     pub fn max_pending_handshakes(mut self, n: usize) -> Self {
         self.max_pending_handshakes = n;
         self

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -260,13 +260,38 @@ fn log_refusal(device: DeviceId, direction: &str, remote: &str, e: &Error) {
     }
 }
 
+/// A client sends its TLS ClientHello as soon as it connects: a socket that has said nothing
+/// this long is dropped (well before the handshake timeout), so silent sockets cannot hold the
+/// handshake slots.
+const FIRST_BYTE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The handshakes in progress, oldest first.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    tasks: std::collections::VecDeque<(u64, tokio::task::AbortHandle)>,
+}
+
+impl Pending {
+    fn done(pending: &std::sync::Mutex<Pending>, id: u64) {
+        let mut p = pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        p.tasks.retain(|(i, _)| *i != id);
+    }
+}
+
+/// Accepts connections and runs their handshakes concurrently, at most
+/// `max_pending_handshakes` at once. The loop never stops accepting: when every slot is taken,
+/// the oldest handshake is dropped for the newcomer, so a few hundred idle sockets from an
+/// untrusted host cannot lock trusted devices out (they would otherwise hold every slot for
+/// the whole handshake timeout while the listener stopped accepting).
 async fn accept_loop(tcp: TcpListener, endpoint: Endpoint, tx: mpsc::Sender<Connection>) {
-    let slots = Arc::new(Semaphore::new(endpoint.inner.config.max_pending_handshakes));
+    let max = endpoint.inner.config.max_pending_handshakes.max(1);
+    let first_byte = FIRST_BYTE.min(endpoint.inner.config.handshake_timeout);
+    let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, _) = match tcp.accept().await {
+        let (stream, remote) = match tcp.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -277,13 +302,35 @@ async fn accept_loop(tcp: TcpListener, endpoint: Endpoint, tx: mpsc::Sender<Conn
         };
         let endpoint = endpoint.clone();
         let tx = tx.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            if let Ok(conn) = endpoint.accept_stream(stream).await {
+        let mut p = pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while p.tasks.len() >= max {
+            if let Some((_, oldest)) = p.tasks.pop_front() {
+                oldest.abort();
+                tracing::debug!(%remote, "every handshake slot is taken: dropped the oldest pending handshake");
+            }
+        }
+        p.next += 1;
+        let id = p.next;
+        let mine = Arc::clone(&pending);
+        // Registered under the lock the task takes to leave, so it never leaves first.
+        let task = tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            let spoke = tokio::time::timeout(first_byte, stream.peek(&mut byte)).await;
+            if !matches!(spoke, Ok(Ok(n)) if n > 0) {
+                tracing::debug!(%remote, "dropped a connection that sent nothing");
+                Pending::done(&mine, id);
+                return;
+            }
+            let accepted = endpoint.accept_stream(stream).await;
+            Pending::done(&mine, id);
+            if let Ok(conn) = accepted {
                 // A listener dropped meanwhile: the connection closes with it.
                 let _ = tx.send(conn).await;
             }
         });
+        p.tasks.push_back((id, task.abort_handle()));
     }
 }
 

@@ -71,6 +71,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let rt = runtime()?;
     rt.block_on(async {
+        // Caught before `listening on` is printed: a script that stops serve as soon as it
+        // reads that line must get a clean stop, not a process killed by the signal.
+        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        signals::on_stop(move || {
+            let _ = stop_tx.send(true);
+        });
         let addr = node.listen(&args.listen).await.map_err(net_error)?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}")?;
@@ -81,10 +87,6 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 "mDNS discovery is not enabled yet: peers are dialled at their trust-store addresses (`peerlite trust add --addr`)"
             );
         }
-        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
-        signals::on_stop(move || {
-            let _ = stop_tx.send(true);
-        });
         let reload = tokio::spawn(reload_trust(home.clone(), trust));
         let _ = stop.wait_for(|s| *s).await;
         tracing::info!(device = %home.id(), "stopping");

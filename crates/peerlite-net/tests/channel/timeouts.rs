@@ -130,3 +130,43 @@ async fn an_address_in_use_cannot_be_listened_on() {
     assert_eq!(err.code(), 17060022, "{err}");
     assert!(err.hint().contains("--listen"));
 }
+
+/// ~200 idle TCP sockets from an untrusted host locked every trusted device out: each held a
+/// handshake slot for the whole handshake timeout and the listener stopped accepting. Now a
+/// silent socket is dropped after a short first-byte deadline, and a newcomer past the slots
+/// takes the oldest one's place, so a trusted device gets through while the flood goes on.
+#[tokio::test]
+async fn a_flood_of_idle_sockets_does_not_lock_trusted_devices_out() {
+    let (a, b) = paired();
+    // Few slots and a long handshake timeout: without the fix every slot stays taken.
+    let (mut listener, addr) = listen(
+        &b,
+        config()
+            .handshake_timeout(Duration::from_secs(30))
+            .max_pending_handshakes(4),
+    )
+    .await;
+    let client = a.endpoint(config());
+    let mut flood = Vec::new();
+    for _ in 0..40 {
+        if let Ok(s) = TcpStream::connect(&addr).await {
+            flood.push(s);
+        }
+    }
+    assert!(flood.len() >= 4, "the flood connected");
+    // Served while the flood holds its sockets open (bounded by `bounded`'s deadline).
+    let (mut x, mut y) = connect(&client, &mut listener, &addr, b.id()).await;
+    assert_works(&mut x, &mut y).await;
+    // Even a flood whose sockets keep the slots by sending a byte and nothing more.
+    for s in flood.iter_mut() {
+        let _ = s.write_all(&[0x16]).await;
+    }
+    for _ in 0..40 {
+        if let Ok(mut s) = TcpStream::connect(&addr).await {
+            let _ = s.write_all(&[0x16]).await;
+            flood.push(s);
+        }
+    }
+    let (mut x, mut y) = connect(&client, &mut listener, &addr, b.id()).await;
+    assert_works(&mut x, &mut y).await;
+}
