@@ -81,7 +81,12 @@ pub fn decide(
     let mut ips: Vec<IpAddr> = ips
         .iter()
         .copied()
-        .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
+        // A link-local IPv6 address comes without its interface (scope) and cannot be dialled.
+        .filter(|ip| {
+            !ip.is_unspecified()
+                && !ip.is_multicast()
+                && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
+        })
         .collect();
     // IPv4 first (it works on more LANs), then in a stable order.
     ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
@@ -241,13 +246,14 @@ mod tests {
         let trust = TrustSet::default();
         trust.insert(TrustedDevice::new(id(2)));
         let v4 = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 5));
-        let v6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+        let v6 = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+        let link_local = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
         let friend = id(2).to_string();
         assert_eq!(
-            decide(&own, &trust, Some(&friend), &[v6, v4], 7000),
+            decide(&own, &trust, Some(&friend), &[link_local, v6, v4], 7000),
             Decision::Dial {
                 device: id(2),
-                addrs: vec!["192.168.1.5:7000".into(), "[fe80::1]:7000".into()],
+                addrs: vec!["192.168.1.5:7000".into(), "[fd00::2]:7000".into()],
             }
         );
         let ignored = |d: Decision| matches!(d, Decision::Ignore(_));
@@ -260,7 +266,7 @@ mod tests {
         assert!(ignored(decide(&own, &trust, Some("not-an-id"), &[v4], 7000)));
         assert!(ignored(decide(&own, &trust, Some(&friend), &[], 7000)));
         let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        assert!(ignored(decide(&own, &trust, Some(&friend), &[unspecified], 7000)));
+        assert!(ignored(decide(&own, &trust, Some(&friend), &[unspecified, link_local], 7000)));
         assert!(ignored(decide(&own, &trust, Some(&friend), &[v4], 0)));
         // Trust removed: the same record is ignored from then on.
         trust.remove(&id(2));
