@@ -47,12 +47,19 @@ fn a_pending_push_reaches_a_device_when_it_comes_online_at_its_static_address() 
     b.trusts(&a, "SL1", None);
     let a_served = a.serve(&[]);
     // Edited by another process while b is offline: a's dialer finds nobody.
-    sql(&a.db, &["INSERT INTO note(text) VALUES ('while b was away')"]);
+    sql(
+        &a.db,
+        &["INSERT INTO note(text) VALUES ('while b was away')"],
+    );
     let b_served = b.serve_with(&["--no-mdns", "--listen", &b_addr], &[]);
     wait_until("a's pending note at b", || {
         notes(&b, &a) == vec![json!(["while b was away"])]
     });
-    assert!(count(&a_served, "pending sync") >= 1, "{}", a_served.logged());
+    assert!(
+        count(&a_served, "pending sync") >= 1,
+        "{}",
+        a_served.logged()
+    );
     // b goes away and comes back at the same address: a dials again (backing off meanwhile)
     // and what was committed while b was down reaches it.
     assert!(b_served.stop().success());
@@ -82,7 +89,10 @@ fn auto_sync_pushes_commits_made_by_another_process_coalesced() {
     let a_served = a.serve(&[]);
     wait_until("a to reach b", || count(&a_served, "connected") >= 1);
     // One commit by a `peerlite sql` beside the serving process.
-    sql(&a.db, &["INSERT INTO note(text) VALUES ('from another process')"]);
+    sql(
+        &a.db,
+        &["INSERT INTO note(text) VALUES ('from another process')"],
+    );
     wait_until("the note at b", || {
         notes(&b, &a) == vec![json!(["from another process"])]
     });
@@ -93,7 +103,10 @@ fn auto_sync_pushes_commits_made_by_another_process_coalesced() {
             let db = &a.db;
             s.spawn(move || {
                 for i in 0..10 {
-                    sql(db, &[&format!("INSERT INTO note(text) VALUES ('burst {t}-{i}')")]);
+                    sql(
+                        db,
+                        &[&format!("INSERT INTO note(text) VALUES ('burst {t}-{i}')")],
+                    );
                 }
             });
         }
@@ -151,10 +164,7 @@ fn mdns_finds_trusted_devices_where_multicast_works() {
         .iter()
         .any(|s| s.logged().contains("mDNS discovery cannot start"))
     {
-        println!(
-            "skipped: mDNS cannot start here:\n{}",
-            a_served.logged()
-        );
+        println!("skipped: mDNS cannot start here:\n{}", a_served.logged());
         return;
     }
     wait_until("a's note at b through discovery", || {

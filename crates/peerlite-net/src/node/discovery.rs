@@ -134,7 +134,10 @@ impl Discovery {
         let daemon = ServiceDaemon::new().map_err(failed)?;
         if loopback {
             daemon
-                .enable_interface(vec![mdns_sd::IfKind::LoopbackV4, mdns_sd::IfKind::LoopbackV6])
+                .enable_interface(vec![
+                    mdns_sd::IfKind::LoopbackV4,
+                    mdns_sd::IfKind::LoopbackV6,
+                ])
                 .map_err(failed)?;
         }
         let id = node.id();
@@ -142,8 +145,15 @@ impl Discovery {
         let host = format!("peerlite-{short}.local.");
         let properties = [(TXT_ID, id.to_string())];
         let info = if listen.ip().is_unspecified() {
-            ServiceInfo::new(SERVICE_TYPE, &short, &host, "", listen.port(), &properties[..])
-                .map(ServiceInfo::enable_addr_auto)
+            ServiceInfo::new(
+                SERVICE_TYPE,
+                &short,
+                &host,
+                "",
+                listen.port(),
+                &properties[..],
+            )
+            .map(ServiceInfo::enable_addr_auto)
         } else {
             ServiceInfo::new(
                 SERVICE_TYPE,
@@ -258,15 +268,39 @@ mod tests {
         );
         let ignored = |d: Decision| matches!(d, Decision::Ignore(_));
         // An untrusted id, however well-formed its record.
-        assert!(ignored(decide(&own, &trust, Some(&id(3).to_string()), &[v4], 7000)));
+        assert!(ignored(decide(
+            &own,
+            &trust,
+            Some(&id(3).to_string()),
+            &[v4],
+            7000
+        )));
         // This device's own announcement.
-        assert!(ignored(decide(&own, &trust, Some(&own.to_string()), &[v4], 7000)));
+        assert!(ignored(decide(
+            &own,
+            &trust,
+            Some(&own.to_string()),
+            &[v4],
+            7000
+        )));
         // No id, a garbled id, no address, only unusable addresses, no port.
         assert!(ignored(decide(&own, &trust, None, &[v4], 7000)));
-        assert!(ignored(decide(&own, &trust, Some("not-an-id"), &[v4], 7000)));
+        assert!(ignored(decide(
+            &own,
+            &trust,
+            Some("not-an-id"),
+            &[v4],
+            7000
+        )));
         assert!(ignored(decide(&own, &trust, Some(&friend), &[], 7000)));
         let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        assert!(ignored(decide(&own, &trust, Some(&friend), &[unspecified, link_local], 7000)));
+        assert!(ignored(decide(
+            &own,
+            &trust,
+            Some(&friend),
+            &[unspecified, link_local],
+            7000
+        )));
         assert!(ignored(decide(&own, &trust, Some(&friend), &[v4], 0)));
         // Trust removed: the same record is ignored from then on.
         trust.remove(&id(2));

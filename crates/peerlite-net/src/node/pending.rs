@@ -99,9 +99,9 @@ impl Planner {
     /// Whether `store` has changes `device` may not hold.
     #[cfg(test)]
     pub fn pending(&self, store: &str, device: &DeviceId) -> bool {
-        self.stores.get(store).is_some_and(|s| {
-            s.generation > s.peers.get(device).map_or(0, |p| p.delivered)
-        })
+        self.stores
+            .get(store)
+            .is_some_and(|s| s.generation > s.peers.get(device).map_or(0, |p| p.delivered))
     }
 
     /// A commit to `store` was seen at `now`: pending for every device; an auto-sync store
