@@ -81,10 +81,6 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let addr = node.listen(&args.listen).await.map_err(net_error)?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {addr}")?;
-        out.flush()?;
-        drop(out);
         node.keep_in_sync(AutoSync::default()).map_err(net_error)?;
         node.keep_dialling(Backoff::default());
         // A loopback listener is announced on loopback (devices on one machine); any other
@@ -103,10 +99,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 }
             }
         };
+        // The stop handler is in place before `listening on` is printed: a signal sent by
+        // whoever waited for that line stops the node cleanly, never kills it mid-start.
         let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
         signals::on_stop(move || {
             let _ = stop_tx.send(true);
         });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {addr}")?;
+        out.flush()?;
+        drop(out);
         let reload = tokio::spawn(reload_trust(home.clone(), trust));
         let _ = stop.wait_for(|s| *s).await;
         tracing::info!(device = %home.id(), "stopping");
