@@ -73,11 +73,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         let list: Vec<serde_json::Value> = metas
             .iter()
             .map(|m| {
-                serde_json::json!({
+                let mut entry = serde_json::json!({
                     "table": m.name, "mode": mode_name(m.mode), "identity": m.identity,
                     "columns": m.columns, "schema_version": m.schema_version,
-                    "auto_sync": m.auto_sync,
-                })
+                });
+                // Only with --auto-sync: the output without it stays what scripts know.
+                if m.auto_sync {
+                    entry["auto_sync"] = serde_json::Value::Bool(true);
+                }
+                entry
             })
             .collect();
         print_json(&serde_json::json!({ "distributed": list }));
