@@ -209,6 +209,12 @@ pub enum Error {
     /// The peer runs as many sessions on the connection as it takes.
     #[error("the peer runs too many sessions at once")]
     TooManySessions,
+    /// LAN discovery (mDNS) cannot run here (no multicast interface, a sandbox).
+    #[error("mDNS discovery cannot start: {reason}")]
+    Discovery {
+        /// Why.
+        reason: String,
+    },
     /// A failure of the library: a store, or a request the peer refused (its code kept).
     #[error(transparent)]
     Store(#[from] peerlite::Error),
@@ -243,6 +249,7 @@ impl Error {
             Error::NotServed { .. } => 17060023,
             Error::ShuttingDown => 17060024,
             Error::TooManySessions => 17060025,
+            Error::Discovery { .. } => 17060026,
             Error::Store(e) => e.code(),
         }
     }
@@ -325,6 +332,9 @@ impl Error {
                 "serve the store: `peerlite serve --db DB` or `--kv STORE_DIR STORE_ID`"
             }
             Error::ShuttingDown => "start `peerlite serve` again",
+            Error::Discovery { .. } => {
+                "give peers static addresses with `peerlite trust add --addr HOST:PORT`, or run `peerlite serve --no-mdns`"
+            }
             Error::TooManySessions => {
                 "the device is busy with other syncs of this device: run `peerlite sync` again later"
             }

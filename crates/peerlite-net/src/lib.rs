@@ -67,6 +67,6 @@ pub use endpoint::{Endpoint, Listener};
 pub use error::{Error, Result};
 pub use home::Home;
 pub use level::{DeviceLevel, LevelError};
-pub use node::{Node, NodeConfig, NodeEvent, status_of};
+pub use node::{AutoSync, Backoff, Node, NodeConfig, NodeEvent, discovery, status_of};
 pub use traffic::Traffic;
 pub use trust::{TrustSet, TrustStore, TrustedDevice, validate_addr};

@@ -1,7 +1,9 @@
-//! `peerlite distribute DB TABLE... [--mode collaboration|single-version] [--schema FILE]`:
-//! makes tables distributed (existing rows are captured and will sync). Single-version tables
-//! need the sync schema file; a schema that breaks a rule prints one `error[CODE]
-//! TABLE.COLUMN: rule` line per problem and exits 2, distributing nothing.
+//! `peerlite distribute DB TABLE... [--mode collaboration|single-version] [--schema FILE]
+//! [--auto-sync]`: makes tables distributed (existing rows are captured and will sync).
+//! Single-version tables need the sync schema file; a schema that breaks a rule prints one
+//! `error[CODE] TABLE.COLUMN: rule` line per problem and exits 2, distributing nothing.
+//! `--auto-sync` makes a `peerlite serve` of the database push the tables' commits to the
+//! connected devices shortly after they commit (distributing again without it turns it off).
 
 use std::path::PathBuf;
 
@@ -34,6 +36,10 @@ pub struct Args {
     /// The sync_schema.json (required for single-version; ignored otherwise).
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
+    /// Push the tables' commits to connected devices shortly after commit while
+    /// `peerlite serve` serves the database (kept in the database).
+    #[arg(long)]
+    auto_sync: bool,
 }
 
 /// Runs `peerlite distribute`.
@@ -47,6 +53,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         }
         (Mode::SingleVersion, Some(file)) => DistributedConfig::single_version(read_schema(file)?),
         (Mode::Collaboration, _) => DistributedConfig::default(),
+    };
+    let config = DistributedConfig {
+        auto_sync: args.auto_sync,
+        ..config
     };
     let store = open_existing(global, &args.db)?;
     let tables: Vec<&str> = args.tables.iter().map(String::as_str).collect();
@@ -63,21 +73,27 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         let list: Vec<serde_json::Value> = metas
             .iter()
             .map(|m| {
-                serde_json::json!({
+                let mut entry = serde_json::json!({
                     "table": m.name, "mode": mode_name(m.mode), "identity": m.identity,
                     "columns": m.columns, "schema_version": m.schema_version,
-                })
+                });
+                // Only with --auto-sync: the output without it stays what scripts know.
+                if m.auto_sync {
+                    entry["auto_sync"] = serde_json::Value::Bool(true);
+                }
+                entry
             })
             .collect();
         print_json(&serde_json::json!({ "distributed": list }));
     } else {
         for m in &metas {
             println!(
-                "distributed {} ({}, identity {}, syncs {})",
+                "distributed {} ({}, identity {}, syncs {}{})",
                 m.name,
                 mode_name(m.mode),
                 m.identity,
-                m.columns.join(", ")
+                m.columns.join(", "),
+                if m.auto_sync { "; auto-sync" } else { "" }
             );
         }
     }

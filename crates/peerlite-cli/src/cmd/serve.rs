@@ -7,12 +7,21 @@
 //!
 //! The trust store is read again while it runs, so `peerlite trust add|remove` in another
 //! shell takes effect for the next handshake.
+//!
+//! While it serves it keeps the trusted devices up to date: it dials every trusted device
+//! with an address (`peerlite trust add --addr`) whenever no connection with it is open
+//! (backing off from 1 s to 60 s), finds the others on the LAN by mDNS unless `--no-mdns`
+//! (where multicast does not work that is a warning, never fatal), syncs both ways every
+//! store with changes a device it reached may lack, and pushes the commits of auto-sync
+//! tables (`peerlite distribute --auto-sync`) — its own and other processes' — to the
+//! connected devices shortly after they commit.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use peerlite_net::{Home, TrustSet, TrustStore};
+use peerlite_net::discovery::Discovery;
+use peerlite_net::{AutoSync, Backoff, Home, TrustSet, TrustStore};
 
 use super::net::{HomeArg, NodeArgs, net_error, node, open_for_node, runtime, serve};
 use super::target::Location;
@@ -78,19 +87,35 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
         });
         let addr = node.listen(&args.listen).await.map_err(net_error)?;
+        node.keep_in_sync(AutoSync::default()).map_err(net_error)?;
+        node.keep_dialling(Backoff::default());
+        // A loopback listener is announced on loopback (devices on one machine); any other
+        // on the LAN.
+        let discovery = if args.no_mdns {
+            None
+        } else {
+            match Discovery::start(&node, addr, addr.ip().is_loopback()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "{e}: peers are dialled at their trust-store addresses only (`peerlite trust add --addr`)"
+                    );
+                    None
+                }
+            }
+        };
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
         drop(out);
-        if !args.no_mdns {
-            tracing::info!(
-                "mDNS discovery is not enabled yet: peers are dialled at their trust-store addresses (`peerlite trust add --addr`)"
-            );
-        }
         let reload = tokio::spawn(reload_trust(home.clone(), trust));
         let _ = stop.wait_for(|s| *s).await;
         tracing::info!(device = %home.id(), "stopping");
         reload.abort();
+        if let Some(d) = discovery {
+            let _ = tokio::task::spawn_blocking(move || d.stop()).await;
+        }
         node.shutdown().await;
         anyhow::Ok(())
     })?;

@@ -121,17 +121,18 @@ impl Device {
     /// `peerlite serve --home H --listen 127.0.0.1:0 --db notes.db` (or `stores` instead of
     /// `--db notes.db` when given).
     pub fn serve(&self, stores: &[&str]) -> Served {
+        self.serve_with(&["--no-mdns", "--listen", "127.0.0.1:0"], stores)
+    }
+
+    /// `peerlite serve --home H OPTIONS… --db notes.db` (or `stores`): `options` give the
+    /// listening address and whether mDNS runs.
+    pub fn serve_with(&self, options: &[&str], stores: &[&str]) -> Served {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("peerlite"));
         cmd.env_remove("PEERLITE_KEY")
             .env_remove("PEERLITE_HOME")
-            .args([
-                "-v",
-                "serve",
-                "--no-mdns",
-                "--listen",
-                "127.0.0.1:0",
-                "--home",
-            ])
+            .args(["-v", "serve"])
+            .args(options)
+            .arg("--home")
             .arg(&self.home);
         if stores.is_empty() {
             cmd.arg("--db").arg(&self.db);

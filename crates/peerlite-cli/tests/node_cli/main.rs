@@ -6,6 +6,7 @@
 
 mod common;
 mod conflict;
+mod discovery;
 mod identity;
 mod interrupted;
 mod kv;

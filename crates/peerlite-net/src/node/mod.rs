@@ -58,8 +58,12 @@
 //! # }
 //! ```
 
+mod auto_sync;
+mod dialer;
+pub mod discovery;
 mod link;
 mod outbound;
+mod pending;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -75,6 +79,8 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 use crate::{Connection, DeviceId, Endpoint};
 
+pub use auto_sync::AutoSync;
+pub use dialer::Backoff;
 pub use outbound::status_of;
 
 /// How a node runs its sessions.
@@ -210,6 +216,9 @@ pub(crate) struct Inner {
     stop: watch::Sender<bool>,
     events: broadcast::Sender<NodeEvent>,
     serial: AtomicU64,
+    /// Where [`Node::reach`] tells [`Node::keep_in_sync`] of a device reached (None until it
+    /// runs).
+    reached: Mutex<Option<mpsc::Sender<DeviceId>>>,
 }
 
 /// One device on the network serving its stores (see the module documentation). Cheap to
@@ -248,6 +257,7 @@ impl Node {
                 stop,
                 events,
                 serial: AtomicU64::new(0),
+                reached: Mutex::new(None),
             }),
         }
     }

@@ -3,6 +3,7 @@
 //! peer that vanishes or goes silent, notifications on the receiving store).
 #![allow(clippy::unwrap_used)]
 
+mod auto_sync;
 mod common;
 mod faults;
 mod forged;

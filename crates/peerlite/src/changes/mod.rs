@@ -60,7 +60,9 @@ pub enum DistributedType {
 pub struct DistributedConfig {
     /// Device collaboration (the default) or single version.
     pub table_type: DistributedTableType,
-    /// Sync automatically when devices connect.
+    /// Push local commits to connected peers shortly after commit, when a node serves the
+    /// store (kept per table in the store; calling `set_distributed_tables` again sets it
+    /// anew for the tables named).
     pub auto_sync: bool,
     /// The sync schema: required for single-version tables, ignored otherwise.
     pub schema: Option<SyncSchema>,
@@ -192,6 +194,44 @@ impl RdbStore {
             }
             Ok(())
         })
+    }
+
+    /// SQLite's `PRAGMA data_version` on this store's writer connection: it moves when another
+    /// connection — in practice another process (`peerlite sql` beside `peerlite serve`) —
+    /// commits to the database, and never for this store's own commits (which its observers
+    /// report). `None` when the writer is busy in a transaction right now (ask again later:
+    /// the number is cumulative, nothing is missed).
+    ///
+    /// ```
+    /// use peerlite::{RdbStore, StoreConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = RdbStore::open(StoreConfig::new(dir.path().join("a.db")))?;
+    /// let before = store.data_version()?;
+    /// store.execute("CREATE TABLE t(x)", &[])?; // this store's own commit
+    /// assert_eq!(store.data_version()?, before);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The store's error when it is closed; 14800027 for a read-only store (it has no writer).
+    pub fn data_version(&self) -> Result<Option<i64>> {
+        self.inner.ensure_open()?;
+        let guard = match self.inner.writer.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        };
+        let Some(writer) = guard.as_ref() else {
+            return Err(Error::ReadOnly {
+                detail: "this store has no writer".into(),
+            });
+        };
+        writer
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map(Some)
+            .map_err(|e| Error::from_sqlite(e, self.path()))
     }
 
     /// The distributed tables (and device tables holding other devices' rows).
@@ -438,6 +478,7 @@ fn distribute(
         origin: None,
         schema_version: version,
         schema,
+        auto_sync: config.auto_sync,
     };
     let mut ddl = triggers::drop_triggers(&meta);
     ddl.push_str(&triggers::clock_ddl(&meta));

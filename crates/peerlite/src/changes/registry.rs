@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS peerlite_distributed(
   base TEXT,
   origin TEXT,
   schema_version INTEGER NOT NULL DEFAULT 0,
-  schema TEXT
+  schema TEXT,
+  auto_sync INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS peerlite_devices(idx INTEGER PRIMARY KEY, device TEXT NOT NULL, epoch TEXT NOT NULL DEFAULT '', UNIQUE(device, epoch));";
 
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS peerlite_devices(idx INTEGER PRIMARY KEY, device TEXT
 /// of an unknown epoch, which echo suppression never takes for the peer's current database.
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(DDL)?;
+    add_auto_sync(conn)?;
     let has_epoch: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM pragma_table_info('peerlite_devices') WHERE name = 'epoch')",
         [],
@@ -61,6 +63,27 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     };
     conn.execute_batch(end)?;
     rebuilt
+}
+
+/// True when `peerlite_distributed` has the `auto_sync` column (a registry made before it
+/// existed has not, until the first writable open migrates it).
+fn has_auto_sync(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('peerlite_distributed') WHERE name = 'auto_sync')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Gives a registry of an earlier format the `auto_sync` column (every table off, as it was:
+/// the flag was never kept before).
+fn add_auto_sync(conn: &Connection) -> rusqlite::Result<()> {
+    if has_auto_sync(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "ALTER TABLE peerlite_distributed ADD COLUMN auto_sync INTEGER NOT NULL DEFAULT 0",
+    )
 }
 
 /// How a distributed table stores other devices' rows (ArkData's `DistributedTableType`).
@@ -111,6 +134,9 @@ pub struct TableMeta {
     pub schema_version: i64,
     /// The sync schema's entry for the table (single-version mode).
     pub schema: Option<TableSchema>,
+    /// Local commits to it are pushed to connected peers shortly after commit by a serving
+    /// node (`DistributedConfig::auto_sync`); always false for a device table.
+    pub auto_sync: bool,
 }
 
 impl TableMeta {
@@ -148,9 +174,15 @@ pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<Vec<TableMeta>> {
     if !registry_exists(conn)? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn.prepare(
-        "SELECT name, tid, mode, identity, columns, base, origin, schema_version, schema FROM peerlite_distributed ORDER BY base IS NOT NULL, tid",
-    )?;
+    // A read-only open of a registry not yet migrated reads the flag as off.
+    let auto_sync = if has_auto_sync(conn)? {
+        "auto_sync"
+    } else {
+        "0"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, tid, mode, identity, columns, base, origin, schema_version, schema, {auto_sync} FROM peerlite_distributed ORDER BY base IS NOT NULL, tid",
+    ))?;
     let rows = stmt.query_map([], |r| {
         let columns: String = r.get(4)?;
         let schema: Option<String> = r.get(8)?;
@@ -164,6 +196,7 @@ pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<Vec<TableMeta>> {
             origin: r.get(6)?,
             schema_version: r.get(7)?,
             schema: schema.and_then(|s| serde_json::from_str(&s).ok()),
+            auto_sync: r.get::<_, Option<i64>>(9)?.unwrap_or(0) != 0,
         })
     })?;
     rows.collect()
@@ -172,15 +205,16 @@ pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<Vec<TableMeta>> {
 /// Inserts or replaces a table's entry.
 pub(crate) fn save(conn: &Connection, meta: &TableMeta) -> rusqlite::Result<()> {
     conn.execute_batch(DDL)?;
+    add_auto_sync(conn)?;
     let columns = serde_json::to_string(&meta.columns).unwrap_or_else(|_| "[]".into());
     let schema = meta
         .schema
         .as_ref()
         .and_then(|s| serde_json::to_string(s).ok());
     conn.execute(
-        "INSERT OR REPLACE INTO peerlite_distributed(name, tid, mode, identity, columns, base, origin, schema_version, schema)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        rusqlite::params![meta.name, meta.tid, meta.mode.as_str(), meta.identity, columns, meta.base, meta.origin, meta.schema_version, schema],
+        "INSERT OR REPLACE INTO peerlite_distributed(name, tid, mode, identity, columns, base, origin, schema_version, schema, auto_sync)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        rusqlite::params![meta.name, meta.tid, meta.mode.as_str(), meta.identity, columns, meta.base, meta.origin, meta.schema_version, schema, meta.auto_sync],
     )?;
     Ok(())
 }

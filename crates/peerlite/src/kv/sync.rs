@@ -77,13 +77,18 @@ impl KvStore {
     /// call again; [`KvStore::sync_store`] calls it.
     pub fn enable_sync(&self) -> Result<()> {
         let rdb = &self.inner.rdb;
+        let wanted_auto = self.inner.options.auto_sync;
         let done = kv(rdb.distributed_tables())?
             .iter()
-            .any(|m| m.name == KV_TABLE && m.base.is_none());
-        if done {
+            .find(|m| m.name == KV_TABLE && m.base.is_none())
+            .map(|m| m.auto_sync);
+        // Opened with `auto_sync` the store keeps it (a serving node reads it from the store);
+        // an open without it leaves a kept flag alone (the option cannot say "off" apart from
+        // "not given").
+        if done.is_some_and(|kept| kept || !wanted_auto) {
             return Ok(());
         }
-        let config = match self.inner.options.kv_store_type {
+        let mut config = match self.inner.options.kv_store_type {
             KvStoreType::SingleVersion => {
                 let db_name = rdb
                     .path()
@@ -95,6 +100,7 @@ impl KvStore {
             }
             KvStoreType::DeviceCollaboration => DistributedConfig::default(),
         };
+        config.auto_sync = wanted_auto;
         kv(rdb.distribute_tables(&[KV_TABLE], &config))
     }
 

@@ -949,6 +949,7 @@ pub(crate) fn ensure_device_table(
         origin: Some(device.to_owned()),
         schema_version: base.schema_version,
         schema: None,
+        auto_sync: false,
     };
     let ddl = format!(
         "CREATE TABLE IF NOT EXISTS {} ({});{}{}",

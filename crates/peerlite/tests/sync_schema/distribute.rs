@@ -528,3 +528,53 @@ fn null_conflict_error_names_its_table_and_column() {
         other => panic!("expected NullConflictColumn, got {other:?}"),
     }
 }
+
+/// `DistributedConfig::auto_sync` was accepted and never kept: a `peerlite serve` process,
+/// opening the store later, could not know which tables push their commits by themselves.
+/// It is kept per table, survives a reopen, is set anew by distributing again, and a registry
+/// written before the flag existed gets the column (off) at the next open.
+#[test]
+fn auto_sync_is_kept_per_table_and_added_to_an_older_registry() {
+    let (dir, store) = store_with(&[EMPLOYEE_DC]);
+    let path = store.path().to_path_buf();
+    let on = DistributedConfig {
+        auto_sync: true,
+        ..DistributedConfig::default()
+    };
+    store
+        .set_distributed_tables(&["EMPLOYEE"], DistributedType::Device, &on)
+        .unwrap();
+    assert!(meta(&store, "EMPLOYEE").auto_sync);
+    let device = store.device_id().to_owned();
+    store.close().unwrap();
+    let store = RdbStore::open(StoreConfig::new(&path).device_id(device.clone())).unwrap();
+    assert!(meta(&store, "EMPLOYEE").auto_sync, "kept across a reopen");
+    set_collab(&store, &["EMPLOYEE"]).unwrap();
+    assert!(
+        !meta(&store, "EMPLOYEE").auto_sync,
+        "distributing again sets it anew"
+    );
+    store
+        .set_distributed_tables(&["EMPLOYEE"], DistributedType::Device, &on)
+        .unwrap();
+    store.close().unwrap();
+    // A registry of the earlier format: no auto_sync column.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE peerlite_distributed DROP COLUMN auto_sync")
+        .unwrap();
+    drop(conn);
+    let store = RdbStore::open(StoreConfig::new(&path).device_id(device)).unwrap();
+    assert!(
+        !meta(&store, "EMPLOYEE").auto_sync,
+        "an older registry reads as off"
+    );
+    store
+        .set_distributed_tables(&["EMPLOYEE"], DistributedType::Device, &on)
+        .unwrap();
+    assert!(meta(&store, "EMPLOYEE").auto_sync);
+    store
+        .insert("EMPLOYEE", &bucket! { "NAME" => "Lisa" })
+        .unwrap();
+    assert_eq!(store.changes(Some("EMPLOYEE"), 0).unwrap().len(), 1);
+    drop(dir);
+}
