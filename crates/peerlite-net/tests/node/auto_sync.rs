@@ -46,6 +46,13 @@ async fn a_burst_of_commits_is_pushed_in_a_few_coalesced_pushes() {
     a.node.keep_in_sync(AutoSync::default()).unwrap();
     // Reaching b syncs what is pending (everything, at start): one session.
     assert!(bounded(a.node.reach(b.id())).await.unwrap());
+    // That session ends before the burst, so what follows is auto-sync's alone.
+    bounded(async {
+        while sessions.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     let commits = 1000;
     let store = a.store.clone();
     tokio::task::spawn_blocking(move || {
