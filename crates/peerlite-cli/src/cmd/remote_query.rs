@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long = "eq", value_name = "COL=VALUE", value_parser = parse_eq)]
     eqs: Vec<(String, peerlite::Value)>,
     /// Give up after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// (1 to 604800: a week; a larger value would overflow the clock's deadline).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     timeout: u64,
     #[command(flatten)]
     node: NodeArgs,

@@ -54,7 +54,8 @@ pub struct Args {
     #[arg(long)]
     reidentify: bool,
     /// Give up on a device after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    /// (1 to 604800: a week; a larger value would overflow the clock's deadline).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     timeout: u64,
     #[command(flatten)]
     node: NodeArgs,
@@ -222,6 +223,12 @@ fn hint(code: u32) -> &'static str {
             "both devices must serve the same store (same file name) with the same distributed tables, mode and schema version: check with `peerlite distribute` and `peerlite serve --db DB`"
         }
         17040007 => "the device is not who it claims to be: check `peerlite trust list --home H`",
+        17040012 => {
+            "a store was put back from a copy of an earlier state and took a new epoch: run the same `peerlite sync` again to send its rows"
+        }
+        17040011 => {
+            "the receiving device was away longer than the sender keeps deletes (`peerlite status --home H DB` shows the horizon): it must be re-seeded from the sender (a client reset)"
+        }
         _ => "see the reason; `peerlite sync -v` and `peerlite serve -v` log what happened",
     }
 }

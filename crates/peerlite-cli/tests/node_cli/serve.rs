@@ -73,3 +73,33 @@ fn serve_usage_errors_exit_1() {
     assert_eq!(code, 2);
     assert!(err.starts_with("error[17060022]"), "{err}");
 }
+
+/// `remote-query --timeout 18446744073709551615` panicked (an Instant overflow, exit 101) and
+/// `sync` with it reported a node "shutting down": a timeout past a week is a usage error.
+#[test]
+fn timeouts_past_a_week_are_usage_errors_never_a_panic() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1");
+    for huge in ["18446744073709551615", "9223372036854775807", "604801", "0"] {
+        let (code, _, err) = run(peerlite()
+            .args(["sync", "--push", "--timeout", huge, "--home"])
+            .arg(&a.home)
+            .arg(&a.db));
+        assert_eq!(code, 1, "sync {huge}: {err}");
+        let (code, _, err) = run(peerlite()
+            .args([
+                "remote-query",
+                "--table",
+                "note",
+                "--timeout",
+                huge,
+                "--device",
+            ])
+            .arg(&b.id)
+            .arg("--home")
+            .arg(&a.home)
+            .arg(&a.db));
+        assert_eq!(code, 1, "remote-query {huge}: {err}");
+    }
+}

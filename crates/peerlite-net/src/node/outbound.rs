@@ -149,7 +149,8 @@ impl Node {
         predicates: Option<&RdbPredicates>,
         timeout: Duration,
     ) -> DeviceResult {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock (a script's u64::MAX) means: a year.
+        let deadline = deadline_after(timeout);
         let (reply, answer) = oneshot::channel();
         let command = Command::Start {
             store: store.to_owned(),
@@ -194,7 +195,8 @@ impl Node {
         columns: &[&str],
         timeout: Duration,
     ) -> Result<QueryRows> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock (a script's u64::MAX) means: a year.
+        let deadline = deadline_after(timeout);
         let (reply, answer) = oneshot::channel();
         let command = Command::Query {
             store: store.to_owned(),
@@ -279,4 +281,12 @@ impl Inner {
         }
         Err(last)
     }
+}
+
+/// `timeout` from now, a year at most: `Instant + Duration` panics past the clock's range.
+fn deadline_after(timeout: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(86_400 * 365)))
+        .unwrap_or(now)
 }

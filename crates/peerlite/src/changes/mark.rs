@@ -288,6 +288,16 @@ pub(crate) fn before_replace(conn: &Connection, db: &Path, sync: &SyncState) -> 
     Ok(fresh)
 }
 
+/// A live database that turns out to be a copy of an earlier state of itself (a peer holds
+/// changes of its epoch that it never issued): it takes a new epoch now, the clock file first
+/// (an open that finds the two disagreeing starts yet another one), so peers read it from the
+/// start as the database it is.
+pub(crate) fn renew_epoch(conn: &Connection, db: &Path, sync: &SyncState) -> Result<String> {
+    let fresh = before_replace(conn, db, sync)?;
+    meta::set(conn, "epoch", &fresh).map_err(|e| Error::from_sqlite(e, db))?;
+    Ok(fresh)
+}
+
 /// After a restore copied a backup in: the new epoch, and a mark that does not go back — the
 /// larger of the running clock's, the backup's and the restored clock tables' timestamps.
 pub(crate) fn after_replace(

@@ -27,7 +27,7 @@
 use super::message::{Query, QueryReply};
 use super::peer::Peer;
 use super::surface::SyncStore;
-use super::wire::{WireClause, WireFilter};
+use super::wire::WireFilter;
 use crate::error::{Error, Result, StoreKind};
 use crate::store::{RdbPredicates, RdbStore};
 use crate::value::Value;
@@ -117,13 +117,7 @@ fn run(store: &dyn SyncStore, peer: &Peer, query: &Query) -> Result<QueryRows> {
         });
     }
     // Only what syncs may be read or filtered on: a column kept local stays local.
-    let named = query
-        .columns
-        .iter()
-        .chain(query.filter.clauses.iter().filter_map(|c| match c {
-            WireClause::Cond { column, .. } => Some(column),
-            _ => None,
-        }));
+    let named = query.columns.iter().chain(query.filter.columns());
     for column in named {
         if !summary
             .columns

@@ -441,6 +441,11 @@ impl Session {
             .collect();
         self.packed = agreed.iter().any(|f| f == FEATURE_ZSTD);
         let my_epoch = store.epoch()?;
+        if h.mode.pulls()
+            && let Some(out) = self.rolled_back(&h.pull_from, &my_epoch)?
+        {
+            return Ok(out);
+        }
         let welcome = v1(MessageV1::Welcome(Welcome {
             session: h.session,
             device: store.device_id(),
@@ -632,6 +637,9 @@ impl Session {
             return Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))]);
         }
         let my_epoch = self.store.epoch()?;
+        if let Some(out) = self.rolled_back(&w.push_from, &my_epoch)? {
+            return Ok(out);
+        }
         let since: HashMap<&str, u64> = w
             .push_from
             .iter()
@@ -760,6 +768,36 @@ impl Session {
             self.acknowledged(&a.table, a.filter, resume);
         }
         self.next_batch()
+    }
+
+    /// A peer that holds more of this database's epoch than the database ever committed: it
+    /// was put back from a copy of an earlier state (a file copy, a snapshot, a cloned
+    /// device), and would number new changes with sequence numbers the peer has passed — they
+    /// would never be sent. The database takes a new epoch (peers read it from the start) and
+    /// the session ends with 17040012; the next one syncs.
+    fn rolled_back(
+        &mut self,
+        held: &[Watermark],
+        my_epoch: &str,
+    ) -> Result<Option<Vec<SyncMessage>>> {
+        let Some(ahead) = held
+            .iter()
+            .filter(|w| w.epoch == my_epoch)
+            .max_by_key(|w| w.seq)
+        else {
+            return Ok(None);
+        };
+        let max = self.store.max_seq()?;
+        if ahead.seq <= max {
+            return Ok(None);
+        }
+        self.store.renew_epoch()?;
+        let message = format!(
+            "{} holds change {} of this database's epoch, which never committed more than {max}: the database was put back from a copy of an earlier state, so it starts a new epoch; sync again",
+            who(&self.peer.device),
+            ahead.seq
+        );
+        Ok(Some(self.abort(SyncStatus::RolledBack, message)))
     }
 
     /// Notes that the peer holds this store's changes of `table` up to `seq`. Bookkeeping

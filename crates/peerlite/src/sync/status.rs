@@ -32,6 +32,10 @@ pub enum SyncStatus {
     /// The receiving device's watermark lies before deletes the sender no longer remembers
     /// (tombstones purged past the retention): it needs a client reset (17040011).
     ResetRequired,
+    /// The peer holds changes of this device's epoch that its database never issued: the
+    /// database was put back from a copy of an earlier state (a file copy, a snapshot, a
+    /// cloned device). It took a new epoch; the next sync sends its rows as that (17040012).
+    RolledBack,
     /// A table is distributed in another mode on the peer (14800051).
     ModeMismatch,
     /// The device could not be reached (a network code from the driver, e.g. 17060007).
@@ -43,7 +47,7 @@ pub enum SyncStatus {
 }
 
 /// Codes of the statuses with a fixed one.
-const FIXED: [(SyncStatus, u32); 9] = [
+const FIXED: [(SyncStatus, u32); 10] = [
     (SyncStatus::Ok, 0),
     (SyncStatus::NotDistributed, 17040001),
     (SyncStatus::Protocol, 17040004),
@@ -52,6 +56,7 @@ const FIXED: [(SyncStatus, u32); 9] = [
     (SyncStatus::IdentityMismatch, 17040007),
     (SyncStatus::TimedOut, 17040008),
     (SyncStatus::ResetRequired, 17040011),
+    (SyncStatus::RolledBack, 17040012),
     (SyncStatus::ModeMismatch, 14800051),
 ];
 
@@ -97,6 +102,7 @@ impl std::fmt::Display for SyncStatus {
             SyncStatus::IdentityMismatch => "identity mismatch",
             SyncStatus::TimedOut => "timed out",
             SyncStatus::ResetRequired => "client reset required",
+            SyncStatus::RolledBack => "database put back from a copy: new epoch",
             SyncStatus::ModeMismatch => "distributed in another mode",
             SyncStatus::Unreachable(_) => "unreachable",
             SyncStatus::Untrusted(_) => "untrusted",

@@ -62,6 +62,12 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn new_session_id(&self) -> u64;
     /// Called as a session starts: the store now has an identity peers know.
     fn begin_session(&self) -> Result<()>;
+    /// The highest sequence number this database ever committed in its epoch (its clock
+    /// tables, and the tombstones it purged).
+    fn max_seq(&self) -> Result<u64>;
+    /// Gives the database a new epoch: it was put back from a copy of an earlier state (a
+    /// peer holds changes of this epoch it never issued). Returns the new epoch.
+    fn renew_epoch(&self) -> Result<String>;
     /// Every watermark this store holds for `peer`.
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>>;
     /// The watermark for `peer`'s `table` under `filter` in the peer's `epoch` (0 when none).
@@ -186,6 +192,39 @@ impl SyncStore for RdbStore {
         })
     }
 
+    fn max_seq(&self) -> Result<u64> {
+        let path = self.path();
+        self.inner.read(|conn| {
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let mut max = 0u64;
+            for t in registry::load_all(conn).map_err(sql_err)? {
+                if crate::store::schema::table_exists(conn, &t.clock()).map_err(sql_err)? {
+                    let seq: Option<i64> = conn
+                        .query_row(&format!("SELECT max(seq) FROM {}", t.clock()), [], |r| {
+                            r.get(0)
+                        })
+                        .map_err(sql_err)?;
+                    max = max.max(seq.unwrap_or(0).max(0) as u64);
+                }
+                if t.base.is_none() {
+                    max = max.max(retention::purged_seq(conn, &t.name).map_err(sql_err)?);
+                }
+            }
+            Ok(max)
+        })
+    }
+
+    fn renew_epoch(&self) -> Result<String> {
+        let path = self.path().to_path_buf();
+        let fresh = self.transaction(|tx| {
+            let conn = tx.conn()?;
+            let sync = self.inner.sync()?;
+            crate::changes::mark::renew_epoch(conn, &path, sync)
+        })?;
+        tracing::warn!(?path, epoch = %fresh, "a peer holds changes this database never issued: it was put back from a copy; it starts a new epoch");
+        Ok(fresh)
+    }
+
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>> {
         let path = self.path();
         let all = self.inner.read(|c| {
@@ -221,6 +260,13 @@ impl SyncStore for RdbStore {
                     table: r.table.to_owned(),
                 });
             };
+            if let Some(column) = r.filter.and_then(|f| f.unsynced_column(&logical.columns)) {
+                return Err(Error::UnknownColumn {
+                    table: r.table.to_owned(),
+                    column: column.clone(),
+                    kind: crate::StoreKind::Relational,
+                });
+            }
             let sources: Vec<&TableMeta> = metas
                 .iter()
                 .filter(|m| m.name == r.table || m.base.as_deref() == Some(r.table))

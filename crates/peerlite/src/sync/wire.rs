@@ -32,6 +32,24 @@ pub struct WireFilter {
     pub clauses: Vec<WireClause>,
 }
 
+impl WireFilter {
+    /// The columns its conditions compare.
+    pub fn columns(&self) -> impl Iterator<Item = &String> {
+        self.clauses.iter().filter_map(|c| match c {
+            WireClause::Cond { column, .. } => Some(column),
+            _ => None,
+        })
+    }
+
+    /// The first compared column that is not among `synced`: a column kept local stays local,
+    /// so a peer may neither read nor filter on it (a filter on it answers guesses of its
+    /// values by what it selects).
+    pub(crate) fn unsynced_column(&self, synced: &[String]) -> Option<&String> {
+        self.columns()
+            .find(|column| !synced.iter().any(|c| c.eq_ignore_ascii_case(column)))
+    }
+}
+
 /// One token of a filter's WHERE clause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WireClause {
