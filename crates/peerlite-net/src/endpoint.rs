@@ -75,6 +75,11 @@ impl Endpoint {
         })
     }
 
+    /// This device's own level (`peerlite device init --level`).
+    pub fn level(&self) -> crate::DeviceLevel {
+        self.inner.home.level()
+    }
+
     /// This device's id.
     pub fn id(&self) -> DeviceId {
         self.inner.home.id()

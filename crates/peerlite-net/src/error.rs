@@ -301,6 +301,9 @@ impl Error {
                 "to change it, run `peerlite trust remove` and then `peerlite trust add` again"
             }
             Error::NotTrusted { .. } => "list trusted devices with `peerlite trust list --home H`",
+            Error::InvalidArgument { what: "store", .. } => {
+                "serve and sync a store with the home it was opened with, labelled at most this device's level (`peerlite device init --level SLn` sets it; `peerlite --level Sk` labels a store), one `--db` per store name"
+            }
             Error::InvalidArgument {
                 what: "device id", ..
             } => {

@@ -273,7 +273,8 @@ impl TrustSet {
         set
     }
 
-    /// Replaces the whole set (connections already open stay open).
+    /// Replaces the whole set (connections already open stay open until
+    /// [`Node::enforce_trust`](crate::Node::enforce_trust) closes those it no longer admits).
     pub fn replace(&self, devices: impl IntoIterator<Item = TrustedDevice>) {
         let devices: BTreeMap<_, _> = devices.into_iter().map(|d| (d.id, d)).collect();
         // A panic elsewhere while holding the lock cannot leave a half-written map (we swap

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use peerlite_net::discovery::Discovery;
-use peerlite_net::{AutoSync, Backoff, Home, TrustSet, TrustStore};
+use peerlite_net::{AutoSync, Backoff, Home, Node, TrustSet, TrustStore};
 
 use super::net::{HomeArg, NodeArgs, net_error, node, open_for_node, runtime, serve};
 use super::target::Location;
@@ -109,7 +109,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
         drop(out);
-        let reload = tokio::spawn(reload_trust(home.clone(), trust));
+        let reload = tokio::spawn(reload_trust(home.clone(), trust, node.clone()));
         let _ = stop.wait_for(|s| *s).await;
         tracing::info!(device = %home.id(), "stopping");
         reload.abort();
@@ -125,7 +125,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
 
 /// Keeps the node's trust set in step with the home's trust store file: the next handshake
 /// sees a device added or removed by `peerlite trust` in another process.
-async fn reload_trust(home: Home, trust: TrustSet) {
+async fn reload_trust(home: Home, trust: TrustSet, node: Node) {
     let path = home.dir().join("trust.json");
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&path);
@@ -140,6 +140,8 @@ async fn reload_trust(home: Home, trust: TrustSet) {
             Ok(store) => {
                 trust.replace(store.devices().cloned());
                 tracing::info!(devices = store.len(), "trust store reloaded");
+                // A device removed (or given another level) loses its open connections too.
+                node.enforce_trust();
             }
             Err(e) => {
                 tracing::warn!(%e, "the trust store cannot be read; the devices trusted before stay trusted")

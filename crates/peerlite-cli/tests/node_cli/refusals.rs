@@ -65,7 +65,8 @@ fn a_device_we_do_not_trust_is_refused_before_any_connection() {
 fn data_above_the_peers_level_is_refused_both_ways() {
     let root = tempfile::tempdir().unwrap();
     let a = Device::new(root.path(), "a", "SL3").with_notes(&["--level", "S3"]);
-    let b = Device::new(root.path(), "b", "SL2").with_notes(&["--level", "S3"]);
+    // b may hold S3 data (its own level), but a records it at SL2.
+    let b = Device::new(root.path(), "b", "SL3").with_notes(&["--level", "S3"]);
     // a records b at SL2: a's S3 notes may not go there; b records a at SL2 too.
     let served = serve_for(&a, &b, "SL2", "SL2");
     sql(&a.db, &["INSERT INTO note(text) VALUES ('secret')"]);
@@ -128,5 +129,31 @@ fn data_never_enters_a_copy_of_the_store_labelled_below_it() {
         a.rows(&format!("SELECT text FROM \"{}\"", a.table_of(&b))),
         vec![serde_json::json!(["public"])]
     );
+    assert!(served.stop().success());
+}
+
+/// A device initialised at SL1 created an S4 store, pulled S4 rows into it and queried them:
+/// its own level was never checked. A device now serves and syncs only stores its own level
+/// admits.
+#[test]
+fn a_device_holds_no_store_labelled_above_its_own_level() {
+    let root = tempfile::tempdir().unwrap();
+    let low = Device::new(root.path(), "low", "SL1").with_notes(&["--level", "S4"]);
+    let b = Device::new(root.path(), "b", "SL4").with_notes(&["--level", "S4"]);
+    let served = serve_for(&low, &b, "SL4", "SL4");
+    sql(&b.db, &["INSERT INTO note(text) VALUES ('s4 secret')"]);
+    let (code, out, err) = low.sync(&["--pull"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.starts_with("error[17060016]") && err.contains("labelled S4"),
+        "{err}"
+    );
+    let (code, _, err) = run(peerlite()
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-mdns", "--home"])
+        .arg(&low.home)
+        .arg("--db")
+        .arg(&low.db));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(low.device_tables(), 0);
     assert!(served.stop().success());
 }

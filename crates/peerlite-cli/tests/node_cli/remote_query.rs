@@ -62,6 +62,13 @@ fn remote_query_answers_with_the_peers_rows_and_refuses_what_it_must() {
         "{err}"
     );
     assert!(!err.contains("1234"));
+    // The serving device logs every query, a refusal with its code and reason (the asker's
+    // hint sends its user there; it logged nothing before).
+    wait_until("serve to log the refusal", || {
+        let log = served.logged();
+        log.contains("remote query refused") && log.contains("17040001") && log.contains("private")
+    });
+    assert!(served.logged().contains("remote query answered"));
 
     // Over the cap: 5 MiB in a distributed table.
     sql(

@@ -43,6 +43,9 @@ pub(crate) enum Command {
         columns: Vec<String>,
         reply: oneshot::Sender<Result<QueryRows>>,
     },
+    /// The peer is no longer trusted as it was when it connected (removed from the trust
+    /// store, or its level changed): close the connection now, whatever runs on it.
+    Revoke(String),
 }
 
 /// Sessions one connection runs at once: a peer cannot make this device hold more.
@@ -183,8 +186,10 @@ impl Core {
     }
 
     /// A query from the peer, answered by the store it names (validated there, in the core).
+    /// Logged like a finished sync: one line per query, a refusal as a warning with its code
+    /// and reason (the asker's hint sends its user to this log).
     fn answer(&self, q: &Query) -> QueryReply {
-        match self.node.served(&q.store) {
+        let reply = match self.node.served(&q.store) {
             Some(s) => answer_query(s.surface.as_ref(), &self.peer, q),
             None => QueryReply {
                 session: q.session,
@@ -193,12 +198,22 @@ impl Core {
                 columns: Vec::new(),
                 rows: Vec::new(),
             },
+        };
+        let (peer, store, table) = (&self.peer.device, &q.store, &q.filter.table);
+        if reply.code == 0 {
+            tracing::info!(%peer, %store, %table, rows = reply.rows.len(), "remote query answered");
+        } else {
+            tracing::warn!(%peer, %store, %table, code = reply.code, reason = %reply.message, "remote query refused");
         }
+        reply
     }
 
     fn on_command(&mut self, command: Command) -> Out {
         let mut out = Out::default();
         match command {
+            Command::Revoke(reason) => {
+                out.fatal = Some(reason);
+            }
             Command::Start {
                 store,
                 mode,
@@ -410,11 +425,13 @@ pub(crate) async fn run(
             biased;
             _ = stop.wait_for(|s| *s), if !stopping => Event::Stop,
             _ = tokio::time::sleep_until(grace_over), if stopping => Event::GraceOver,
+            // Before frames: a peer streaming without pause must not starve the node's
+            // commands (a revocation above all).
+            Some(command) = commands.recv(), if !stopping => Event::Command(command),
             frame = conn.recv() => match frame {
                 Ok(bytes) => Event::Frame(bytes),
                 Err(e) => Event::Closed(e),
             },
-            Some(command) = commands.recv(), if !stopping => Event::Command(command),
             _ = tick.tick() => Event::Tick,
         };
         let out = match event {

@@ -204,6 +204,8 @@ struct Served {
 pub(crate) struct Link {
     tx: mpsc::Sender<link::Command>,
     serial: u64,
+    /// The level the trust store gave the device when it connected.
+    level: crate::DeviceLevel,
 }
 
 pub(crate) struct Inner {
@@ -277,8 +279,8 @@ impl Node {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the store was opened as another device (open it with
-    /// `StoreConfig::device_id` set to this node's id) or a store of that name is served
-    /// already.
+    /// `StoreConfig::device_id` set to this node's id), is labelled above this device's own
+    /// level, or a store of that name is served already.
     pub fn serve_store(&self, store: &RdbStore) -> Result<String> {
         self.add(store.clone(), None)
     }
@@ -302,6 +304,17 @@ impl Node {
                 reason: format!(
                     "store {name:?} is opened as device {}, this node is {own}",
                     surface.device_id()
+                ),
+            });
+        }
+        // A device holds only data its own level admits: an SL1 device neither serves nor
+        // syncs an S4 store, whatever level a peer recorded for it.
+        let (label, level) = (surface.data_label(), self.inner.endpoint.level());
+        if !level.admits_label(label.as_u8()) {
+            return Err(Error::InvalidArgument {
+                what: "store",
+                reason: format!(
+                    "store {name:?} is labelled {label}, above what this {level} device may hold"
                 ),
             });
         }
@@ -453,6 +466,42 @@ impl Node {
         let _ = closed.await;
     }
 
+    /// Closes the connections of devices the trust set no longer holds as they connected:
+    /// removed (`peerlite trust remove`), or recorded at another level. Nothing more is sent
+    /// to them — a session running on such a connection ends there (its peer sees the
+    /// connection close) — and one whose level changed reconnects at the new level. Call it
+    /// after changing the trust set (`peerlite serve` does when the trust store file changes).
+    pub fn enforce_trust(&self) {
+        let trust = self.inner.endpoint.trust();
+        let links: Vec<(DeviceId, Link)> = lock(&self.inner.links)
+            .iter()
+            .map(|(d, l)| (*d, l.clone()))
+            .collect();
+        for (device, link) in links {
+            let reason = match trust.get(&device) {
+                None => "the device is no longer trusted".to_owned(),
+                Some(t) if t.level != link.level => format!(
+                    "the device's level changed from {} to {}",
+                    link.level, t.level
+                ),
+                Some(_) => continue,
+            };
+            tracing::warn!(device = %self.id(), peer = %device, "closing the connection: {reason}");
+            // A full command queue: the link is busy; it closes at the next command or
+            // event. try_send never waits here.
+            if link
+                .tx
+                .try_send(link::Command::Revoke(reason.clone()))
+                .is_err()
+            {
+                let tx = link.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(link::Command::Revoke(reason)).await;
+                });
+            }
+        }
+    }
+
     /// Dials `device` now (or returns at once when a connection is open), so that it can
     /// sync with this device: what discovery calls when a trusted device appears.
     ///
@@ -490,6 +539,7 @@ impl Inner {
         let link = Link {
             tx,
             serial: this.serial.fetch_add(1, Ordering::Relaxed),
+            level: conn.peer().level,
         };
         let _ = this.events.send(NodeEvent::Connected {
             device,

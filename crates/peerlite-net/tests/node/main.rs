@@ -9,4 +9,5 @@ mod faults;
 mod forged;
 mod fuzz;
 mod notify;
+mod revoke;
 mod seams;

@@ -56,7 +56,8 @@ struct Device {
     shop: RdbStore,
     /// `notes.db`: the device-collaboration table `note`.
     notes: RdbStore,
-    /// `health.db`, labelled S3: the collaboration table `pulse`.
+    /// `health.db`, labelled S3 (or the device's highest label below it): the collaboration
+    /// table `pulse`.
     health: RdbStore,
 }
 
@@ -90,7 +91,10 @@ impl Device {
         shop.execute(ITEMS, &[])?;
         let notes = open("notes.db", SecurityLevel::S1)?;
         notes.execute(NOTES, &[])?;
-        let health = open("health.db", SecurityLevel::S3)?;
+        // S3, or as high as the device may hold (the SL2 tablet's copy is S2).
+        let label =
+            SecurityLevel::from_u8(level.highest_label().min(3)).unwrap_or(SecurityLevel::S1);
+        let health = open("health.db", label)?;
         health.execute(PULSES, &[])?;
         for store in [&shop, &notes, &health] {
             node.serve_store(store).map_err(net::net_error)?;
