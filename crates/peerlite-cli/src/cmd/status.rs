@@ -17,9 +17,9 @@ use super::print_json;
 use super::target::{KvTarget, Opened};
 use crate::{Global, UsageError};
 
-/// Arguments of `peerlite status`.
+/// The store `status` and `purge` work on, and the home it syncs with.
 #[derive(clap::Args, Debug)]
-pub struct StatusArgs {
+pub struct Target {
     #[command(flatten)]
     home: HomeArg,
     /// The database file (or --kv STORE_DIR STORE_ID).
@@ -29,16 +29,18 @@ pub struct StatusArgs {
     kv: KvTarget,
 }
 
+/// Arguments of `peerlite status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
 /// Arguments of `peerlite purge`.
 #[derive(clap::Args, Debug)]
 pub struct PurgeArgs {
     #[command(flatten)]
-    home: HomeArg,
-    /// The database file (or --kv STORE_DIR STORE_ID).
-    #[arg(value_name = "DB")]
-    db: Vec<String>,
-    #[command(flatten)]
-    kv: KvTarget,
+    target: Target,
     /// Purge tombstones older than this (`30d`, `12h`, `90m`, `45s`, `0s`: all); default: the
     /// store's retention (30 days unless set).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -71,12 +73,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
-fn open(global: &Global, home: &HomeArg, db: Vec<String>, kv: &KvTarget) -> anyhow::Result<Opened> {
-    let (location, rest) = kv.locate(db)?;
+fn open(global: &Global, target: Target) -> anyhow::Result<Opened> {
+    let (location, rest) = target.kv.locate(target.db)?;
     if !rest.is_empty() {
         return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
     }
-    let home = home.open()?;
+    let home = target.home.open()?;
     open_for_node(global, &location, &home, false)
 }
 
@@ -98,7 +100,7 @@ fn when(ms: u64) -> String {
 
 /// Runs `peerlite status`.
 pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
-    let opened = open(global, &args.home, args.db, &args.kv)?;
+    let opened = open(global, args.target)?;
     let overview = rdb(&opened)?.sync_overview()?;
     if global.json {
         print_json(&serde_json::to_value(&overview)?);
@@ -177,7 +179,7 @@ fn human(ms: u64) -> String {
 
 /// Runs `peerlite purge`.
 pub fn purge(global: &Global, args: PurgeArgs) -> anyhow::Result<()> {
-    let opened = open(global, &args.home, args.db, &args.kv)?;
+    let opened = open(global, args.target)?;
     let report = rdb(&opened)?.purge_tombstones(args.older_than)?;
     if global.json {
         print_json(&serde_json::json!({

@@ -94,22 +94,7 @@ fn the_later_write_wins_whenever_the_stores_first_sync() {
     // The clock moves on (no timing is asserted: only the order of the two writes).
     std::thread::sleep(std::time::Duration::from_millis(5));
     kv(&b_kv, &["put", "theme", "light"]);
-    b.trusts(&a, "SL1", None);
-    let served = b.serve(&["--kv", b_kv.to_str().unwrap(), "settings"]);
-    a.trusts(&b, "SL1", Some(&served.addr));
-    for mode in ["--push", "--pull"] {
-        let (code, out, err) = run(peerlite()
-            .args(["sync", "--home"])
-            .arg(&a.home)
-            .arg("--kv")
-            .arg(&a_kv)
-            .args(["settings", mode]));
-        assert_eq!(code, 0, "{out}{err}");
-    }
-    assert!(served.stop().success());
-    for dir in [&a_kv, &b_kv] {
-        assert_eq!(kv(dir, &["get", "theme"]), "light\n");
-    }
+    push_pull_and_expect(&a, &a_kv, &b, &b_kv, "light");
 }
 
 /// Entries written before a store was made syncable (by an app through the library) have no
@@ -130,20 +115,31 @@ fn entries_from_before_capture_lose_to_any_captured_write() {
             .unwrap();
         store.put("theme", "dark").unwrap();
     }
-    b.trusts(&a, "SL1", None);
+    push_pull_and_expect(&a, &a_kv, &b, &b_kv, "light");
+}
+
+/// b serves its store; a pushes, then pulls; both end with `theme` = `expected`.
+fn push_pull_and_expect(
+    a: &Device,
+    a_kv: &std::path::Path,
+    b: &Device,
+    b_kv: &std::path::Path,
+    expected: &str,
+) {
+    b.trusts(a, "SL1", None);
     let served = b.serve(&["--kv", b_kv.to_str().unwrap(), "settings"]);
-    a.trusts(&b, "SL1", Some(&served.addr));
+    a.trusts(b, "SL1", Some(&served.addr));
     for mode in ["--push", "--pull"] {
         let (code, out, err) = run(peerlite()
             .args(["sync", "--home"])
             .arg(&a.home)
             .arg("--kv")
-            .arg(&a_kv)
+            .arg(a_kv)
             .args(["settings", mode]));
         assert_eq!(code, 0, "{out}{err}");
     }
     assert!(served.stop().success());
-    for dir in [&a_kv, &b_kv] {
-        assert_eq!(kv(dir, &["get", "theme"]), "light\n");
+    for dir in [a_kv, b_kv] {
+        assert_eq!(kv(dir, &["get", "theme"]), format!("{expected}\n"));
     }
 }

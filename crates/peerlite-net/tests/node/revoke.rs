@@ -8,6 +8,17 @@ use peerlite_net::{DeviceLevel, NodeEvent};
 
 use crate::common::*;
 
+/// `a` pulls `b`'s notes.
+async fn pull(a: &Dev, b: &Dev) -> Vec<(peerlite_net::DeviceId, peerlite::sync::DeviceResult)> {
+    let patience = std::time::Duration::from_secs(20);
+    bounded(
+        a.node
+            .sync_devices(&[b.id()], "notes", SyncMode::Pull, None, patience),
+    )
+    .await
+    .unwrap()
+}
+
 async fn disconnected(events: &mut tokio::sync::broadcast::Receiver<NodeEvent>) -> String {
     loop {
         if let Ok(NodeEvent::Disconnected { reason, .. }) = events.recv().await {
@@ -22,15 +33,7 @@ async fn removing_or_relevelling_a_device_closes_its_open_connection() {
         let (a, b) = (Dev::plain("a"), Dev::plain("b"));
         pair(&a, &b).await;
         b.add_notes(&["one"]);
-        let results = bounded(a.node.sync_devices(
-            &[b.id()],
-            "notes",
-            SyncMode::Pull,
-            None,
-            std::time::Duration::from_secs(20),
-        ))
-        .await
-        .unwrap();
+        let results = pull(&a, &b).await;
         assert!(results[0].1.status.is_ok(), "{results:?}");
         assert!(a.node.connected().contains(&b.id()));
         let mut events = b.node.events();
@@ -50,15 +53,7 @@ async fn removing_or_relevelling_a_device_closes_its_open_connection() {
         .await;
         // Nothing more reaches a without trust: a new sync is refused in the handshake.
         b.add_notes(&["two"]);
-        let results = bounded(a.node.sync_devices(
-            &[b.id()],
-            "notes",
-            SyncMode::Pull,
-            None,
-            std::time::Duration::from_secs(20),
-        ))
-        .await
-        .unwrap();
+        let results = pull(&a, &b).await;
         if relevel {
             // Reconnected at the new level: S1 notes still flow to an SL1 device.
             assert!(results[0].1.status.is_ok(), "{results:?}");

@@ -74,7 +74,7 @@ impl Capture {
 }
 
 /// The largest sequence number the database's clock tables hold.
-fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
     let mut max = 0i64;
     for t in registry::load_all(conn)? {
         // A clock dropped by another tool is damage `check --full` reports (and `distribute`

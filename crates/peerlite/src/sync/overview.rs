@@ -73,18 +73,6 @@ pub struct PeerOverview {
     pub unsynced: u64,
 }
 
-fn ledger(conn: &Connection, l: Ledger, device: &str) -> rusqlite::Result<Vec<Watermark>> {
-    Ok(watermark::all(conn, l, device)?
-        .into_iter()
-        .map(|(table, filter, epoch, seq)| Watermark {
-            table,
-            filter,
-            epoch,
-            seq,
-        })
-        .collect())
-}
-
 /// Rows of the distributed tables changed after what `device` acknowledged, leaving out rows
 /// whose last insert or delete came from that device's current database.
 fn unsynced(
@@ -120,20 +108,6 @@ fn unsynced(
     Ok(n)
 }
 
-fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
-    let mut max = 0i64;
-    for t in registry::load_all(conn)? {
-        if table_exists(conn, &t.clock())? {
-            let s: Option<i64> =
-                conn.query_row(&format!("SELECT max(seq) FROM {}", t.clock()), [], |r| {
-                    r.get(0)
-                })?;
-            max = max.max(s.unwrap_or(0));
-        }
-    }
-    Ok(max.max(0) as u64)
-}
-
 impl RdbStore {
     /// Where this store stands with its peers (`peerlite status`).
     ///
@@ -156,8 +130,9 @@ impl RdbStore {
             }
             let mut peers = Vec::new();
             for d in watermark::devices(conn).map_err(sql_err)? {
-                let received = ledger(conn, Ledger::Received, &d).map_err(sql_err)?;
-                let acknowledged = ledger(conn, Ledger::Acknowledged, &d).map_err(sql_err)?;
+                let received = watermark::all(conn, Ledger::Received, &d).map_err(sql_err)?;
+                let acknowledged =
+                    watermark::all(conn, Ledger::Acknowledged, &d).map_err(sql_err)?;
                 // The peer's current database: the epoch of what was last received from it.
                 let peer_epoch = received.first().map(|w| w.epoch.as_str());
                 let unsynced = unsynced(conn, &d, &epoch, peer_epoch).map_err(sql_err)?;
@@ -171,7 +146,9 @@ impl RdbStore {
             Ok(SyncOverview {
                 device: device.clone(),
                 epoch,
-                seq: max_seq(conn).map_err(sql_err)?,
+                seq: crate::changes::layer::max_seq(conn)
+                    .map_err(sql_err)?
+                    .max(0) as u64,
                 retention_ms: u64::try_from(
                     retention::retention(conn).map_err(sql_err)?.as_millis(),
                 )

@@ -10,6 +10,8 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::message::Watermark;
+
 /// Which ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ledger {
@@ -74,12 +76,12 @@ pub(crate) fn get(
     })
 }
 
-/// Every entry of `device` (table, filter, epoch, seq).
+/// Every entry of `device`.
 pub(crate) fn all(
     conn: &Connection,
     ledger: Ledger,
     device: &str,
-) -> rusqlite::Result<Vec<(String, u64, String, u64)>> {
+) -> rusqlite::Result<Vec<Watermark>> {
     if !exists(conn, ledger)? {
         return Ok(Vec::new());
     }
@@ -88,12 +90,12 @@ pub(crate) fn all(
         ledger.table()
     ))?
     .query_map([device], |r| {
-        Ok((
-            r.get(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get(2)?,
-            r.get::<_, i64>(3)? as u64,
-        ))
+        Ok(Watermark {
+            table: r.get(0)?,
+            filter: r.get::<_, i64>(1)? as u64,
+            epoch: r.get(2)?,
+            seq: r.get::<_, i64>(3)? as u64,
+        })
     })?
     .collect()
 }
