@@ -54,7 +54,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
     /// Rows per sync batch (a batch also stops after 4 MiB of values).
-    #[arg(long, value_name = "ROWS", default_value_t = peerlite::sync::DEFAULT_BATCH_ROWS)]
+    #[arg(long, value_name = "ROWS", default_value_t = peerlite::sync::DEFAULT_BATCH_ROWS, value_parser = batch_rows)]
     pub batch_rows: usize,
     /// Send batches uncompressed (by default they travel zstd-compressed when the peer
     /// agrees; either side turning it off turns it off between the two).
@@ -139,4 +139,12 @@ pub fn parse_eq(text: &str) -> Result<(String, peerlite::Value), String> {
 /// Parses a device id given on the command line (a mistyped one fails with 17060010).
 pub fn parse_device(text: &str) -> anyhow::Result<DeviceId> {
     DeviceId::parse(text).map_err(|e| fail(e.into()))
+}
+
+/// `--batch-rows`: 1 to 100,000 (0 would stall a sync on empty batches).
+fn batch_rows(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of rows from 1 to 100000")),
+    }
 }

@@ -213,7 +213,7 @@ fn hint(code: u32) -> &'static str {
             "give the device an address: `peerlite trust remove`, then `peerlite trust add --addr HOST:PORT`"
         }
         17060004 | 17060007 | 17060008 | 17060009 | 17060024 | 17060025 | 17040008 => {
-            "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` waits longer)"
+            "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` gives the whole sync longer; a connection that does not complete its TLS handshake is given up after 10 s)"
         }
         17040006 => {
             "either the device that refused records the other at a level below the data's label (there: `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level, if it may hold this data), or the receiving copy of the store is labelled below the data (raise it there: `peerlite --level Sk sql DB \"SELECT 1\"`)"

@@ -67,3 +67,39 @@ fn single_version_push_and_pull() {
     assert_eq!(b.rows("SELECT uuid, title FROM item ORDER BY uuid"), both);
     assert!(served.stop().success());
 }
+
+/// `table-name` named a table that did not exist for the store's own device (whose rows are in
+/// the table itself) and for devices never synced, so `SELECT … FROM $(peerlite table-name …)`
+/// failed. Now the own device gets the table itself, and a device with no rows here yet gets
+/// the name with a note on stderr (`"exists": false` with `--json`).
+#[test]
+fn table_name_answers_the_own_device_and_says_when_nothing_arrived_yet() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    sql(&a.db, &["INSERT INTO note(text) VALUES ('milk')"]);
+    a.sync_ok(&["--push"]);
+    let table_name = |d: &Device, of: &Device, json: bool| {
+        let mut cmd = peerlite();
+        if json {
+            cmd.arg("--json");
+        }
+        run(cmd
+            .arg("table-name")
+            .arg(&d.db)
+            .args(["--device", &of.id, "--table", "note"]))
+    };
+    let (code, out, err) = table_name(&a, &a, false);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "note\n", ""));
+    let (code, out, err) = table_name(&a, &b, true);
+    assert_eq!(code, 0);
+    assert!(err.starts_with("note: no rows of that device"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["exists"], json!(false));
+    let (code, out, err) = table_name(&b, &a, true);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["exists"], json!(true));
+    assert!(served.stop().success());
+}

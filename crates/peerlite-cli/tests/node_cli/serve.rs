@@ -102,4 +102,12 @@ fn timeouts_past_a_week_are_usage_errors_never_a_panic() {
             .arg(&a.db));
         assert_eq!(code, 1, "remote-query {huge}: {err}");
     }
+    // A batch of no rows would stall a sync on empty batches.
+    for rows in ["0", "100001", "x"] {
+        let (code, _, err) = run(peerlite()
+            .args(["sync", "--push", "--batch-rows", rows, "--home"])
+            .arg(&a.home)
+            .arg(&a.db));
+        assert_eq!(code, 1, "--batch-rows {rows}: {err}");
+    }
 }

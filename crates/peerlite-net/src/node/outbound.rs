@@ -223,11 +223,13 @@ impl Inner {
         command: Command,
         deadline: Instant,
     ) -> Result<()> {
+        let started = Instant::now();
         let link = match tokio::time::timeout_at(deadline, self.link_to(device)).await {
             Ok(link) => link?,
             Err(_) => {
+                // The time it was given, not what is left of it (which is nothing).
                 return Err(Error::HandshakeTimeout {
-                    timeout: deadline.saturating_duration_since(Instant::now()),
+                    timeout: deadline.saturating_duration_since(started),
                 });
             }
         };
