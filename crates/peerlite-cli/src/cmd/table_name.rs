@@ -28,6 +28,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let device = parse_device(&args.device)?.to_string();
     let store = open_existing_read_only(global, &args.db)?;
     let name = store.obtain_distributed_table_name(&device, &args.table)?;
+    // This device's own rows are the table itself.
+    let name = if device == store.device_id() {
+        args.table.clone()
+    } else {
+        name
+    };
     let exists = store
         .query_sql(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?",

@@ -252,13 +252,8 @@ impl RdbStore {
             .into_iter()
             .find(|m| m.base.is_none() && m.name == table);
         match meta {
-            // This device's own rows are the table itself.
             Some(m) if m.mode == DistributedTableType::DeviceCollaboration => {
-                if device == self.device_id() {
-                    Ok(table.to_owned())
-                } else {
-                    Ok(device_table_name(device, table))
-                }
+                Ok(device_table_name(device, table))
             }
             Some(_) => Err(Error::invalid(
                 StoreKind::Relational,
