@@ -349,6 +349,14 @@ pub enum Error {
         /// The highest purged sequence number.
         purged: u64,
     },
+    /// Client resets of this store failed several times in a row; no further one is begun.
+    #[error("{attempts} client resets of {path} failed in a row; no further one is begun")]
+    ResetFailing {
+        /// The database.
+        path: std::path::PathBuf,
+        /// The attempts made.
+        attempts: u32,
+    },
     /// A remote query refused by the device holding the data (its security level).
     #[error("the query is refused: {reason}")]
     QueryRefused {
@@ -451,6 +459,7 @@ impl Error {
             Error::DeviceIdChanged { .. } => 17040009,
             Error::ResultTooLarge { .. } => 17040010,
             Error::ResetRequired { .. } => 17040011,
+            Error::ResetFailing { .. } => 17040013,
             Error::Remote { code, .. } => *code,
             Error::Protected { .. } => 17050001,
             Error::OwnObjectsDamaged { .. } => 17050002,
@@ -555,6 +564,9 @@ impl Error {
             }
             Error::DeviceIdChanged { .. } => {
                 "open it with the device home it synced with, or re-identify it (`peerlite sync --reidentify`), which starts a new epoch"
+            }
+            Error::ResetFailing { .. } => {
+                "restore the store's pre-reset backup (`peerlite backups DB` lists it, `peerlite restore DB NAME`) or keep it as it is; the reset record `DB.reset` beside it can then be removed"
             }
             Error::QueryRefused { .. } => {
                 "the device holding the data records the asking one at a level below the data's label: there, `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level"

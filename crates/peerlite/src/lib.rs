@@ -32,6 +32,7 @@ pub mod error;
 pub mod kv;
 pub mod open;
 pub mod repair;
+pub mod reset;
 pub mod schema;
 pub mod store;
 pub mod sync;

@@ -110,6 +110,20 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
+/// Replaces `path` whole with `bytes`: a synced temporary file renamed over it, the directory
+/// synced. A crash leaves the old content or the new, never a mix.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    write_synced(&tmp, bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("renaming", path, e));
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
 /// Fsyncs a directory, so renames inside it survive a power cut.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {

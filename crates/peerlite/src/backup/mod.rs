@@ -28,6 +28,7 @@ mod auto;
 mod catalog;
 mod copy;
 mod manifest;
+pub(crate) use manifest::write_atomically as write_file_atomically;
 pub(crate) mod naming;
 
 /// A time (ms since the Unix epoch) as RFC 3339 in UTC with milliseconds, as backups show it:

@@ -320,6 +320,23 @@ impl SyncStore for RdbStore {
     }
 
     fn apply_batch(&self, peer: &str, peer_epoch: &str, b: &Batch, last: u64) -> Result<Applied> {
+        self.apply_received(peer, b, Some((peer_epoch, last)))
+    }
+
+    fn query_rows(
+        &self,
+        filter: &WireFilter,
+        columns: &[String],
+        max_bytes: usize,
+    ) -> Result<QueryRows> {
+        super::query::query_rows(self, filter, columns, max_bytes)
+    }
+}
+
+impl RdbStore {
+    /// Applies `b` from `peer`; moves `peer`'s watermark to `mark` (epoch, seq) in the same
+    /// transaction when given.
+    fn apply_received(&self, peer: &str, b: &Batch, mark: Option<(&str, u64)>) -> Result<Applied> {
         let path = self.path();
         let applied = self.transaction(|tx| {
             let conn = tx.conn()?;
@@ -335,16 +352,18 @@ impl SyncStore for RdbStore {
                 let _paused = sync.pause_capture();
                 merge::apply_batch(tx, sync, &logical, b)?
             };
-            watermark::set(
-                conn,
-                Ledger::Received,
-                peer,
-                &b.table,
-                b.filter,
-                peer_epoch,
-                last,
-            )
-            .map_err(|e| Error::from_sqlite(e, path))?;
+            if let Some((peer_epoch, last)) = mark {
+                watermark::set(
+                    conn,
+                    Ledger::Received,
+                    peer,
+                    &b.table,
+                    b.filter,
+                    peer_epoch,
+                    last,
+                )
+                .map_err(|e| Error::from_sqlite(e, path))?;
+            }
             Ok(applied)
         })?;
         if !applied.keys.is_empty() {
@@ -366,12 +385,10 @@ impl SyncStore for RdbStore {
         })
     }
 
-    fn query_rows(
-        &self,
-        filter: &WireFilter,
-        columns: &[String],
-        max_bytes: usize,
-    ) -> Result<QueryRows> {
-        super::query::query_rows(self, filter, columns, max_bytes)
+    /// Applies a batch of this store's own earlier changes (a client reset's replay): merged
+    /// as any peer's rows are, by their own timestamps and writers, with no watermark moved.
+    pub(crate) fn apply_replayed(&self, b: &Batch) -> Result<Applied> {
+        let me = RdbStore::device_id(self).to_owned();
+        self.apply_received(&me, b, None)
     }
 }

@@ -23,6 +23,7 @@ mod regress_stale_states;
 mod regress_unsynced_filter;
 mod remote_query;
 mod replace;
+mod reset;
 mod retention;
 mod seams;
 mod wire_golden;

@@ -1,0 +1,220 @@
+//! Client reset (seed 003, Realm's client reset done by the library): when a device can no
+//! longer sync by deltas with a peer (17040011: it was away longer than the peer keeps
+//! deletes; or the user asks), its distributed tables are re-seeded from the peer's full
+//! state, and its own changes the peer never acknowledged are dropped or recovered.
+//!
+//! The database is never touched until the end. The reset works on a *seed*: a copy of the
+//! store in a folder beside it, whose distributed tables are emptied and then filled by an
+//! ordinary pull from the peer (whoever drives the sync: the network node, or
+//! [`sync_in_memory`](crate::sync::sync_in_memory)). [`Reseed::finish`] then replays the
+//! unsynced local changes on the seed, with their original timestamps, so the merge rules
+//! decide exactly as if no reset had happened — a local insert is kept, a local delete is
+//! applied, a remote delete beats an older local edit, a newer remote edit of a column is kept
+//! and an older one is overwritten, per column — and puts the seed in place through
+//! [`restore`](crate::RdbStore::restore_with): verified, atomic, the replaced data kept as
+//! `pre-restore`, a new epoch. A verified backup of the database (`pre-reset-<time>`) is
+//! taken first and named in the report.
+//!
+//! A kill at any point leaves the database as it was before the reset (the seed folder is
+//! removed by the next attempt) or reset. The record that a reset is under way
+//! (`NAME.reset`, beside the database) lives outside every transaction: a reset that keeps
+//! failing is refused after [`MAX_ATTEMPTS`] tries instead of looping (realm-core #5367), and
+//! a second reset while one is pending is detected (#7149).
+//!
+//! ```
+//! use peerlite::changes::{DistributedConfig, DistributedType};
+//! use peerlite::reset::ResetMode;
+//! use peerlite::sync::{sync_in_memory, SyncMode};
+//! use peerlite::{bucket, RdbStore, StoreConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let open = |name: &str| -> peerlite::Result<RdbStore> {
+//!     std::fs::create_dir_all(dir.path().join(name)).ok();
+//!     let store = RdbStore::open(StoreConfig::new(dir.path().join(name).join("notes.db")).device_id(name))?;
+//!     store.execute("CREATE TABLE IF NOT EXISTS note (id INTEGER PRIMARY KEY, text TEXT)", &[])?;
+//!     store.set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())?;
+//!     Ok(store)
+//! };
+//! let (phone, laptop) = (open("phone")?, open("laptop")?);
+//! laptop.insert("note", &bucket! { "text" => "from the laptop" })?;
+//! phone.insert("note", &bucket! { "text" => "written offline" })?;
+//! let reseed = phone.begin_reset("laptop")?;
+//! sync_in_memory(reseed.seed(), &laptop, SyncMode::Pull, None)?;
+//! let report = reseed.finish(ResetMode::RecoverUnsynced)?;
+//! assert_eq!(report.recovered, 1); // the offline note survives the reset
+//! assert_eq!(phone.query_sql("SELECT count(*) FROM note", &[])?.rows()?.next().map(|r| r[0].clone()), Some(1.into()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod record;
+mod seed;
+
+use std::path::PathBuf;
+
+use crate::backup::{BackupRequest, RestoreRequest, naming};
+use crate::error::{Error, Result};
+use crate::store::RdbStore;
+
+pub use record::MAX_ATTEMPTS;
+
+/// What happens to the local changes the peer never acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetMode {
+    /// They are dropped: the store holds exactly the peer's state.
+    DiscardUnsynced,
+    /// They are replayed on the peer's state with their original timestamps.
+    RecoverUnsynced,
+    /// Recovered; discarded when the recovery fails.
+    RecoverOrDiscard,
+}
+
+impl ResetMode {
+    /// `discard`, `recover`, `recover-or-discard`.
+    pub fn parse(s: &str) -> Option<ResetMode> {
+        match s {
+            "discard" => Some(ResetMode::DiscardUnsynced),
+            "recover" => Some(ResetMode::RecoverUnsynced),
+            "recover-or-discard" => Some(ResetMode::RecoverOrDiscard),
+            _ => None,
+        }
+    }
+}
+
+/// What a reset did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetReport {
+    /// The peer the store was re-seeded from.
+    pub peer: String,
+    /// The verified backup of the database taken before anything changed.
+    pub backup: PathBuf,
+    /// Unsynced local changes replayed on the peer's state (rows whose state changed).
+    pub recovered: u64,
+    /// Unsynced local changes dropped (the peer never had them).
+    pub discarded: u64,
+    /// Replayed rows recorded as conflicts (a constraint of the peer's state refused them).
+    pub conflicts: u64,
+    /// The mode that took effect (`RecoverOrDiscard` ends as one of the other two).
+    pub mode: ResetMode,
+}
+
+/// A client reset under way: sync [`seed`](Reseed::seed) from the peer (a pull), then
+/// [`finish`](Reseed::finish) it. Dropped unfinished, the database stays as it was; the next
+/// [`RdbStore::begin_reset`] removes the seed.
+#[derive(Debug)]
+pub struct Reseed {
+    store: RdbStore,
+    peer: String,
+    seed: RdbStore,
+    seed_dir: PathBuf,
+    backup: PathBuf,
+}
+
+impl RdbStore {
+    /// Begins a client reset against `peer`: takes a verified backup of this database
+    /// (`pre-reset-<time>`), records the reset beside the database, and prepares the seed — a
+    /// copy whose distributed tables are empty — for a pull from the peer.
+    ///
+    /// # Errors
+    /// 17040013 when resets of this store failed [`MAX_ATTEMPTS`] times in a row (restore the
+    /// `pre-reset` backup or clear the record with [`RdbStore::abandon_reset`]); backup and
+    /// SQLite errors.
+    pub fn begin_reset(&self, peer: &str) -> Result<Reseed> {
+        let db = self.path().to_path_buf();
+        let attempt = record::begin(&db, peer)?;
+        let stamp = naming::stamped("pre-reset-", naming::now_ms());
+        let backup = self.backup_with(BackupRequest::named(stamp))?;
+        record::note_backup(&db, &attempt, &backup.path)?;
+        let (seed, seed_dir) = seed::prepare(self, &backup.path)?;
+        Ok(Reseed {
+            store: self.clone(),
+            peer: peer.to_owned(),
+            seed,
+            seed_dir,
+            backup: backup.path,
+        })
+    }
+
+    /// Forgets a pending reset (its record and seed), after the user restored or kept the
+    /// database by other means.
+    ///
+    /// # Errors
+    /// I/O errors removing the files.
+    pub fn abandon_reset(&self) -> Result<()> {
+        let db = self.path();
+        seed::remove_dir(&seed::dir_of(db))?;
+        record::clear(db)
+    }
+
+    /// True when a reset of this store was begun and not finished (a crash, a failure).
+    pub fn reset_pending(&self) -> bool {
+        record::read(self.path()).is_some()
+    }
+}
+
+impl Reseed {
+    /// The store to pull the peer's full state into (same device, same logical name).
+    pub fn seed(&self) -> &RdbStore {
+        &self.seed
+    }
+
+    /// The verified backup taken before the reset.
+    pub fn backup(&self) -> &std::path::Path {
+        &self.backup
+    }
+
+    /// Applies `mode` to the unsynced local changes and puts the seed in place of the
+    /// database (verified, atomically; a new epoch).
+    ///
+    /// # Errors
+    /// The recovery's error in `RecoverUnsynced` mode (nothing is changed); restore errors.
+    pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
+        let replay = seed::Replay::open(&self.backup, &self.store, &self.peer)?;
+        let (outcome, effective) = match mode {
+            ResetMode::DiscardUnsynced => (seed::Outcome::discarded(replay.pending()?), mode),
+            ResetMode::RecoverUnsynced => (replay.onto(&self.seed)?, mode),
+            ResetMode::RecoverOrDiscard => {
+                let before = seed::checkpoint_copy(&self.seed, &self.seed_dir)?;
+                match replay.onto(&self.seed) {
+                    Ok(o) => (o, ResetMode::RecoverUnsynced),
+                    Err(e) => {
+                        tracing::warn!(%e, "recovering the unsynced changes failed; discarding them");
+                        seed::roll_back_to(&self.seed, &before)?;
+                        (
+                            seed::Outcome::discarded(replay.pending()?),
+                            ResetMode::DiscardUnsynced,
+                        )
+                    }
+                }
+            }
+        };
+        drop(replay);
+        let db = self.store.path().to_path_buf();
+        seed::install(&self.store, &self.seed, &self.seed_dir)?;
+        record::clear(&db)?;
+        seed::remove_dir(&self.seed_dir)?;
+        tracing::info!(?db, peer = %self.peer, recovered = outcome.recovered, discarded = outcome.discarded, "client reset finished");
+        Ok(ResetReport {
+            peer: self.peer,
+            backup: self.backup,
+            recovered: outcome.recovered,
+            discarded: outcome.discarded,
+            conflicts: outcome.conflicts,
+            mode: effective,
+        })
+    }
+}
+
+/// The error for a reset that keeps failing.
+fn too_many(db: &std::path::Path, attempts: u32) -> Error {
+    Error::ResetFailing {
+        path: db.to_path_buf(),
+        attempts,
+    }
+}
+
+// Used by `seed`: the restore that installs the seed.
+fn restore_from(store: &RdbStore, path: &std::path::Path) -> Result<()> {
+    store
+        .restore_with(RestoreRequest::new(path.to_string_lossy().into_owned()))
+        .map(|_| ())
+}

@@ -1,0 +1,81 @@
+//! `NAME.reset` beside the database: a client reset under way. It lives outside every
+//! transaction, so a reset that failed or was killed is known to the next one, which counts
+//! the attempts and gives up after [`MAX_ATTEMPTS`] instead of looping.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Resets of one store that may fail in a row before the next is refused.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// What the file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    /// The peer the store is re-seeded from.
+    pub peer: String,
+    /// Resets begun in a row without one finishing.
+    pub attempts: u32,
+    /// The verified backup taken before this attempt.
+    pub backup: Option<PathBuf>,
+}
+
+fn path(db: &Path) -> PathBuf {
+    let mut os = db.as_os_str().to_owned();
+    os.push(".reset");
+    PathBuf::from(os)
+}
+
+/// The pending reset, when there is one (a damaged file counts as one, of unknown peer).
+pub(crate) fn read(db: &Path) -> Option<Record> {
+    let bytes = std::fs::read(path(db)).ok()?;
+    Some(serde_json::from_slice(&bytes).unwrap_or(Record {
+        peer: String::new(),
+        attempts: MAX_ATTEMPTS,
+        backup: None,
+    }))
+}
+
+fn write(db: &Path, record: &Record) -> Result<()> {
+    let file = path(db);
+    let json = serde_json::to_vec_pretty(record)
+        .map_err(|e| Error::io("writing the reset record", &file, std::io::Error::other(e)))?;
+    crate::backup::write_file_atomically(&file, &json)
+}
+
+/// Records a new attempt against `peer`; refused past [`MAX_ATTEMPTS`] in a row.
+pub(super) fn begin(db: &Path, peer: &str) -> Result<Record> {
+    let attempts = read(db).map_or(1, |r| r.attempts.saturating_add(1));
+    if attempts > MAX_ATTEMPTS {
+        return Err(super::too_many(db, attempts - 1));
+    }
+    let record = Record {
+        peer: peer.to_owned(),
+        attempts,
+        backup: None,
+    };
+    write(db, &record)?;
+    Ok(record)
+}
+
+/// Names the attempt's backup in the record.
+pub(super) fn note_backup(db: &Path, record: &Record, backup: &Path) -> Result<()> {
+    write(
+        db,
+        &Record {
+            backup: Some(backup.to_path_buf()),
+            ..record.clone()
+        },
+    )
+}
+
+/// The reset finished (or was abandoned).
+pub(super) fn clear(db: &Path) -> Result<()> {
+    match std::fs::remove_file(path(db)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("removing the reset record", path(db), e)),
+    }
+}

@@ -1,0 +1,155 @@
+//! Client reset (issue 11): the store is re-seeded from a peer's full state, and its own
+//! changes the peer never acknowledged are dropped or replayed with their original
+//! timestamps — Realm's recovery rules as the merge decides them, per column: a local insert
+//! is kept, a local delete is applied, a remote delete beats an older local edit, a newer
+//! remote edit of a column is kept and an older one is overwritten.
+
+use peerlite::reset::{MAX_ATTEMPTS, ResetMode};
+use peerlite::sync::{SyncMode, sync_in_memory};
+
+use crate::common::*;
+
+fn item_at(store: &peerlite::RdbStore, uuid: &str) -> Option<Item> {
+    items(store).into_iter().find(|i| i.uuid == uuid)
+}
+
+fn set_qty(store: &peerlite::RdbStore, uuid: &str, qty: i64) {
+    store
+        .update(&peerlite::bucket! { "qty" => qty }, &by_uuid(uuid))
+        .unwrap();
+}
+
+/// a and b share u1..u3; then, apart, each edits.
+fn apart() -> (
+    tempfile::TempDir,
+    std::sync::Arc<peerlite::changes::ManualClock>,
+    peerlite::RdbStore,
+    peerlite::RdbStore,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    for (i, u) in ["u1", "u2", "u3"].iter().enumerate() {
+        add_item(&a, u, "shared", i as i64);
+    }
+    let (on_a, _) = sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    assert!(on_a.status.is_ok());
+    // Apart: a's edits at +10, b's at +5 (older) and +20 (newer).
+    clock.set(T0 + 5);
+    set_qty(&b, "u3", 5);
+    clock.set(T0 + 10);
+    add_item(&a, "u9", "offline insert", 9);
+    a.delete(&by_uuid("u1")).unwrap();
+    set_title(&a, "u2", "local edit");
+    set_title(&a, "u3", "local title");
+    set_qty(&a, "u3", 9);
+    clock.set(T0 + 20);
+    b.delete(&by_uuid("u2")).unwrap();
+    set_title(&b, "u3", "remote title");
+    clock.set(T0 + 30);
+    (dir, clock, a, b)
+}
+
+#[test]
+fn recover_keeps_realms_rules_per_column() {
+    let (_dir, _clock, a, b) = apart();
+    let epoch = a.epoch().unwrap();
+    let reseed = a.begin_reset("b").unwrap();
+    assert!(a.reset_pending());
+    let backup = reseed.backup().to_path_buf();
+    let (on_seed, _) = sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    assert!(on_seed.status.is_ok(), "{on_seed:?}");
+    let report = reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert_eq!(report.mode, ResetMode::RecoverUnsynced);
+    assert!(report.recovered >= 3, "{report:?}");
+    assert!(backup.exists(), "the pre-reset backup is kept");
+    assert!(!a.reset_pending());
+    assert_ne!(a.epoch().unwrap(), epoch, "a reset store is a new epoch");
+
+    // A local insert is kept.
+    assert_eq!(
+        item_at(&a, "u9").unwrap().title.as_deref(),
+        Some("offline insert")
+    );
+    // A local delete is applied.
+    assert!(item_at(&a, "u1").is_none());
+    // A remote delete beats an older local edit.
+    assert!(item_at(&a, "u2").is_none());
+    // Per column: the newer remote title is kept, the older remote qty is overwritten.
+    let u3 = item_at(&a, "u3").unwrap();
+    assert_eq!(
+        (u3.title.as_deref(), u3.qty),
+        (Some("remote title"), Some(9))
+    );
+
+    // And the store syncs on: b converges to the same rows.
+    let (on_a, _) = sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    assert!(on_a.status.is_ok(), "{on_a:?}");
+    assert_eq!(items(&a), items(&b));
+}
+
+#[test]
+fn discard_leaves_exactly_the_peers_state() {
+    let (_dir, _clock, a, b) = apart();
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let report = reseed.finish(ResetMode::DiscardUnsynced).unwrap();
+    assert!(report.discarded >= 4, "{report:?}");
+    assert_eq!(report.recovered, 0);
+    assert_eq!(items(&a), items(&b));
+    assert!(item_at(&a, "u9").is_none());
+}
+
+#[test]
+fn recover_or_discard_recovers_when_it_can() {
+    let (_dir, _clock, a, b) = apart();
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let report = reseed.finish(ResetMode::RecoverOrDiscard).unwrap();
+    assert_eq!(report.mode, ResetMode::RecoverUnsynced);
+    assert!(item_at(&a, "u9").is_some());
+}
+
+#[test]
+fn acknowledged_changes_are_not_replayed_and_cannot_resurrect_rows() {
+    // a's u1 reached b; b deleted it and forgot the delete (tombstone purged). Replaying
+    // every change of a would bring u1 back; only what b never acknowledged is replayed.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    add_item(&a, "u1", "acked", 1);
+    sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    clock.set(T0 + 10);
+    b.delete(&by_uuid("u1")).unwrap();
+    b.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let report = reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert_eq!(report.recovered, 0, "{report:?}");
+    assert!(item_at(&a, "u1").is_none(), "the delete stands");
+}
+
+#[test]
+fn an_unfinished_reset_leaves_the_store_as_it_was_and_repeated_failures_stop() {
+    let (_dir, _clock, a, b) = apart();
+    let before = items(&a);
+    for attempt in 1..=MAX_ATTEMPTS {
+        let reseed = a.begin_reset("b").unwrap();
+        sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+        // Abandoned before finishing (a crash, a failed sync): nothing changed.
+        drop(reseed);
+        assert_eq!(items(&a), before, "attempt {attempt}");
+        assert!(a.reset_pending());
+    }
+    let err = a.begin_reset("b").unwrap_err();
+    assert_eq!(err.code(), 17040013);
+    assert!(err.hint().contains("peerlite restore"), "{}", err.hint());
+    a.abandon_reset().unwrap();
+    assert!(!a.reset_pending());
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(!a.reset_pending());
+}
