@@ -102,6 +102,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Purge tombstones past the retention now (`--older-than 0s`: every one).
     Purge(cmd::status::PurgeArgs),
+    /// Client reset: re-seed the store from a device, recovering or dropping unsynced changes.
+    Reset(cmd::reset::Args),
 }
 
 /// Options every command sees.
@@ -204,6 +206,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => cmd::checkpoint::run(&global, args),
         Command::Status(args) => cmd::status::status(&global, args),
         Command::Purge(args) => cmd::status::purge(&global, args),
+        Command::Reset(args) => cmd::reset::run(&global, args),
         Command::Migrate(args) => cmd::migrate::run(&global, args),
         Command::Backup(args) => cmd::backup::run(&global, args),
         Command::Backups(args) => cmd::backups::run(&global, args),

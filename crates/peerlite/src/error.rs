@@ -582,7 +582,7 @@ impl Error {
                     "that device records this one at a level below the data's label: there, `peerlite trust remove` and `peerlite trust add --level SLn` with a higher level"
                 }
                 17040011 => {
-                    "this device was away longer than that device keeps deletes (`peerlite status --home H DB` shows the watermarks); it must be re-seeded from that device (a client reset)"
+                    "this device was away longer than that device keeps deletes: re-seed it with `peerlite sync --pull --on-reset recover` or `peerlite reset --device ID --mode recover`"
                 }
                 17040010 => {
                     "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"
@@ -593,7 +593,7 @@ impl Error {
                 _ => "the other device reported the failure; see its log (`peerlite serve -v`)",
             },
             Error::ResetRequired { .. } => {
-                "that device was away longer than this one keeps deletes (`peerlite status --home H DB` shows the retention horizon); it must be re-seeded from this one (a client reset)"
+                "that device was away longer than this one keeps deletes: it must re-seed from this one (`peerlite sync --pull --on-reset recover` there)"
             }
             Error::ResultTooLarge { .. } => {
                 "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"

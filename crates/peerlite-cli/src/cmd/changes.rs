@@ -31,23 +31,30 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let changes = store.changes(args.table.as_deref(), args.since)?;
     if global.json {
-        let list: Vec<serde_json::Value> = changes
-            .iter()
-            .map(|c| {
-                let columns: Vec<serde_json::Value> = c
-                    .columns
-                    .iter()
-                    .map(|(col, hlc, device)| serde_json::json!({"column": col, "hlc": hlc, "device": device}))
-                    .collect();
-                serde_json::json!({
-                    "seq": c.seq, "table": c.table, "key": value_json(&c.key), "origin": c.origin,
-                    "hlc": c.hlc, "tombstone": c.tombstone, "columns": columns,
-                })
-            })
-            .collect();
-        print_json(&serde_json::Value::Array(list));
-        return Ok(());
+        print_json(&serde_json::Value::Array(
+            changes.iter().map(change_json).collect(),
+        ));
+    } else {
+        println!("{}", changes_table(&changes));
     }
+    Ok(())
+}
+
+/// One change as `--json` shows it.
+pub fn change_json(c: &peerlite::changes::ChangeRecord) -> serde_json::Value {
+    let columns: Vec<serde_json::Value> = c
+        .columns
+        .iter()
+        .map(|(col, hlc, device)| serde_json::json!({"column": col, "hlc": hlc, "device": device}))
+        .collect();
+    serde_json::json!({
+        "seq": c.seq, "table": c.table, "key": value_json(&c.key), "origin": c.origin,
+        "hlc": c.hlc, "tombstone": c.tombstone, "columns": columns,
+    })
+}
+
+/// Changes as a text table.
+pub fn changes_table(changes: &[peerlite::changes::ChangeRecord]) -> String {
     let header = [
         "seq",
         "table",
@@ -76,8 +83,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", table(&header, &rows));
-    Ok(())
+    table(&header, &rows)
 }
 
 /// `--table T` names a distributed table or one of its device tables: anything else is an

@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod net;
 pub mod remote_query;
 pub mod repair;
+pub mod reset;
 pub mod restore;
 pub mod schema_check;
 pub mod serve;

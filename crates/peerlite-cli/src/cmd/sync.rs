@@ -9,11 +9,14 @@
 //! when VALUE reads as one, text otherwise) limits the rows of those tables — a filtered sync
 //! with a watermark of its own. `--reidentify` lets a store that synced under another device
 //! id take this home's (a new epoch). `--timeout SECS` bounds the whole sync per device.
+//! `--on-reset MODE`: a pull that finds this device must be reset (17040011) resets it
+//! against that device (as `peerlite reset --mode MODE`) and pulls again; without it the
+//! device's line says error[17040011] and nothing changes.
 
 use std::time::Duration;
 
 use peerlite::RdbPredicates;
-use peerlite::sync::{DeviceResult, SyncMode};
+use peerlite::sync::{DeviceResult, SyncMode, SyncStatus};
 use peerlite_net::DeviceId;
 
 use super::net::{
@@ -57,6 +60,12 @@ pub struct Args {
     /// (1 to 604800: a week; a larger value would overflow the clock's deadline).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     timeout: u64,
+    /// When a pull finds this device must be reset (17040011: it was away longer than the
+    /// peer keeps deletes), reset it against that device in this mode (manual, discard,
+    /// recover, recover-or-discard; see `peerlite reset`) and pull again. Without it the
+    /// device's line reports error[17040011] and nothing is changed.
+    #[arg(long = "on-reset", value_name = "MODE", value_parser = super::reset::parse_mode)]
+    on_reset: Option<peerlite::reset::ResetMode>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -84,13 +93,55 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
     let home = args.home.open()?;
-    let (trust, node) = node(&home, &args.node)?;
-    let store = open_for_node(global, &location, &home, args.reidentify)?;
+    let mut results = sync_once(global, &args, &location, &home, &devices, mode, timeout)?;
+    if let (Some(reset_mode), SyncMode::Pull) = (args.on_reset, mode) {
+        // Each device that found this one needing a client reset: reset against it, then
+        // pull from it again.
+        let needing: Vec<DeviceId> = results
+            .iter()
+            .filter(|(_, r)| r.status == SyncStatus::ResetRequired)
+            .map(|(d, _)| *d)
+            .collect();
+        for device in needing {
+            let report = super::reset::reset_with(
+                global, &location, &home, &args.node, device, reset_mode, timeout,
+            )?;
+            eprintln!(
+                "note: client reset from {device}: recovered {}, discarded {}, conflicts {}; backup {}",
+                report.recovered,
+                report.discarded,
+                report.conflicts,
+                report.backup.display()
+            );
+            let again = sync_once(global, &args, &location, &home, &[device], mode, timeout)?;
+            for (d, r) in again {
+                if let Some(slot) = results.iter_mut().find(|(x, _)| *x == d) {
+                    slot.1 = r;
+                }
+            }
+        }
+    }
+    report(global, &results)
+}
+
+/// Syncs with `devices` (every trusted device when empty) once, over a node of its own; the
+/// store is closed afterwards.
+fn sync_once(
+    global: &Global,
+    args: &Args,
+    location: &super::target::Location,
+    home: &peerlite_net::Home,
+    devices: &[DeviceId],
+    mode: SyncMode,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(DeviceId, DeviceResult)>> {
+    let (trust, node) = node(home, &args.node)?;
+    let store = open_for_node(global, location, home, args.reidentify)?;
     let name = serve(&node, &store)?;
     let targets: Vec<DeviceId> = if devices.is_empty() {
         trust.devices().into_iter().map(|d| d.id).collect()
     } else {
-        devices.clone()
+        devices.to_vec()
     };
     if targets.is_empty() {
         eprintln!(
@@ -125,7 +176,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         anyhow::Ok(merged)
     })?;
     drop(store);
-    report(global, &results)
+    Ok(results)
 }
 
 /// Adds one table's results to the others': totals add up, the first failure stays.
@@ -227,7 +278,7 @@ fn hint(code: u32) -> &'static str {
             "a store was put back from a copy of an earlier state and took a new epoch: run the same `peerlite sync` again to send its rows"
         }
         17040011 => {
-            "the receiving device was away longer than the sender keeps deletes (`peerlite status --home H DB` shows the horizon): it must be re-seeded from the sender (a client reset)"
+            "a device was away longer than the other keeps deletes: on a pull, add `--on-reset recover` (or run `peerlite reset --device ID --mode recover`) to re-seed this device and keep its unsynced changes; on a push, the other device must pull with `--on-reset`"
         }
         _ => "see the reason; `peerlite sync -v` and `peerlite serve -v` log what happened",
     }

@@ -115,3 +115,97 @@ fn bad_durations_are_usage_errors() {
         assert_eq!(out.status.code(), Some(1), "{bad}");
     }
 }
+
+/// The device that was away comes back after its peer purged the deletes it missed: a plain
+/// pull is refused (17040011, nothing changes); `--on-reset recover` resets it against that
+/// device — a verified backup first, the peer's full state, its offline edits replayed — and
+/// pulls again.
+#[test]
+fn a_pull_with_on_reset_recovers_the_offline_edits() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_items();
+    let b = Device::new(root.path(), "b", "SL1").with_items();
+    let served = serve_for(&b, &a, "SL1", "SL1");
+    sql(
+        &a.db,
+        &[
+            "INSERT INTO item(uuid, title, shop) VALUES ('u1', 'pen', 'north'), ('u2', 'ink', 'south')",
+        ],
+    );
+    b.sync_ok(&["--pull"]);
+    // b goes offline and edits; a deletes u1 and forgets the delete.
+    sql(
+        &b.db,
+        &["INSERT INTO item(uuid, title, shop) VALUES ('u9', 'offline', 'east')"],
+    );
+    sql(&a.db, &["DELETE FROM item WHERE uuid = 'u1'"]);
+    stdout_of(
+        peerlite()
+            .args(["purge", "--home"])
+            .arg(&a.home)
+            .arg(&a.db)
+            .args(["--older-than", "0s"]),
+    );
+    let (code, out, _) = b.sync(&["--pull"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("error[17040011]"), "{out}");
+    let (code, out, err) = b.sync(&["--pull", "--on-reset", "recover"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out, format!("{} ok\n", a.id));
+    assert!(err.contains("note: client reset from"), "{err}");
+    assert_eq!(
+        b.rows("SELECT uuid, title FROM item ORDER BY uuid"),
+        vec![json!(["u2", "ink"]), json!(["u9", "offline"])]
+    );
+    // The backup the reset took is listed.
+    let backups = stdout_of(peerlite().arg("backups").arg(&b.db));
+    assert!(backups.contains("pre-reset-"), "{backups}");
+    // And b's offline edit reaches a.
+    b.sync_ok(&["--push"]);
+    assert_eq!(
+        a.rows("SELECT uuid FROM item ORDER BY uuid"),
+        vec![json!(["u2"]), json!(["u9"])]
+    );
+    assert!(served.stop().success());
+}
+
+#[test]
+fn reset_manual_lists_the_unsynced_changes_and_installs_the_peers_state() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_items();
+    let b = Device::new(root.path(), "b", "SL1").with_items();
+    let served = serve_for(&b, &a, "SL1", "SL1");
+    sql(
+        &a.db,
+        &["INSERT INTO item(uuid, title, shop) VALUES ('u1', 'pen', 'north')"],
+    );
+    b.sync_ok(&["--pull"]);
+    sql(
+        &b.db,
+        &["INSERT INTO item(uuid, title, shop) VALUES ('u9', 'offline', 'east')"],
+    );
+    let out = stdout_of(
+        peerlite()
+            .args(["--json", "reset", "--home"])
+            .arg(&b.home)
+            .arg(&b.db)
+            .args(["--device", &a.id, "--mode", "manual"]),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["mode"], json!("manual"));
+    assert_eq!(v["discarded"], json!(1));
+    assert_eq!(v["unsynced"].as_array().unwrap().len(), 1);
+    assert_eq!(v["unsynced"][0]["key"], json!("u9"));
+    assert_eq!(
+        b.rows("SELECT uuid FROM item ORDER BY uuid"),
+        vec![json!(["u1"])]
+    );
+    // A bad mode is a usage error.
+    let (code, _, _) = run(peerlite()
+        .args(["reset", "--home"])
+        .arg(&b.home)
+        .arg(&b.db)
+        .args(["--device", &a.id, "--mode", "maybe"]));
+    assert_eq!(code, 1);
+    assert!(served.stop().success());
+}

@@ -60,6 +60,10 @@ pub use record::MAX_ATTEMPTS;
 /// What happens to the local changes the peer never acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetMode {
+    /// Nothing is replayed by the library: the caller reads
+    /// [`Reseed::unsynced_changes`] and the [`backup`](Reseed::backup), changes
+    /// [`seed`](Reseed::seed) as it sees fit, then finishes; the report lists the changes.
+    Manual,
     /// They are dropped: the store holds exactly the peer's state.
     DiscardUnsynced,
     /// They are replayed on the peer's state with their original timestamps.
@@ -72,6 +76,7 @@ impl ResetMode {
     /// `discard`, `recover`, `recover-or-discard`.
     pub fn parse(s: &str) -> Option<ResetMode> {
         match s {
+            "manual" => Some(ResetMode::Manual),
             "discard" => Some(ResetMode::DiscardUnsynced),
             "recover" => Some(ResetMode::RecoverUnsynced),
             "recover-or-discard" => Some(ResetMode::RecoverOrDiscard),
@@ -81,7 +86,7 @@ impl ResetMode {
 }
 
 /// What a reset did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResetReport {
     /// The peer the store was re-seeded from.
     pub peer: String,
@@ -95,6 +100,9 @@ pub struct ResetReport {
     pub conflicts: u64,
     /// The mode that took effect (`RecoverOrDiscard` ends as one of the other two).
     pub mode: ResetMode,
+    /// The unsynced local changes that were not replayed (manual and discard modes), as
+    /// `peerlite changes` shows them, read from the backup.
+    pub unsynced: Vec<crate::changes::ChangeRecord>,
 }
 
 /// A client reset under way: sync [`seed`](Reseed::seed) from the peer (a pull), then
@@ -162,6 +170,15 @@ impl Reseed {
         &self.backup
     }
 
+    /// The local changes the peer never acknowledged (inserts, updates with the columns they
+    /// wrote, deletes), from the pre-reset backup's log.
+    ///
+    /// # Errors
+    /// SQLite errors reading the backup.
+    pub fn unsynced_changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
+        seed::Replay::open(&self.backup, &self.store, &self.peer)?.changes()
+    }
+
     /// Applies `mode` to the unsynced local changes and puts the seed in place of the
     /// database (verified, atomically; a new epoch).
     ///
@@ -170,7 +187,9 @@ impl Reseed {
     pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
         let replay = seed::Replay::open(&self.backup, &self.store, &self.peer)?;
         let (outcome, effective) = match mode {
-            ResetMode::DiscardUnsynced => (seed::Outcome::discarded(replay.pending()?), mode),
+            ResetMode::DiscardUnsynced | ResetMode::Manual => {
+                (seed::Outcome::discarded(replay.pending()?), mode)
+            }
             ResetMode::RecoverUnsynced => (replay.onto(&self.seed)?, mode),
             ResetMode::RecoverOrDiscard => {
                 let before = seed::checkpoint_copy(&self.seed, &self.seed_dir)?;
@@ -187,6 +206,11 @@ impl Reseed {
                 }
             }
         };
+        let unsynced = if effective == ResetMode::RecoverUnsynced {
+            Vec::new()
+        } else {
+            replay.changes()?
+        };
         drop(replay);
         let db = self.store.path().to_path_buf();
         seed::install(&self.store, &self.seed, &self.seed_dir)?;
@@ -200,6 +224,7 @@ impl Reseed {
             discarded: outcome.discarded,
             conflicts: outcome.conflicts,
             mode: effective,
+            unsynced,
         })
     }
 }

@@ -138,29 +138,27 @@ impl Replay {
         Ok(Replay { backup, tables })
     }
 
-    /// Rows changed after what the peer acknowledged.
+    /// How many unsynced changes there are.
     pub(super) fn pending(&self) -> Result<u64> {
-        let path = self.backup.path().to_path_buf();
-        self.backup.inner.read(|conn| {
-            let sql_err = |e| Error::from_sqlite(e, &path);
-            let metas = registry::load_all(conn).map_err(sql_err)?;
-            let mut n = 0u64;
-            for (table, since) in &self.tables {
-                for m in metas.iter().filter(|m| m.logical() == table) {
-                    if table_exists(conn, &m.clock()).map_err(sql_err)? {
-                        let c: i64 = conn
-                            .query_row(
-                                &format!("SELECT count(*) FROM {} WHERE seq > ?1", m.clock()),
-                                [*since as i64],
-                                |r| r.get(0),
-                            )
-                            .map_err(sql_err)?;
-                        n += c.max(0) as u64;
-                    }
-                }
-            }
-            Ok(n)
-        })
+        Ok(self.changes()?.len() as u64)
+    }
+
+    /// The unsynced changes as `peerlite changes` lists them: rows changed after what the
+    /// peer acknowledged whose insert or delete, or a column written since, was this
+    /// device's (rows relayed from others are not this device's to recover).
+    pub(super) fn changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
+        let me = self.backup.device_id().to_owned();
+        let mut out = Vec::new();
+        for (table, since) in &self.tables {
+            let since = i64::try_from(*since).unwrap_or(i64::MAX);
+            out.extend(
+                self.backup
+                    .changes(Some(table), since)?
+                    .into_iter()
+                    .filter(|c| c.origin == me || c.columns.iter().any(|(_, _, d)| *d == me)),
+            );
+        }
+        Ok(out)
     }
 
     /// Replays the unsynced changes on `seed`, batch by batch, as the merge applies any
@@ -183,6 +181,7 @@ impl Replay {
                 if batch.rows.is_empty() && batch.last <= at {
                     break;
                 }
+                let batch = own_changes(seed, batch)?;
                 let applied = seed.apply_replayed(&batch)?;
                 outcome.recovered += applied.changed;
                 outcome.conflicts += applied.conflicts;
@@ -194,6 +193,47 @@ impl Replay {
         }
         Ok(outcome)
     }
+}
+
+/// The rows of `batch` that are this device's to recover: its own inserts and deletes, and
+/// its column edits of rows the peer still has. A row another device inserted that the peer
+/// no longer has was deleted there — a delete beats an edit — and replaying the edit would
+/// bring it back (its tombstone may be purged); rows relayed from others are the peer's to
+/// tell.
+fn own_changes(seed: &RdbStore, mut batch: crate::sync::Batch) -> Result<crate::sync::Batch> {
+    let me = seed.device_id();
+    let Some(mine) = batch.devices.iter().position(|d| d == me) else {
+        batch.rows.clear();
+        return Ok(batch);
+    };
+    let mine = u32::try_from(mine).unwrap_or(u32::MAX);
+    let meta = seed
+        .distributed_tables()?
+        .into_iter()
+        .find(|m| m.name == batch.table && m.base.is_none());
+    let mut kept = Vec::with_capacity(batch.rows.len());
+    for row in std::mem::take(&mut batch.rows) {
+        let edited = row.regs.iter().any(|r| r.origin == mine);
+        if row.origin == mine {
+            kept.push(row);
+        } else if edited && let Some(m) = &meta {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE {} = ?",
+                quote_ident(&m.name),
+                m.identity_sql()
+            );
+            let present = seed
+                .query_sql(&sql, std::slice::from_ref(&row.ident))?
+                .rows()?
+                .next()
+                .is_some_and(|r| r.first() == Some(&crate::Value::Integer(1)));
+            if present {
+                kept.push(row);
+            }
+        }
+    }
+    batch.rows = kept;
+    Ok(batch)
 }
 
 /// A verified copy of the seed as it is now, to go back to when a recovery fails.

@@ -476,12 +476,14 @@ impl Session {
                 for (table, seq) in &since {
                     self.acknowledged(table, self.filter_id, *seq);
                 }
+                let queue: VecDeque<(String, u64)> = self
+                    .tables
+                    .iter()
+                    .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
+                    .collect();
+                self.behind_a_purge(&queue)?;
                 if let Some(o) = self.out.as_mut() {
-                    o.queue = self
-                        .tables
-                        .iter()
-                        .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
-                        .collect();
+                    o.queue = queue;
                 }
                 out.extend(self.next_batch()?);
             }
@@ -649,11 +651,12 @@ impl Session {
         for (table, seq) in &since {
             self.acknowledged(table, self.filter_id, *seq);
         }
-        let queue = self
+        let queue: VecDeque<(String, u64)> = self
             .tables
             .iter()
             .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
             .collect();
+        self.behind_a_purge(&queue)?;
         if let Some(out) = self.out.as_mut() {
             out.queue = queue;
         }
@@ -768,6 +771,24 @@ impl Session {
             self.acknowledged(&a.table, a.filter, resume);
         }
         self.next_batch()
+    }
+
+    /// A stream the peer resumes from a watermark below deletes this store has purged would
+    /// never tell it of them: the session ends with 17040011 (a client reset). A stream from
+    /// the start carries the whole state and needs no tombstone.
+    fn behind_a_purge(&self, queue: &VecDeque<(String, u64)>) -> Result<()> {
+        for (table, since) in queue {
+            let purged = self.store.purged_seq(table)?;
+            if *since > 0 && *since < purged {
+                return Err(Error::ResetRequired {
+                    device: self.peer.device.clone(),
+                    table: table.clone(),
+                    watermark: *since,
+                    purged,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A peer that holds more of this database's epoch than the database ever committed: it

@@ -74,6 +74,9 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn watermark(&self, peer: &str, table: &str, filter: u64, epoch: &str) -> Result<u64>;
     /// The next batch to send.
     fn next_batch(&self, request: BatchRequest<'_>) -> Result<Batch>;
+    /// The highest sequence number of `table` whose tombstone was purged (0: none): a peer
+    /// that resumes a stream below it would never learn of those deletes.
+    fn purged_seq(&self, table: &str) -> Result<u64>;
     /// `peer` holds this store's changes of `table` under `filter` up to `seq`, in this
     /// store's current epoch (it acknowledged them, or said so as a session began).
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()>;
@@ -257,16 +260,6 @@ impl SyncStore for RdbStore {
                 .iter()
                 .filter(|m| m.name == r.table || m.base.as_deref() == Some(r.table))
                 .collect();
-            // Deletes purged after the peer's watermark would never reach it.
-            let purged = retention::purged_seq(conn, r.table).map_err(sql_err)?;
-            if r.since > 0 && r.since < purged {
-                return Err(Error::ResetRequired {
-                    device: r.peer.to_owned(),
-                    table: r.table.to_owned(),
-                    watermark: r.since,
-                    purged,
-                });
-            }
             let own_epoch = crate::store::meta::get(conn, "epoch")
                 .map_err(sql_err)?
                 .unwrap_or_default();
@@ -277,7 +270,7 @@ impl SyncStore for RdbStore {
                 .iter()
                 .find(|(_, (d, e))| d == r.peer && e == r.peer_epoch && !e.is_empty())
                 .map(|(i, _)| *i);
-            extract::next_batch(
+            let mut batch = extract::next_batch(
                 conn,
                 &self.inner.schema,
                 path,
@@ -288,8 +281,23 @@ impl SyncStore for RdbStore {
                 echo,
                 &writers,
                 r.limit,
-            )
+            )?;
+            // At the end of the stream the peer has everything there is, purged deletes
+            // included: its watermark passes them, so its next sync resumes past the purge
+            // instead of being sent to a client reset. (A stream that resumed below a purge
+            // was refused when the session began.)
+            if batch.rows.is_empty() {
+                let purged = retention::purged_seq(conn, r.table).map_err(sql_err)?;
+                batch.last = batch.last.max(purged);
+            }
+            Ok(batch)
         })
+    }
+
+    fn purged_seq(&self, table: &str) -> Result<u64> {
+        let path = self.path();
+        self.inner
+            .read(|c| retention::purged_seq(c, table).map_err(|e| Error::from_sqlite(e, path)))
     }
 
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()> {

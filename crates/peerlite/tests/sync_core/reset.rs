@@ -153,3 +153,32 @@ fn an_unfinished_reset_leaves_the_store_as_it_was_and_repeated_failures_stop() {
     reseed.finish(ResetMode::RecoverUnsynced).unwrap();
     assert!(!a.reset_pending());
 }
+
+#[test]
+fn rows_another_device_wrote_are_not_brought_back_by_the_replay() {
+    // b holds a's u1 (received, never acknowledged back); a deletes u1 and forgets the
+    // delete. b's reset must not replay a's row: only b's own changes are b's to recover.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    add_item(&a, "u1", "a's row", 1);
+    sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
+    clock.set(T0 + 10);
+    add_item(&b, "u9", "b's offline row", 9);
+    a.delete(&by_uuid("u1")).unwrap();
+    a.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+    let reseed = b.begin_reset("a").unwrap();
+    assert_eq!(
+        reseed.unsynced_changes().unwrap().len(),
+        1,
+        "only u9 is b's"
+    );
+    sync_in_memory(reseed.seed(), &a, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(item_at(&b, "u1").is_none());
+    assert!(item_at(&b, "u9").is_some());
+    // The full pull passed the purge: the next pull is an ordinary delta.
+    let (on_b, _) = sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
+    assert!(on_b.status.is_ok(), "{on_b:?}");
+}
