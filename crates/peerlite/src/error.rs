@@ -459,7 +459,7 @@ impl Error {
             Error::DeviceIdChanged { .. } => 17040009,
             Error::ResultTooLarge { .. } => 17040010,
             Error::ResetRequired { .. } => 17040011,
-            Error::ResetFailing { .. } => 17040013,
+            Error::ResetFailing { .. } => 17040014,
             Error::Remote { code, .. } => *code,
             Error::Protected { .. } => 17050001,
             Error::OwnObjectsDamaged { .. } => 17050002,

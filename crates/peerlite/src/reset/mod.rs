@@ -123,7 +123,7 @@ impl RdbStore {
     /// copy whose distributed tables are empty — for a pull from the peer.
     ///
     /// # Errors
-    /// 17040013 when resets of this store failed [`MAX_ATTEMPTS`] times in a row (restore the
+    /// 17040014 when resets of this store failed [`MAX_ATTEMPTS`] times in a row (restore the
     /// `pre-reset` backup or clear the record with [`RdbStore::abandon_reset`]); backup and
     /// SQLite errors.
     pub fn begin_reset(&self, peer: &str) -> Result<Reseed> {

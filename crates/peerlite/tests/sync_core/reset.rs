@@ -144,7 +144,7 @@ fn an_unfinished_reset_leaves_the_store_as_it_was_and_repeated_failures_stop() {
         assert!(a.reset_pending());
     }
     let err = a.begin_reset("b").unwrap_err();
-    assert_eq!(err.code(), 17040013);
+    assert_eq!(err.code(), 17040014);
     assert!(err.hint().contains("peerlite restore"), "{}", err.hint());
     a.abandon_reset().unwrap();
     assert!(!a.reset_pending());
