@@ -16,6 +16,7 @@ mod modes;
 mod refusals;
 mod relay;
 mod remote_query;
+mod reset_kills;
 mod retention;
 mod serve;
 #[path = "../support/mod.rs"]
