@@ -54,9 +54,10 @@ proptest! {
         max_skew_ms in prop_oneof![Just(2_000u64), Just(240_000u64), Just(86_400_000u64)],
         (clock_steps_ms, recreate, restores, resolve) in mishaps(),
     ) {
+        // `purges` joins the mix once its test below passes.
         let config = SimConfig {
             devices, ops, seed, faults, partitions, batch_rows, max_rounds: 12, max_skew_ms,
-            clock_steps_ms, recreate, restores, resolve,
+            clock_steps_ms, recreate, restores, resolve, purges: false,
         };
         let report = run(&config).unwrap();
         prop_assert!(report.converged, "not converged: {config:?}\n{report:#?}");
@@ -138,4 +139,37 @@ fn devices_that_skew_recreate_restore_and_resolve_still_converge() {
     assert!(life.conflicts_resolved > 0, "{life:?}");
     assert!(report.conflicts_reported > 0, "{report:#?}");
     assert_eq!(report.conflicts_recorded, 0);
+}
+
+/// Devices forget their deletes now and then (tombstones purged at once, as past a
+/// retention); a device a session finds behind such a purge is reset against that peer,
+/// recovering its unsynced writes. On a faulty network, with partitions keeping devices
+/// apart, they still converge to exactly what the rules give for the writes that survived —
+/// no write of a reset device's own is lost to the reset.
+#[test]
+#[ignore = "open (issue 11): with purges, seeds 7 and 9 end with a reset device's rows apart and writes the model counts lost; `peerlite sim --devices 3 --ops 250 --seed 7 --purges` reproduces it"]
+fn devices_behind_purged_deletes_are_reset_and_still_converge() {
+    for seed in [7, 8, 9] {
+        let config = SimConfig {
+            devices: 3,
+            ops: 250,
+            seed,
+            faults: Faults {
+                drop: 0.05,
+                dup: 0.05,
+                reorder: true,
+            },
+            partitions: true,
+            purges: true,
+            ..SimConfig::default()
+        };
+        let report = run(&config).unwrap();
+        assert!(report.ok(), "seed {seed}: {report:#?}");
+        let life = report.lifecycle;
+        assert!(life.purges > 0, "seed {seed}: {life:?}");
+        if seed == 7 {
+            // Not every seed sends a device behind a purge; this one does.
+            assert!(life.resets > 0, "seed {seed}: {life:?}");
+        }
+    }
 }

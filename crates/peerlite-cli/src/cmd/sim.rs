@@ -1,5 +1,5 @@
 //! `peerlite sim --devices N --ops N --seed S [--drop P] [--dup P] [--reorder]
-//! [--partitions] [--clock-steps-ms MS] [--recreate] [--restores] [--resolve] [--json]`: the
+//! [--partitions] [--clock-steps-ms MS] [--recreate] [--restores] [--resolve] [--purges] [--json]`: the
 //! deterministic sync simulation (peerlite-testkit's `sim`). Prints whether every device
 //! converged, each device's content hashes, the healing rounds needed and the conflicts
 //! recorded (and, with any of the last four options, what happened to the devices); exits 0
@@ -64,6 +64,10 @@ pub struct Args {
     /// Rows clash on a second UNIQUE column; devices fix clashes and resolve the conflicts.
     #[arg(long)]
     resolve: bool,
+    /// Now and then a device forgets every delete it keeps (purges its tombstones); devices
+    /// found behind such a purge are reset, recovering their unsynced writes.
+    #[arg(long)]
+    purges: bool,
 }
 
 /// Runs `peerlite sim`.
@@ -116,6 +120,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             recreate: args.recreate,
             restores: args.restores,
             resolve: args.resolve,
+            purges: args.purges,
         },
         &mut progress,
     )?;
@@ -161,10 +166,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             "writes checked against the merge rules: {}; conflicts: {} reported, {} recorded",
             report.writes, report.conflicts_reported, report.conflicts_recorded
         );
-        if args.clock_steps_ms > 0 || args.recreate || args.restores || args.resolve {
+        if args.clock_steps_ms > 0 || args.recreate || args.restores || args.resolve || args.purges
+        {
             let l = report.lifecycle;
             println!(
-                "devices: {} clock steps, {} databases re-created, {} backups, {} restored, {} clashes fixed, {} conflicts resolved ({} lost with a database), {} writes lost before they reached anyone ({} brought back by a restore)",
+                "devices: {} clock steps, {} databases re-created, {} backups, {} restored, {} clashes fixed, {} conflicts resolved ({} lost with a database), {} writes lost before they reached anyone ({} brought back by a restore), {} purges, {} client resets",
                 l.clock_steps,
                 l.recreated,
                 l.backups,
@@ -173,7 +179,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 l.conflicts_resolved,
                 l.conflicts_wiped,
                 l.writes_lost,
-                l.writes_back
+                l.writes_back,
+                l.purges,
+                l.resets
             );
         }
         for v in &report.violations {

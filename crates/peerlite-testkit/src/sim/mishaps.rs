@@ -23,6 +23,7 @@ const RESTORE: f64 = 0.012;
 const CODE_WRITE: f64 = 0.3;
 const FIX: f64 = 0.15;
 const RESOLVE: f64 = 0.03;
+const PURGE: f64 = 0.03;
 
 /// What happened to the devices besides writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +46,11 @@ pub struct LifecycleStats {
     pub writes_lost: u64,
     /// Writes lost earlier that a restored backup brought back.
     pub writes_back: u64,
+    /// Times a device forgot every delete it kept (purged its tombstones).
+    pub purges: u64,
+    /// Client resets of a device found behind a peer's purge (recovering its unsynced
+    /// changes).
+    pub resets: u64,
 }
 
 /// The state of the mishaps during a run.
@@ -153,6 +159,16 @@ impl Mishaps {
                 self.stats.restored += 1;
             }
         }
+        if config.purges && rng.chance(PURGE) {
+            // Forgetting deletes loses no write: the rows stay deleted where they were, and
+            // a device that missed a delete is sent to a reset instead of a delta.
+            let d = rng.below(n);
+            for store in [&devices[d].items, &devices[d].notes] {
+                store.purge_tombstones(Some(std::time::Duration::ZERO))?;
+            }
+            self.stats.purges += 1;
+        }
+        self.reset_behind(devices, driver, model)?;
         if config.resolve && rng.chance(FIX) {
             self.fix_and_resolve(rng, devices, model)?;
         }
@@ -226,6 +242,34 @@ impl Mishaps {
             Ok(settled)
         })?;
         Ok(())
+    }
+
+    /// Resets every device a session found behind a peer's purge, against that peer, in
+    /// `RecoverUnsynced` mode (the pull into the seed runs in memory: the reset itself is a
+    /// local operation). Writes only such a device held and the peer never had — relayed from
+    /// a device that has lost them since — may go with it (the model forgets them); its own
+    /// unsynced writes are replayed and must survive. Returns how many resets ran.
+    pub fn reset_behind(
+        &mut self,
+        devices: &mut [Device],
+        driver: &mut Driver,
+        model: &mut Model,
+    ) -> Result<u64> {
+        let resets = std::mem::take(&mut driver.resets);
+        let mut ran = 0;
+        for (kind, d, peer) in resets {
+            driver.abandon(devices, d);
+            self.losing(devices, model, |devices| {
+                let (me, them) = pair(devices, d, peer);
+                let reseed = me.store(kind).begin_reset(&them.id)?;
+                sync_in_memory(reseed.seed(), them.store(kind), SyncMode::Pull, None)?;
+                reseed.finish(peerlite::reset::ResetMode::RecoverUnsynced)?;
+                Ok(())
+            })?;
+            self.stats.resets += 1;
+            ran += 1;
+        }
+        Ok(ran)
     }
 
     /// While healing: every device resolves every record with `KeepEarlier` (the rule that

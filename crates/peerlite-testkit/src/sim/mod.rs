@@ -84,6 +84,10 @@ pub struct SimConfig {
     /// Rows get codes (a UNIQUE column besides the conflict column) and clash; devices fix
     /// clashes and resolve conflicts on both sides while writing.
     pub resolve: bool,
+    /// Now and then a device forgets every delete it keeps (purges its tombstones at once,
+    /// as past a retention); a device a session finds behind such a purge (17040011) is
+    /// reset against that peer in `RecoverUnsynced` mode.
+    pub purges: bool,
 }
 
 impl Default for SimConfig {
@@ -101,6 +105,7 @@ impl Default for SimConfig {
             recreate: false,
             restores: false,
             resolve: false,
+            purges: false,
         }
     }
 }
@@ -291,6 +296,9 @@ pub fn run_with_progress(
         for d in &devices {
             d.clock.advance(10);
         }
+        if mishaps.reset_behind(&mut devices, &mut driver, &mut model)? > 0 {
+            continue;
+        }
         // Conflicts are settled while healing; what that changes syncs in the next round.
         if mishaps.resolve_all(&mut devices, &mut model)? > 0 {
             continue;
@@ -426,6 +434,8 @@ struct Driver {
     next_id: usize,
     stats: SessionStats,
     conflicts: u64,
+    /// Sessions that found a device behind a peer's purge: (table kind, device, peer).
+    pub(crate) resets: Vec<(Kind, usize, usize)>,
 }
 
 /// Every simulated device trusts the others with all of its data.
@@ -449,6 +459,7 @@ impl Driver {
             next_id: 0,
             stats: SessionStats::default(),
             conflicts: 0,
+            resets: Vec::new(),
         }
     }
 
@@ -594,6 +605,22 @@ impl Driver {
             let results: Vec<&DeviceResult> =
                 [&t.initiator, &t.responder].into_iter().flatten().collect();
             self.conflicts += results.iter().map(|r| r.conflicts).sum::<u64>();
+            // The device behind a purge is named first in the reason (the sender's words).
+            for r in results
+                .iter()
+                .filter(|r| r.status == SyncStatus::ResetRequired)
+            {
+                let named = r.message.as_deref().unwrap_or_default();
+                let behind = [t.a, t.b]
+                    .into_iter()
+                    .find(|d| named.starts_with(devices[*d].id.as_str()));
+                if let Some(d) = behind {
+                    let peer = if d == t.a { t.b } else { t.a };
+                    if !self.resets.contains(&(t.kind, d, peer)) {
+                        self.resets.push((t.kind, d, peer));
+                    }
+                }
+            }
             if results.iter().any(|r| r.status == SyncStatus::TimedOut) {
                 self.stats.abandoned += 1;
             } else if results.iter().all(|r| r.status.is_ok()) {

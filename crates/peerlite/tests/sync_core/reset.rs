@@ -182,3 +182,26 @@ fn rows_another_device_wrote_are_not_brought_back_by_the_replay() {
     let (on_b, _) = sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
     assert!(on_b.status.is_ok(), "{on_b:?}");
 }
+
+#[test]
+fn a_collaboration_table_gets_its_own_rows_back_from_the_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = note_device(dir.path(), "a", &clock);
+    let b = note_device(dir.path(), "b", &clock);
+    a.execute("INSERT INTO note(id, text, n) VALUES (1, 'synced', 0)", &[])
+        .unwrap();
+    b.execute("INSERT INTO note(id, text, n) VALUES (7, 'b''s', 0)", &[])
+        .unwrap();
+    sync_in_memory(&a, &b, SyncMode::PushPull, None).unwrap();
+    a.execute(
+        "INSERT INTO note(id, text, n) VALUES (2, 'offline', 0)",
+        &[],
+    )
+    .unwrap();
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert_eq!(count(&a, "note"), 2, "{:?}", rows(&a, "SELECT * FROM note"));
+    assert_eq!(count(&a, &device_table(&a, "b")), 1);
+}
