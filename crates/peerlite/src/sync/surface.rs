@@ -179,15 +179,20 @@ impl SyncStore for RdbStore {
             }
         }
         let device = RdbStore::device_id(self).to_owned();
-        let known = self.inner.read(|c| {
-            crate::store::meta::get(c, crate::changes::identity::SYNCED_AS)
-                .map_err(|e| Error::from_sqlite(e, path))
+        let (known, stored) = self.inner.read(|c| {
+            let get = |k| crate::store::meta::get(c, k).map_err(|e| Error::from_sqlite(e, path));
+            Ok((get(crate::changes::identity::SYNCED_AS)?, get("device_id")?))
         })?;
-        if known.is_some() || self.config().read_only {
+        let settled = stored.as_deref() == Some(device.as_str());
+        if (known.is_some() && settled) || self.config().read_only {
             return Ok(());
         }
+        // A file replaced under this open (a restore by another process) may name another
+        // device: it goes on syncing as the one this open settled on, never as a stranger.
         self.transaction(|tx| {
-            crate::changes::identity::note_synced(tx.conn()?, &device)
+            let conn = tx.conn()?;
+            crate::changes::identity::reassert(conn, &device, path)?;
+            crate::changes::identity::note_synced(conn, &device)
                 .map_err(|e| Error::from_sqlite(e, path))
         })
     }
