@@ -102,7 +102,10 @@ fn a_restore_under_a_running_serve_keeps_the_device_id() {
     assert_eq!(b.sync_ok(&["--push"]), format!("{} ok\n", a.id));
     assert_eq!(a.device_tables(), serde_json::json!(1));
     assert_eq!(
-        a.rows(&format!("SELECT text FROM \"{}\" WHERE id = 5", a.table_of(&b))),
+        a.rows(&format!(
+            "SELECT text FROM \"{}\" WHERE id = 5",
+            a.table_of(&b)
+        )),
         vec![serde_json::json!(["five"])]
     );
     assert!(a_served.stop().success());

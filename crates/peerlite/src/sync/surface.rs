@@ -13,6 +13,7 @@ use super::extract;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
 use super::query::QueryRows;
+use super::unsent::{self, Unsendable};
 use super::watermark::{self, Ledger};
 use super::wire::WireFilter;
 use crate::changes::registry::{self, TableMeta};
@@ -68,6 +69,12 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     /// Gives the database a new epoch: it was put back from a copy of an earlier state (a
     /// peer holds changes of this epoch it never issued). Returns the new epoch.
     fn renew_epoch(&self) -> Result<String>;
+    /// The rows of `tables` left out of sync because they are too large to travel, and not
+    /// changed since ([`MAX_ROW_BYTES`](super::MAX_ROW_BYTES)).
+    fn unsendable(&self, tables: &[String]) -> Result<Vec<Unsendable>> {
+        let _ = tables;
+        Ok(Vec::new())
+    }
     /// Every watermark this store holds for `peer`.
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>>;
     /// The watermark for `peer`'s `table` under `filter` in the peer's `epoch` (0 when none).
@@ -243,7 +250,7 @@ impl SyncStore for RdbStore {
     fn next_batch(&self, r: BatchRequest<'_>) -> Result<Batch> {
         let path = self.path();
         let predicates = r.filter.map(WireFilter::to_predicates);
-        self.inner.read(|conn| {
+        let (batch, too_large) = self.inner.read(|conn| {
             let sql_err = |e| Error::from_sqlite(e, path);
             let metas = registry::load_all(conn).map_err(sql_err)?;
             let Some(logical) = metas.iter().find(|m| m.name == r.table && m.base.is_none()) else {
@@ -294,7 +301,22 @@ impl SyncStore for RdbStore {
                 &writers,
                 r.limit,
             )
-        })
+        })?;
+        if !too_large.is_empty() {
+            for u in &too_large {
+                tracing::warn!(path = ?path, peer = r.peer, "{}", u.describe());
+            }
+            self.transaction(|tx| {
+                unsent::record(tx.conn()?, &too_large).map_err(|e| Error::from_sqlite(e, path))
+            })?;
+        }
+        Ok(batch)
+    }
+
+    fn unsendable(&self, tables: &[String]) -> Result<Vec<Unsendable>> {
+        let path = self.path();
+        self.inner
+            .read(|c| unsent::current(c, tables).map_err(|e| Error::from_sqlite(e, path)))
     }
 
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()> {
