@@ -110,3 +110,70 @@ fn a_restore_under_a_running_serve_keeps_the_device_id() {
     );
     assert!(a_served.stop().success());
 }
+
+/// Adversary F20: a home directory or trust.json writable by other users was used without a
+/// word, although whoever can write trust.json decides which devices connect and at which
+/// level (any local user could make their own device trusted at SL5, and a running serve
+/// re-reads the file). Such a home is refused by every command that reads it, with 17060027
+/// and a hint naming `chmod`; a key readable by others is still only warned about; once the
+/// permissions are fixed, everything works again.
+#[cfg(unix)]
+#[test]
+fn a_home_or_trust_store_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1");
+    a.trusts(&b, "SL1", Some("127.0.0.1:9"));
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let home = |args: &[&str]| {
+        run(peerlite()
+            .args(args)
+            .arg("--home")
+            .arg(&a.home)
+            .args(if args[0] == "serve" {
+                vec!["--no-mdns", "--listen", "127.0.0.1:0", "--db"]
+            } else {
+                vec![]
+            })
+            .args(if args[0] == "serve" || args[0] == "sync" {
+                vec![a.db.to_str().unwrap()]
+            } else {
+                vec![]
+            }))
+    };
+    let trust = a.home.join("trust.json");
+    for (path, bad, good) in [(&a.home, 0o777, 0o700), (&trust, 0o666, 0o600)] {
+        chmod(path, bad);
+        for args in [
+            &["trust", "list"][..],
+            &["device", "id"],
+            &["sync", "--push"],
+            &["serve"],
+        ] {
+            if path == &trust && args[0] == "device" {
+                continue; // printing its own id reads no trust store
+            }
+            let (code, _, err) = home(args);
+            assert_eq!(code, 2, "{args:?} with {path:?} {bad:o}: {err}");
+            assert!(err.contains("error[17060027]"), "{args:?}: {err}");
+            assert!(err.contains("writable by other users"), "{err}");
+            assert!(
+                err.contains("hint: ") && err.contains("chmod go-w"),
+                "{err}"
+            );
+        }
+        chmod(path, good);
+    }
+    // A key others can read is warned about; the command works.
+    chmod(&a.home.join("device.key"), 0o644);
+    let (code, out, err) = home(&["device", "id"]);
+    assert_eq!((code, out.trim()), (0, a.id.as_str()), "{err}");
+    assert!(err.contains("readable by others"), "{err}");
+    chmod(&a.home.join("device.key"), 0o600);
+    let (code, out, err) = home(&["trust", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&b.id), "{out}");
+}
