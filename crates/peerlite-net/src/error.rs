@@ -159,6 +159,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A file of the home that decides who this device is or whom it trusts (the home
+    /// directory, `trust.json`, `device.key`) can be changed by other users: any of them could
+    /// make their own device trusted (at SL5), or replace this device's identity.
+    #[error("{} is writable by other users (mode {mode:o}): {what} must be changed only by its owner", path.display())]
+    UnsafePermissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// What it is.
+        what: &'static str,
+    },
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -250,6 +262,7 @@ impl Error {
             Error::ShuttingDown => 17060024,
             Error::TooManySessions => 17060025,
             Error::Discovery { .. } => 17060026,
+            Error::UnsafePermissions { .. } => 17060027,
             Error::Store(e) => e.code(),
         }
     }
@@ -318,6 +331,9 @@ impl Error {
             Error::TrustStoreDamaged { .. } => {
                 "the file was left untouched: repair trust.json in the `--home` directory by hand, \
                  or move it away and pair again with `peerlite trust add`"
+            }
+            Error::UnsafePermissions { .. } => {
+                "check that nobody changed it, then remove the write permission of group and others: `chmod go-w PATH` (the `--home` directory, its trust.json and device.key)"
             }
             Error::Io { .. } => "check permissions and free space of the `--home` directory",
             Error::WrongPeer { .. } => {

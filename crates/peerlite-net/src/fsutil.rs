@@ -106,3 +106,18 @@ pub(crate) fn mode_of(path: &Path) -> Option<u32> {
         .ok()
         .map(|m| m.permissions().mode() & 0o777)
 }
+
+/// Refuses `path` when group or others may write it: a file (or the directory holding it)
+/// that decides whom this device trusts, or who it is, must be changed only by its owner.
+pub(crate) fn refuse_shared_write(path: &Path, what: &'static str) -> Result<()> {
+    #[cfg(unix)]
+    if let Some(mode) = mode_of(path).filter(|m| m & 0o022 != 0) {
+        return Err(crate::Error::UnsafePermissions {
+            path: path.to_path_buf(),
+            mode,
+            what,
+        });
+    }
+    let _ = (path, what);
+    Ok(())
+}

@@ -130,11 +130,14 @@ impl Home {
     ///
     /// # Errors
     /// [`Error::NoIdentity`] when there is none; [`Error::IdentityDamaged`] when its files are
-    /// unreadable or disagree (a key that does not match the recorded id, a missing half).
+    /// unreadable or disagree (a key that does not match the recorded id, a missing half);
+    /// [`Error::UnsafePermissions`] when other users may write the directory or the key.
     pub fn open(dir: impl AsRef<Path>) -> Result<Home> {
         let dir = dir.as_ref().to_path_buf();
         let key_path = dir.join(KEY_FILE);
         let device_path = dir.join(DEVICE_FILE);
+        fsutil::refuse_shared_write(&dir, "the home directory")?;
+        fsutil::refuse_shared_write(&key_path, "the device key")?;
         let key_pem = fsutil::read_optional(&key_path)?;
         let device_json = fsutil::read_optional(&device_path)?;
         let (key_pem, device_json) = match (key_pem, device_json) {

@@ -67,6 +67,9 @@ pub use endpoint::{Endpoint, Listener};
 pub use error::{Error, Result};
 pub use home::Home;
 pub use level::{DeviceLevel, LevelError};
-pub use node::{AutoSync, Backoff, Node, NodeConfig, NodeEvent, discovery, status_of};
+pub use node::{
+    AutoSync, Backoff, MAX_CONNECTIONS_PER_DEVICE, Node, NodeConfig, NodeEvent, discovery,
+    status_of,
+};
 pub use traffic::Traffic;
 pub use trust::{TrustSet, TrustStore, TrustedDevice, validate_addr};

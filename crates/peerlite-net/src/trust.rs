@@ -114,7 +114,8 @@ impl TrustStore {
     /// Reads the trust store of `home` (empty when it has none yet).
     ///
     /// # Errors
-    /// [`Error::TrustStoreDamaged`] when `trust.json` is not a trust store; [`Error::Io`].
+    /// [`Error::TrustStoreDamaged`] when `trust.json` is not a trust store;
+    /// [`Error::UnsafePermissions`] when other users may write it or the home; [`Error::Io`].
     pub fn open(home: &Home) -> Result<TrustStore> {
         let mut store = TrustStore {
             path: home.dir().join(TRUST_FILE),
@@ -130,6 +131,11 @@ impl TrustStore {
     /// # Errors
     /// As [`TrustStore::open`].
     pub fn reload(&mut self) -> Result<()> {
+        // Whoever can write it decides which devices connect, at which level.
+        if let Some(dir) = self.path.parent() {
+            fsutil::refuse_shared_write(dir, "the home directory")?;
+        }
+        fsutil::refuse_shared_write(&self.path, "the trust store")?;
         let Some(bytes) = fsutil::read_optional(&self.path)? else {
             self.devices.clear();
             return Ok(());

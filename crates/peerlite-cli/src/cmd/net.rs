@@ -98,6 +98,7 @@ pub fn open_for_node(
                 .into());
             }
             let config = store_config(global, path)
+                .busy_timeout(SYNC_BUSY_WAIT)
                 .device_id(id)
                 .reidentify(reidentify);
             Ok(Opened::Rdb(RdbStore::open(config)?))
@@ -111,6 +112,12 @@ pub fn open_for_node(
         }
     }
 }
+
+/// How long a store that syncs waits for another writer's lock (an app's long write
+/// transaction) before the batch fails with 14800024: longer than an interactive command's
+/// 5 s, since nobody waits at a prompt, and within the ~30 s a peer waits for an answer
+/// before it gives the session up.
+const SYNC_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Serves an opened store on `node`; returns its logical name.
 pub fn serve(node: &Node, store: &Opened) -> anyhow::Result<String> {

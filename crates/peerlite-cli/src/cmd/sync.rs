@@ -277,6 +277,12 @@ fn hint(code: u32) -> &'static str {
         17040012 => {
             "a store was put back from a copy of an earlier state and took a new epoch: run the same `peerlite sync` again to send its rows"
         }
+        14800024 => {
+            "an app on that device (or this one) held the store's write lock longer than a sync waits for it; nothing was lost: run the same `peerlite sync` again once it is done"
+        }
+        17040013 => {
+            "the row stays on this device only (the others were sent): make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
+        }
         17040011 => {
             "a device was away longer than the other keeps deletes: on a pull, add `--on-reset recover` (or run `peerlite reset --device ID --mode recover`) to re-seed this device and keep its unsynced changes; on a push, the other device must pull with `--on-reset`"
         }

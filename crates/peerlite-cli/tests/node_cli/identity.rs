@@ -43,3 +43,137 @@ fn a_store_synced_as_another_device_needs_reidentify() {
     );
     assert!(served.stop().success());
 }
+
+/// Adversary F22: b's store was backed up before it ever synced (it still had the random id
+/// it was created with), then `peerlite serve` took it (as b) and a synced its rows. A
+/// `peerlite restore` of that backup while serve ran brought the backup's id back into the
+/// file: the rows captured after it went to a under that id — a device nobody knows — while
+/// b's copy on a went stale; and once serve stopped, b's own home was refused with "this
+/// store synced as device B; it cannot become B" (the same id twice). A restore under a
+/// running serve must leave the store syncing as b, and the store stays b's.
+#[test]
+fn a_restore_under_a_running_serve_keeps_the_device_id() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    sql(&b.db, &["INSERT INTO note(id, text) VALUES (1, 'one')"]);
+    let backup = "b1";
+    peerlite()
+        .arg("backup")
+        .arg(&b.db)
+        .arg(backup)
+        .assert()
+        .success();
+    sql(&b.db, &["INSERT INTO note(id, text) VALUES (2, 'two')"]);
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    a.sync_ok(&["--pull"]);
+    peerlite()
+        .arg("restore")
+        .arg(&b.db)
+        .arg(backup)
+        .assert()
+        .success();
+    sql(&b.db, &["INSERT INTO note(id, text) VALUES (4, 'four')"]);
+    a.sync_ok(&["--pull"]);
+    // Only b's table on a, and it holds the row written after the restore. (Row 2, which
+    // the restore took back, stays on a: a restore sends no deletes.)
+    assert_eq!(a.device_tables(), serde_json::json!(1));
+    assert_eq!(
+        a.rows(&format!(
+            "SELECT id, text FROM \"{}\" ORDER BY id",
+            a.table_of(&b)
+        )),
+        vec![
+            serde_json::json!([1, "one"]),
+            serde_json::json!([2, "two"]),
+            serde_json::json!([4, "four"])
+        ]
+    );
+    assert_eq!(
+        b.rows("SELECT value FROM peerlite_meta WHERE key IN ('device_id', 'synced_as')"),
+        vec![serde_json::json!([b.id]), serde_json::json!([b.id])]
+    );
+    assert!(served.stop().success());
+    // The store is still b's: its own home syncs and serves it.
+    let a_served = a.serve(&[]);
+    b.distrusts(&a);
+    b.trusts(&a, "SL1", Some(&a_served.addr));
+    sql(&b.db, &["INSERT INTO note(id, text) VALUES (5, 'five')"]);
+    assert_eq!(b.sync_ok(&["--push"]), format!("{} ok\n", a.id));
+    assert_eq!(a.device_tables(), serde_json::json!(1));
+    assert_eq!(
+        a.rows(&format!(
+            "SELECT text FROM \"{}\" WHERE id = 5",
+            a.table_of(&b)
+        )),
+        vec![serde_json::json!(["five"])]
+    );
+    assert!(a_served.stop().success());
+}
+
+/// Adversary F20: a home directory or trust.json writable by other users was used without a
+/// word, although whoever can write trust.json decides which devices connect and at which
+/// level (any local user could make their own device trusted at SL5, and a running serve
+/// re-reads the file). Such a home is refused by every command that reads it, with 17060027
+/// and a hint naming `chmod`; a key readable by others is still only warned about; once the
+/// permissions are fixed, everything works again.
+#[cfg(unix)]
+#[test]
+fn a_home_or_trust_store_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1");
+    a.trusts(&b, "SL1", Some("127.0.0.1:9"));
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let home = |args: &[&str]| {
+        run(peerlite()
+            .args(args)
+            .arg("--home")
+            .arg(&a.home)
+            .args(if args[0] == "serve" {
+                vec!["--no-mdns", "--listen", "127.0.0.1:0", "--db"]
+            } else {
+                vec![]
+            })
+            .args(if args[0] == "serve" || args[0] == "sync" {
+                vec![a.db.to_str().unwrap()]
+            } else {
+                vec![]
+            }))
+    };
+    let trust = a.home.join("trust.json");
+    for (path, bad, good) in [(&a.home, 0o777, 0o700), (&trust, 0o666, 0o600)] {
+        chmod(path, bad);
+        for args in [
+            &["trust", "list"][..],
+            &["device", "id"],
+            &["sync", "--push"],
+            &["serve"],
+        ] {
+            if path == &trust && args[0] == "device" {
+                continue; // printing its own id reads no trust store
+            }
+            let (code, _, err) = home(args);
+            assert_eq!(code, 2, "{args:?} with {path:?} {bad:o}: {err}");
+            assert!(err.contains("error[17060027]"), "{args:?}: {err}");
+            assert!(err.contains("writable by other users"), "{err}");
+            assert!(
+                err.contains("hint: ") && err.contains("chmod go-w"),
+                "{err}"
+            );
+        }
+        chmod(path, good);
+    }
+    // A key others can read is warned about; the command works.
+    chmod(&a.home.join("device.key"), 0o644);
+    let (code, out, err) = home(&["device", "id"]);
+    assert_eq!((code, out.trim()), (0, a.id.as_str()), "{err}");
+    assert!(err.contains("readable by others"), "{err}");
+    chmod(&a.home.join("device.key"), 0o600);
+    let (code, out, err) = home(&["trust", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&b.id), "{out}");
+}

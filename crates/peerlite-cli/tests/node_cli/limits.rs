@@ -71,3 +71,80 @@ fn devices_tables_and_column_predicates_limit_the_sync() {
     assert!(b_served.stop().success());
     assert!(c_served.stop().success());
 }
+
+/// Adversary F13: one row larger than the 16 MiB frame limit (SQLite takes values up to
+/// 1 GB) made the sender build a frame the receiver refused, every time: the session died
+/// with "unreachable", the watermark never moved, and every row written after it stayed
+/// undelivered for good. A row too large to travel is left out with its own status
+/// (17040013) naming the table and key and a hint saying what to do; the rows around it
+/// arrive (a 5 MB one too: the key-value store's 4 MiB values keep working), and once the
+/// row is made smaller it travels.
+#[test]
+fn a_row_too_large_to_travel_is_reported_and_blocks_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    for d in [&a, &b] {
+        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
+        peerlite()
+            .arg("distribute")
+            .arg(&d.db)
+            .arg("t")
+            .assert()
+            .success();
+    }
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    sql(
+        &a.db,
+        &["INSERT INTO t VALUES (1, randomblob(5000000)), (2, randomblob(20000000)), (3, x'01')"],
+    );
+    let too_large = |out: &str, err: &str| {
+        assert!(
+            out.starts_with(&format!("{} error[17040013] row too large to sync: ", b.id)),
+            "{out}\n{err}"
+        );
+        assert!(out.contains("table t with key 2 "), "{out}");
+        assert!(
+            err.contains("hint: ") && err.contains("peerlite sql"),
+            "{err}"
+        );
+    };
+    let (code, out, err) = a.sync(&["--push"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    too_large(&out, &err);
+    let arrived = |b: &Device| {
+        let table = stdout_of(
+            peerlite()
+                .arg("table-name")
+                .arg(&b.db)
+                .args(["--device", &a.id, "--table", "t"]),
+        );
+        b.rows(&format!(
+            "SELECT id, length(v) FROM \"{}\" ORDER BY id",
+            table.trim()
+        ))
+    };
+    assert_eq!(
+        arrived(&b),
+        vec![serde_json::json!([1, 5000000]), serde_json::json!([3, 1])]
+    );
+    // A later row travels; the large one is reported again, every sync, until it changes.
+    sql(&a.db, &["INSERT INTO t VALUES (4, x'0404')"]);
+    let (code, out, err) = a.sync(&["--push"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    too_large(&out, &err);
+    assert_eq!(arrived(&b).len(), 3);
+    // What the hint says: made smaller, it travels and the status is ok.
+    sql(&a.db, &["UPDATE t SET v = randomblob(1000) WHERE id = 2"]);
+    a.sync_ok(&["--push"]);
+    assert_eq!(
+        arrived(&b),
+        vec![
+            serde_json::json!([1, 5000000]),
+            serde_json::json!([2, 1000]),
+            serde_json::json!([3, 1]),
+            serde_json::json!([4, 2])
+        ]
+    );
+    assert!(served.stop().success());
+}

@@ -111,3 +111,42 @@ fn timeouts_past_a_week_are_usage_errors_never_a_panic() {
         assert_eq!(code, 1, "--batch-rows {rows}: {err}");
     }
 }
+
+/// Adversary F12: while an app on the receiving device held a write transaction, a push
+/// failed with the generic "failed", SQLite's raw "database is locked" and a hint that gave
+/// no action, although nothing was lost and a later push goes on. It now ends with its own
+/// retryable status (14800024, "store locked by another writer, retry") and a hint saying
+/// to run the same sync again; once the writer is done, it does.
+#[test]
+fn a_push_to_a_store_locked_by_an_app_says_to_retry() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    a.sync_ok(&["--push"]);
+    // The app's long write transaction on b.
+    let app = rusqlite::Connection::open(&b.db).unwrap();
+    app.execute_batch("BEGIN IMMEDIATE").unwrap();
+    sql(&a.db, &["INSERT INTO note(text) VALUES ('while locked')"]);
+    let (code, out, err) = a.sync(&["--push"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!(
+            "{} error[14800024] store locked by another writer, retry: ",
+            b.id
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains("hint: ") && err.contains("run the same `peerlite sync` again"),
+        "{err}"
+    );
+    app.execute_batch("ROLLBACK").unwrap();
+    drop(app);
+    a.sync_ok(&["--push"]);
+    assert_eq!(
+        b.rows(&format!("SELECT text FROM \"{}\"", b.table_of(&a))),
+        vec![serde_json::json!(["while locked"])]
+    );
+    assert!(served.stop().success());
+}

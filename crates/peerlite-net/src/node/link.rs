@@ -43,8 +43,9 @@ pub(crate) enum Command {
         columns: Vec<String>,
         reply: oneshot::Sender<Result<QueryRows>>,
     },
-    /// The peer is no longer trusted as it was when it connected (removed from the trust
-    /// store, or its level changed): close the connection now, whatever runs on it.
+    /// Close the connection now, whatever runs on it, for this reason: the peer is no longer
+    /// trusted as it was when it connected (removed from the trust store, or its level
+    /// changed), or it opened more connections than a device may hold.
     Revoke(String),
 }
 

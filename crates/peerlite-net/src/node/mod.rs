@@ -199,6 +199,14 @@ struct Served {
     kv: Option<KvStore>,
 }
 
+/// Connections one device may hold open to this node at once. A newer one replaces the
+/// older as the one sessions use (the link table); the older ones stay open so that two
+/// devices dialling each other at the same moment keep one of the two, but past this many the
+/// oldest is closed: every connection may hold a frame of up to the frame limit (16 MiB)
+/// being received, so a device that opened connection after connection would make this node
+/// hold that much per connection, without bound.
+pub const MAX_CONNECTIONS_PER_DEVICE: usize = 2;
+
 /// A live connection's task, as the node reaches it.
 #[derive(Debug, Clone)]
 pub(crate) struct Link {
@@ -213,6 +221,8 @@ pub(crate) struct Inner {
     config: NodeConfig,
     stores: RwLock<BTreeMap<String, Served>>,
     links: Mutex<HashMap<DeviceId, Link>>,
+    /// Connections a newer one replaced in `links` that are still open, oldest first.
+    replaced: Mutex<HashMap<DeviceId, std::collections::VecDeque<Link>>>,
     learned: RwLock<HashMap<DeviceId, Vec<String>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stop: watch::Sender<bool>,
@@ -254,6 +264,7 @@ impl Node {
                 config,
                 stores: RwLock::new(BTreeMap::new()),
                 links: Mutex::new(HashMap::new()),
+                replaced: Mutex::new(HashMap::new()),
                 learned: RwLock::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
                 stop,
@@ -390,6 +401,18 @@ impl Node {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// How many connections of `device` are open (at most
+    /// [`MAX_CONNECTIONS_PER_DEVICE`] once the oldest have closed).
+    pub fn connections(&self, device: &DeviceId) -> usize {
+        let current = lock(&self.inner.links)
+            .get(device)
+            .is_some_and(|l| !l.tx.is_closed());
+        let older = lock(&self.inner.replaced)
+            .get(device)
+            .map_or(0, |k| k.iter().filter(|l| !l.tx.is_closed()).count());
+        usize::from(current) + older
     }
 
     /// What happens on the node from now on (connections, finished syncs). A receiver that
@@ -545,10 +568,41 @@ impl Inner {
             device,
             addr: conn.remote_addr(),
         });
-        lock(&this.links).insert(device, link.clone());
+        let older = lock(&this.links).insert(device, link.clone());
+        if let Some(older) = older {
+            this.retire(device, older);
+        }
         let task = tokio::spawn(link::run(Arc::clone(this), conn, rx, link.serial));
         this.track(task);
         link
+    }
+
+    /// Keeps `older`, a connection of `device` a newer one replaced, open while the device
+    /// holds fewer than [`MAX_CONNECTIONS_PER_DEVICE`]; closes the oldest past that.
+    fn retire(&self, device: DeviceId, older: Link) {
+        let mut replaced = lock(&self.replaced);
+        let kept = replaced.entry(device).or_default();
+        kept.retain(|l| !l.tx.is_closed());
+        kept.push_back(older);
+        while kept.len() + 1 > MAX_CONNECTIONS_PER_DEVICE {
+            let Some(oldest) = kept.pop_front() else {
+                break;
+            };
+            let reason = format!(
+                "the device opened more than {MAX_CONNECTIONS_PER_DEVICE} connections; a newer one replaces this one"
+            );
+            tracing::info!(peer = %device, "{reason}");
+            if oldest
+                .tx
+                .try_send(link::Command::Revoke(reason.clone()))
+                .is_err()
+            {
+                // Busy: it closes at its next command (try_send never waits here).
+                tokio::spawn(async move {
+                    let _ = oldest.tx.send(link::Command::Revoke(reason)).await;
+                });
+            }
+        }
     }
 
     /// Forgets a connection that ended (unless a newer one replaced it).
@@ -558,6 +612,9 @@ impl Inner {
             links.remove(device);
         }
         drop(links);
+        if let Some(kept) = lock(&self.replaced).get_mut(device) {
+            kept.retain(|l| l.serial != serial);
+        }
         let _ = self.events.send(NodeEvent::Disconnected {
             device: *device,
             reason,

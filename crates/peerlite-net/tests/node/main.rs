@@ -5,6 +5,7 @@
 
 mod auto_sync;
 mod common;
+mod connections;
 mod faults;
 mod forged;
 mod fuzz;

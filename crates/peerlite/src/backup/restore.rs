@@ -351,6 +351,7 @@ impl RdbStore {
             }
             Err(e) => return Err(e),
         };
+        let identity = crate::changes::identity::keep(&writer.conn);
         let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
@@ -374,6 +375,7 @@ impl RdbStore {
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data). Its clock does not.
         crate::changes::mark::after_replace(&writer.conn, db, inner.sync()?, &epoch)?;
+        crate::changes::identity::restore_kept(&writer.conn, &identity, db)?;
         // Everything cached about the old database is stale now.
         writer.forget_statements();
         inner.schema.invalidate();

@@ -116,6 +116,9 @@ pub(crate) fn settle(conn: &Connection, config: &StoreConfig, writable: bool) ->
         (Some(r), Some(s)) if r != s => {
             let synced = meta::get(conn, SYNCED_AS).map_err(sql_err)?;
             match synced {
+                // It synced as the id asked for: only its `device_id` row went astray (a
+                // restore brought back the id of a backup taken before the first sync).
+                Some(as_) if as_ == r => r,
                 Some(as_) if !config.reidentify => {
                     return Err(Error::DeviceIdChanged {
                         stored: as_,
@@ -150,6 +153,86 @@ pub(crate) fn settle(conn: &Connection, config: &StoreConfig, writable: bool) ->
 pub(crate) fn note_synced(conn: &Connection, device: &str) -> rusqlite::Result<()> {
     if meta::get(conn, SYNCED_AS)?.is_none() {
         meta::set(conn, SYNCED_AS, device)?;
+    }
+    Ok(())
+}
+
+/// The database's identity rows name `device` again, the id the open settled on, as a sync
+/// session begins. Another process may have replaced the file under this open: `peerlite
+/// restore` of a backup taken before the store first synced brings back the id the store was
+/// created with, and the rows captured since would be sent under it — a device no peer
+/// knows. Adopted back when the database has not synced under another id (what it captured
+/// is this device's); refused with 17040009 when it has. Returns whether anything changed.
+pub(crate) fn reassert(conn: &Connection, device: &str, db: &std::path::Path) -> Result<bool> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    let stored = meta::get(conn, "device_id").map_err(sql_err)?;
+    let local = if registry::exists(conn).map_err(sql_err)? {
+        conn.query_row(
+            "SELECT device FROM peerlite_devices WHERE idx = ?1",
+            [super::state::LOCAL],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(sql_err)?
+    } else {
+        None
+    };
+    if stored.as_deref() == Some(device) && local.as_deref().is_none_or(|l| l == device) {
+        return Ok(false);
+    }
+    match meta::get(conn, SYNCED_AS).map_err(sql_err)? {
+        Some(as_) if as_ != device => {
+            return Err(Error::DeviceIdChanged {
+                stored: as_,
+                requested: device.to_owned(),
+            });
+        }
+        _ => {}
+    }
+    tracing::warn!(?db, from = ?stored, to = device, "the database was replaced under this open (a restore?); it keeps syncing as this device");
+    meta::set(conn, "device_id", device).map_err(sql_err)?;
+    if local.is_some() {
+        registry::set_local_device(conn, device).map_err(sql_err)?;
+    }
+    Ok(true)
+}
+
+/// The identity a database had before a restore replaced it: its `device_id` and the id it
+/// synced as (`None` for either it lacks, or when the damaged database does not read).
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    device: Option<String>,
+    synced_as: Option<String>,
+}
+
+/// Reads the identity to keep across a restore.
+pub(crate) fn keep(conn: &Connection) -> Kept {
+    Kept {
+        device: meta::get(conn, "device_id").ok().flatten(),
+        synced_as: meta::get(conn, SYNCED_AS).ok().flatten(),
+    }
+}
+
+/// After a restore copied a backup in: the store stays the device it was. A backup carries
+/// the id of its time — one taken before the first sync holds the random id the store was
+/// created with — but a restore puts back data, not another device: peers would otherwise
+/// receive what the store captures next under an id they have never met. (The restore also
+/// starts a new epoch, so peers read the restored data from the start under this id.)
+pub(crate) fn restore_kept(conn: &Connection, kept: &Kept, db: &std::path::Path) -> Result<()> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    let Some(device) = kept.device.as_deref() else {
+        return Ok(());
+    };
+    meta::set(conn, "device_id", device).map_err(sql_err)?;
+    match kept.synced_as.as_deref() {
+        Some(as_) => meta::set(conn, SYNCED_AS, as_).map_err(sql_err)?,
+        None => {
+            conn.execute("DELETE FROM peerlite_meta WHERE key = ?1", [SYNCED_AS])
+                .map_err(sql_err)?;
+        }
+    }
+    if registry::exists(conn).map_err(sql_err)? {
+        registry::set_local_device(conn, device).map_err(sql_err)?;
     }
     Ok(())
 }

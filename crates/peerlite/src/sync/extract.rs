@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use super::message::{Batch, RowChange, WireRegister};
+use super::unsent::{MAX_ROW_BYTES, Unsendable};
 use crate::changes::registers;
 use crate::changes::registry::TableMeta;
 use crate::error::{Error, Result};
@@ -84,7 +85,8 @@ struct Found {
     row: Option<RowChange>,
 }
 
-/// The next batch of `logical` for `peer`: at most `limit` rows changed after `since`.
+/// The next batch of `logical` for `peer`: at most `limit` rows changed after `since`, and
+/// the rows in its range left out because they are too large to travel.
 /// `sources` are the clock-bearing tables of the logical table (itself, and its device tables);
 /// `echo` is the writer index here of the peer's current database, if it has one.
 #[allow(clippy::too_many_arguments)]
@@ -99,9 +101,10 @@ pub(crate) fn next_batch(
     echo: Option<i64>,
     writers: &HashMap<i64, (String, String)>,
     limit: usize,
-) -> Result<Batch> {
+) -> Result<(Batch, Vec<Unsendable>)> {
     let sql_err = |e| Error::from_sqlite(e, path);
     let mut devices = DeviceNumbers::new(writers);
+    let mut too_large: Vec<Unsendable> = Vec::new();
     let mut found: Vec<Found> = Vec::new();
     // A source cut short by MAX_BATCH_BYTES: rows of other sources past where it stopped wait
     // for the next batch, so none is skipped.
@@ -169,6 +172,24 @@ pub(crate) fn next_batch(
                     .collect::<rusqlite::Result<_>>()
                     .map_err(sql_err)?
             };
+            let size = values.iter().map(value_bytes).sum::<usize>() + 32;
+            if size > MAX_ROW_BYTES {
+                // It could never travel: left out (the watermark still passes it, so the
+                // rows after it do travel) and reported by the caller.
+                too_large.push(Unsendable {
+                    table: logical.name.clone(),
+                    clock: source.clock(),
+                    key: ident,
+                    seq,
+                    bytes: size,
+                });
+                found.push(Found {
+                    seq,
+                    bytes: 0,
+                    row: None,
+                });
+                continue;
+            }
             let wire_regs = regs
                 .iter()
                 .map(|g| WireRegister {
@@ -179,7 +200,6 @@ pub(crate) fn next_batch(
                 })
                 .collect();
             let origin = devices.number(origin);
-            let size = values.iter().map(value_bytes).sum::<usize>() + 32;
             bytes += size;
             found.push(Found {
                 seq,
@@ -212,9 +232,10 @@ pub(crate) fn next_batch(
         found.truncate(end + 1);
     }
     let last = found.last().map_or(since, |f| f.seq);
+    too_large.retain(|u| u.seq <= last);
     let mut rows: Vec<RowChange> = found.into_iter().filter_map(|f| f.row).collect();
     attach_pending(conn, path, sources, &mut rows)?;
-    Ok(Batch {
+    let batch = Batch {
         session: 0,
         table: logical.name.clone(),
         filter: 0,
@@ -224,7 +245,8 @@ pub(crate) fn next_batch(
         devices: devices.list,
         rows,
         epochs: devices.epochs,
-    })
+    };
+    Ok((batch, too_large))
 }
 
 /// Deleted rows carry the values of columns written after their delete.

@@ -908,6 +908,28 @@ impl Session {
         let in_done = self.inc.as_ref().is_none_or(|i| i.finished);
         if out_done && in_done {
             self.phase = Phase::Done;
+            self.report_unsendable();
+        }
+    }
+
+    /// A stream this side sent that left out rows too large to travel ends with 17040013
+    /// naming them (see `unsent`): the rest was delivered, those rows were not.
+    fn report_unsendable(&mut self) {
+        if self.out.is_none() || !self.result.status.is_ok() {
+            return;
+        }
+        match self.store.unsendable(&self.tables) {
+            Ok(rows) if !rows.is_empty() => {
+                let more = if rows.len() > 1 {
+                    format!(" (and {} more such rows)", rows.len() - 1)
+                } else {
+                    String::new()
+                };
+                self.result.status = SyncStatus::RowTooLarge;
+                self.result.message = Some(format!("{}{more}", rows[0].describe()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%e, "could not read the rows too large to sync"),
         }
     }
 

@@ -36,6 +36,13 @@ pub enum SyncStatus {
     /// database was put back from a copy of an earlier state (a file copy, a snapshot, a
     /// cloned device). It took a new epoch; the next sync sends its rows as that (17040012).
     RolledBack,
+    /// A row is larger than a row can travel ([`MAX_ROW_BYTES`](super::MAX_ROW_BYTES)): it
+    /// was left out, the rest was sent; it travels once changed to a smaller size (17040013).
+    RowTooLarge,
+    /// The store on one side was locked by another writer (an app holding a long write
+    /// transaction) longer than the sync waits: nothing was lost; a later sync goes on
+    /// (14800024, SQLite's busy).
+    Busy,
     /// A table is distributed in another mode on the peer (14800051).
     ModeMismatch,
     /// The device could not be reached (a network code from the driver, e.g. 17060007).
@@ -47,7 +54,7 @@ pub enum SyncStatus {
 }
 
 /// Codes of the statuses with a fixed one.
-const FIXED: [(SyncStatus, u32); 10] = [
+const FIXED: [(SyncStatus, u32); 12] = [
     (SyncStatus::Ok, 0),
     (SyncStatus::NotDistributed, 17040001),
     (SyncStatus::Protocol, 17040004),
@@ -57,6 +64,8 @@ const FIXED: [(SyncStatus, u32); 10] = [
     (SyncStatus::TimedOut, 17040008),
     (SyncStatus::ResetRequired, 17040011),
     (SyncStatus::RolledBack, 17040012),
+    (SyncStatus::RowTooLarge, 17040013),
+    (SyncStatus::Busy, 14800024),
     (SyncStatus::ModeMismatch, 14800051),
 ];
 
@@ -87,7 +96,10 @@ impl SyncStatus {
 
     /// True when trying again later may succeed without anyone changing anything.
     pub fn is_retryable(self) -> bool {
-        matches!(self, SyncStatus::TimedOut | SyncStatus::Unreachable(_))
+        matches!(
+            self,
+            SyncStatus::TimedOut | SyncStatus::Unreachable(_) | SyncStatus::Busy
+        )
     }
 }
 
@@ -103,6 +115,8 @@ impl std::fmt::Display for SyncStatus {
             SyncStatus::TimedOut => "timed out",
             SyncStatus::ResetRequired => "client reset required",
             SyncStatus::RolledBack => "database put back from a copy: new epoch",
+            SyncStatus::RowTooLarge => "row too large to sync",
+            SyncStatus::Busy => "store locked by another writer, retry",
             SyncStatus::ModeMismatch => "distributed in another mode",
             SyncStatus::Unreachable(_) => "unreachable",
             SyncStatus::Untrusted(_) => "untrusted",

@@ -13,6 +13,7 @@ use super::extract;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
 use super::query::QueryRows;
+use super::unsent::{self, Unsendable};
 use super::watermark::{self, Ledger};
 use super::wire::WireFilter;
 use crate::changes::registry::{self, TableMeta};
@@ -68,6 +69,12 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     /// Gives the database a new epoch: it was put back from a copy of an earlier state (a
     /// peer holds changes of this epoch it never issued). Returns the new epoch.
     fn renew_epoch(&self) -> Result<String>;
+    /// The rows of `tables` left out of sync because they are too large to travel, and not
+    /// changed since ([`MAX_ROW_BYTES`](super::MAX_ROW_BYTES)).
+    fn unsendable(&self, tables: &[String]) -> Result<Vec<Unsendable>> {
+        let _ = tables;
+        Ok(Vec::new())
+    }
     /// Every watermark this store holds for `peer`.
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>>;
     /// The watermark for `peer`'s `table` under `filter` in the peer's `epoch` (0 when none).
@@ -182,15 +189,20 @@ impl SyncStore for RdbStore {
             }
         }
         let device = RdbStore::device_id(self).to_owned();
-        let known = self.inner.read(|c| {
-            crate::store::meta::get(c, crate::changes::identity::SYNCED_AS)
-                .map_err(|e| Error::from_sqlite(e, path))
+        let (known, stored) = self.inner.read(|c| {
+            let get = |k| crate::store::meta::get(c, k).map_err(|e| Error::from_sqlite(e, path));
+            Ok((get(crate::changes::identity::SYNCED_AS)?, get("device_id")?))
         })?;
-        if known.is_some() || self.config().read_only {
+        let settled = stored.as_deref() == Some(device.as_str());
+        if (known.is_some() && settled) || self.config().read_only {
             return Ok(());
         }
+        // A file replaced under this open (a restore by another process) may name another
+        // device: it goes on syncing as the one this open settled on, never as a stranger.
         self.transaction(|tx| {
-            crate::changes::identity::note_synced(tx.conn()?, &device)
+            let conn = tx.conn()?;
+            crate::changes::identity::reassert(conn, &device, path)?;
+            crate::changes::identity::note_synced(conn, &device)
                 .map_err(|e| Error::from_sqlite(e, path))
         })
     }
@@ -241,7 +253,7 @@ impl SyncStore for RdbStore {
     fn next_batch(&self, r: BatchRequest<'_>) -> Result<Batch> {
         let path = self.path();
         let predicates = r.filter.map(WireFilter::to_predicates);
-        self.inner.read(|conn| {
+        let (batch, too_large) = self.inner.read(|conn| {
             let sql_err = |e| Error::from_sqlite(e, path);
             let metas = registry::load_all(conn).map_err(sql_err)?;
             let Some(logical) = metas.iter().find(|m| m.name == r.table && m.base.is_none()) else {
@@ -270,7 +282,7 @@ impl SyncStore for RdbStore {
                 .iter()
                 .find(|(_, (d, e))| d == r.peer && e == r.peer_epoch && !e.is_empty())
                 .map(|(i, _)| *i);
-            let mut batch = extract::next_batch(
+            let (mut batch, too_large) = extract::next_batch(
                 conn,
                 &self.inner.schema,
                 path,
@@ -290,8 +302,23 @@ impl SyncStore for RdbStore {
                 let purged = retention::purged_seq(conn, r.table).map_err(sql_err)?;
                 batch.last = batch.last.max(purged);
             }
-            Ok(batch)
-        })
+            Ok((batch, too_large))
+        })?;
+        if !too_large.is_empty() {
+            for u in &too_large {
+                tracing::warn!(path = ?path, peer = r.peer, "{}", u.describe());
+            }
+            self.transaction(|tx| {
+                unsent::record(tx.conn()?, &too_large).map_err(|e| Error::from_sqlite(e, path))
+            })?;
+        }
+        Ok(batch)
+    }
+
+    fn unsendable(&self, tables: &[String]) -> Result<Vec<Unsendable>> {
+        let path = self.path();
+        self.inner
+            .read(|c| unsent::current(c, tables).map_err(|e| Error::from_sqlite(e, path)))
     }
 
     fn purged_seq(&self, table: &str) -> Result<u64> {

@@ -88,3 +88,34 @@ fn serving_a_session_counts_as_syncing() {
         17040009
     );
 }
+
+/// Adversary F22: a restore of a backup taken before the store first synced, done under a
+/// running serve, left the store with the backup's `device_id` while `synced_as` named the
+/// serving device. Opening it as that very device was then refused with "this store synced
+/// as device X; it cannot become X silently": the same id twice, and no way out but
+/// `--reidentify`. A store that synced as the id asked for is that device: it opens as it.
+#[test]
+fn a_store_that_synced_as_the_id_asked_for_opens_as_it_whatever_its_device_id_row_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, laptop) = two(dir.path(), 2, 0);
+    sync(&phone, &laptop, SyncMode::Push);
+    let path = phone.path().to_path_buf();
+    phone.close().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "UPDATE peerlite_meta SET value = 'ab022e39f92b5af83d655797a9dd8232' WHERE key = 'device_id';
+         UPDATE peerlite_devices SET device = 'ab022e39f92b5af83d655797a9dd8232' WHERE idx = 0;",
+    )
+    .unwrap();
+    drop(conn);
+    let phone = reopen(dir.path(), "phone", "phone", false).unwrap();
+    assert_eq!(phone.device_id(), "phone");
+    phone.close().unwrap();
+    // Another id is still refused, and the message names two different ids.
+    let err = reopen(dir.path(), "phone", "phone-2", false).unwrap_err();
+    assert_eq!(err.code(), 17040009, "{err}");
+    assert!(
+        err.to_string().contains("device phone;") && err.to_string().contains("become phone-2"),
+        "{err}"
+    );
+}
