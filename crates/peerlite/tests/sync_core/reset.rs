@@ -205,3 +205,54 @@ fn a_collaboration_table_gets_its_own_rows_back_from_the_peer() {
     assert_eq!(count(&a, "note"), 2, "{:?}", rows(&a, "SELECT * FROM note"));
     assert_eq!(count(&a, &device_table(&a, "b")), 1);
 }
+
+#[test]
+fn a_store_put_back_from_a_backup_gets_its_later_rows_back_from_peers() {
+    // Repair from peers (issue 11): what this device wrote after the backup it was rebuilt
+    // from, and synced, comes back from the peer that holds it — in both table modes.
+    for collaboration in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock_at(T0);
+        let make = if collaboration {
+            note_device
+        } else {
+            item_device
+        };
+        let a = make(dir.path(), "a", &clock);
+        let b = make(dir.path(), "b", &clock);
+        let write = |s: &peerlite::RdbStore, i: i64| {
+            if collaboration {
+                s.execute(
+                    "INSERT INTO note(id, text, n) VALUES (?1, 'x', 0)",
+                    &[i.into()],
+                )
+                .unwrap();
+            } else {
+                add_item(s, &format!("u{i}"), "x", i);
+            }
+        };
+        let table = if collaboration { "note" } else { "item" };
+        write(&a, 1);
+        sync_in_memory(&a, &b, SyncMode::PushPull, None).unwrap();
+        a.backup("before").unwrap();
+        clock.set(T0 + 10);
+        write(&a, 2);
+        sync_in_memory(&a, &b, SyncMode::PushPull, None).unwrap();
+        a.restore("before").unwrap();
+        assert_eq!(count(&a, table), 1, "the backup's state");
+        let (on_a, _) = sync_in_memory(&a, &b, SyncMode::PushPull, None).unwrap();
+        assert!(on_a.status.is_ok(), "{on_a:?}");
+        assert_eq!(
+            count(&a, table),
+            2,
+            "collaboration {collaboration}: row 2 is back"
+        );
+        // And nothing is duplicated on b.
+        let on_b = if collaboration {
+            count(&b, &device_table(&b, "a"))
+        } else {
+            count(&b, "item")
+        };
+        assert_eq!(on_b, 2, "collaboration {collaboration}");
+    }
+}
