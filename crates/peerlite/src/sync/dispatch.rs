@@ -41,7 +41,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::message::{Abort, FEATURES, Hello, MessageV1, SyncMessage, SyncMode};
+use super::message::{
+    Abort, FEATURE_COMPACT_ROWS, FEATURE_ZSTD, FEATURES, Hello, MessageV1, SyncMessage, SyncMode,
+};
 use super::peer::Peer;
 use super::session::{DEFAULT_BATCH_ROWS, DeviceResult, Session};
 use super::status::SyncStatus;
@@ -119,8 +121,22 @@ impl Dispatcher {
 
     /// Whether batches may travel compressed (offered and accepted with the `zstd` feature).
     #[must_use]
-    pub fn compression(mut self, on: bool) -> Dispatcher {
-        self.features = if on { FEATURES.to_vec() } else { Vec::new() };
+    pub fn compression(self, on: bool) -> Dispatcher {
+        self.feature(FEATURE_ZSTD, on)
+    }
+
+    /// Whether batches may travel in the compact row form (offered and accepted with the
+    /// `compact-rows` feature; on by default, and independent of compression).
+    #[must_use]
+    pub fn compact_rows(self, on: bool) -> Dispatcher {
+        self.feature(FEATURE_COMPACT_ROWS, on)
+    }
+
+    fn feature(mut self, name: &'static str, on: bool) -> Dispatcher {
+        self.features.retain(|f| *f != name);
+        if on {
+            self.features.push(name);
+        }
         self
     }
 

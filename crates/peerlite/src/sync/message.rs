@@ -13,7 +13,8 @@
 //! query builder, so no internal type can change these bytes by accident (golden tests pin
 //! every message). `Hello.features` lists optional features; the `Welcome` answers with the
 //! ones both sides have, and only those are used (today: `zstd`, batches sent compressed as
-//! [`Packed`]).
+//! [`Packed`]; `compact-rows`, batches sent as [`CompactBatch`]es, whose registers travel
+//! grouped by writer with a column bitmask).
 //!
 //! ```
 //! use peerlite::sync::{Finish, MessageV1, SyncMessage};
@@ -27,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compact::CompactBatch;
 use super::wire::WireFilter;
 use crate::changes::DistributedTableType;
 use crate::error::{Error, Result};
@@ -88,6 +90,9 @@ pub enum MessageV1 {
     Query(Query),
     /// The answer to a `Query`: the rows, or why there are none.
     QueryReply(QueryReply),
+    /// A `Batch` in the compact row form (only when both sides listed `compact-rows`).
+    /// Appended last, so the bytes of every earlier message stay as they were.
+    Compact(CompactBatch),
 }
 
 /// A distributed table as one side sees it.
@@ -277,12 +282,13 @@ pub struct Abort {
     pub message: String,
 }
 
-/// A compressed `Batch`: zstd of its encoding.
+/// A compressed `Batch`: zstd of its encoding (of the `Compact` message's, when the session
+/// agreed to compact rows as well).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Packed {
     /// The session's id.
     pub session: u64,
-    /// zstd of the `Batch` message's encoding.
+    /// zstd of the `Batch` (or `Compact`) message's encoding.
     pub bytes: Vec<u8>,
 }
 
@@ -318,8 +324,10 @@ pub struct QueryReply {
 
 /// The feature that sends batches compressed.
 pub const FEATURE_ZSTD: &str = "zstd";
+/// The feature that sends batches in the compact row form ([`CompactBatch`]).
+pub const FEATURE_COMPACT_ROWS: &str = "compact-rows";
 /// The optional features this build understands.
-pub const FEATURES: [&str; 1] = [FEATURE_ZSTD];
+pub const FEATURES: [&str; 2] = [FEATURE_ZSTD, FEATURE_COMPACT_ROWS];
 /// The largest batch a `Packed` message may unpack to: a bound set before decompressing, so
 /// a small message cannot make the receiver allocate without limit.
 pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
@@ -336,12 +344,14 @@ impl SyncMessage {
         })
     }
 
-    /// The `Batch` compressed into a `Packed` message (other messages are returned as they are).
+    /// The `Batch` (or `Compact`) compressed into a `Packed` message (other messages are
+    /// returned as they are).
     pub fn pack(self, level: i32) -> Result<SyncMessage> {
-        let SyncMessage::V1(MessageV1::Batch(b)) = &self else {
-            return Ok(self);
+        let session = match &self {
+            SyncMessage::V1(MessageV1::Batch(b)) => b.session,
+            SyncMessage::V1(MessageV1::Compact(c)) => c.session,
+            _ => return Ok(self),
         };
-        let session = b.session;
         let plain = self.encode()?;
         let bytes = zstd::bulk::compress(&plain, level).map_err(|e| Error::Protocol {
             detail: format!("cannot compress a batch: {e}"),
@@ -352,11 +362,12 @@ impl SyncMessage {
         })))
     }
 
-    /// The `Batch` inside a `Packed` message (other messages are returned as they are).
+    /// The `Batch` (or `Compact`) inside a `Packed` message (other messages are returned as
+    /// they are).
     ///
     /// # Errors
-    /// 17040004 when it does not unpack within [`MAX_UNPACKED`] bytes to a `Batch` of the
-    /// same session.
+    /// 17040004 when it does not unpack within [`MAX_UNPACKED`] bytes to a `Batch` or a
+    /// `Compact` of the same session.
     pub fn unpack(self) -> Result<SyncMessage> {
         let SyncMessage::V1(MessageV1::Packed(p)) = &self else {
             return Ok(self);
@@ -368,6 +379,9 @@ impl SyncMessage {
         match SyncMessage::decode(&plain)? {
             SyncMessage::V1(MessageV1::Batch(b)) if b.session == p.session => {
                 Ok(SyncMessage::V1(MessageV1::Batch(b)))
+            }
+            SyncMessage::V1(MessageV1::Compact(c)) if c.session == p.session => {
+                Ok(SyncMessage::V1(MessageV1::Compact(c)))
             }
             _ => Err(Error::Protocol {
                 detail: "a packed message holds something other than a batch of its session".into(),
@@ -399,6 +413,7 @@ impl SyncMessage {
             MessageV1::Packed(p) => p.session,
             MessageV1::Query(q) => q.session,
             MessageV1::QueryReply(r) => r.session,
+            MessageV1::Compact(c) => c.session,
         }
     }
 }

@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod compact;
 mod conflicts;
 mod dispatch;
 pub(crate) mod extract;
@@ -48,12 +49,13 @@ mod wire;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+pub use compact::{CompactBatch, CompactRow, MAX_COMPACT_REGISTERS, RegisterGroup};
 pub use conflicts::{Conflict, Resolution};
 pub use dispatch::{DEFAULT_LINGER, DEFAULT_MAX_SILENCES, Dispatcher, Finished};
 pub use message::{
-    Abort, Ack, Batch, Done, FEATURE_ZSTD, FEATURES, Finish, Hello, MAX_UNPACKED, MessageV1,
-    PROTOCOL_VERSION, Packed, Query, QueryReply, Refusal, RowChange, SyncMessage, SyncMode,
-    TableSummary, Watermark, Welcome, WireRegister,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_ZSTD, FEATURES, Finish, Hello,
+    MAX_UNPACKED, MessageV1, PROTOCOL_VERSION, Packed, Query, QueryReply, Refusal, RowChange,
+    SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireRegister,
 };
 pub use overview::{PeerOverview, SyncOverview};
 pub use peer::{DeviceLevel, Peer};

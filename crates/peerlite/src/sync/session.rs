@@ -15,9 +15,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use super::compact::CompactBatch;
 use super::message::{
-    Abort, Ack, Batch, Done, FEATURE_ZSTD, FEATURES, Finish, Hello, MessageV1, PROTOCOL_VERSION,
-    Refusal, SyncMessage, SyncMode, Watermark, Welcome,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_ZSTD, FEATURES, Finish, Hello,
+    MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, Watermark, Welcome,
 };
 use super::peer::Peer;
 use super::status::SyncStatus;
@@ -117,6 +118,8 @@ pub struct Session {
     batch_rows: usize,
     /// Batches travel compressed (both sides listed `zstd`).
     packed: bool,
+    /// Batches travel in the compact row form (both sides listed `compact-rows`).
+    compact: bool,
     hello: Option<SyncMessage>,
     welcome: Option<SyncMessage>,
     /// The `Abort` this side sent, repeated to a peer that did not hear it.
@@ -255,6 +258,7 @@ impl Session {
             },
             batch_rows: DEFAULT_BATCH_ROWS,
             packed: false,
+            compact: false,
             hello: Some(hello.clone()),
             welcome: None,
             abort: None,
@@ -304,6 +308,7 @@ impl Session {
             },
             batch_rows: DEFAULT_BATCH_ROWS,
             packed: false,
+            compact: false,
             hello: None,
             welcome: None,
             abort: None,
@@ -440,6 +445,7 @@ impl Session {
             .cloned()
             .collect();
         self.packed = agreed.iter().any(|f| f == FEATURE_ZSTD);
+        self.compact = agreed.iter().any(|f| f == FEATURE_COMPACT_ROWS);
         let my_epoch = store.epoch()?;
         if h.mode.pulls()
             && let Some(out) = self.rolled_back(&h.pull_from, &my_epoch)?
@@ -498,6 +504,7 @@ impl Session {
             return Vec::new();
         }
         let unpacked;
+        let expanded;
         let msg = match msg {
             // Overtook the Welcome that says whether batches are packed: the peer sends it
             // again, like a plain batch that came too early.
@@ -514,6 +521,26 @@ impl Session {
                 Ok(m) => {
                     unpacked = m;
                     &unpacked
+                }
+                Err(e) => return self.fault(SyncStatus::Protocol, &e.to_string()),
+            },
+            other => other,
+        };
+        let msg = match msg {
+            // Overtook the Welcome, as above.
+            SyncMessage::V1(MessageV1::Compact(_)) if self.phase == Phase::AwaitWelcome => {
+                return Vec::new();
+            }
+            SyncMessage::V1(MessageV1::Compact(_)) if !self.compact => {
+                return self.fault(
+                    SyncStatus::Protocol,
+                    "a compact batch without the compact-rows feature",
+                );
+            }
+            SyncMessage::V1(MessageV1::Compact(c)) => match c.clone().into_batch() {
+                Ok(b) => {
+                    expanded = v1(MessageV1::Batch(b));
+                    &expanded
                 }
                 Err(e) => return self.fault(SyncStatus::Protocol, &e.to_string()),
             },
@@ -556,8 +583,12 @@ impl Session {
                 self.fail(SyncStatus::from_code(a.code), &a.message);
                 Ok(Vec::new())
             }
-            // Packed was unpacked above; queries are answered outside sessions.
-            MessageV1::Packed(_) | MessageV1::Query(_) | MessageV1::QueryReply(_) => Ok(Vec::new()),
+            // Packed and Compact were turned into a Batch above; queries are answered outside
+            // sessions.
+            MessageV1::Packed(_)
+            | MessageV1::Compact(_)
+            | MessageV1::Query(_)
+            | MessageV1::QueryReply(_) => Ok(Vec::new()),
         };
         let out = out.unwrap_or_else(|e| self.abort_with(&e));
         self.check_done();
@@ -574,7 +605,11 @@ impl Session {
                 format!("expected {}, answered by {}", self.peer.device, w.device),
             ));
         }
-        if w.features.iter().any(|f| !FEATURES.contains(&f.as_str())) {
+        let offered = match &self.hello {
+            Some(SyncMessage::V1(MessageV1::Hello(h))) => h.features.as_slice(),
+            _ => &[],
+        };
+        if w.features.iter().any(|f| !offered.contains(f)) {
             return Ok(self.abort(
                 SyncStatus::Protocol,
                 format!(
@@ -594,6 +629,7 @@ impl Session {
         self.peer_epoch = w.epoch.clone();
         self.tables = w.tables.clone();
         self.packed = w.features.iter().any(|f| f == FEATURE_ZSTD);
+        self.compact = w.features.iter().any(|f| f == FEATURE_COMPACT_ROWS);
         if let Some(first) = w.refused.first() {
             let all: Vec<String> = w
                 .refused
@@ -691,9 +727,17 @@ impl Session {
         Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))])
     }
 
-    /// A batch as it goes out: packed when both sides agreed to it.
+    /// A batch as it goes out: in the compact row form and packed when both sides agreed to
+    /// them (a batch the compact form cannot hold goes classic, which a peer always takes).
     fn wire_batch(&self, batch: Batch) -> Result<SyncMessage> {
-        let msg = v1(MessageV1::Batch(batch));
+        let compact = self
+            .compact
+            .then(|| CompactBatch::from_batch(&batch))
+            .flatten();
+        let msg = match compact {
+            Some(c) => v1(MessageV1::Compact(c)),
+            None => v1(MessageV1::Batch(batch)),
+        };
         if self.packed {
             msg.pack(ZSTD_LEVEL)
         } else {
@@ -951,6 +995,11 @@ impl Session {
     /// True when batches travel compressed in this session.
     pub fn is_packed(&self) -> bool {
         self.packed
+    }
+
+    /// True when batches travel in the compact row form in this session.
+    pub fn is_compact(&self) -> bool {
+        self.compact
     }
 
     /// The result so far.

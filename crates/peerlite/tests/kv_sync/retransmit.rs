@@ -22,7 +22,7 @@ fn kind(m: &SyncMessage) -> &'static str {
     match m {
         MessageV1::Hello(_) => "hello",
         MessageV1::Welcome(_) => "welcome",
-        MessageV1::Batch(_) | MessageV1::Packed(_) => "batch",
+        MessageV1::Batch(_) | MessageV1::Packed(_) | MessageV1::Compact(_) => "batch",
         MessageV1::Ack(_) => "ack",
         MessageV1::Finish(_) => "finish",
         MessageV1::Done(_) => "done",

@@ -237,7 +237,7 @@ pub fn code<T: std::fmt::Debug>(r: peerlite::Result<T>) -> u32 {
 pub fn is_batch(msg: &SyncMessage) -> bool {
     matches!(
         msg,
-        SyncMessage::V1(MessageV1::Batch(_) | MessageV1::Packed(_))
+        SyncMessage::V1(MessageV1::Batch(_) | MessageV1::Packed(_) | MessageV1::Compact(_))
     )
 }
 
@@ -272,7 +272,7 @@ pub fn peer_of(store: &RdbStore) -> Peer {
 /// every message passes through `deliver`, which returns what actually arrives (nothing to
 /// lose it, two copies to duplicate it, older ones it kept back to reorder). When nothing is
 /// in flight and the session is not over, both dispatchers retransmit. Messages travel
-/// encoded; batches uncompressed, so tests can look into them.
+/// encoded; batches uncompressed and classic, so tests can look into them.
 pub fn pump(
     initiator: &RdbStore,
     responder: &RdbStore,
@@ -285,6 +285,7 @@ pub fn pump(
         Dispatcher::new()
             .batch_rows(batch_rows)
             .compression(false)
+            .compact_rows(false)
             .max_silences(1000)
     };
     let (mut a, mut b) = (dispatcher(), dispatcher());
@@ -357,7 +358,7 @@ pub fn kind(msg: &SyncMessage) -> &'static str {
     match m {
         MessageV1::Hello(_) => "Hello",
         MessageV1::Welcome(_) => "Welcome",
-        MessageV1::Batch(_) | MessageV1::Packed(_) => "Batch",
+        MessageV1::Batch(_) | MessageV1::Packed(_) | MessageV1::Compact(_) => "Batch",
         MessageV1::Ack(_) => "Ack",
         MessageV1::Finish(_) => "Finish",
         MessageV1::Done(_) => "Done",

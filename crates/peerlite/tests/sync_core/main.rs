@@ -5,6 +5,7 @@
 
 mod capture;
 mod common;
+mod compact_rows;
 mod conflicts;
 mod delivery;
 mod device_identity;
