@@ -401,12 +401,18 @@ fn demo_tells_the_story() {
         "the phone's own copy of the tablet's notes still has 1 row",
         "the laptop holds the phone's pulse; the tablet holds nothing of it",
         "the 4 nodes shut down: no connection left open, every store closed",
+        "Client reset: a device away past the retention keeps its offline edits",
+        "the phone comes back and pulls: error[17040011] client reset required",
+        " phone: pen x1, sencha x1, cake x2\n",
+        "laptop: pen x1, sencha x1, cake x2\n",
+        "the offline edits survive, the delete the phone missed stands, and both devices agree",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
-    // The network chapter comes last, after every chapter before it.
+    // The network chapter comes after every chapter before it, and the reset chapter last.
     let network = out.find("] On the network").unwrap();
     assert!(out.find("Convergence over a bad network").unwrap() < network);
+    assert!(network < out.find("] Client reset").unwrap());
     // Status lines as `peerlite sync` prints them, each naming the device by its full id.
     let id_of = |name: &str| {
         let line = out

@@ -1,6 +1,7 @@
 //! `peerlite demo`: the whole story, step by step, in a temporary directory.
 
 mod network;
+mod reset;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -130,6 +131,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     encryption(&mut story, &dir)?;
     sync::story(&mut story, &dir.join("devices"))?;
     network::story(&mut story, &dir.join("network"))?;
+    reset::story(&mut story, &dir.join("reset"))?;
     story.flush();
     let kept = args.dir.as_ref().map(|d| d.display().to_string());
     if global.json {
