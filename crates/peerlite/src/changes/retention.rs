@@ -108,9 +108,14 @@ pub(crate) fn purge(
 ) -> rusqlite::Result<PurgeReport> {
     let keep_ms = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
     let cutoff_ms = now_ms.saturating_sub(keep_ms);
-    // Timestamps of that millisecond and later stay: `hlc < cutoff_ms << COUNTER_BITS`.
-    let cutoff = cutoff_ms.checked_shl(COUNTER_BITS).unwrap_or(u64::MAX);
-    let cutoff = i64::try_from(cutoff).unwrap_or(i64::MAX);
+    // Timestamps of that millisecond and later stay: `hlc < cutoff_ms << COUNTER_BITS`. An
+    // age of zero means every tombstone, even one stamped this millisecond or by a clock
+    // running ahead of the wall clock.
+    let cutoff = if keep.is_zero() {
+        i64::MAX
+    } else {
+        i64::try_from(cutoff_ms.checked_shl(COUNTER_BITS).unwrap_or(u64::MAX)).unwrap_or(i64::MAX)
+    };
     let mut report = PurgeReport::default();
     for t in registry::load_all(conn)? {
         if !table_exists(conn, &t.clock())? {

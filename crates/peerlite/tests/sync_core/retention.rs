@@ -231,3 +231,16 @@ fn the_overview_counts_what_each_peer_has_not_acknowledged() {
     assert_eq!(ob.peers.len(), 1);
     assert!(ob.peers[0].received[0].seq > 0);
 }
+
+#[test]
+fn an_age_of_zero_purges_a_delete_of_this_very_millisecond() {
+    // The demo's reset chapter failed now and then: the delete and `purge --older-than 0s`
+    // fell in one millisecond, the tombstone was stamped at the cutoff, and it stayed.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = note_device(dir.path(), "a", &clock);
+    insert_three(&a, "note");
+    a.execute("DELETE FROM note WHERE id = 1", &[]).unwrap();
+    // The clock does not move: same millisecond.
+    assert_eq!(a.purge_tombstones(Some(Duration::ZERO)).unwrap().purged, 1);
+}
