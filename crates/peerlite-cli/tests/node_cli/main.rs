@@ -17,6 +17,7 @@ mod refusals;
 mod relay;
 mod remote_query;
 mod retention;
+mod schema_change;
 mod serve;
 #[path = "../support/mod.rs"]
 mod support;

@@ -13,6 +13,7 @@ mod handshake;
 mod hlc;
 mod merge;
 mod protocol;
+mod regress_added_column;
 mod regress_batch_bytes;
 mod regress_clock_carry;
 mod regress_recreated_echo;
