@@ -4,6 +4,7 @@
 //! stopped by the test (or its guard) whatever happens.
 #![allow(clippy::unwrap_used)]
 
+mod column_types;
 mod common;
 mod conflict;
 mod discovery;

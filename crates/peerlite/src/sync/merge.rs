@@ -9,9 +9,11 @@
 //! written after its delete are kept aside ("pending"), because a later insert may lose to
 //! them column by column.
 //!
-//! A row that breaks a local constraint (another UNIQUE column, say) is not applied: it is
-//! recorded in `peerlite_conflicts` (once, however often the batch is delivered), counted in
-//! the sync result, and can be listed and resolved — never dropped silently.
+//! A row that breaks a local constraint (another UNIQUE column, say), or holds a value the
+//! table here cannot store (a text key for an INTEGER PRIMARY KEY of a peer whose types the
+//! handshake could not compare), is not applied: it is recorded in `peerlite_conflicts` (once,
+//! however often the batch is delivered), counted in the sync result, and can be listed and
+//! resolved — never dropped silently, and never a batch that fails on every session.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -494,7 +496,10 @@ fn merge_row(
     );
     match written {
         Ok(()) => {}
-        Err(err @ Error::Sqlite { sqlite, .. }) if sqlite.primary == 19 => {
+        // A constraint the row breaks here, or a value this table cannot store (a text key
+        // for an INTEGER PRIMARY KEY: "datatype mismatch"): recorded, never a batch that
+        // fails on every session.
+        Err(err @ Error::Sqlite { sqlite, .. }) if matches!(sqlite.primary, 19 | 20) => {
             let clash = Clash {
                 existence: (e.0, ctx.key(e).1.to_owned()),
                 values: merged_values(ctx, target, &row.ident, local_alive, &winners)?,

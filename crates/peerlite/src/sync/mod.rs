@@ -41,6 +41,7 @@ mod query;
 mod session;
 mod status;
 mod surface;
+mod types;
 pub(crate) mod watermark;
 mod wire;
 
@@ -60,6 +61,7 @@ pub use query::{MAX_QUERY_BYTES, QueryRows, answer_query};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
 pub use status::SyncStatus;
 pub use surface::{Applied, BatchRequest, SyncStore};
+pub use types::TableTypes;
 pub use wire::{WireClause, WireFilter, WireOp, filter_id};
 
 use crate::StoreKind;
