@@ -17,6 +17,7 @@ mod regress_added_column;
 mod regress_batch_bytes;
 mod regress_clock_carry;
 mod regress_column_types;
+mod regress_filter_leavers;
 mod regress_recreated_echo;
 mod regress_rolled_back;
 mod regress_seq_two_processes;
