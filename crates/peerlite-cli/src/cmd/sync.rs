@@ -271,7 +271,7 @@ fn hint(code: u32) -> &'static str {
         }
         17040001 => "make the tables distributed on both devices: `peerlite distribute DB TABLE`",
         17040005 | 14800051 => {
-            "both devices must serve the same store (same file name) with the same distributed tables, mode and schema version: check with `peerlite distribute` and `peerlite serve --db DB`"
+            "both devices must serve the same store (same file name) with the same distributed tables (columns, their types and key), mode and schema version: check with `peerlite distribute` and `peerlite serve --db DB`"
         }
         17040007 => "the device is not who it claims to be: check `peerlite trust list --home H`",
         17040012 => {

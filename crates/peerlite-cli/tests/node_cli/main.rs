@@ -4,6 +4,7 @@
 //! stopped by the test (or its guard) whatever happens.
 #![allow(clippy::unwrap_used)]
 
+mod column_types;
 mod common;
 mod conflict;
 mod discovery;
@@ -18,6 +19,7 @@ mod relay;
 mod remote_query;
 mod reset_kills;
 mod retention;
+mod schema_change;
 mod serve;
 #[path = "../support/mod.rs"]
 mod support;

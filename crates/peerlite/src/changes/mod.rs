@@ -524,5 +524,8 @@ fn distribute(
         }
     }
     registry::save(conn, &meta).map_err(sql_err)?;
+    // The tables holding other devices' rows of it gain its new columns too (and those of a
+    // store left misaligned by an earlier build are repaired by distributing again).
+    crate::sync::merge::align_device_tables(tx, &meta)?;
     Ok(())
 }

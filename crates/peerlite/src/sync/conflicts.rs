@@ -1,5 +1,5 @@
-//! Remote changes that broke a local constraint: recorded, reported, listed and resolved —
-//! never dropped silently.
+//! Remote changes that broke a local constraint (or held a value the table here cannot
+//! store): recorded, reported, listed and resolved — never dropped silently.
 //!
 //! A conflict is two rows with different identities that cannot both exist (another UNIQUE
 //! column): which one should live is the application's decision. When two devices clash, each
@@ -42,7 +42,7 @@ pub struct Conflict {
     pub key: Value,
     /// The device the change came from.
     pub device: String,
-    /// The error code of the constraint failure.
+    /// The error code of the failure (a constraint, or a value the table cannot store).
     pub code: u32,
     /// Its message.
     pub message: String,

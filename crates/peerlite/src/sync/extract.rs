@@ -118,30 +118,46 @@ pub(crate) fn next_batch(
             .iter()
             .map(|c| format!("t.{}", quote_ident(c)))
             .collect();
-        let (filter_sql, mut params) = match predicates {
+        // A filtered batch: the rows the filter selects now, every delete, and — once this
+        // filter has synced before (`since` > 0) — rows that no longer match but whose
+        // filtered columns were written since they were inserted: their last state goes too,
+        // so a row that left the filter's set is updated on the receiver (where the filter no
+        // longer selects it either), never left there with values it no longer has.
+        let (matched_sql, where_sql, mut params, filter_mask) = match predicates {
             Some(p) => {
                 let p = p.clone().with_table(source.name.clone());
-                let (info, _) =
-                    schema.resolve_columns(conn, &source.name, p.referenced_columns(), path)?;
+                let referenced = p.referenced_columns();
+                let mask = source
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| referenced.clone().any(|r| r.eq_ignore_ascii_case(c)))
+                    .fold(0u64, |m, (i, _)| m | (1 << i));
+                let (info, _) = schema.resolve_columns(conn, &source.name, referenced, path)?;
                 let w = p.compile_where(&info)?;
                 (
                     format!(
-                        " AND (c.tomb = 1 OR c.ident IN (SELECT {id} FROM {data}{}))",
+                        ", c.ident IN (SELECT {id} FROM {data}{}) AS peerlite_matched",
                         w.sql
                     ),
+                    " AND (c.tomb = 1 OR peerlite_matched OR (? AND c.cols IS NOT NULL))",
                     w.params,
+                    Some(mask),
                 )
             }
-            None => (String::new(), Vec::new()),
+            None => (", 1 AS peerlite_matched".to_owned(), "", Vec::new(), None),
         };
         let sql = format!(
-            "SELECT c.ident, c.seq, c.hlc, c.origin, c.tomb, c.cols{sep}{cols} FROM {clock} c LEFT JOIN {data} t ON t.{id} = c.ident \
-             WHERE c.seq > ?{filter_sql} ORDER BY c.seq LIMIT ?",
+            "SELECT c.ident, c.seq, c.hlc, c.origin, c.tomb, c.cols{matched_sql}{sep}{cols} FROM {clock} c LEFT JOIN {data} t ON t.{id} = c.ident \
+             WHERE c.seq > ?{where_sql} ORDER BY c.seq LIMIT ?",
             sep = if cols.is_empty() { "" } else { ", " },
             cols = cols.join(", "),
             clock = source.clock(),
         );
-        params.insert(0, Value::Integer(since as i64));
+        params.push(Value::Integer(since as i64));
+        if filter_mask.is_some() {
+            params.push(Value::Integer(i64::from(since > 0)));
+        }
         params.push(Value::Integer(limit as i64));
         let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
         crate::store::read::bind(&mut stmt, &params, path)?;
@@ -155,7 +171,17 @@ pub(crate) fn next_batch(
             let hlc = r.get::<_, i64>(2).map_err(sql_err)? as u64;
             let echo =
                 echo.is_some_and(|peer| origin == peer && regs.iter().all(|g| g.origin == peer));
-            if echo {
+            // Not selected, and none of its filtered columns written since its insert: it
+            // never left the set, because it was never in it.
+            let matched: bool = r.get(6).map_err(sql_err)?;
+            let outside = !tomb
+                && !matched
+                && filter_mask.is_some_and(|mask| {
+                    !regs
+                        .iter()
+                        .any(|g| g.column < 64 && mask & (1 << g.column) != 0)
+                });
+            if echo || outside {
                 found.push(Found {
                     seq,
                     bytes: 0,
@@ -168,7 +194,7 @@ pub(crate) fn next_batch(
                 Vec::new()
             } else {
                 (0..logical.columns.len())
-                    .map(|i| r.get_ref(6 + i).map(Value::from_ref))
+                    .map(|i| r.get_ref(7 + i).map(Value::from_ref))
                     .collect::<rusqlite::Result<_>>()
                     .map_err(sql_err)?
             };

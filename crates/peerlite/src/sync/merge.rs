@@ -9,9 +9,11 @@
 //! written after its delete are kept aside ("pending"), because a later insert may lose to
 //! them column by column.
 //!
-//! A row that breaks a local constraint (another UNIQUE column, say) is not applied: it is
-//! recorded in `peerlite_conflicts` (once, however often the batch is delivered), counted in
-//! the sync result, and can be listed and resolved — never dropped silently.
+//! A row that breaks a local constraint (another UNIQUE column, say), or holds a value the
+//! table here cannot store (a text key for an INTEGER PRIMARY KEY of a peer whose types the
+//! handshake could not compare), is not applied: it is recorded in `peerlite_conflicts` (once,
+//! however often the batch is delivered), counted in the sync result, and can be listed and
+//! resolved — never dropped silently, and never a batch that fails on every session.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -494,7 +496,10 @@ fn merge_row(
     );
     match written {
         Ok(()) => {}
-        Err(err @ Error::Sqlite { sqlite, .. }) if sqlite.primary == 19 => {
+        // A constraint the row breaks here, or a value this table cannot store (a text key
+        // for an INTEGER PRIMARY KEY: "datatype mismatch"): recorded, never a batch that
+        // fails on every session.
+        Err(err @ Error::Sqlite { sqlite, .. }) if matches!(sqlite.primary, 19 | 20) => {
             let clash = Clash {
                 existence: (e.0, ctx.key(e).1.to_owned()),
                 values: merged_values(ctx, target, &row.ident, local_alive, &winners)?,
@@ -912,15 +917,9 @@ pub(crate) fn ensure_device_table(
         .into_iter()
         .find(|m| m.name == name)
     {
-        return Ok(m);
+        return align_device_table(tx, base, m);
     }
-    let types: HashMap<String, String> = conn
-        .prepare("SELECT name, type FROM pragma_table_info(?1)")
-        .and_then(|mut st| {
-            st.query_map([&base.name], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
-        .map_err(sql_err)?;
+    let types = declared_types(conn, &base.name).map_err(sql_err)?;
     let mut defs: Vec<String> = base
         .columns
         .iter()
@@ -961,4 +960,71 @@ pub(crate) fn ensure_device_table(
     tx.execute_script(&ddl)?;
     registry::save(conn, &meta).map_err(sql_err)?;
     Ok(meta)
+}
+
+/// The declared type of each column of `table`, by name.
+fn declared_types(conn: &Connection, table: &str) -> rusqlite::Result<HashMap<String, String>> {
+    conn.prepare("SELECT name, type FROM pragma_table_info(?1)")?
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Gives device table `device` the synced columns `base` gained since it was made (a column
+/// added to the table and distributed again): rows of `base` are read and written by its
+/// column list, so a device table lacking one breaks every session in both directions. The
+/// columns keep their positions (the registers refer to them) and new ones are appended, as
+/// `distribute` appends them to `base`. Their values are NULL until the device that owns the
+/// rows sends them (it has synced them since it added the column).
+pub(crate) fn align_device_table(
+    tx: &Transaction<'_>,
+    base: &TableMeta,
+    mut device: TableMeta,
+) -> Result<TableMeta> {
+    let missing: Vec<&String> = base
+        .columns
+        .iter()
+        .filter(|c| !device.columns.contains(c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(device);
+    }
+    let conn = tx.conn()?;
+    let path = tx.inner().config.path();
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let types = declared_types(conn, &base.name).map_err(sql_err)?;
+    let present = declared_types(conn, &device.name).map_err(sql_err)?;
+    let mut ddl = String::new();
+    for c in &missing {
+        // A column the table already has (an earlier alignment cut short before its registry
+        // row was saved cannot happen inside one transaction, but a hand-made one can).
+        if !present.keys().any(|p| p.eq_ignore_ascii_case(c)) {
+            ddl.push_str(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {};",
+                quote_ident(&device.name),
+                quote_ident(c),
+                types.get(*c).map_or("", String::as_str)
+            ));
+        }
+    }
+    device.columns.extend(missing.into_iter().cloned());
+    if !ddl.is_empty() {
+        tx.execute_script_own(&ddl)?;
+    }
+    registry::save(conn, &device).map_err(sql_err)?;
+    Ok(device)
+}
+
+/// Aligns every device table of `base` (see [`align_device_table`]).
+pub(crate) fn align_device_tables(tx: &Transaction<'_>, base: &TableMeta) -> Result<()> {
+    let conn = tx.conn()?;
+    let path = tx.inner().config.path();
+    let devices: Vec<TableMeta> = registry::load_all(conn)
+        .map_err(|e| Error::from_sqlite(e, path))?
+        .into_iter()
+        .filter(|m| m.base.as_deref() == Some(base.name.as_str()))
+        .collect();
+    for device in devices {
+        align_device_table(tx, base, device)?;
+    }
+    Ok(())
 }

@@ -7,6 +7,19 @@
 //! reports silences. A session reaches its store through the [`SyncStore`] surface, and knows
 //! its peer as the channel proved it ([`Peer`]).
 //!
+//! A filtered sync (predicates on one table) keeps a watermark of its own and sends the rows
+//! the filter selects and every delete. From its second run it also sends the last state of a
+//! row that no longer matches but whose filtered columns were written since the row's insert:
+//! a row that left the filter's set is updated on the receiver — where the filter no longer
+//! selects it either — instead of keeping values it no longer has. Rows that never matched
+//! stay home. The copy is thus never stale for a row it got through the filter; querying it
+//! with the same filter gives exactly the matching rows.
+//!
+//! The handshake compares each table's synced columns, their declared types (by SQLite
+//! affinity) and identity: a table that differs is refused with 17040005 naming the column
+//! and both types. A remote row the receiver still cannot store (a peer of an earlier build
+//! declares no types) is recorded as a conflict, like a row breaking a local constraint.
+//!
 //! ```
 //! use peerlite::changes::{DistributedConfig, DistributedType};
 //! use peerlite::sync::{sync_in_memory, SyncMode};
@@ -42,6 +55,7 @@ mod query;
 mod session;
 mod status;
 mod surface;
+mod types;
 mod unsent;
 pub(crate) mod watermark;
 mod wire;
@@ -63,6 +77,7 @@ pub use query::{MAX_QUERY_BYTES, QueryRows, answer_query};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
 pub use status::SyncStatus;
 pub use surface::{Applied, BatchRequest, SyncStore};
+pub use types::TableTypes;
 pub use unsent::{MAX_ROW_BYTES, Unsendable};
 pub use wire::{WireClause, WireFilter, WireOp, filter_id};
 

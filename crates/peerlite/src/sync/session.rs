@@ -240,7 +240,7 @@ impl Session {
             tables,
             predicates: filter.clone(),
             pull_from,
-            features: known(features),
+            features: super::types::declare(known(features), &store.column_types()?),
         }));
         let session = Session {
             id,
@@ -354,6 +354,7 @@ impl Session {
         let my_id = store.device_id();
         let (me, them) = (who(&my_id).to_owned(), who(&self.peer.device).to_owned());
         let mine = store.tables()?;
+        let (my_types, their_types) = (store.column_types()?, super::types::declared(&h.features));
         let mut refused = Vec::new();
         for theirs in &h.tables {
             match mine.iter().find(|m| m.name == theirs.name) {
@@ -383,7 +384,15 @@ impl Session {
                         ),
                     })
                 }
-                Some(m) => self.tables.push(m.name.clone()),
+                Some(m) => match super::types::differ(&m.name, &my_types, &their_types, &me, &them)
+                {
+                    Some(reason) => refused.push(Refusal {
+                        table: m.name.clone(),
+                        code: SyncStatus::Incompatible.code(),
+                        reason,
+                    }),
+                    None => self.tables.push(m.name.clone()),
+                },
             }
         }
         let label = store.data_label();

@@ -13,6 +13,7 @@ use super::extract;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
 use super::query::QueryRows;
+use super::types::TableTypes;
 use super::unsent::{self, Unsendable};
 use super::watermark::{self, Ledger};
 use super::wire::WireFilter;
@@ -59,6 +60,11 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn data_label(&self) -> SecurityLevel;
     /// The distributed tables this store syncs.
     fn tables(&self) -> Result<Vec<TableSummary>>;
+    /// The identity and declared column types of each distributed table, compared with the
+    /// peer's in the handshake (none: nothing is compared).
+    fn column_types(&self) -> Result<Vec<TableTypes>> {
+        Ok(Vec::new())
+    }
     /// A session id no other session of this device has used.
     fn new_session_id(&self) -> u64;
     /// Called as a session starts: the store now has an identity peers know.
@@ -151,6 +157,14 @@ impl SyncStore for RdbStore {
             .filter(|m| m.base.is_none())
             .map(summary)
             .collect())
+    }
+
+    fn column_types(&self) -> Result<Vec<TableTypes>> {
+        let path = self.path();
+        self.inner.read(|conn| {
+            let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
+            super::types::of_tables(conn, &metas).map_err(|e| Error::from_sqlite(e, path))
+        })
     }
 
     fn new_session_id(&self) -> u64 {
