@@ -6,6 +6,7 @@
 
 mod common;
 mod conflict;
+mod details;
 mod discovery;
 mod identity;
 mod interrupted;
