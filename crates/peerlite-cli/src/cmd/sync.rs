@@ -280,6 +280,9 @@ fn hint(code: u32) -> &'static str {
         14800024 => {
             "an app on that device (or this one) held the store's write lock longer than a sync waits for it; nothing was lost: run the same `peerlite sync` again once it is done"
         }
+        14800011 | 15100003 => {
+            "a copy of the store is damaged: when the reason says it is the other device's copy, run `peerlite repair DB` (or `peerlite repair --kv STORE_DIR STORE_ID`) on that device; when it names a file here, run it here; then sync again"
+        }
         17040013 => {
             "the row stays on this device only (the others were sent): make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
         }

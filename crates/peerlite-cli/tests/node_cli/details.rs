@@ -24,3 +24,57 @@ fn a_device_named_twice_is_synced_once_and_reported_once() {
     }
     assert!(served.stop().success());
 }
+
+/// A pull from a device whose store was damaged printed `error[14800011] failed: database
+/// corrupted: "cor2/c.db": database disk image is malformed`: the serving device's own path
+/// travelled to the peer, where it read like one of the user's files, and the hint ("see the
+/// reason") did not say what to do. The peer is now told without paths that the other
+/// device's copy is damaged, and the hint says to run `peerlite repair` there — for a sync
+/// and for a remote query alike. The serving device's log keeps its path.
+#[test]
+fn a_damaged_store_on_the_serving_device_is_reported_without_its_path() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b-private-dir", "SL1").with_notes(&[]);
+    sql(
+        &b.db,
+        &["WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<3000) INSERT INTO note(text) SELECT printf('%0200d', x) FROM c"],
+    );
+    peerlite().arg("checkpoint").arg(&b.db).assert().success();
+    // Pages in the middle of the file (the note table's) overwritten; the header is intact,
+    // so serve opens the store and the damage shows when the session reads it.
+    let mut bytes = std::fs::read(&b.db).unwrap();
+    assert!(bytes.len() > 4096 * 60, "{}", bytes.len());
+    bytes[4096 * 40..4096 * 60].fill(0xff);
+    std::fs::write(&b.db, bytes).unwrap();
+    let served = serve_for(&a, &b, "SL1", "SL1");
+
+    let (code, out, err) = a.sync(&["--pull"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!("{} error[14800011] ", b.id)),
+        "{out}"
+    );
+    assert!(out.contains("other device's copy"), "{out}");
+    let (code, qout, qerr) = run(peerlite()
+        .args(["remote-query", "--home"])
+        .arg(&a.home)
+        .arg(&a.db)
+        .args(["--device", &b.id, "--table", "note"]));
+    assert_eq!((code, qout.as_str()), (2, ""), "{qerr}");
+    assert!(qerr.starts_with("error[14800011]"), "{qerr}");
+    for text in [&out, &err, &qerr] {
+        assert!(!text.contains("b-private-dir"), "{text}");
+        assert!(!text.contains("notes.db"), "{text}");
+    }
+    for hint in [&err, &qerr] {
+        assert!(
+            hint.contains("hint: ") && hint.contains("`peerlite repair DB`"),
+            "{hint}"
+        );
+    }
+    wait_until("b to log the damage with its path", || {
+        served.logged().contains("b-private-dir")
+    });
+    drop(served);
+}
