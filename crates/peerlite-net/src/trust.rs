@@ -331,7 +331,10 @@ impl TrustSet {
 pub fn validate_addr(addr: &str) -> Result<()> {
     let invalid = |reason: &str| Error::InvalidArgument {
         what: "address",
-        reason: format!("{addr:?}: {reason} (expected HOST:PORT, IPv6 as [ADDR]:PORT)"),
+        reason: format!(
+            "{}: {reason} (expected HOST:PORT, IPv6 as [ADDR]:PORT)",
+            crate::error::excerpt(addr)
+        ),
     };
     let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
     let host = match host.strip_prefix('[') {

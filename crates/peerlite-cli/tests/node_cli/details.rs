@@ -38,7 +38,9 @@ fn a_damaged_store_on_the_serving_device_is_reported_without_its_path() {
     let b = Device::new(root.path(), "b-private-dir", "SL1").with_notes(&[]);
     sql(
         &b.db,
-        &["WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<3000) INSERT INTO note(text) SELECT printf('%0200d', x) FROM c"],
+        &[
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<3000) INSERT INTO note(text) SELECT printf('%0200d', x) FROM c",
+        ],
     );
     peerlite().arg("checkpoint").arg(&b.db).assert().success();
     // Pages in the middle of the file (the note table's) overwritten; the header is intact,
@@ -77,4 +79,68 @@ fn a_damaged_store_on_the_serving_device_is_reported_without_its_path() {
         served.logged().contains("b-private-dir")
     });
     drop(served);
+}
+
+/// The `--flag`s a hint line names.
+fn flags_in(hint: &str) -> Vec<String> {
+    hint.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `device init --name <5000 characters>` printed the whole name back (a 10 KB error line)
+/// under a hint to check `--addr HOST:PORT` and `--level` (device init has no `--addr`), and
+/// `serve --db x1/dup.db --db x2/dup.db` (two files, one store name) got the same unrelated
+/// hint. Every argument refusal echoes at most an excerpt of what was given, and its hint
+/// names only flags of the command that refused.
+#[test]
+fn argument_refusals_are_short_and_name_only_the_commands_flags() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    let long = "é".repeat(5000);
+    let long_addr = format!("{}:80", "h".repeat(5000));
+    let (x1, x2) = (root.path().join("x1"), root.path().join("x2"));
+    for dir in [&x1, &x2] {
+        std::fs::create_dir_all(dir).unwrap();
+        sql(&dir.join("dup.db"), &["CREATE TABLE t(x)"]);
+    }
+    let home = |cmd: &mut assert_cmd::Command, h: &std::path::Path| {
+        cmd.arg("--home").arg(h);
+    };
+    // (what is run, the flags that command has)
+    let mut cases: Vec<(assert_cmd::Command, &[&str])> = Vec::new();
+    let mut init = peerlite();
+    init.args(["device", "init", "--name", &long]);
+    home(&mut init, &root.path().join("new-home"));
+    cases.push((init, &["--home", "--name", "--level"]));
+    for (flag, value) in [("--name", long.as_str()), ("--addr", long_addr.as_str())] {
+        let mut add = peerlite();
+        add.args(["trust", "add", &b.id, flag, value]);
+        home(&mut add, &a.home);
+        cases.push((add, &["--home", "--name", "--addr", "--level"]));
+    }
+    let mut dup = peerlite();
+    dup.args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--db"])
+        .arg(x1.join("dup.db"))
+        .arg("--db")
+        .arg(x2.join("dup.db"));
+    home(&mut dup, &a.home);
+    cases.push((
+        dup,
+        &["--home", "--db", "--kv", "--listen", "--no-mdns", "--key"],
+    ));
+    for (mut cmd, flags) in cases {
+        let (code, _, err) = run(&mut cmd);
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(err.starts_with("error[17060016]"), "{err}");
+        assert!(err.len() < 600, "{} bytes: {err}", err.len());
+        let hint = err.lines().find(|l| l.starts_with("hint: ")).unwrap();
+        let named = flags_in(hint);
+        assert!(!named.is_empty() || hint.contains("`peerlite"), "{hint}");
+        for flag in named {
+            assert!(flags.contains(&flag.as_str()), "{cmd:?}: {hint}");
+        }
+    }
 }

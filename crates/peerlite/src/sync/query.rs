@@ -88,7 +88,11 @@ impl QueryReply {
 pub fn answer_query(store: &dyn SyncStore, peer: &Peer, query: &Query) -> QueryReply {
     let (code, message, rows) = match run(store, peer, query) {
         Ok(rows) => (0, String::new(), rows),
-        Err(e) => (e.code(), super::peer_text::peer_text(&e), QueryRows::default()),
+        Err(e) => (
+            e.code(),
+            super::peer_text::peer_text(&e),
+            QueryRows::default(),
+        ),
     };
     QueryReply {
         session: query.session,
