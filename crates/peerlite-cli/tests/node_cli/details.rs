@@ -144,3 +144,41 @@ fn argument_refusals_are_short_and_name_only_the_commands_flags() {
         }
     }
 }
+
+/// `trust add --name` refuses control characters but accepts a right-to-left override
+/// (U+202E), and `trust list` printed it raw: the terminal reversed the rest of the line
+/// (level, addresses). The text table escapes what would act on the terminal, as every other
+/// table does (`\u{202e}`); `--json` keeps the name as it is.
+#[test]
+fn trust_list_escapes_bidi_overrides_in_names() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    let c = Device::new(root.path(), "c", "SL1");
+    for (other, name) in [(&b, "x\u{202e}y"), (&c, "p\u{2067}q\u{2069}r")] {
+        peerlite()
+            .args(["trust", "add", "--home"])
+            .arg(&a.home)
+            .args([&other.id, "--name", name, "--addr", "127.0.0.1:9"])
+            .assert()
+            .success();
+    }
+    let out = stdout_of(peerlite().args(["trust", "list", "--home"]).arg(&a.home));
+    for c in ['\u{202e}', '\u{2067}', '\u{2069}'] {
+        assert!(!out.contains(c), "{out:?}");
+    }
+    assert!(out.contains("x\\u{202e}y"), "{out}");
+    assert!(out.contains("p\\u{2067}q\\u{2069}r"), "{out}");
+    let json = json_of(
+        peerlite()
+            .args(["--json", "trust", "list", "--home"])
+            .arg(&a.home),
+    );
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"x\u{202e}y"), "{json}");
+}
