@@ -30,8 +30,8 @@ pub struct Args {
     /// The columns, in order (default: every synced column).
     #[arg(long, value_name = "a,b", value_delimiter = ',')]
     columns: Vec<String>,
-    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when it
-    /// reads as one, text otherwise).
+    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when written
+    /// as one, `42` or `-7`, text otherwise: `007`, `+5` and `-0` are text).
     #[arg(long = "eq", value_name = "COL=VALUE", value_parser = parse_eq)]
     eqs: Vec<(String, peerlite::Value)>,
     /// Give up after this many seconds.

@@ -6,7 +6,7 @@
 //! `--json` prints one array of `{device, status, code, message, sent, received, conflicts}`.
 //!
 //! `--table T` limits the tables (each its own session); `--eq COL=VALUE` (ANDed, an integer
-//! when VALUE reads as one, text otherwise) limits the rows of those tables — a filtered sync
+//! when VALUE is written as one, `42` or `-7`, text otherwise: `007`, `+5`, `-0`) limits the rows of those tables — a filtered sync
 //! with a watermark of its own. `--reidentify` lets a store that synced under another device
 //! id take this home's (a new epoch). `--timeout SECS` bounds the whole sync per device.
 //! `--on-reset MODE`: a pull that finds this device must be reset (17040011) resets it
@@ -49,8 +49,8 @@ pub struct Args {
     /// Only this table (repeatable; default: every distributed table).
     #[arg(long = "table", value_name = "T")]
     tables: Vec<String>,
-    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when it
-    /// reads as one, text otherwise). Needs --table.
+    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when written
+    /// as one, `42` or `-7`, text otherwise: `007`, `+5` and `-0` are text). Needs --table.
     #[arg(long = "eq", value_name = "COL=VALUE", value_parser = parse_eq)]
     eqs: Vec<(String, peerlite::Value)>,
     /// Let a store that synced under another device id take this home's (a new epoch).

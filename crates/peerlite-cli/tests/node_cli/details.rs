@@ -182,3 +182,52 @@ fn trust_list_escapes_bidi_overrides_in_names() {
         .collect();
     assert!(names.contains(&"x\u{202e}y"), "{json}");
 }
+
+/// `--eq COL=007` (and `+5`, `-0`) was read as the integer 7, so a TEXT column's zip codes
+/// and phone numbers could never be selected: `remote-query` answered nothing and a filtered
+/// `sync` silently synced nothing. Only an integer written as one (`7`, `-7`) is an integer;
+/// an INTEGER column still matches `007` (SQLite converts the text compared with it).
+#[test]
+fn eq_values_are_integers_only_when_written_as_integers() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    sql(
+        &b.db,
+        &["INSERT INTO note(id, text, shop) VALUES (7, 'seven', '7'), (8, 'zip', '007'), (9, 'plus', '+5'), (10, 'minus', '-0'), (11, 'zero', '0')"],
+    );
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    let query = |eq: &str| {
+        let out = json_of(
+            peerlite()
+                .args(["--json", "remote-query", "--home"])
+                .arg(&a.home)
+                .arg(&a.db)
+                .args(["--device", &b.id, "--table", "note", "--columns", "text"])
+                .args(["--eq", eq]),
+        );
+        let texts: Vec<String> = out["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_str().unwrap().to_owned())
+            .collect();
+        texts
+    };
+    assert_eq!(query("shop=007"), ["zip"]);
+    assert_eq!(query("shop=+5"), ["plus"]);
+    assert_eq!(query("shop=-0"), ["minus"]);
+    assert_eq!(query("shop=0"), ["zero"]);
+    assert_eq!(query("id=7"), ["seven"]);
+    assert_eq!(query("id=007"), ["seven"]);
+    // A filtered sync selects the same rows.
+    let out = a.sync_ok(&["--pull", "--table", "note", "--eq", "shop=007", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list[0]["received"], 1, "{out}");
+    let table = a.table_of(&b);
+    assert_eq!(
+        a.rows(&format!("SELECT text FROM {table}")),
+        vec![serde_json::json!(["zip"])]
+    );
+    assert!(served.stop().success());
+}
