@@ -3,11 +3,13 @@
 //! home's id), with every trusted device or the `--device` ones, whether or not a
 //! `peerlite serve` runs for it. One line per device: `DEVICE_ID ok` or
 //! `DEVICE_ID error[CODE] reason`; exit 0 only when every device succeeded, 2 otherwise.
-//! `--json` prints one array of `{device, status, code, message, sent, received, conflicts}`.
+//! `--json` prints one array of `{device, status, code, message, sent, received, conflicts}`
+//! (`conflicts`: rows recorded as conflicts, here for those received and on the peer for those
+//! sent; a note on stderr says where to list them).
 //!
 //! `--table T` limits the tables (each its own session); `--eq COL=VALUE` (ANDed, an integer
-//! when VALUE is written as one, `42` or `-7`, text otherwise: `007`, `+5`, `-0`) limits the rows of those tables — a filtered sync
-//! with a watermark of its own. `--reidentify` lets a store that synced under another device
+//! when VALUE is written as one, `42` or `-7`, text otherwise: `007`, `+5`, `-0`) limits the
+//! rows of those tables — a filtered sync with a watermark of its own. `--reidentify` lets a store that synced under another device
 //! id take this home's (a new epoch). `--timeout SECS` bounds the whole sync per device.
 //! `--on-reset MODE`: a pull that finds this device must be reset (17040011) resets it
 //! against that device (as `peerlite reset --mode MODE`) and pulls again; without it the
@@ -211,7 +213,7 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
                     "message": r.message,
                     "sent": r.sent,
                     "received": r.received,
-                    "conflicts": r.conflicts,
+                    "conflicts": conflicts(r),
                 })
             })
             .collect();
@@ -219,6 +221,20 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
     } else {
         for (device, r) in results {
             println!("{}", status_line(device, r));
+        }
+    }
+    for (device, r) in results {
+        if r.peer_conflicts > 0 {
+            eprintln!(
+                "note: {device} recorded {} of the rows sent as conflicts: there, `peerlite conflicts DB` lists them",
+                r.peer_conflicts
+            );
+        }
+        if r.conflicts > 0 {
+            eprintln!(
+                "note: {} rows from {device} were recorded as conflicts here: `peerlite conflicts DB` lists them",
+                r.conflicts
+            );
         }
     }
     let mut codes: Vec<u32> = results
@@ -235,6 +251,12 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
         eprintln!("hint: {}", hint(code));
     }
     Err(Exit(2).into())
+}
+
+/// The session's conflicts wherever they were recorded: here for the rows received, on the
+/// peer for the rows sent (a push reported 0 while the peer recorded one).
+fn conflicts(r: &DeviceResult) -> u64 {
+    r.conflicts + r.peer_conflicts
 }
 
 /// A device's line: `DEVICE_ID ok` or `DEVICE_ID error[CODE] status: reason` (the demo

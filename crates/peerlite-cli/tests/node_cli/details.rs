@@ -231,3 +231,55 @@ fn eq_values_are_integers_only_when_written_as_integers() {
     );
     assert!(served.stop().success());
 }
+
+/// A push whose row broke a UNIQUE column on the peer: the peer recorded the conflict
+/// (`serve -v`: `conflicts=1`), but the pusher's `sync --push --json` said `"conflicts":0`.
+/// The `conflicts` field counts the session's conflicts wherever they were recorded — on the
+/// peer for a push, here for a pull — and a note says where `peerlite conflicts DB` lists
+/// them.
+#[test]
+fn conflicts_a_push_causes_on_the_peer_are_reported_to_the_pusher() {
+    let root = tempfile::tempdir().unwrap();
+    let create = "CREATE TABLE item(id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, code TEXT UNIQUE)";
+    let schema = r#"{"dbSchema":[{"version":1,"bundleName":"com.example.peerlite","dbName":"notes","tables":[{"tableName":"item",
+      "deviceSyncFields":["uuid","code"],
+      "fields":[{"columnName":"uuid","type":"Text","primaryKey":true,"notNull":true},
+                {"columnName":"code","type":"Text"}]}]}]}"#;
+    let device = |name: &str| {
+        let d = Device::new(root.path(), name, "SL1");
+        sql(&d.db, &[create]);
+        let file = d.dir.join("sync_schema.json");
+        std::fs::write(&file, schema).unwrap();
+        peerlite()
+            .arg("distribute")
+            .arg(&d.db)
+            .arg("item")
+            .args(["--mode", "single-version", "--schema"])
+            .arg(&file)
+            .assert()
+            .success();
+        d
+    };
+    let (a, b) = (device("a"), device("b"));
+    sql(&a.db, &["INSERT INTO item(uuid, code) VALUES ('u1', 'X')"]);
+    sql(&b.db, &["INSERT INTO item(uuid, code) VALUES ('u2', 'X')"]);
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    let (code, out, err) = a.sync(&["--push", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list[0]["status"], "ok", "{out}");
+    assert_eq!(list[0]["conflicts"], 1, "{out}");
+    assert!(
+        err.contains("note: ") && err.contains("`peerlite conflicts DB`"),
+        "{err}"
+    );
+    let listed = json_of(peerlite().args(["--json", "conflicts"]).arg(&b.db));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // The other way: b's row reaches a and conflicts there; a's pull counts it too.
+    let (code, out, err) = a.sync(&["--pull", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list[0]["conflicts"], 1, "{out}");
+    assert!(err.contains("recorded as conflicts here"), "{err}");
+    assert!(served.stop().success());
+}
