@@ -151,6 +151,18 @@ pub fn parse_device(text: &str) -> anyhow::Result<DeviceId> {
     DeviceId::parse(text).map_err(|e| fail(e.into()))
 }
 
+/// Refuses this device's own id among the devices to reach (17060016): a sync with itself
+/// would run a session and say `ok`.
+pub fn refuse_own_id(home: &Home, devices: &[DeviceId]) -> anyhow::Result<()> {
+    match devices.iter().find(|d| **d == home.id()) {
+        Some(own) => Err(fail(peerlite_net::Error::InvalidArgument {
+            what: "device id",
+            reason: format!("{own} is this device's own id"),
+        })),
+        None => Ok(()),
+    }
+}
+
 /// `--batch-rows`: 1 to 100,000 (0 would stall a sync on empty batches).
 fn batch_rows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {

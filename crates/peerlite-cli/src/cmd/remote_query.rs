@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use peerlite::{RdbPredicates, ScriptSink};
 
-use super::net::{HomeArg, NodeArgs, net_error, node, parse_device, parse_eq, runtime};
+use super::net::{
+    HomeArg, NodeArgs, net_error, node, parse_device, parse_eq, refuse_own_id, runtime,
+};
 use crate::output::{JsonRows, TextRows};
 use crate::{Global, UsageError};
 
@@ -61,6 +63,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let columns: Vec<&str> = args.columns.iter().map(String::as_str).collect();
     let home = args.home.open()?;
+    refuse_own_id(&home, &[device])?;
     let (_, node) = node(&home, &args.node)?;
     let rt = runtime()?;
     let timeout = Duration::from_secs(args.timeout.max(1));

@@ -22,7 +22,8 @@ use peerlite::sync::{DeviceResult, SyncMode, SyncStatus};
 use peerlite_net::DeviceId;
 
 use super::net::{
-    HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, parse_eq, runtime, serve,
+    HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, parse_eq, refuse_own_id,
+    runtime, serve,
 };
 use super::print_json;
 use super::target::KvTarget;
@@ -95,6 +96,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
     let home = args.home.open()?;
+    refuse_own_id(&home, &devices)?;
     let mut results = sync_once(global, &args, &location, &home, &devices, mode, timeout)?;
     if let (Some(reset_mode), SyncMode::Pull) = (args.on_reset, mode) {
         // Each device that found this one needing a client reset: reset against it, then

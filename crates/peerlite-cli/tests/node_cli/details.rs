@@ -194,7 +194,9 @@ fn eq_values_are_integers_only_when_written_as_integers() {
     let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
     sql(
         &b.db,
-        &["INSERT INTO note(id, text, shop) VALUES (7, 'seven', '7'), (8, 'zip', '007'), (9, 'plus', '+5'), (10, 'minus', '-0'), (11, 'zero', '0')"],
+        &[
+            "INSERT INTO note(id, text, shop) VALUES (7, 'seven', '7'), (8, 'zip', '007'), (9, 'plus', '+5'), (10, 'minus', '-0'), (11, 'zero', '0')",
+        ],
     );
     let served = serve_for(&a, &b, "SL1", "SL1");
     let query = |eq: &str| {
@@ -282,4 +284,49 @@ fn conflicts_a_push_causes_on_the_peer_are_reported_to_the_pusher() {
     assert_eq!(list[0]["conflicts"], 1, "{out}");
     assert!(err.contains("recorded as conflicts here"), "{err}");
     assert!(served.stop().success());
+}
+
+/// `trust add` refuses this device's own id, but a hand-edited trust.json listing it was
+/// accepted by `trust list` and `serve`, and `sync --device <own id>` then ran a session with
+/// itself and printed `ok`. The trust store listing the own id is damaged (17060017), and
+/// `sync`, `remote-query` and `reset` refuse the own id (17060016) before anything runs.
+#[test]
+fn a_device_never_pairs_or_syncs_with_itself() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1");
+    a.trusts(&b, "SL1", Some("127.0.0.1:9"));
+    let refused = |args: &[&str], code: &str| {
+        let (exit, out, err) = run(peerlite().args(args).arg("--home").arg(&a.home));
+        assert_eq!((exit, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error[{code}]")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(&a.id) && err.contains("hint: "), "{err}");
+    };
+    let db = a.db.to_str().unwrap();
+    refused(&["sync", db, "--push", "--device", &a.id], "17060016");
+    refused(
+        &["sync", db, "--pull", "--device", &b.id, "--device", &a.id],
+        "17060016",
+    );
+    refused(
+        &["remote-query", db, "--device", &a.id, "--table", "note"],
+        "17060016",
+    );
+    refused(
+        &["reset", db, "--device", &a.id, "--mode", "discard"],
+        "17060016",
+    );
+    // The own id written into trust.json by hand.
+    let file = a.home.join("trust.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace(&b.id, &a.id)).unwrap();
+    refused(&["trust", "list"], "17060017");
+    refused(&["sync", db, "--push"], "17060017");
+    refused(
+        &["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--db", db],
+        "17060017",
+    );
 }
