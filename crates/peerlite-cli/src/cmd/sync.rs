@@ -26,7 +26,7 @@ use super::net::{
     runtime, serve,
 };
 use super::print_json;
-use super::target::KvTarget;
+use super::target::{KvTarget, Opened};
 use crate::{Exit, Global, UsageError};
 
 /// Arguments of `peerlite sync`.
@@ -142,6 +142,7 @@ fn sync_once(
     let (trust, node) = node(home, &args.node)?;
     let store = open_for_node(global, location, home, args.reidentify)?;
     let name = serve(&node, &store)?;
+    let tables = distributed_names(&store, &args.tables)?;
     let targets: Vec<DeviceId> = if devices.is_empty() {
         trust.devices().into_iter().map(|d| d.id).collect()
     } else {
@@ -155,13 +156,13 @@ fn sync_once(
     let rt = runtime()?;
     let results = rt.block_on(async {
         let mut merged: Vec<(DeviceId, DeviceResult)> = Vec::new();
-        if args.tables.is_empty() {
+        if tables.is_empty() {
             merged = node
                 .sync_devices(&targets, &name, mode, None, timeout)
                 .await
                 .map_err(net_error)?;
         }
-        for table in &args.tables {
+        for table in &tables {
             let mut p = RdbPredicates::new(table.clone());
             for (i, (column, value)) in args.eqs.iter().enumerate() {
                 if i > 0 {
@@ -181,6 +182,27 @@ fn sync_once(
     })?;
     drop(store);
     Ok(results)
+}
+
+/// The `--table` names as the store spells its distributed tables (SQLite's names are
+/// case-insensitive: `--table NOTE` is `note`), each once; a name no distributed table has
+/// stays as given, for the sync to refuse (17040001).
+fn distributed_names(store: &Opened, given: &[String]) -> anyhow::Result<Vec<String>> {
+    let known = match store {
+        Opened::Rdb(s) => s.distributed_tables()?,
+        Opened::Kv(_) => Vec::new(),
+    };
+    let mut names: Vec<String> = Vec::with_capacity(given.len());
+    for table in given {
+        let name = known
+            .iter()
+            .find(|m| m.base.is_none() && m.name.eq_ignore_ascii_case(table))
+            .map_or_else(|| table.clone(), |m| m.name.clone());
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Adds one table's results to the others': totals add up, the first failure stays.

@@ -330,3 +330,49 @@ fn a_device_never_pairs_or_syncs_with_itself() {
         "17060017",
     );
 }
+
+/// `remote-query --table BIG` answered `17040001 table BIG is not distributed` for the
+/// distributed table `big`, while `--columns ID,K` worked: SQLite treats table and column
+/// names alike, case-insensitively. `remote-query` and `sync --table` take a table name in
+/// any case (and `--table note --table NOTE` is one table).
+#[test]
+fn table_names_are_case_insensitive() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    sql(
+        &b.db,
+        &["INSERT INTO note(text, shop) VALUES ('milk', 'north'), ('tea', 'south')"],
+    );
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    for table in ["NOTE", "Note"] {
+        let out = json_of(
+            peerlite()
+                .args(["--json", "remote-query", "--home"])
+                .arg(&a.home)
+                .arg(&a.db)
+                .args(["--device", &b.id, "--table", table, "--columns", "TEXT"])
+                .args(["--eq", "SHOP=north"]),
+        );
+        assert_eq!(out["rows"], serde_json::json!([["milk"]]), "{table}: {out}");
+    }
+    let out = a.sync_ok(&[
+        "--pull",
+        "--table",
+        "NOTE",
+        "--table",
+        "note",
+        "--eq",
+        "Shop=north",
+        "--json",
+    ]);
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(list[0]["received"], 1, "{out}");
+    let table = a.table_of(&b);
+    assert_eq!(
+        a.rows(&format!("SELECT text FROM {table}")),
+        vec![serde_json::json!(["milk"])]
+    );
+    assert!(served.stop().success());
+}
