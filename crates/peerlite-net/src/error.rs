@@ -315,8 +315,19 @@ impl Error {
             }
             Error::NotTrusted { .. } => "list trusted devices with `peerlite trust list --home H`",
             Error::InvalidArgument { what: "store", .. } => {
-                "serve and sync a store with the home it was opened with, labelled at most this device's level (`peerlite device init --level SLn` sets it; `peerlite --level Sk` labels a store), one `--db` per store name"
+                "serve and sync a store with the home it was opened with, labelled at most this device's level (`peerlite device init --level SLn` sets it; `peerlite --level Sk` labels a store)"
             }
+            Error::InvalidArgument {
+                what: "store name", ..
+            } => {
+                "peers know a store by its file name without the directory, so two `--db` files may not share one: serve one of them, or give one another file name"
+            }
+            Error::InvalidArgument { what: "name", .. } => {
+                "give `--name` 1 to 64 characters without control characters"
+            }
+            Error::InvalidArgument {
+                what: "address", ..
+            } => "check `--addr HOST:PORT` (IPv6 as [ADDR]:PORT, port 1-65535; each address once)",
             Error::InvalidArgument {
                 what: "device id", ..
             } => {
@@ -326,7 +337,7 @@ impl Error {
                 "give `--home` a new or empty directory (or the one holding this device's identity)"
             }
             Error::InvalidArgument { .. } => {
-                "check `--addr HOST:PORT` (IPv6 as [ADDR]:PORT), `--name` and `--level SL1..SL5`"
+                "check the arguments (`peerlite help` lists each command's flags)"
             }
             Error::TrustStoreDamaged { .. } => {
                 "the file was left untouched: repair trust.json in the `--home` directory by hand, \
@@ -386,6 +397,20 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// How many characters of a rejected argument an error repeats.
+const EXCERPT_CHARS: usize = 40;
+
+/// A rejected argument as an error quotes it: the first [`EXCERPT_CHARS`] characters, and how
+/// long it was when it was longer (a 5000-character name made a 10 KB error line).
+pub(crate) fn excerpt(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= EXCERPT_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(EXCERPT_CHARS).collect();
+    format!("{head:?}… ({count} characters)")
 }
 
 #[cfg(test)]

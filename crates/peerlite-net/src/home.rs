@@ -288,7 +288,7 @@ pub(crate) fn validate_name(name: &str) -> Result<String> {
     let trimmed = name.trim();
     let invalid = |reason: &str| Error::InvalidArgument {
         what: "name",
-        reason: format!("{name:?}: {reason}"),
+        reason: format!("{}: {reason}", crate::error::excerpt(name)),
     };
     if trimmed.is_empty() {
         return Err(invalid("empty"));

@@ -155,6 +155,13 @@ impl TrustStore {
         for device in file.devices {
             let device = device.validated().map_err(|e| damaged(e.to_string()))?;
             let id = device.id;
+            // `trust add` refuses it; a hand-edited file listing it would make a device sync
+            // with itself.
+            if id == self.own {
+                return Err(damaged(format!(
+                    "it lists this device's own id {id} (a device does not pair with itself)"
+                )));
+            }
             if devices.insert(id, device).is_some() {
                 return Err(damaged(format!("device {id} is listed twice")));
             }
@@ -331,7 +338,10 @@ impl TrustSet {
 pub fn validate_addr(addr: &str) -> Result<()> {
     let invalid = |reason: &str| Error::InvalidArgument {
         what: "address",
-        reason: format!("{addr:?}: {reason} (expected HOST:PORT, IPv6 as [ADDR]:PORT)"),
+        reason: format!(
+            "{}: {reason} (expected HOST:PORT, IPv6 as [ADDR]:PORT)",
+            crate::error::excerpt(addr)
+        ),
     };
     let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
     let host = match host.strip_prefix('[') {

@@ -587,6 +587,9 @@ impl Error {
                 17040010 => {
                     "narrow the query: fewer columns (`peerlite remote-query --columns a,b`) or conditions that select fewer rows (`--eq COL=VALUE`)"
                 }
+                14800011 | 15100003 => {
+                    "that device's copy of the store is damaged: run `peerlite repair DB` there (it rebuilds it from its newest verified backup), then query again"
+                }
                 14800001 => {
                     "check the table and column names: only the synced columns of a distributed table can be queried (`peerlite distribute` lists them)"
                 }

@@ -128,7 +128,10 @@ pub fn serve(node: &Node, store: &Opened) -> anyhow::Result<String> {
     .map_err(net_error)
 }
 
-/// Parses `--eq COL=VALUE`: the value is an integer when it reads as one, text otherwise.
+/// Parses `--eq COL=VALUE`: the value is an integer when it is written as SQLite writes one
+/// (`42`, `-7`), text otherwise — `007`, `+5` and `-0` stay text, so a TEXT column's zip code
+/// or phone number can be selected (an INTEGER column still matches `7` to `007`: SQLite
+/// converts text compared with it).
 pub fn parse_eq(text: &str) -> Result<(String, peerlite::Value), String> {
     let Some((column, value)) = text.split_once('=') else {
         return Err(format!("{text:?}: expected COL=VALUE"));
@@ -137,8 +140,8 @@ pub fn parse_eq(text: &str) -> Result<(String, peerlite::Value), String> {
         return Err(format!("{text:?}: the column name is empty"));
     }
     let value = match value.parse::<i64>() {
-        Ok(n) => peerlite::Value::Integer(n),
-        Err(_) => peerlite::Value::Text(value.to_owned()),
+        Ok(n) if n.to_string() == value => peerlite::Value::Integer(n),
+        _ => peerlite::Value::Text(value.to_owned()),
     };
     Ok((column.to_owned(), value))
 }
@@ -146,6 +149,18 @@ pub fn parse_eq(text: &str) -> Result<(String, peerlite::Value), String> {
 /// Parses a device id given on the command line (a mistyped one fails with 17060010).
 pub fn parse_device(text: &str) -> anyhow::Result<DeviceId> {
     DeviceId::parse(text).map_err(|e| fail(e.into()))
+}
+
+/// Refuses this device's own id among the devices to reach (17060016): a sync with itself
+/// would run a session and say `ok`.
+pub fn refuse_own_id(home: &Home, devices: &[DeviceId]) -> anyhow::Result<()> {
+    match devices.iter().find(|d| **d == home.id()) {
+        Some(own) => Err(fail(peerlite_net::Error::InvalidArgument {
+            what: "device id",
+            reason: format!("{own} is this device's own id"),
+        })),
+        None => Ok(()),
+    }
 }
 
 /// `--batch-rows`: 1 to 100,000 (0 would stall a sync on empty batches).

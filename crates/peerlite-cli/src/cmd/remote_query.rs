@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use peerlite::{RdbPredicates, ScriptSink};
 
-use super::net::{HomeArg, NodeArgs, net_error, node, parse_device, parse_eq, runtime};
+use super::net::{
+    HomeArg, NodeArgs, net_error, node, parse_device, parse_eq, refuse_own_id, runtime,
+};
 use crate::output::{JsonRows, TextRows};
 use crate::{Global, UsageError};
 
@@ -30,8 +32,8 @@ pub struct Args {
     /// The columns, in order (default: every synced column).
     #[arg(long, value_name = "a,b", value_delimiter = ',')]
     columns: Vec<String>,
-    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when it
-    /// reads as one, text otherwise).
+    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when written
+    /// as one, `42` or `-7`, text otherwise: `007`, `+5` and `-0` are text).
     #[arg(long = "eq", value_name = "COL=VALUE", value_parser = parse_eq)]
     eqs: Vec<(String, peerlite::Value)>,
     /// Give up after this many seconds.
@@ -61,6 +63,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let columns: Vec<&str> = args.columns.iter().map(String::as_str).collect();
     let home = args.home.open()?;
+    refuse_own_id(&home, &[device])?;
     let (_, node) = node(&home, &args.node)?;
     let rt = runtime()?;
     let timeout = Duration::from_secs(args.timeout.max(1));

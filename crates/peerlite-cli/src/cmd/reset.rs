@@ -18,7 +18,9 @@ use peerlite::sync::SyncMode;
 use peerlite_net::{DeviceId, Home};
 
 use super::changes::{change_json, changes_table};
-use super::net::{HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, runtime};
+use super::net::{
+    HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, refuse_own_id, runtime,
+};
 use super::print_json;
 use super::target::{KvTarget, Location, Opened};
 use crate::{Exit, Global, UsageError};
@@ -61,6 +63,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let device = parse_device(&args.device)?;
     let home = args.home.open()?;
+    refuse_own_id(&home, &[device])?;
     let timeout = Duration::from_secs(args.timeout);
     let report = reset_with(
         global, &location, &home, &args.node, device, args.mode, timeout,

@@ -3,11 +3,13 @@
 //! home's id), with every trusted device or the `--device` ones, whether or not a
 //! `peerlite serve` runs for it. One line per device: `DEVICE_ID ok` or
 //! `DEVICE_ID error[CODE] reason`; exit 0 only when every device succeeded, 2 otherwise.
-//! `--json` prints one array of `{device, status, code, message, sent, received, conflicts}`.
+//! `--json` prints one array of `{device, status, code, message, sent, received, conflicts}`
+//! (`conflicts`: rows recorded as conflicts, here for those received and on the peer for those
+//! sent; a note on stderr says where to list them).
 //!
 //! `--table T` limits the tables (each its own session); `--eq COL=VALUE` (ANDed, an integer
-//! when VALUE reads as one, text otherwise) limits the rows of those tables — a filtered sync
-//! with a watermark of its own. `--reidentify` lets a store that synced under another device
+//! when VALUE is written as one, `42` or `-7`, text otherwise: `007`, `+5`, `-0`) limits the
+//! rows of those tables — a filtered sync with a watermark of its own. `--reidentify` lets a store that synced under another device
 //! id take this home's (a new epoch). `--timeout SECS` bounds the whole sync per device.
 //! `--on-reset MODE`: a pull that finds this device must be reset (17040011) resets it
 //! against that device (as `peerlite reset --mode MODE`) and pulls again; without it the
@@ -20,10 +22,11 @@ use peerlite::sync::{DeviceResult, SyncMode, SyncStatus};
 use peerlite_net::DeviceId;
 
 use super::net::{
-    HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, parse_eq, runtime, serve,
+    HomeArg, NodeArgs, net_error, node, open_for_node, parse_device, parse_eq, refuse_own_id,
+    runtime, serve,
 };
 use super::print_json;
-use super::target::KvTarget;
+use super::target::{KvTarget, Opened};
 use crate::{Exit, Global, UsageError};
 
 /// Arguments of `peerlite sync`.
@@ -49,8 +52,8 @@ pub struct Args {
     /// Only this table (repeatable; default: every distributed table).
     #[arg(long = "table", value_name = "T")]
     tables: Vec<String>,
-    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when it
-    /// reads as one, text otherwise). Needs --table.
+    /// Only rows whose COL equals VALUE (repeatable, ANDed; VALUE is an integer when written
+    /// as one, `42` or `-7`, text otherwise: `007`, `+5` and `-0` are text). Needs --table.
     #[arg(long = "eq", value_name = "COL=VALUE", value_parser = parse_eq)]
     eqs: Vec<(String, peerlite::Value)>,
     /// Let a store that synced under another device id take this home's (a new epoch).
@@ -93,6 +96,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
     let home = args.home.open()?;
+    refuse_own_id(&home, &devices)?;
     let mut results = sync_once(global, &args, &location, &home, &devices, mode, timeout)?;
     if let (Some(reset_mode), SyncMode::Pull) = (args.on_reset, mode) {
         // Each device that found this one needing a client reset: reset against it, then
@@ -138,6 +142,7 @@ fn sync_once(
     let (trust, node) = node(home, &args.node)?;
     let store = open_for_node(global, location, home, args.reidentify)?;
     let name = serve(&node, &store)?;
+    let tables = distributed_names(&store, &args.tables)?;
     let targets: Vec<DeviceId> = if devices.is_empty() {
         trust.devices().into_iter().map(|d| d.id).collect()
     } else {
@@ -151,13 +156,13 @@ fn sync_once(
     let rt = runtime()?;
     let results = rt.block_on(async {
         let mut merged: Vec<(DeviceId, DeviceResult)> = Vec::new();
-        if args.tables.is_empty() {
+        if tables.is_empty() {
             merged = node
                 .sync_devices(&targets, &name, mode, None, timeout)
                 .await
                 .map_err(net_error)?;
         }
-        for table in &args.tables {
+        for table in &tables {
             let mut p = RdbPredicates::new(table.clone());
             for (i, (column, value)) in args.eqs.iter().enumerate() {
                 if i > 0 {
@@ -177,6 +182,27 @@ fn sync_once(
     })?;
     drop(store);
     Ok(results)
+}
+
+/// The `--table` names as the store spells its distributed tables (SQLite's names are
+/// case-insensitive: `--table NOTE` is `note`), each once; a name no distributed table has
+/// stays as given, for the sync to refuse (17040001).
+fn distributed_names(store: &Opened, given: &[String]) -> anyhow::Result<Vec<String>> {
+    let known = match store {
+        Opened::Rdb(s) => s.distributed_tables()?,
+        Opened::Kv(_) => Vec::new(),
+    };
+    let mut names: Vec<String> = Vec::with_capacity(given.len());
+    for table in given {
+        let name = known
+            .iter()
+            .find(|m| m.base.is_none() && m.name.eq_ignore_ascii_case(table))
+            .map_or_else(|| table.clone(), |m| m.name.clone());
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Adds one table's results to the others': totals add up, the first failure stays.
@@ -211,7 +237,7 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
                     "message": r.message,
                     "sent": r.sent,
                     "received": r.received,
-                    "conflicts": r.conflicts,
+                    "conflicts": conflicts(r),
                 })
             })
             .collect();
@@ -219,6 +245,20 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
     } else {
         for (device, r) in results {
             println!("{}", status_line(device, r));
+        }
+    }
+    for (device, r) in results {
+        if r.peer_conflicts > 0 {
+            eprintln!(
+                "note: {device} recorded {} of the rows sent as conflicts: there, `peerlite conflicts DB` lists them",
+                r.peer_conflicts
+            );
+        }
+        if r.conflicts > 0 {
+            eprintln!(
+                "note: {} rows from {device} were recorded as conflicts here: `peerlite conflicts DB` lists them",
+                r.conflicts
+            );
         }
     }
     let mut codes: Vec<u32> = results
@@ -235,6 +275,12 @@ fn report(global: &Global, results: &[(DeviceId, DeviceResult)]) -> anyhow::Resu
         eprintln!("hint: {}", hint(code));
     }
     Err(Exit(2).into())
+}
+
+/// The session's conflicts wherever they were recorded: here for the rows received, on the
+/// peer for the rows sent (a push reported 0 while the peer recorded one).
+fn conflicts(r: &DeviceResult) -> u64 {
+    r.conflicts + r.peer_conflicts
 }
 
 /// A device's line: `DEVICE_ID ok` or `DEVICE_ID error[CODE] status: reason` (the demo
@@ -279,6 +325,9 @@ fn hint(code: u32) -> &'static str {
         }
         14800024 => {
             "an app on that device (or this one) held the store's write lock longer than a sync waits for it; nothing was lost: run the same `peerlite sync` again once it is done"
+        }
+        14800011 | 15100003 => {
+            "a copy of the store is damaged: when the reason says it is the other device's copy, run `peerlite repair DB` (or `peerlite repair --kv STORE_DIR STORE_ID`) on that device; when it names a file here, run it here; then sync again"
         }
         17040013 => {
             "the row stays on this device only (the others were sent): make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"

@@ -3,7 +3,7 @@
 use super::net::{HomeArg, fail};
 use super::print_json;
 use crate::Global;
-use crate::output::table;
+use crate::output::{shown, table};
 use peerlite_net::{DeviceId, TrustedDevice};
 
 /// Arguments of `peerlite trust`.
@@ -73,17 +73,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 print_json(&trust.devices().map(device_json).collect());
             } else if !trust.is_empty() {
                 let header = ["id", "name", "level", "addresses"].map(String::from);
+                // Names and addresses are the user's (or a hand-edited trust.json's) text:
+                // escaped like any cell, so a bidi override cannot reorder the line.
                 let rows: Vec<Vec<String>> = trust
                     .devices()
                     .map(|d| {
                         vec![
                             d.id.to_string(),
-                            d.name.clone().unwrap_or_else(|| "-".into()),
+                            d.name.as_deref().map_or_else(|| "-".into(), shown),
                             d.level.to_string(),
                             if d.addrs.is_empty() {
                                 "-".into()
                             } else {
-                                d.addrs.join(",")
+                                shown(&d.addrs.join(","))
                             },
                         ]
                     })

@@ -7,6 +7,7 @@
 mod column_types;
 mod common;
 mod conflict;
+mod details;
 mod discovery;
 mod identity;
 mod interrupted;

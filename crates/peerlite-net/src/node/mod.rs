@@ -336,7 +336,7 @@ impl Node {
             .unwrap_or_else(PoisonError::into_inner);
         if stores.contains_key(&name) {
             return Err(Error::InvalidArgument {
-                what: "store",
+                what: "store name",
                 reason: format!("a store named {name:?} is served already"),
             });
         }

@@ -86,7 +86,8 @@ impl Node {
     }
 
     /// [`Node::sync`] with `targets` (whatever the predicates' `in_devices` say; a device
-    /// they leave out fails with 14800001): one result per target, in their order.
+    /// they leave out fails with 14800001): one result per target, in their order; a
+    /// target named twice is synced once and reported once (one line per device).
     ///
     /// # Errors
     /// [`Error::NotServed`]; [`Error::ShuttingDown`].
@@ -106,6 +107,13 @@ impl Node {
         if self.inner.stopping() {
             return Err(Error::ShuttingDown);
         }
+        let mut distinct: Vec<DeviceId> = Vec::with_capacity(targets.len());
+        for device in targets {
+            if !distinct.contains(device) {
+                distinct.push(*device);
+            }
+        }
+        let targets = distinct.as_slice();
         let mut running = tokio::task::JoinSet::new();
         for (i, device) in targets.iter().enumerate() {
             let node = self.clone();

@@ -51,6 +51,7 @@ pub(crate) mod merge;
 mod message;
 mod overview;
 mod peer;
+mod peer_text;
 mod query;
 mod session;
 mod status;

@@ -88,7 +88,11 @@ impl QueryReply {
 pub fn answer_query(store: &dyn SyncStore, peer: &Peer, query: &Query) -> QueryReply {
     let (code, message, rows) = match run(store, peer, query) {
         Ok(rows) => (0, String::new(), rows),
-        Err(e) => (e.code(), e.to_string(), QueryRows::default()),
+        Err(e) => (
+            e.code(),
+            super::peer_text::peer_text(&e),
+            QueryRows::default(),
+        ),
     };
     QueryReply {
         session: query.session,
@@ -102,7 +106,8 @@ pub fn answer_query(store: &dyn SyncStore, peer: &Peer, query: &Query) -> QueryR
 fn run(store: &dyn SyncStore, peer: &Peer, query: &Query) -> Result<QueryRows> {
     let table = &query.filter.table;
     let tables = store.tables()?;
-    let Some(summary) = tables.iter().find(|t| &t.name == table) else {
+    // Table names are case-insensitive, as SQLite's (and as the columns already were).
+    let Some(summary) = tables.iter().find(|t| t.name.eq_ignore_ascii_case(table)) else {
         return Err(Error::NotDistributed {
             table: table.clone(),
         });
@@ -136,7 +141,9 @@ fn run(store: &dyn SyncStore, peer: &Peer, query: &Query) -> Result<QueryRows> {
     } else {
         query.columns.clone()
     };
-    store.query_rows(&query.filter, &columns, MAX_QUERY_BYTES)
+    let mut filter = query.filter.clone();
+    filter.table.clone_from(&summary.name);
+    store.query_rows(&filter, &columns, MAX_QUERY_BYTES)
 }
 
 /// [`SyncStore::query_rows`] of a relational store: one read, streamed, stopped at the cap.

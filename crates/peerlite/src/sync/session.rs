@@ -944,7 +944,13 @@ impl Session {
             other => SyncStatus::from_code(other.code()),
         };
         tracing::warn!(peer = %self.peer.device, session = self.id, code = status.code(), %e, "sync session ended");
-        self.fault(status, &e.to_string())
+        if matches!(self.phase, Phase::Failed) {
+            return self.abort.iter().cloned().collect();
+        }
+        // The peer is not told this device's file paths; its own result keeps them.
+        let out = self.abort(status, super::peer_text::peer_text(e));
+        self.result.message = Some(e.to_string());
+        out
     }
 
     fn fail(&mut self, status: SyncStatus, message: &str) {
