@@ -7,7 +7,8 @@
 //! store in a folder beside it, whose distributed tables are emptied and then filled by an
 //! ordinary pull from the peer (whoever drives the sync: the network node, or
 //! [`sync_in_memory`](crate::sync::sync_in_memory)). [`Reseed::finish`] then replays the
-//! unsynced local changes on the seed, with their original timestamps, so the merge rules
+//! local changes no peer acknowledged (this device's own: what a peer acknowledged has left the
+//! device, and its fate travels with that peer's state) on the seed, with their original timestamps, so the merge rules
 //! decide exactly as if no reset had happened — a local insert is kept, a local delete is
 //! applied, a remote delete beats an older local edit, a newer remote edit of a column is kept
 //! and an older one is overwritten, per column — and puts the seed in place through
@@ -176,7 +177,7 @@ impl Reseed {
     /// # Errors
     /// SQLite errors reading the backup.
     pub fn unsynced_changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
-        seed::Replay::open(&self.backup, &self.store, &self.peer)?.changes()
+        seed::Replay::open(&self.backup, &self.store)?.changes()
     }
 
     /// Applies `mode` to the unsynced local changes and puts the seed in place of the
@@ -185,7 +186,7 @@ impl Reseed {
     /// # Errors
     /// The recovery's error in `RecoverUnsynced` mode (nothing is changed); restore errors.
     pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
-        let replay = seed::Replay::open(&self.backup, &self.store, &self.peer)?;
+        let replay = seed::Replay::open(&self.backup, &self.store)?;
         let (outcome, effective) = match mode {
             ResetMode::DiscardUnsynced | ResetMode::Manual => {
                 (seed::Outcome::discarded(replay.pending()?), mode)

@@ -110,7 +110,7 @@ pub(super) struct Replay {
 }
 
 impl Replay {
-    pub(super) fn open(backup: &Path, store: &RdbStore, peer: &str) -> Result<Replay> {
+    pub(super) fn open(backup: &Path, store: &RdbStore) -> Result<Replay> {
         let mut config = store.config().clone();
         config.path = backup.to_path_buf();
         config.read_only = true;
@@ -128,9 +128,16 @@ impl Replay {
                 .into_iter()
                 .filter(|m| m.base.is_none())
                 .map(|m| {
-                    let acked =
-                        watermark::get(conn, Ledger::Acknowledged, peer, &m.name, 0, &epoch)
-                            .map_err(sql_err)?;
+                    // A change any peer acknowledged has left this device: its fate (kept,
+                    // overwritten, deleted) travels with that peer's state, so replaying it
+                    // could only bring back a row someone deleted and the peer forgot.
+                    let mut acked = 0u64;
+                    for device in watermark::devices(conn).map_err(sql_err)? {
+                        acked = acked.max(
+                            watermark::get(conn, Ledger::Acknowledged, &device, &m.name, 0, &epoch)
+                                .map_err(sql_err)?,
+                        );
+                    }
                     Ok((m.name, acked))
                 })
                 .collect::<Result<Vec<_>>>()

@@ -256,3 +256,26 @@ fn a_store_put_back_from_a_backup_gets_its_later_rows_back_from_peers() {
         assert_eq!(on_b, 2, "collaboration {collaboration}");
     }
 }
+
+#[test]
+fn an_insert_another_peer_acknowledged_and_deleted_is_not_brought_back() {
+    // w's u1 reached y (acknowledged there); y deleted it; x learned the delete from y and
+    // forgot it (purge). w, reset against x, must not replay its insert: it left w when y
+    // acknowledged it, and its fate — deleted — is the peers' to tell.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let w = item_device(dir.path(), "w", &clock);
+    let x = item_device(dir.path(), "x", &clock);
+    let y = item_device(dir.path(), "y", &clock);
+    add_item(&w, "u1", "w's", 1);
+    sync_in_memory(&w, &y, SyncMode::Push, None).unwrap();
+    clock.set(T0 + 10);
+    y.delete(&by_uuid("u1")).unwrap();
+    sync_in_memory(&y, &x, SyncMode::Push, None).unwrap();
+    x.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+    let reseed = w.begin_reset("x").unwrap();
+    assert!(reseed.unsynced_changes().unwrap().is_empty());
+    sync_in_memory(reseed.seed(), &x, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(item_at(&w, "u1").is_none());
+}
