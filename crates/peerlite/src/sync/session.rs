@@ -503,6 +503,15 @@ impl Session {
                 out.extend(self.next_batch()?);
             }
         }
+        if h.mode.pushes() && self.refuse_incoming.is_none() {
+            let holds: HashMap<String, u64> = h
+                .pull_from
+                .iter()
+                .filter(|w| w.epoch == my_epoch && w.filter == 0)
+                .map(|w| (w.table.clone(), w.seq))
+                .collect();
+            self.sender_behind_a_purge(&holds)?;
+        }
         Ok(out)
     }
 
@@ -651,6 +660,16 @@ impl Session {
             if let Some(r) = security.or(w.tables.is_empty().then_some(first)) {
                 self.result.status = SyncStatus::from_code(r.code);
             }
+        }
+        if self.inc.is_some() && self.refuse_incoming.is_none() {
+            let my_epoch = self.store.epoch()?;
+            let holds: HashMap<String, u64> = w
+                .push_from
+                .iter()
+                .filter(|m| m.epoch == my_epoch && m.filter == 0)
+                .map(|m| (m.table.clone(), m.seq))
+                .collect();
+            self.sender_behind_a_purge(&holds)?;
         }
         if self.out.is_none() {
             return Ok(Vec::new());
@@ -837,6 +856,32 @@ impl Session {
                     device: self.peer.device.clone(),
                     table: table.clone(),
                     watermark: *since,
+                    purged,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A peer about to send rows while it has not heard of deletes this store purged (what it
+    /// acknowledged of this store, or says it holds, lies below the purge) may send rows those
+    /// deletes removed, and nothing here remembers them: it must be reset first (17040011).
+    /// A peer that never synced with this store is not held back.
+    fn sender_behind_a_purge(&self, holds: &HashMap<String, u64>) -> Result<()> {
+        for table in &self.tables {
+            let purged = self.store.purged_seq(table)?;
+            if purged == 0 {
+                continue;
+            }
+            let known = self
+                .store
+                .acknowledged(&self.peer.device, table)?
+                .max(holds.get(table).copied().unwrap_or(0));
+            if known > 0 && known < purged {
+                return Err(Error::ResetRequired {
+                    device: self.peer.device.clone(),
+                    table: table.clone(),
+                    watermark: known,
                     purged,
                 });
             }

@@ -90,6 +90,8 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     /// The highest sequence number of `table` whose tombstone was purged (0: none): a peer
     /// that resumes a stream below it would never learn of those deletes.
     fn purged_seq(&self, table: &str) -> Result<u64>;
+    /// What `peer` acknowledged of this store's changes of `table` (0: nothing known).
+    fn acknowledged(&self, peer: &str, table: &str) -> Result<u64>;
     /// `peer` holds this store's changes of `table` under `filter` up to `seq`, in this
     /// store's current epoch (it acknowledged them, or said so as a session began).
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()>;
@@ -339,6 +341,15 @@ impl SyncStore for RdbStore {
         let path = self.path();
         self.inner
             .read(|c| retention::purged_seq(c, table).map_err(|e| Error::from_sqlite(e, path)))
+    }
+
+    fn acknowledged(&self, peer: &str, table: &str) -> Result<u64> {
+        let path = self.path();
+        let epoch = RdbStore::epoch(self)?;
+        self.inner.read(|c| {
+            watermark::get(c, Ledger::Acknowledged, peer, table, 0, &epoch)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
     }
 
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()> {

@@ -244,3 +244,44 @@ fn an_age_of_zero_purges_a_delete_of_this_very_millisecond() {
     // The clock does not move: same millisecond.
     assert_eq!(a.purge_tombstones(Some(Duration::ZERO)).unwrap().purged, 1);
 }
+
+#[test]
+fn a_device_behind_a_purge_may_not_push_what_the_deletes_removed() {
+    // b was away while a deleted row 1 and forgot the delete; b edits row 1 and pushes (or a
+    // pulls from b): a, which no longer remembers the delete, would take the row back. The
+    // receiver refuses (17040011) until b is reset.
+    for a_pulls in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock_at(T0);
+        let a = item_device(dir.path(), "a", &clock);
+        let b = item_device(dir.path(), "b", &clock);
+        add_item(&a, "u1", "one", 1);
+        add_item(&a, "u2", "two", 2);
+        sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
+        clock.set(T0 + 10);
+        a.delete(&by_uuid("u1")).unwrap();
+        a.purge_tombstones(Some(Duration::ZERO)).unwrap();
+        clock.set(T0 + 20);
+        set_title(&b, "u1", "edited while away");
+        let (on_a, on_b) = if a_pulls {
+            sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap()
+        } else {
+            let (on_b, on_a) = sync_in_memory(&b, &a, SyncMode::Push, None).unwrap();
+            (on_a, on_b)
+        };
+        assert_eq!(
+            on_a.status,
+            SyncStatus::ResetRequired,
+            "a pulls {a_pulls}: {on_a:?}"
+        );
+        assert_eq!(
+            on_b.status,
+            SyncStatus::ResetRequired,
+            "a pulls {a_pulls}: {on_b:?}"
+        );
+        assert!(
+            items(&a).iter().all(|i| i.uuid != "u1"),
+            "the delete stands on a"
+        );
+    }
+}
