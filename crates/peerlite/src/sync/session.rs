@@ -395,6 +395,10 @@ impl Session {
                 },
             }
         }
+        if h.tables.is_empty() {
+            self.result.status = SyncStatus::NotDistributed;
+            self.result.message = Some(format!("no table is distributed on {them}"));
+        }
         let label = store.data_label();
         if SecurityLevel::from_u8(h.security_level).is_none() {
             return Ok(self.abort(
@@ -660,6 +664,15 @@ impl Session {
             if let Some(r) = security.or(w.tables.is_empty().then_some(first)) {
                 self.result.status = SyncStatus::from_code(r.code);
             }
+        }
+        if w.tables.is_empty() && w.refused.is_empty() {
+            // Nothing was offered: this store has no distributed table (a store rebuilt
+            // empty, say). That is no successful sync.
+            self.result.status = SyncStatus::NotDistributed;
+            self.result.message = Some(format!(
+                "no table is distributed on {}",
+                who(&self.store.device_id())
+            ));
         }
         if self.inc.is_some() && self.refuse_incoming.is_none() {
             let my_epoch = self.store.epoch()?;

@@ -302,3 +302,19 @@ fn a_lost_abort_is_repeated_to_a_peer_that_asks_again() {
     assert_eq!(pumped.initiator.status, 17040005);
     assert_eq!(pumped.responder.status, 17040005);
 }
+
+/// After a repair rebuilt a store empty, `sync --pull` answered ok with nothing received,
+/// while a store whose tables were merely distributed on one side only got 17040001. A store
+/// with no distributed table at all gets 17040001 on both sides too.
+#[test]
+fn a_store_with_no_distributed_table_is_not_an_ok_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let bare = open_store(dir.path(), "bare", &clock);
+    let b = note_device(dir.path(), "b", &clock);
+    for mode in [SyncMode::Pull, SyncMode::Push, SyncMode::PushPull] {
+        let (on_bare, on_b) = sync_in_memory(&bare, &b, mode, None).unwrap();
+        assert_eq!(on_bare.status.code(), 17040001, "{mode:?}: {on_bare:?}");
+        assert_eq!(on_b.status.code(), 17040001, "{mode:?}: {on_b:?}");
+    }
+}
