@@ -104,6 +104,7 @@ pub fn open_for_node(
             Ok(Opened::Rdb(RdbStore::open(config)?))
         }
         Location::Kv { dir, id: store_id } => {
+            refuse_relational(global, &dir.join(format!("{store_id}.db")))?;
             let manager = super::existing_kv_manager(dir, store_id)?
                 .device_id(id)
                 .reidentify(reidentify);
@@ -169,4 +170,43 @@ fn batch_rows(s: &str) -> Result<usize, String> {
         Ok(n) if (1..=100_000).contains(&n) => Ok(n),
         _ => Err(format!("{s:?} is not a number of rows from 1 to 100000")),
     }
+}
+
+/// `--kv DIR ID` naming a relational database: opening it as a key-value store would add the
+/// entry table to it before anything failed. Refused, changing nothing.
+fn refuse_relational(global: &Global, file: &std::path::Path) -> anyhow::Result<()> {
+    if !file.is_file() {
+        return Ok(());
+    }
+    let probe = RdbStore::open(store_config(global, file).read_only(true))?;
+    let tables = probe
+        .query_sql(
+            "SELECT group_concat(name, ' ') FROM sqlite_schema WHERE type = 'table' AND name = 'peerlite_kv'",
+            &[],
+        )?
+        .rows()?
+        .next()
+        .and_then(|r| r.first().cloned());
+    let holds_entries = matches!(tables, Some(peerlite::Value::Text(_)));
+    let user_tables = probe
+        .query_sql(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'peerlite\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            &[],
+        )?
+        .rows()?
+        .next()
+        .and_then(|r| r.first().cloned());
+    probe.close()?;
+    if !holds_entries && !matches!(user_tables, Some(peerlite::Value::Integer(0)) | None) {
+        return Err(peerlite::Error::InvalidArgument {
+            message: format!(
+                "{} is a relational database, not a key-value store: sync it as `peerlite sync --home H {}`",
+                file.display(),
+                file.display()
+            ),
+            kind: peerlite::StoreKind::KeyValue,
+        }
+        .into());
+    }
+    Ok(())
 }

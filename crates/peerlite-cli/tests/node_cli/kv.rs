@@ -143,3 +143,25 @@ fn push_pull_and_expect(
         assert_eq!(kv(dir, &["get", "theme"]), format!("{expected}\n"));
     }
 }
+
+/// `sync --kv DIR ID` on a relational database added the key-value entry table to it, then
+/// failed with a message about distributed table modes. It is refused first, changing nothing.
+#[test]
+fn a_relational_database_is_not_synced_as_a_key_value_store() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let dir = a.dir.join("kv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("settings.db");
+    sql(&db, &["CREATE TABLE note(id INTEGER PRIMARY KEY, t TEXT)"]);
+    let before = std::fs::read(&db).unwrap();
+    let (code, _, err) = run(peerlite()
+        .args(["sync", "--push", "--home"])
+        .arg(&a.home)
+        .arg("--kv")
+        .arg(&dir)
+        .arg("settings"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a key-value store"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file is untouched");
+}
