@@ -349,6 +349,12 @@ pub enum Error {
         /// The highest purged sequence number.
         purged: u64,
     },
+    /// Another client reset of this store is running.
+    #[error("another client reset of {path} is running")]
+    ResetRunning {
+        /// The database.
+        path: std::path::PathBuf,
+    },
     /// Client resets of this store failed several times in a row; no further one is begun.
     #[error("{attempts} client resets of {path} failed in a row; no further one is begun")]
     ResetFailing {
@@ -460,6 +466,7 @@ impl Error {
             Error::ResultTooLarge { .. } => 17040010,
             Error::ResetRequired { .. } => 17040011,
             Error::ResetFailing { .. } => 17040014,
+            Error::ResetRunning { .. } => 17040015,
             Error::Remote { code, .. } => *code,
             Error::Protected { .. } => 17050001,
             Error::OwnObjectsDamaged { .. } => 17050002,
@@ -564,6 +571,9 @@ impl Error {
             }
             Error::DeviceIdChanged { .. } => {
                 "open it with the device home it synced with, or re-identify it (`peerlite sync --reidentify`), which starts a new epoch"
+            }
+            Error::ResetRunning { .. } => {
+                "wait for the running `peerlite reset` (or `peerlite sync --on-reset`) of this store to end, then run it again if it is still needed"
             }
             Error::ResetFailing { .. } => {
                 "restore the store's pre-reset backup (`peerlite backups DB` lists it, `peerlite restore DB NAME`) or keep it as it is; the reset record `DB.reset` beside it can then be removed"

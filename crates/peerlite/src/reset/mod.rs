@@ -116,6 +116,8 @@ pub struct Reseed {
     seed: RdbStore,
     seed_dir: PathBuf,
     backup: PathBuf,
+    /// Held until the reset ends: no other reset of the store runs meanwhile.
+    _running: record::RunningReset,
 }
 
 impl RdbStore {
@@ -124,11 +126,12 @@ impl RdbStore {
     /// copy whose distributed tables are empty — for a pull from the peer.
     ///
     /// # Errors
-    /// 17040014 when resets of this store failed [`MAX_ATTEMPTS`] times in a row (restore the
+    /// 17040015 while another reset of this store runs; 17040014 when resets of this store failed [`MAX_ATTEMPTS`] times in a row (restore the
     /// `pre-reset` backup or clear the record with [`RdbStore::abandon_reset`]); backup and
     /// SQLite errors.
     pub fn begin_reset(&self, peer: &str) -> Result<Reseed> {
         let db = self.path().to_path_buf();
+        let running = record::RunningReset::take(&db)?;
         let attempt = record::begin(&db, peer)?;
         let stamp = naming::stamped("pre-reset-", naming::now_ms());
         let backup = self.backup_with(BackupRequest::named(stamp))?;
@@ -140,6 +143,7 @@ impl RdbStore {
             seed,
             seed_dir,
             backup: backup.path,
+            _running: running,
         })
     }
 

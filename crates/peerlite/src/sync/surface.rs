@@ -314,7 +314,10 @@ impl SyncStore for RdbStore {
             // included: its watermark passes them, so its next sync resumes past the purge
             // instead of being sent to a client reset. (A stream that resumed below a purge
             // was refused when the session began.)
-            if batch.rows.is_empty() {
+            // Only at the true end (nothing scanned): a batch whose rows were all left out
+            // (echoes, rows too large) is not the end, and jumping to the purge from there
+            // would skip every row between.
+            if batch.rows.is_empty() && batch.last == r.since {
                 let purged = retention::purged_seq(conn, r.table).map_err(sql_err)?;
                 batch.last = batch.last.max(purged);
             }

@@ -279,3 +279,17 @@ fn an_insert_another_peer_acknowledged_and_deleted_is_not_brought_back() {
     reseed.finish(ResetMode::RecoverUnsynced).unwrap();
     assert!(item_at(&w, "u1").is_none());
 }
+
+#[test]
+fn a_second_reset_while_one_runs_is_refused() {
+    // Two resets of one store at once shared one seed, and one installed a half-pulled copy.
+    let (_dir, _clock, a, b) = apart();
+    let first = a.begin_reset("b").unwrap();
+    let err = a.begin_reset("b").unwrap_err();
+    assert_eq!(err.code(), 17040015);
+    sync_in_memory(first.seed(), &b, SyncMode::Pull, None).unwrap();
+    first.finish(ResetMode::RecoverUnsynced).unwrap();
+    // Once it ended, the next one may run.
+    let again = a.begin_reset("b").unwrap();
+    drop(again);
+}
