@@ -138,6 +138,8 @@ impl Home {
         let device_path = dir.join(DEVICE_FILE);
         fsutil::refuse_shared_write(&dir, "the home directory")?;
         fsutil::refuse_shared_write(&key_path, "the device key")?;
+        // It holds the device's own level, which decides what data the device may hold.
+        fsutil::refuse_shared_write(&device_path, "the device record")?;
         let key_pem = fsutil::read_optional(&key_path)?;
         let device_json = fsutil::read_optional(&device_path)?;
         let (key_pem, device_json) = match (key_pem, device_json) {

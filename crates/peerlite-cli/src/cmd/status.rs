@@ -73,12 +73,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
-fn open(global: &Global, target: Target) -> anyhow::Result<Opened> {
+/// Opens the store; `status` only reads a database (no file is made, nothing is stamped),
+/// `purge` writes.
+fn open(global: &Global, target: Target, read_only: bool) -> anyhow::Result<Opened> {
     let (location, rest) = target.kv.locate(target.db)?;
     if !rest.is_empty() {
         return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
     }
     let home = target.home.open()?;
+    if let (true, super::target::Location::Db(path)) = (read_only, &location) {
+        return Ok(Opened::Rdb(super::open_existing_read_only(global, path)?));
+    }
     open_for_node(global, &location, &home, false)
 }
 
@@ -100,7 +105,7 @@ fn when(ms: u64) -> String {
 
 /// Runs `peerlite status`.
 pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
-    let opened = open(global, args.target)?;
+    let opened = open(global, args.target, true)?;
     let overview = rdb(&opened)?.sync_overview()?;
     if global.json {
         print_json(&serde_json::to_value(&overview)?);
@@ -179,7 +184,7 @@ fn human(ms: u64) -> String {
 
 /// Runs `peerlite purge`.
 pub fn purge(global: &Global, args: PurgeArgs) -> anyhow::Result<()> {
-    let opened = open(global, args.target)?;
+    let opened = open(global, args.target, false)?;
     let report = rdb(&opened)?.purge_tombstones(args.older_than)?;
     if global.json {
         print_json(&serde_json::json!({

@@ -79,6 +79,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if !rest.is_empty() {
         return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
     }
+    if args.on_reset.is_some() && args.push {
+        return Err(UsageError(
+            "--on-reset resets this device when a pull finds it behind a purge: use it with --pull"
+                .into(),
+        )
+        .into());
+    }
     if !args.eqs.is_empty() && args.tables.is_empty() {
         return Err(
             UsageError("--eq limits the rows of tables named with --table T".into()).into(),

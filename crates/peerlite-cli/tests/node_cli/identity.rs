@@ -145,7 +145,13 @@ fn a_home_or_trust_store_others_can_write_is_refused() {
             }))
     };
     let trust = a.home.join("trust.json");
-    for (path, bad, good) in [(&a.home, 0o777, 0o700), (&trust, 0o666, 0o600)] {
+    // device.json holds the device's own level: a user who can write it raises the device.
+    let record = a.home.join("device.json");
+    for (path, bad, good) in [
+        (&a.home, 0o777, 0o700),
+        (&trust, 0o666, 0o600),
+        (&record, 0o606, 0o600),
+    ] {
         chmod(path, bad);
         for args in [
             &["trust", "list"][..],

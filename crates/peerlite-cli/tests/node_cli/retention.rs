@@ -200,6 +200,9 @@ fn reset_manual_lists_the_unsynced_changes_and_installs_the_peers_state() {
         b.rows("SELECT uuid FROM item ORDER BY uuid"),
         vec![json!(["u1"])]
     );
+    // --on-reset with --push is a usage error (it would be ignored).
+    let (code, _, _) = b.sync(&["--push", "--on-reset", "recover"]);
+    assert_eq!(code, 1);
     // A bad mode is a usage error.
     let (code, _, _) = run(peerlite()
         .args(["reset", "--home"])
@@ -208,4 +211,30 @@ fn reset_manual_lists_the_unsynced_changes_and_installs_the_peers_state() {
         .args(["--device", &a.id, "--mode", "maybe"]));
     assert_eq!(code, 1);
     assert!(served.stop().success());
+}
+
+/// `peerlite status` wrote to the store it shows: it turned a 0-byte file into a store and
+/// stamped a device id and epoch on one it only read. It only reads now.
+#[test]
+fn status_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    stdout_of(peerlite().arg("checkpoint").arg(&a.db));
+    let before = std::fs::read(&a.db).unwrap();
+    stdout_of(
+        peerlite()
+            .args(["status", "--home"])
+            .arg(&a.home)
+            .arg(&a.db),
+    );
+    stdout_of(peerlite().arg("checkpoint").arg(&a.db));
+    assert_eq!(std::fs::read(&a.db).unwrap(), before);
+    let empty = a.dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, _, _) = run(peerlite()
+        .args(["status", "--home"])
+        .arg(&a.home)
+        .arg(&empty));
+    assert_ne!(code, 0);
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "still 0 bytes");
 }

@@ -181,7 +181,7 @@ impl Reseed {
     /// # Errors
     /// SQLite errors reading the backup.
     pub fn unsynced_changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
-        seed::Replay::open(&self.backup, &self.store)?.changes()
+        seed::Replay::open(&self.store)?.changes()
     }
 
     /// Applies `mode` to the unsynced local changes and puts the seed in place of the
@@ -190,7 +190,7 @@ impl Reseed {
     /// # Errors
     /// The recovery's error in `RecoverUnsynced` mode (nothing is changed); restore errors.
     pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
-        let replay = seed::Replay::open(&self.backup, &self.store)?;
+        let replay = seed::Replay::open(&self.store)?;
         let (outcome, effective) = match mode {
             ResetMode::DiscardUnsynced | ResetMode::Manual => {
                 (seed::Outcome::discarded(replay.pending()?), mode)

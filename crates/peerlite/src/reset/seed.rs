@@ -102,23 +102,21 @@ impl Outcome {
     }
 }
 
-/// The unsynced local changes of the database as it was before the reset: per distributed
-/// table, every change after what the peer acknowledged, read from the pre-reset backup.
+/// The unsynced local changes of the database: per distributed table, every change after
+/// what any peer acknowledged, read from the store as the reset finishes.
 pub(super) struct Replay {
-    backup: RdbStore,
+    source: RdbStore,
     tables: Vec<(String, u64)>,
 }
 
 impl Replay {
-    pub(super) fn open(backup: &Path, store: &RdbStore) -> Result<Replay> {
-        let mut config = store.config().clone();
-        config.path = backup.to_path_buf();
-        config.read_only = true;
-        config.allow_rebuild = false;
-        config.version = None;
-        let backup = RdbStore::open(config)?;
-        let path = backup.path().to_path_buf();
-        let tables = backup.inner.read(|conn| {
+    /// The changes of the live store itself, read as the reset finishes: commits another
+    /// process made while the seed was pulled are replayed too (the pre-reset backup would
+    /// miss them, and the swap would drop them).
+    pub(super) fn open(store: &RdbStore) -> Result<Replay> {
+        let source = store.clone();
+        let path = source.path().to_path_buf();
+        let tables = source.inner.read(|conn| {
             let sql_err = |e| Error::from_sqlite(e, &path);
             let epoch = crate::store::meta::get(conn, "epoch")
                 .map_err(sql_err)?
@@ -142,7 +140,7 @@ impl Replay {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        Ok(Replay { backup, tables })
+        Ok(Replay { source, tables })
     }
 
     /// How many unsynced changes there are.
@@ -154,12 +152,12 @@ impl Replay {
     /// peer acknowledged whose insert or delete, or a column written since, was this
     /// device's (rows relayed from others are not this device's to recover).
     pub(super) fn changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
-        let me = self.backup.device_id().to_owned();
+        let me = self.source.device_id().to_owned();
         let mut out = Vec::new();
         for (table, since) in &self.tables {
             let since = i64::try_from(*since).unwrap_or(i64::MAX);
             out.extend(
-                self.backup
+                self.source
                     .changes(Some(table), since)?
                     .into_iter()
                     .filter(|c| c.origin == me || c.columns.iter().any(|(_, _, d)| *d == me)),
@@ -171,7 +169,7 @@ impl Replay {
     /// Replays the unsynced changes on `seed`, batch by batch, as the merge applies any
     /// peer's rows: with their own timestamps and writers.
     pub(super) fn onto(&self, seed: &RdbStore) -> Result<Outcome> {
-        let surface = self.backup.sync_surface();
+        let surface = self.source.sync_surface();
         let mut outcome = Outcome::default();
         for (table, since) in &self.tables {
             let mut at = *since;
