@@ -190,6 +190,13 @@ impl Reseed {
     /// # Errors
     /// The recovery's error in `RecoverUnsynced` mode (nothing is changed); restore errors.
     pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
+        // Everything the seed holds now came from the peer: after the swap the peer counts
+        // as holding it (else a later reset against another peer would take the rows back as
+        // this device's unsynced changes).
+        let pulled_through = {
+            use crate::sync::SyncStore;
+            self.seed.max_seq()?
+        };
         let replay = seed::Replay::open(&self.store)?;
         let (outcome, effective) = match mode {
             ResetMode::DiscardUnsynced | ResetMode::Manual => {
@@ -219,6 +226,13 @@ impl Reseed {
         drop(replay);
         let db = self.store.path().to_path_buf();
         seed::install(&self.store, &self.seed, &self.seed_dir)?;
+        {
+            use crate::sync::SyncStore;
+            for table in self.store.tables()? {
+                self.store
+                    .note_acknowledged(&self.peer, &table.name, 0, pulled_through)?;
+            }
+        }
         record::clear(&db)?;
         seed::remove_dir(&self.seed_dir)?;
         tracing::info!(?db, peer = %self.peer, recovered = outcome.recovered, discarded = outcome.discarded, "client reset finished");

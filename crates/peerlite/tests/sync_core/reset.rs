@@ -293,3 +293,34 @@ fn a_second_reset_while_one_runs_is_refused() {
     let again = a.begin_reset("b").unwrap();
     drop(again);
 }
+
+#[test]
+fn a_second_reset_against_another_peer_does_not_take_back_what_the_first_pulled() {
+    // a inserted u1, everyone had it; a was reset against b (its rows came back from b and
+    // looked unacknowledged under a's new epoch). c then deleted u1 and forgot the delete; a
+    // reset against c replayed u1 as its own unsynced insert and brought it back.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    let c = item_device(dir.path(), "c", &clock);
+    add_item(&a, "u1", "a's", 1);
+    for peer in [&b, &c] {
+        sync_in_memory(&a, peer, SyncMode::PushPull, None).unwrap();
+    }
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(item_at(&a, "u1").is_some());
+    clock.set(T0 + 10);
+    c.delete(&by_uuid("u1")).unwrap();
+    c.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+    let reseed = a.begin_reset("c").unwrap();
+    assert!(
+        reseed.unsynced_changes().unwrap().is_empty(),
+        "nothing of a's is unsynced"
+    );
+    sync_in_memory(reseed.seed(), &c, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(item_at(&a, "u1").is_none(), "c's delete stands");
+}
