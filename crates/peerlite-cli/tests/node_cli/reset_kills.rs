@@ -157,5 +157,21 @@ fn a_killed_reset_leaves_the_old_state_or_the_new_and_the_next_one_completes() {
         landed >= TRIALS / 3,
         "only {landed} of {TRIALS} kills landed mid-reset"
     );
+    // Killed resets are no failed ones: four kills in a row do not lock resets out
+    // (17040014 counts only resets that failed).
+    let b = device_behind(root.path(), TRIALS + 1, &a, &served);
+    for _ in 0..4 {
+        let mut child = reset_process(&b, &a)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(window / 4);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let last = run(peerlite().args(reset_args(&b, &a)));
+    assert_eq!(last.0, 0, "{}\n{}", last.1, last.2);
     assert!(served.stop().success());
 }

@@ -118,6 +118,16 @@ pub struct Reseed {
     backup: PathBuf,
     /// Held until the reset ends: no other reset of the store runs meanwhile.
     _running: record::RunningReset,
+    /// Set when the reset finished: a Reseed dropped without it counts as a failed attempt.
+    finished: bool,
+}
+
+impl Drop for Reseed {
+    fn drop(&mut self) {
+        if !self.finished {
+            record::failed(self.store.path());
+        }
+    }
 }
 
 impl RdbStore {
@@ -144,6 +154,7 @@ impl RdbStore {
             seed_dir,
             backup: backup.path,
             _running: running,
+            finished: false,
         })
     }
 
@@ -189,7 +200,7 @@ impl Reseed {
     ///
     /// # Errors
     /// The recovery's error in `RecoverUnsynced` mode (nothing is changed); restore errors.
-    pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
+    pub fn finish(mut self, mode: ResetMode) -> Result<ResetReport> {
         // Everything the seed holds now came from the peer: after the swap the peer counts
         // as holding it (else a later reset against another peer would take the rows back as
         // this device's unsynced changes).
@@ -236,9 +247,10 @@ impl Reseed {
         record::clear(&db)?;
         seed::remove_dir(&self.seed_dir)?;
         tracing::info!(?db, peer = %self.peer, recovered = outcome.recovered, discarded = outcome.discarded, "client reset finished");
+        self.finished = true;
         Ok(ResetReport {
-            peer: self.peer,
-            backup: self.backup,
+            peer: std::mem::take(&mut self.peer),
+            backup: std::mem::take(&mut self.backup),
             recovered: outcome.recovered,
             discarded: outcome.discarded,
             conflicts: outcome.conflicts,

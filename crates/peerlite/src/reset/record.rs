@@ -16,7 +16,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub(crate) struct Record {
     /// The peer the store is re-seeded from.
     pub peer: String,
-    /// Resets begun in a row without one finishing.
+    /// Resets that failed in a row (a killed one does not count).
     pub attempts: u32,
     /// The verified backup taken before this attempt.
     pub backup: Option<PathBuf>,
@@ -45,19 +45,30 @@ fn write(db: &Path, record: &Record) -> Result<()> {
     crate::backup::write_file_atomically(&file, &json)
 }
 
-/// Records a new attempt against `peer`; refused past [`MAX_ATTEMPTS`] in a row.
+/// Records a new attempt against `peer`; refused once [`MAX_ATTEMPTS`] attempts failed in a
+/// row. A killed attempt is no failure (it did not get to fail): the next one resumes.
 pub(super) fn begin(db: &Path, peer: &str) -> Result<Record> {
-    let attempts = read(db).map_or(1, |r| r.attempts.saturating_add(1));
-    if attempts > MAX_ATTEMPTS {
-        return Err(super::too_many(db, attempts - 1));
+    let failed = read(db).map_or(0, |r| r.attempts);
+    if failed >= MAX_ATTEMPTS {
+        return Err(super::too_many(db, failed));
     }
     let record = Record {
         peer: peer.to_owned(),
-        attempts,
+        attempts: failed,
         backup: None,
     };
     write(db, &record)?;
     Ok(record)
+}
+
+/// An attempt failed (it ended without finishing).
+pub(super) fn failed(db: &Path) {
+    if let Some(mut record) = read(db) {
+        record.attempts = record.attempts.saturating_add(1);
+        if let Err(e) = write(db, &record) {
+            tracing::warn!(?db, %e, "could not count a failed client reset");
+        }
+    }
 }
 
 /// Names the attempt's backup in the record.
