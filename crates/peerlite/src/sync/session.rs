@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::compact::CompactBatch;
 use super::message::{
     Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_ZSTD, FEATURES, Finish, Hello,
-    MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, Watermark, Welcome,
+    MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, TableSummary, Watermark, Welcome,
 };
 use super::peer::Peer;
 use super::status::SyncStatus;
@@ -135,6 +135,39 @@ fn label_refusal(data: u8, store: SecurityLevel, whose: &str) -> Option<String> 
     (data > store.as_u8()).then(|| {
         format!("the data is S{data}; {whose} copy of the store is labelled {store}, below it")
     })
+}
+
+/// Why two summaries of one table do not sync: the columns each side syncs alone (or in
+/// another order), else the schema versions.
+fn columns_differ(mine: &TableSummary, theirs: &TableSummary, me: &str, them: &str) -> String {
+    let only = |a: &TableSummary, b: &TableSummary| -> Vec<String> {
+        a.columns
+            .iter()
+            .filter(|c| !b.columns.contains(c))
+            .map(|c| format!("{}.{c}", a.name))
+            .collect()
+    };
+    let (here, there) = (only(mine, theirs), only(theirs, mine));
+    let mut parts = Vec::new();
+    if !here.is_empty() {
+        parts.push(format!("{} synced only on {me}", here.join(", ")));
+    }
+    if !there.is_empty() {
+        parts.push(format!("{} synced only on {them}", there.join(", ")));
+    }
+    if parts.is_empty() && mine.columns != theirs.columns {
+        parts.push(format!(
+            "the synced columns of {} are in another order on {me} and {them}",
+            mine.name
+        ));
+    }
+    if mine.schema_version != theirs.schema_version {
+        parts.push(format!(
+            "schema version {} on {me}, {} on {them}",
+            mine.schema_version, theirs.schema_version
+        ));
+    }
+    parts.join("; ")
 }
 
 /// A device as reasons name it: the first group of its id (reasons travel to the peer, so
@@ -378,10 +411,7 @@ impl Session {
                     refused.push(Refusal {
                         table: m.name.clone(),
                         code: SyncStatus::Incompatible.code(),
-                        reason: format!(
-                            "synced columns or schema version differ (v{} on {me}, v{} on {them})",
-                            m.schema_version, theirs.schema_version
-                        ),
+                        reason: columns_differ(m, theirs, &me, &them),
                     })
                 }
                 Some(m) => match super::types::differ(&m.name, &my_types, &their_types, &me, &them)

@@ -318,3 +318,30 @@ fn a_store_with_no_distributed_table_is_not_an_ok_sync() {
         assert_eq!(on_b.status.code(), 17040001, "{mode:?}: {on_b:?}");
     }
 }
+
+/// A table synced with an extra column on one device was refused as "synced columns or
+/// schema version differ (v0 on X, v0 on Y)": the versions printed equal and the column was
+/// not named. The reason names the column and the device that syncs it.
+#[test]
+fn another_set_of_synced_columns_is_named_in_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = note_device(dir.path(), "a", &clock);
+    let b = open_store(dir.path(), "b", &clock);
+    b.execute(
+        "CREATE TABLE note(id INTEGER PRIMARY KEY, text TEXT, n INTEGER, extra TEXT)",
+        &[],
+    )
+    .unwrap();
+    b.set_distributed_tables(
+        &["note"],
+        DistributedType::Device,
+        &DistributedConfig::default(),
+    )
+    .unwrap();
+    let (on_a, _) = sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    assert_eq!(on_a.status.code(), 17040005, "{on_a:?}");
+    let message = on_a.message.unwrap_or_default();
+    assert!(message.contains("note.extra synced only on b"), "{message}");
+    assert!(!message.contains("schema version"), "{message}");
+}
