@@ -59,14 +59,7 @@ impl Node {
         predicates: Option<&RdbPredicates>,
         timeout: Duration,
     ) -> Result<Vec<(DeviceId, DeviceResult)>> {
-        if self.inner.served(store).is_none() {
-            return Err(Error::NotServed {
-                store: store.to_owned(),
-            });
-        }
-        if self.inner.stopping() {
-            return Err(Error::ShuttingDown);
-        }
+        self.ready_to_sync(store)?;
         let targets: Vec<DeviceId> = match predicates.map(RdbPredicates::devices) {
             Some(DeviceFilter::Devices(named)) => named
                 .iter()
@@ -85,6 +78,19 @@ impl Node {
             .await
     }
 
+    /// A sync of `store` may begin: it is served and the node is not stopping.
+    fn ready_to_sync(&self, store: &str) -> Result<()> {
+        if self.inner.served(store).is_none() {
+            return Err(Error::NotServed {
+                store: store.to_owned(),
+            });
+        }
+        if self.inner.stopping() {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(())
+    }
+
     /// [`Node::sync`] with `targets` (whatever the predicates' `in_devices` say; a device
     /// they leave out fails with 14800001): one result per target, in their order; a
     /// target named twice is synced once and reported once (one line per device).
@@ -99,14 +105,7 @@ impl Node {
         predicates: Option<&RdbPredicates>,
         timeout: Duration,
     ) -> Result<Vec<(DeviceId, DeviceResult)>> {
-        if self.inner.served(store).is_none() {
-            return Err(Error::NotServed {
-                store: store.to_owned(),
-            });
-        }
-        if self.inner.stopping() {
-            return Err(Error::ShuttingDown);
-        }
+        self.ready_to_sync(store)?;
         let mut distinct: Vec<DeviceId> = Vec::with_capacity(targets.len());
         for device in targets {
             if !distinct.contains(device) {

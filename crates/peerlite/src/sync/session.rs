@@ -549,56 +549,59 @@ impl Session {
         Ok(out)
     }
 
+    /// A batch in one of its encodings (zstd-packed, compact rows; a packed message may hold a
+    /// compact batch), decoded for handling; other messages as they are. `None`: ignore it —
+    /// it overtook the Welcome that says how batches travel, and the peer sends it again.
+    /// `Err`: a protocol fault (an encoding not agreed, or one that does not decode).
+    fn decoded<'a>(
+        &self,
+        msg: &'a SyncMessage,
+    ) -> std::result::Result<Option<std::borrow::Cow<'a, SyncMessage>>, String> {
+        use std::borrow::Cow;
+        let mut msg = Cow::Borrowed(msg);
+        if let SyncMessage::V1(MessageV1::Packed(_)) = msg.as_ref() {
+            if !self.may_decode(self.packed, "a packed batch without the zstd feature")? {
+                return Ok(None);
+            }
+            msg = Cow::Owned(msg.into_owned().unpack().map_err(|e| e.to_string())?);
+        }
+        if let SyncMessage::V1(MessageV1::Compact(c)) = msg.as_ref() {
+            if !self.may_decode(
+                self.compact,
+                "a compact batch without the compact-rows feature",
+            )? {
+                return Ok(None);
+            }
+            let batch = c.clone().into_batch().map_err(|e| e.to_string())?;
+            msg = Cow::Owned(v1(MessageV1::Batch(batch)));
+        }
+        Ok(Some(msg))
+    }
+
+    /// Whether an encoded batch is decoded now: not before the Welcome (ignored), and only in
+    /// an encoding both sides agreed to (else the fault `refusal`).
+    fn may_decode(&self, agreed: bool, refusal: &str) -> std::result::Result<bool, String> {
+        if self.phase == Phase::AwaitWelcome {
+            return Ok(false);
+        }
+        if !agreed {
+            return Err(refusal.to_owned());
+        }
+        Ok(true)
+    }
+
     /// Handles one message from the peer; returns what to send back. A message of another
     /// session is ignored; a fault ends the session with an `Abort`.
     pub fn handle(&mut self, msg: &SyncMessage) -> Vec<SyncMessage> {
         if msg.session() != self.id {
             return Vec::new();
         }
-        let unpacked;
-        let expanded;
-        let msg = match msg {
-            // Overtook the Welcome that says whether batches are packed: the peer sends it
-            // again, like a plain batch that came too early.
-            SyncMessage::V1(MessageV1::Packed(_)) if self.phase == Phase::AwaitWelcome => {
-                return Vec::new();
-            }
-            SyncMessage::V1(MessageV1::Packed(_)) if !self.packed => {
-                return self.fault(
-                    SyncStatus::Protocol,
-                    "a packed batch without the zstd feature",
-                );
-            }
-            SyncMessage::V1(MessageV1::Packed(_)) => match msg.clone().unpack() {
-                Ok(m) => {
-                    unpacked = m;
-                    &unpacked
-                }
-                Err(e) => return self.fault(SyncStatus::Protocol, &e.to_string()),
-            },
-            other => other,
+        let msg = match self.decoded(msg) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Vec::new(),
+            Err(reason) => return self.fault(SyncStatus::Protocol, &reason),
         };
-        let msg = match msg {
-            // Overtook the Welcome, as above.
-            SyncMessage::V1(MessageV1::Compact(_)) if self.phase == Phase::AwaitWelcome => {
-                return Vec::new();
-            }
-            SyncMessage::V1(MessageV1::Compact(_)) if !self.compact => {
-                return self.fault(
-                    SyncStatus::Protocol,
-                    "a compact batch without the compact-rows feature",
-                );
-            }
-            SyncMessage::V1(MessageV1::Compact(c)) => match c.clone().into_batch() {
-                Ok(b) => {
-                    expanded = v1(MessageV1::Batch(b));
-                    &expanded
-                }
-                Err(e) => return self.fault(SyncStatus::Protocol, &e.to_string()),
-            },
-            other => other,
-        };
-        let SyncMessage::V1(m) = msg;
+        let SyncMessage::V1(m) = msg.as_ref();
         if matches!(self.phase, Phase::Done | Phase::Failed) {
             // The peer repeats itself when it did not hear this side's last word: say it again.
             return match (self.phase, m) {
