@@ -312,6 +312,14 @@ pub fn run_with_progress(
             max: config.max_rounds,
         });
     }
+    if let Some(keep) = std::env::var_os("PEERLITE_SIM_KEEP").filter(|_| !converged) {
+        // For a post-mortem with the `sqlite3` shell: the devices' databases move there.
+        let kept = dir.keep();
+        match std::fs::rename(&kept, &keep) {
+            Ok(()) => eprintln!("simulation kept in {}", keep.to_string_lossy()),
+            Err(e) => eprintln!("simulation kept in {} ({e})", kept.display()),
+        }
+    }
     report(
         config,
         &mut devices,

@@ -73,10 +73,16 @@ impl Capture {
     }
 }
 
-/// The largest sequence number the database's clock tables hold.
+/// The largest sequence number the database has issued: what its clock tables hold, and the
+/// numbers of purged tombstones (committed too, and passed by peers' watermarks: numbering
+/// from below them again would hide the new changes from those peers).
 pub(crate) fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
     let mut max = 0i64;
     for t in registry::load_all(conn)? {
+        if t.base.is_none() {
+            let purged = super::retention::purged_seq(conn, &t.name)?;
+            max = max.max(i64::try_from(purged).unwrap_or(i64::MAX));
+        }
         // A clock dropped by another tool is damage `check --full` reports (and `distribute`
         // recreates); the open does not fail on it.
         if !crate::store::schema::table_exists(conn, &t.clock())? {

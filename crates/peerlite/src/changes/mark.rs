@@ -313,6 +313,10 @@ pub(crate) fn after_replace(
         .max(stored_mark(conn).map_err(sql_err)?)
         .max(clock_floor(conn, sync.hlc.now_ms()).map_err(sql_err)?);
     sync.hlc.restore(high);
+    // The restored file may hold higher sequence numbers than the running counter reached
+    // (a reset's seed numbered every row it pulled): continuing from the counter would give
+    // new changes numbers peers have already passed.
+    sync.resume(super::layer::max_seq(conn).map_err(sql_err)?, high);
     meta::set(conn, "epoch", epoch).map_err(sql_err)?;
     meta::set(conn, "hlc", &high.to_string()).map_err(sql_err)?;
     if registry::exists(conn).map_err(sql_err)? {

@@ -228,15 +228,9 @@ impl SyncStore for RdbStore {
         self.inner.read(|conn| {
             let sql_err = |e| Error::from_sqlite(e, path);
             // A purged tombstone's number was committed too, though no clock row holds it.
-            let mut max = crate::changes::layer::max_seq(conn)
+            Ok(crate::changes::layer::max_seq(conn)
                 .map_err(sql_err)?
-                .max(0) as u64;
-            for t in registry::load_all(conn).map_err(sql_err)? {
-                if t.base.is_none() {
-                    max = max.max(retention::purged_seq(conn, &t.name).map_err(sql_err)?);
-                }
-            }
-            Ok(max)
+                .max(0) as u64)
         })
     }
 

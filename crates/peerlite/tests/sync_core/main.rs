@@ -21,6 +21,7 @@ mod regress_column_types;
 mod regress_filter_leavers;
 mod regress_recreated_echo;
 mod regress_rolled_back;
+mod regress_seq_resume;
 mod regress_seq_two_processes;
 mod regress_stale_conflicts;
 mod regress_stale_states;
