@@ -106,7 +106,17 @@ impl Outcome {
 /// what any peer acknowledged, read from the store as the reset finishes.
 pub(super) struct Replay {
     source: RdbStore,
-    tables: Vec<(String, u64)>,
+    tables: Vec<Unsynced>,
+}
+
+/// Where a table's unsynced changes begin.
+struct Unsynced {
+    table: String,
+    /// The highest change number any peer acknowledged.
+    acked: u64,
+    /// The newest own insert or delete any peer acknowledged (see
+    /// [`watermark::acked_stamp`]).
+    acked_stamp: u64,
 }
 
 impl Replay {
@@ -136,7 +146,13 @@ impl Replay {
                                 .map_err(sql_err)?,
                         );
                     }
-                    Ok((m.name, acked))
+                    let acked_stamp =
+                        watermark::acked_stamp(conn, &m.name, &epoch).map_err(sql_err)?;
+                    Ok(Unsynced {
+                        table: m.name,
+                        acked,
+                        acked_stamp,
+                    })
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -154,11 +170,11 @@ impl Replay {
     pub(super) fn changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
         let me = self.source.device_id().to_owned();
         let mut out = Vec::new();
-        for (table, since) in &self.tables {
-            let since = i64::try_from(*since).unwrap_or(i64::MAX);
+        for t in &self.tables {
+            let since = i64::try_from(t.acked).unwrap_or(i64::MAX);
             out.extend(
                 self.source
-                    .changes(Some(table), since)?
+                    .changes(Some(&t.table), since)?
                     .into_iter()
                     .filter(|c| c.origin == me || c.columns.iter().any(|(_, _, d)| *d == me)),
             );
@@ -171,8 +187,8 @@ impl Replay {
     pub(super) fn onto(&self, seed: &RdbStore) -> Result<Outcome> {
         let surface = self.source.sync_surface();
         let mut outcome = Outcome::default();
-        for (table, since) in &self.tables {
-            let mut at = *since;
+        for t in &self.tables {
+            let (table, mut at) = (&t.table, t.acked);
             // Bounded: every batch moves `at` forward, or ends the table.
             loop {
                 let batch = surface.next_batch(BatchRequest {
@@ -186,7 +202,7 @@ impl Replay {
                 if batch.rows.is_empty() && batch.last <= at {
                     break;
                 }
-                let batch = own_changes(seed, batch)?;
+                let batch = own_changes(seed, batch, t.acked_stamp)?;
                 let applied = seed.apply_replayed(&batch)?;
                 outcome.recovered += applied.changed;
                 outcome.conflicts += applied.conflicts;
@@ -200,12 +216,17 @@ impl Replay {
     }
 }
 
-/// The rows of `batch` that are this device's to recover: its own inserts and deletes, and
-/// its column edits of rows the peer still has. A row another device inserted that the peer
-/// no longer has was deleted there — a delete beats an edit — and replaying the edit would
+/// The rows of `batch` that are this device's to recover: its own unacknowledged inserts and
+/// deletes, and its column edits of rows the peer still has. A row the peer no longer has,
+/// inserted by another device or by this one in a change a peer acknowledged (at or before
+/// `acked_stamp`), was deleted there — a delete beats an edit — and replaying the edit would
 /// bring it back (its tombstone may be purged); rows relayed from others are the peer's to
 /// tell.
-fn own_changes(seed: &RdbStore, mut batch: crate::sync::Batch) -> Result<crate::sync::Batch> {
+fn own_changes(
+    seed: &RdbStore,
+    mut batch: crate::sync::Batch,
+    acked_stamp: u64,
+) -> Result<crate::sync::Batch> {
     let me = seed.device_id();
     let Some(mine) = batch.devices.iter().position(|d| d == me) else {
         batch.rows.clear();
@@ -219,9 +240,12 @@ fn own_changes(seed: &RdbStore, mut batch: crate::sync::Batch) -> Result<crate::
     let mut kept = Vec::with_capacity(batch.rows.len());
     for row in std::mem::take(&mut batch.rows) {
         let edited = row.regs.iter().any(|r| r.origin == mine);
-        if row.origin == mine {
+        let unacked_insert = row.origin == mine && (row.tomb || row.hlc > acked_stamp);
+        if unacked_insert {
             kept.push(row);
-        } else if edited && let Some(m) = &meta {
+        } else if (edited || row.origin == mine)
+            && let Some(m) = &meta
+        {
             let sql = format!(
                 "SELECT count(*) FROM {} WHERE {} = ?",
                 quote_ident(&m.name),

@@ -363,16 +363,20 @@ impl SyncStore for RdbStore {
             return Ok(());
         }
         self.transaction(|tx| {
-            watermark::set(
-                tx.conn()?,
-                Ledger::Acknowledged,
-                peer,
-                table,
-                filter,
-                &epoch,
-                seq,
-            )
-            .map_err(|e| Error::from_sqlite(e, path))
+            let conn = tx.conn()?;
+            let sql_err = |e| Error::from_sqlite(e, path);
+            watermark::set(conn, Ledger::Acknowledged, peer, table, filter, &epoch, seq)
+                .map_err(sql_err)?;
+            // A filtered stream acknowledges only the rows its filter selects.
+            let logical = registry::load_all(conn)
+                .map_err(sql_err)?
+                .into_iter()
+                .find(|m| m.name == table && m.base.is_none());
+            if let Some(m) = logical.filter(|_| filter == 0) {
+                watermark::note_acked_stamp(conn, &m.clock(), table, &epoch, known, seq)
+                    .map_err(sql_err)?;
+            }
+            Ok(())
         })
     }
 

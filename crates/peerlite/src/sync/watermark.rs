@@ -142,3 +142,47 @@ pub(crate) fn set(
     ])?;
     Ok(())
 }
+
+/// The meta key of [`acked_stamp`].
+fn stamp_key(table: &str) -> String {
+    format!("acked_hlc:{table}")
+}
+
+/// The newest timestamp of this device's own inserts and deletes (existence events) of
+/// `table` that a peer has acknowledged, in `epoch` (0 when none). A client reset uses it: a
+/// row this device inserted at or before it has left the device, and a peer's state without
+/// it means it was deleted there (its tombstone maybe purged since), not that it is unsynced.
+pub(crate) fn acked_stamp(conn: &Connection, table: &str, epoch: &str) -> rusqlite::Result<u64> {
+    let found = crate::store::meta::get(conn, &stamp_key(table))?;
+    Ok(found
+        .as_deref()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(e, _)| *e == epoch)
+        .and_then(|(_, hlc)| hlc.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Raises [`acked_stamp`] with the own existence events a peer has just acknowledged, those
+/// numbered `(from, to]` in `clock` (read through the sequence index: a few rows per ack).
+pub(crate) fn note_acked_stamp(
+    conn: &Connection,
+    clock: &str,
+    table: &str,
+    epoch: &str,
+    from: u64,
+    to: u64,
+) -> rusqlite::Result<()> {
+    let newest: Option<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT max(hlc) FROM {clock} WHERE seq > ?1 AND seq <= ?2 AND origin = ?3"
+        ))?
+        .query_row(
+            rusqlite::params![from as i64, to as i64, crate::changes::state::LOCAL],
+            |r| r.get(0),
+        )?;
+    let newest = newest.unwrap_or(0).max(0) as u64;
+    if newest > acked_stamp(conn, table, epoch)? {
+        crate::store::meta::set(conn, &stamp_key(table), &format!("{epoch} {newest}"))?;
+    }
+    Ok(())
+}

@@ -324,3 +324,37 @@ fn a_second_reset_against_another_peer_does_not_take_back_what_the_first_pulled(
     reseed.finish(ResetMode::RecoverUnsynced).unwrap();
     assert!(item_at(&a, "u1").is_none(), "c's delete stands");
 }
+
+/// Adversary round 2, finding 3: a's u3 reached b (acknowledged); a edited it offline; b
+/// deleted it later and purged the tombstone. The replay took the edit for an unsynced row of
+/// a's and inserted it again: an acknowledged insert has left the device, so a row the peer
+/// no longer has only gets a's edit when it still exists — it does not.
+#[test]
+fn an_edited_row_the_peer_deleted_later_stays_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    add_item(&a, "u1", "kept", 1);
+    add_item(&a, "u3", "to be deleted", 3);
+    sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    clock.set(T0 + 10);
+    set_title(&a, "u3", "a's edit");
+    add_item(&a, "u4", "offline insert", 4);
+    clock.set(T0 + 20);
+    b.delete(&by_uuid("u3")).unwrap();
+    b.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+    clock.set(T0 + 30);
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let report = reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(
+        item_at(&a, "u3").is_none(),
+        "b's later delete stands: {report:?}"
+    );
+    assert!(
+        item_at(&a, "u4").is_some(),
+        "the offline insert is recovered"
+    );
+    assert!(item_at(&a, "u1").is_some());
+}
