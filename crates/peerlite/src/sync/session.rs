@@ -91,6 +91,9 @@ enum Phase {
 #[derive(Debug, Default)]
 struct Outgoing {
     queue: VecDeque<(String, u64)>,
+    /// Each table's purged sequence when the stream began: a purge while it runs removes
+    /// tombstones it may not have sent yet.
+    purged_at_start: HashMap<String, u64>,
     inflight: Option<Batch>,
     finish_sent: bool,
     done: bool,
@@ -767,8 +770,13 @@ impl Session {
             .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
             .collect();
         self.behind_a_purge(&queue)?;
+        let mut purged_at_start = HashMap::new();
+        for (table, _) in &queue {
+            purged_at_start.insert(table.clone(), self.store.purged_seq(table)?);
+        }
         if let Some(out) = self.out.as_mut() {
             out.queue = queue;
+            out.purged_at_start = purged_at_start;
         }
         self.next_batch()
     }
@@ -787,6 +795,20 @@ impl Session {
                 since,
                 limit: self.batch_rows,
             })?;
+            // Read after the batch: a purge that the batch's read saw (or came before it) is
+            // seen here too.
+            let purged = self.store.purged_seq(&table)?;
+            let at_start = out.purged_at_start.get(&table).copied().unwrap_or(0);
+            if since > 0 && purged > at_start && since < purged {
+                // Deletes purged since the stream began may be among those not sent yet: the
+                // peer would keep the rows they removed. It must be reset (17040011).
+                return Err(Error::ResetRequired {
+                    device: self.peer.device.clone(),
+                    table,
+                    watermark: since,
+                    purged,
+                });
+            }
             if batch.rows.is_empty() && batch.last == since {
                 out.queue.pop_front();
                 continue;

@@ -285,3 +285,56 @@ fn a_device_behind_a_purge_may_not_push_what_the_deletes_removed() {
         );
     }
 }
+
+/// Adversary round 2, finding 6: a purge while a stream runs. The stream had not yet sent the
+/// deletes when the purge removed their tombstones; it carried on, and the receiver's
+/// watermark passed them at the end — 10,000 deleted rows stayed alive on the puller for good,
+/// every sync "ok". A stream that meets a purge it began before ends with 17040011 (the
+/// receiver must be reset), never ok with deletes missing. (b streams as the initiator here,
+/// so the test sets its batch size; a pull streams through the same code.)
+#[test]
+fn a_purge_while_a_stream_runs_ends_it_with_a_reset_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    for i in 0..6 {
+        add_item(&b, &format!("u{i}"), "t", i);
+    }
+    both_ways(&a, &b);
+    clock.set(T0 + 10);
+    // Enough rows that the deletes are extracted long after the first batch left.
+    for i in 10..200 {
+        add_item(&b, &format!("u{i}"), "later", i);
+    }
+    for i in 0..3 {
+        b.delete(&by_uuid(&format!("u{i}"))).unwrap();
+    }
+    clock.set(T0 + 20);
+    let mut purged = false;
+    let pumped = pump(&b, &a, SyncMode::Push, None, 2, |dir, msg| {
+        if !purged && dir == Dir::ToResponder && is_batch(msg) {
+            // The first batch is on its way; the deletes are further down the stream.
+            b.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+            purged = true;
+        }
+        vec![msg.clone()]
+    });
+    assert!(purged);
+    let alive: Vec<String> = items(&a)
+        .into_iter()
+        .map(|i| i.uuid)
+        .filter(|u| ["u0", "u1", "u2"].contains(&u.as_str()))
+        .collect();
+    assert_eq!(
+        alive.len(),
+        3,
+        "the deletes were purged before they were sent"
+    );
+    for side in [&pumped.initiator, &pumped.responder] {
+        assert_eq!(side.status, SyncStatus::ResetRequired, "{side:?}");
+    }
+    // And so does every later sync, until a reset.
+    let (on_a, _) = sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap();
+    assert_eq!(on_a.status, SyncStatus::ResetRequired, "{on_a:?}");
+}
