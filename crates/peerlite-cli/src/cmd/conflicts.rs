@@ -1,7 +1,10 @@
 //! `peerlite conflicts DB`: the remote rows sync could not apply (another UNIQUE column, say),
 //! one line each; `--resolve ID... --keep local|remote|earlier` settles them, a line per id
 //! with its result, and exits 2 when any failed. `earlier` keeps the row that came into
-//! existence first, the same choice on every device that uses it.
+//! existence first, the same choice on every device that uses it. A conflict whose device is
+//! this one (marked "replayed by a reset") is a change of this device's that a client reset
+//! could not replay because a peer's row was in its way: `local` keeps the change, `remote`
+//! the peer's row.
 
 use std::path::PathBuf;
 
@@ -55,7 +58,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
 }
 
 fn list(global: &Global, args: &Args) -> anyhow::Result<()> {
-    let conflicts = open_existing_read_only(global, &args.db)?.conflicts()?;
+    let store = open_existing_read_only(global, &args.db)?;
+    let conflicts = store.conflicts()?;
+    // A change of this device's own that a client reset replayed, blocked by a peer's row.
+    let replayed = |c: &peerlite::sync::Conflict| c.device == store.device_id();
     if global.json {
         let list = conflicts
             .iter()
@@ -63,6 +69,7 @@ fn list(global: &Global, args: &Args) -> anyhow::Result<()> {
                 serde_json::json!({
                     "id": c.id, "table": c.table, "key": value_json(&c.key), "device": c.device,
                     "code": c.code, "message": c.message, "at_ms": c.at_ms,
+                    "replayed": replayed(c),
                 })
             })
             .collect();
@@ -77,7 +84,11 @@ fn list(global: &Global, args: &Args) -> anyhow::Result<()> {
                 c.id.to_string(),
                 c.table.clone(),
                 value_text(&c.key),
-                c.device.clone(),
+                if replayed(c) {
+                    format!("{} (this device, replayed by a reset)", c.device)
+                } else {
+                    c.device.clone()
+                },
                 c.code.to_string(),
                 c.message.clone(),
             ]

@@ -40,7 +40,11 @@ pub struct Conflict {
     pub table: String,
     /// The row's identity.
     pub key: Value,
-    /// The device the change came from.
+    /// The device the change came from. This device's own id marks a change of its own
+    /// that a client reset replayed on a peer's state, where a row of the peer's was in its
+    /// way: the row in the table is the peer's, the recorded one is this device's, and the
+    /// resolutions keep their meaning — `KeepLocal` keeps this device's change (the peer's
+    /// row in its way is deleted), `TakeRemote` keeps the peer's row and drops the change.
     pub device: String,
     /// The error code of the failure (a constraint, or a value the table cannot store).
     pub code: u32,
@@ -136,15 +140,15 @@ impl RdbStore {
             let conn = tx.conn()?;
             let sql_err = |e| Error::from_sqlite(e, &path);
             conn.execute_batch(CONFLICTS_DDL).map_err(sql_err)?;
-            let change: Option<(String, Vec<u8>)> = conn
+            let change: Option<(String, Vec<u8>, String)> = conn
                 .query_row(
-                    "SELECT tbl, change FROM peerlite_conflicts WHERE id = ?1",
+                    "SELECT tbl, change, device FROM peerlite_conflicts WHERE id = ?1",
                     [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
                 .map_err(sql_err)?;
-            let Some((table, bytes)) = change else {
+            let Some((table, bytes, device)) = change else {
                 return Err(Error::invalid(
                     StoreKind::Relational,
                     format!("no conflict {id}"),
@@ -177,6 +181,13 @@ impl RdbStore {
                 "RELEASE peerlite_resolve"
             };
             conn.execute_batch(end).map_err(sql_err)?;
+            // A change of this device's own that a reset replayed: the recorded row is the
+            // local one, the row in the table the remote one (see `Conflict::device`).
+            let resolution = match resolution {
+                Resolution::KeepLocal if device == self.device_id() => Resolution::TakeRemote,
+                Resolution::TakeRemote if device == self.device_id() => Resolution::KeepLocal,
+                other => other,
+            };
             let (Some(clash), Some(row)) = (clash, batch.rows.first()) else {
                 conn.execute("DELETE FROM peerlite_conflicts WHERE id = ?1", [id])
                     .map_err(sql_err)?;

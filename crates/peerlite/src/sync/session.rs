@@ -525,18 +525,7 @@ impl Session {
                     .filter(|w| w.epoch == my_epoch && w.filter == self.filter_id)
                     .map(|w| (w.table.as_str(), w.seq))
                     .collect();
-                for (table, seq) in &since {
-                    self.acknowledged(table, self.filter_id, *seq);
-                }
-                let queue: VecDeque<(String, u64)> = self
-                    .tables
-                    .iter()
-                    .map(|t| (t.clone(), since.get(t.as_str()).copied().unwrap_or(0)))
-                    .collect();
-                self.behind_a_purge(&queue)?;
-                if let Some(o) = self.out.as_mut() {
-                    o.queue = queue;
-                }
+                self.begin_stream(&since)?;
                 out.extend(self.next_batch()?);
             }
         }
@@ -761,7 +750,15 @@ impl Session {
             .filter(|m| m.epoch == my_epoch)
             .map(|m| (m.table.as_str(), m.seq))
             .collect();
-        for (table, seq) in &since {
+        self.begin_stream(&since)?;
+        self.next_batch()
+    }
+
+    /// Sets up the outgoing stream from what the peer holds of each table (`since`, which it
+    /// has also acknowledged): refused when the peer is behind a purge, and the purged
+    /// sequences noted, so a purge made while the stream runs is caught.
+    fn begin_stream(&mut self, since: &HashMap<&str, u64>) -> Result<()> {
+        for (table, seq) in since {
             self.acknowledged(table, self.filter_id, *seq);
         }
         let queue: VecDeque<(String, u64)> = self
@@ -778,7 +775,7 @@ impl Session {
             out.queue = queue;
             out.purged_at_start = purged_at_start;
         }
-        self.next_batch()
+        Ok(())
     }
 
     /// The next batch of the outgoing stream, or `Finish` when it is exhausted.
@@ -798,7 +795,7 @@ impl Session {
             // Read after the batch: a purge that the batch's read saw (or came before it) is
             // seen here too.
             let purged = self.store.purged_seq(&table)?;
-            let at_start = out.purged_at_start.get(&table).copied().unwrap_or(0);
+            let at_start = out.purged_at_start.get(&table).copied().unwrap_or(purged);
             if since > 0 && purged > at_start && since < purged {
                 // Deletes purged since the stream began may be among those not sent yet: the
                 // peer would keep the rows they removed. It must be reset (17040011).

@@ -358,3 +358,47 @@ fn an_edited_row_the_peer_deleted_later_stays_deleted() {
     );
     assert!(item_at(&a, "u1").is_some());
 }
+
+/// Adversary round 2, finding 17: a change of a's own that the replay could not apply (a row
+/// of b's held its UNIQUE code) was recorded with a's own id as its device, and the
+/// resolutions read it as a remote change: `--keep remote` — meant as "keep the other device's
+/// row" — deleted b's row and kept a's, and the delete reached b. For a replayed change the
+/// recorded row is the local one: `KeepLocal` keeps a's change, `TakeRemote` b's row.
+#[test]
+fn a_replayed_change_that_clashes_resolves_with_local_and_remote_as_meant() {
+    for (resolution, survivor) in [
+        (peerlite::sync::Resolution::TakeRemote, "b-coupon"),
+        (peerlite::sync::Resolution::KeepLocal, "a-coupon"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock_at(T0);
+        let a = item_device(dir.path(), "a", &clock);
+        let b = item_device(dir.path(), "b", &clock);
+        add_item(&a, "u1", "shared", 1);
+        both_ways(&a, &b);
+        clock.set(T0 + 10);
+        add_coded(&a, "a-coupon", "SAVE10");
+        add_coded(&b, "b-coupon", "SAVE10");
+        b.delete(&by_uuid("u1")).unwrap();
+        b.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+        clock.set(T0 + 20);
+        let reseed = a.begin_reset("b").unwrap();
+        let (pulled, _) = sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+        assert!(pulled.status.is_ok(), "{pulled:?}");
+        let report = reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+        assert_eq!(report.conflicts, 1, "{report:?}");
+        let conflicts = a.conflicts().unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].device, "a", "recorded as a's own change");
+        a.resolve_conflict(conflicts[0].id, resolution).unwrap();
+        both_ways(&a, &b);
+        for store in [&a, &b] {
+            let coupons: Vec<String> = items(store)
+                .into_iter()
+                .filter(|i| i.code.as_deref() == Some("SAVE10"))
+                .map(|i| i.uuid)
+                .collect();
+            assert_eq!(coupons, [survivor], "{resolution:?}");
+        }
+    }
+}
