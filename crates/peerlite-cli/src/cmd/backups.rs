@@ -4,8 +4,8 @@
 
 use super::print_json;
 use super::target::KvTarget;
+use crate::Global;
 use crate::output::table;
-use crate::{Global, UsageError};
 
 /// Arguments of `peerlite backups`.
 #[derive(clap::Args, Debug)]
@@ -19,10 +19,7 @@ pub struct Args {
 
 /// Runs `peerlite backups`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let (location, rest) = args.target.locate(args.positionals)?;
-    if !rest.is_empty() {
-        return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
-    }
+    let location = args.target.locate_only(args.positionals)?;
     let backups = location.backups(global)?;
     if global.json {
         let list: Vec<serde_json::Value> = backups

@@ -9,7 +9,7 @@ use peerlite::{CheckMode, RebuiltType};
 
 use super::print_json;
 use super::target::{KvTarget, Mode};
-use crate::{Global, UsageError};
+use crate::Global;
 
 /// Arguments of `peerlite repair`.
 #[derive(clap::Args, Debug)]
@@ -26,10 +26,7 @@ pub struct Args {
 
 /// Runs `peerlite repair`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let (location, rest) = args.target.locate(args.positionals)?;
-    if !rest.is_empty() {
-        return Err(UsageError(format!("unexpected arguments {rest:?}")).into());
-    }
+    let location = args.target.locate_only(args.positionals)?;
     // A full check marks the store corrupted when it is; the open that follows then rebuilds.
     // A pending repair, a lost store or an empty file fails this open (14800011) and the next
     // repairs it. The check's open never creates a store.

@@ -23,7 +23,8 @@ use super::net::{
 };
 use super::print_json;
 use super::target::{KvTarget, Location, Opened};
-use crate::{Exit, Global, UsageError};
+use crate::output::{value_json, value_text};
+use crate::{Exit, Global};
 
 /// Arguments of `peerlite reset`.
 #[derive(clap::Args, Debug)]
@@ -57,10 +58,7 @@ pub fn parse_mode(s: &str) -> Result<ResetMode, String> {
 
 /// Runs `peerlite reset`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let (location, rest) = args.kv.locate(args.db.clone())?;
-    if !rest.is_empty() {
-        return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
-    }
+    let location = args.kv.locate_only(args.db.clone())?;
     let device = parse_device(&args.device)?;
     let home = args.home.open()?;
     refuse_own_id(&home, &[device])?;
@@ -100,10 +98,19 @@ pub fn reset_with(
     let pulled = rt.block_on(node.sync_with(device, &name, SyncMode::Pull, None, timeout));
     if !pulled.status.is_ok() {
         rt.block_on(node.shutdown());
+        // The store was never touched: not a failed reset, and no backup of it to keep.
+        reseed.abandon()?;
         eprintln!("{}", super::sync::status_line(&device, &pulled));
-        eprintln!(
-            "hint: the store is unchanged; run `peerlite reset` again once the device answers"
-        );
+        if pulled.status.is_retryable() {
+            eprintln!(
+                "hint: the store is unchanged; run `peerlite reset` again once the device answers"
+            );
+        } else {
+            // Refused (levels, trust, schema): retrying changes nothing until that is fixed.
+            eprintln!(
+                "hint: the store is unchanged; the device answered but refused (see the reason): fix that (`peerlite trust list --home H`, `peerlite trust add … --level`) before running `peerlite reset` again"
+            );
+        }
         return Err(Exit(2).into());
     }
     // Finished while the node still holds the seed (its shutdown closes what it serves).
@@ -131,7 +138,16 @@ pub fn print(global: &Global, device: &DeviceId, r: &ResetReport) {
             "discarded": r.discarded,
             "conflicts": r.conflicts,
             "backup": r.backup,
-            "unsynced": r.unsynced.iter().map(change_json).collect::<Vec<_>>(),
+            "unsynced": r.unsynced.iter().map(|u| {
+                let mut json = change_json(&u.change);
+                json["values"] = u
+                    .values
+                    .iter()
+                    .map(|(c, v)| (c.clone(), value_json(v)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+                json
+            }).collect::<Vec<_>>(),
         }));
         return;
     }
@@ -144,6 +160,24 @@ pub fn print(global: &Global, device: &DeviceId, r: &ResetReport) {
     );
     println!("backup: {}", r.backup.display());
     if r.mode == ResetMode::Manual && !r.unsynced.is_empty() {
-        println!("{}", changes_table(&r.unsynced));
+        let changes: Vec<_> = r.unsynced.iter().map(|u| u.change.clone()).collect();
+        println!("{}", changes_table(&changes));
+        for u in r.unsynced.iter().filter(|u| !u.values.is_empty()) {
+            let values: Vec<String> = u
+                .values
+                .iter()
+                .map(|(c, v)| format!("{c}={}", value_text(v)))
+                .collect();
+            println!(
+                "{} {}: {}",
+                u.change.table,
+                value_text(&u.change.key),
+                values.join(", ")
+            );
+        }
+        println!(
+            "these changes are no longer in the store; the backup above (a plain SQLite database) holds them, and `peerlite restore DB {}` would bring the whole store back as it was before the reset",
+            r.backup.display()
+        );
     }
 }

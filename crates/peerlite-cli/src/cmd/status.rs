@@ -15,7 +15,7 @@ use peerlite::sync::SyncOverview;
 use super::net::{HomeArg, open_for_node};
 use super::print_json;
 use super::target::{KvTarget, Opened};
-use crate::{Global, UsageError};
+use crate::Global;
 
 /// The store `status` and `purge` work on, and the home it syncs with.
 #[derive(clap::Args, Debug)]
@@ -76,10 +76,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Opens the store; `status` only reads a database (no file is made, nothing is stamped),
 /// `purge` writes.
 fn open(global: &Global, target: Target, read_only: bool) -> anyhow::Result<Opened> {
-    let (location, rest) = target.kv.locate(target.db)?;
-    if !rest.is_empty() {
-        return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
-    }
+    let location = target.kv.locate_only(target.db)?;
     let home = target.home.open()?;
     if let (true, super::target::Location::Db(path)) = (read_only, &location) {
         return Ok(Opened::Rdb(super::open_existing_read_only(global, path)?));

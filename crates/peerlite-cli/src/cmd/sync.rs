@@ -75,10 +75,7 @@ pub struct Args {
 
 /// Runs `peerlite sync`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let (location, rest) = args.kv.locate(args.db.clone())?;
-    if !rest.is_empty() {
-        return Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into());
-    }
+    let location = args.kv.locate_only(args.db.clone())?;
     if args.on_reset.is_some() && args.push {
         return Err(UsageError(
             "--on-reset resets this device when a pull finds it behind a purge: use it with --pull"

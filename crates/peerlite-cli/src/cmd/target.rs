@@ -32,6 +32,22 @@ pub enum Location {
 
 impl KvTarget {
     /// Splits the positionals: with `--kv` they are all operands; without, the first is DB.
+    /// [`locate`](Self::locate) for a command that takes no other positional argument.
+    pub fn locate_only(&self, positionals: Vec<String>) -> anyhow::Result<Location> {
+        let (location, rest) = self.locate(positionals)?;
+        match (&location, rest.is_empty()) {
+            (_, true) => Ok(location),
+            (Location::Kv { .. }, false) => Err(UsageError(format!(
+                "give DB or --kv STORE_DIR STORE_ID, not both (got {})",
+                rest.join(" ")
+            ))
+            .into()),
+            (Location::Db(_), false) => {
+                Err(UsageError(format!("unexpected arguments: {}", rest.join(" "))).into())
+            }
+        }
+    }
+
     pub fn locate(&self, positionals: Vec<String>) -> anyhow::Result<(Location, Vec<String>)> {
         match &self.kv {
             Some(kv) => {

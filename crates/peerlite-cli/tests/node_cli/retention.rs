@@ -196,6 +196,9 @@ fn reset_manual_lists_the_unsynced_changes_and_installs_the_peers_state() {
     assert_eq!(v["discarded"], json!(1));
     assert_eq!(v["unsynced"].as_array().unwrap().len(), 1);
     assert_eq!(v["unsynced"][0]["key"], json!("u9"));
+    // With the values they held (adversary round 2, finding 11: the list had none).
+    assert_eq!(v["unsynced"][0]["values"]["title"], json!("offline"));
+    assert_eq!(v["unsynced"][0]["values"]["shop"], json!("east"));
     assert_eq!(
         b.rows("SELECT uuid FROM item ORDER BY uuid"),
         vec![json!(["u1"])]
@@ -237,4 +240,54 @@ fn status_changes_nothing() {
         .arg(&empty));
     assert_ne!(code, 0);
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "still 0 bytes");
+}
+
+/// Adversary round 2, findings 18b and 18d: a reset whose device never answered took a full
+/// verified backup each time (three unreachable attempts left three copies of the store) and
+/// counted as a failed reset, so three of them locked resets out with 17040014 — although the
+/// store was never touched. A reset whose pull cannot run is abandoned: no backup is left, no
+/// attempt counted, and the store is as it was.
+#[test]
+fn a_reset_against_a_device_that_never_answers_leaves_nothing_and_counts_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_items();
+    let b = Device::new(root.path(), "b", "SL1").with_items();
+    // b knows a at an address where nothing listens.
+    b.trusts(&a, "SL1", Some("127.0.0.1:9"));
+    sql(
+        &b.db,
+        &["INSERT INTO item(uuid, title, shop) VALUES ('u1', 'pen', 'north')"],
+    );
+    for _ in 0..peerlite::reset::MAX_ATTEMPTS + 1 {
+        let (code, _, err) = run(peerlite()
+            .args(["reset", "--home"])
+            .arg(&b.home)
+            .arg(&b.db)
+            .args(["--device", &a.id, "--mode", "recover", "--timeout", "2"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            !err.contains("17040014"),
+            "an unreachable device counted as a failed reset: {err}"
+        );
+    }
+    let backups = b.dir.join("backup");
+    let left: Vec<String> = walk_names(&backups)
+        .into_iter()
+        .filter(|n| n.starts_with("pre-reset-"))
+        .collect();
+    assert!(left.is_empty(), "abandoned resets left backups: {left:?}");
+    assert_eq!(b.rows("SELECT uuid FROM item"), vec![json!(["u1"])]);
+}
+
+fn walk_names(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            out.push(e.file_name().to_string_lossy().into_owned());
+            if e.path().is_dir() {
+                out.extend(walk_names(&e.path()));
+            }
+        }
+    }
+    out
 }

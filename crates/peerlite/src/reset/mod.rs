@@ -101,10 +101,100 @@ pub struct ResetReport {
     pub conflicts: u64,
     /// The mode that took effect (`RecoverOrDiscard` ends as one of the other two).
     pub mode: ResetMode,
-    /// The unsynced local changes that were not replayed (manual and discard modes), as
-    /// `peerlite changes` shows them, read from the backup.
-    pub unsynced: Vec<crate::changes::ChangeRecord>,
+    /// The unsynced local changes that were not replayed (manual and discard modes), with
+    /// the values they left: the store no longer holds them, the [`backup`](Self::backup)
+    /// does.
+    pub unsynced: Vec<UnsyncedChange>,
 }
+
+/// A local change no peer acknowledged, as a client reset finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsyncedChange {
+    /// The change as `peerlite changes` shows it: an insert, the columns an update wrote, or
+    /// a delete.
+    pub change: crate::changes::ChangeRecord,
+    /// The row's synced values as the store held them when the reset began (none for a
+    /// delete).
+    pub values: Vec<(String, crate::Value)>,
+}
+
+/// Hooks into a client reset, as Realm offers them (before, after, and the manual
+/// fallback). Each does nothing unless implemented; `()` implements none.
+///
+/// ```
+/// use std::path::Path;
+/// use peerlite::changes::{DistributedConfig, DistributedType};
+/// use peerlite::reset::{ResetCallbacks, ResetMode, ResetReport, UnsyncedChange};
+/// use peerlite::sync::{sync_in_memory, SyncMode};
+/// use peerlite::{bucket, RdbStore, StoreConfig, Value};
+///
+/// /// Keeps the unsynced notes, renamed, instead of replaying them.
+/// struct KeepAsCopies(Vec<String>);
+///
+/// impl ResetCallbacks for KeepAsCopies {
+///     fn manual(&mut self, seed: &RdbStore, _backup: &Path, unsynced: &[UnsyncedChange]) -> peerlite::Result<()> {
+///         for u in unsynced {
+///             if let Some((_, Value::Text(text))) = u.values.iter().find(|(c, _)| c == "text") {
+///                 let copy = format!("(kept) {text}");
+///                 seed.insert("note", &bucket! { "text" => copy.clone() })?;
+///                 self.0.push(copy);
+///             }
+///         }
+///         Ok(())
+///     }
+///     fn after(&mut self, store: &RdbStore, report: &ResetReport) {
+///         assert_eq!(report.unsynced.len(), self.0.len());
+///         assert!(store.path().exists());
+///     }
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// let open = |name: &str| -> peerlite::Result<RdbStore> {
+///     std::fs::create_dir_all(dir.path().join(name)).ok();
+///     let store = RdbStore::open(StoreConfig::new(dir.path().join(name).join("notes.db")).device_id(name))?;
+///     store.execute("CREATE TABLE IF NOT EXISTS note (id INTEGER PRIMARY KEY, text TEXT)", &[])?;
+///     store.set_distributed_tables(&["note"], DistributedType::Device, &DistributedConfig::default())?;
+///     Ok(store)
+/// };
+/// let (phone, laptop) = (open("phone")?, open("laptop")?);
+/// phone.insert("note", &bucket! { "text" => "written offline" })?;
+/// let reseed = phone.begin_reset("laptop")?;
+/// sync_in_memory(reseed.seed(), &laptop, SyncMode::Pull, None)?;
+/// let mut hooks = KeepAsCopies(Vec::new());
+/// reseed.finish_with(ResetMode::Manual, &mut hooks)?;
+/// assert_eq!(hooks.0, ["(kept) written offline"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait ResetCallbacks {
+    /// Before anything changes (the peer's state is pulled, the database untouched): the
+    /// store and its verified pre-reset backup. An error ends the reset with the database as
+    /// it was.
+    fn before(&mut self, store: &RdbStore, backup: &std::path::Path) -> Result<()> {
+        let _ = (store, backup);
+        Ok(())
+    }
+
+    /// [`ResetMode::Manual`] only, before the seed replaces the database: the seed (the
+    /// peer's state; what is written here is this device's and syncs), the backup, and the
+    /// unsynced changes with their values. An error ends the reset with the database as it
+    /// was.
+    fn manual(
+        &mut self,
+        seed: &RdbStore,
+        backup: &std::path::Path,
+        unsynced: &[UnsyncedChange],
+    ) -> Result<()> {
+        let _ = (seed, backup, unsynced);
+        Ok(())
+    }
+
+    /// After the reset: the store as it is now, and what the reset did.
+    fn after(&mut self, store: &RdbStore, report: &ResetReport) {
+        let _ = (store, report);
+    }
+}
+
+impl ResetCallbacks for () {}
 
 /// A client reset under way: sync [`seed`](Reseed::seed) from the peer (a pull), then
 /// [`finish`](Reseed::finish) it. Dropped unfinished, the database stays as it was; the next
@@ -120,6 +210,8 @@ pub struct Reseed {
     _running: record::RunningReset,
     /// Set when the reset finished: a Reseed dropped without it counts as a failed attempt.
     finished: bool,
+    /// Resets of this store that had failed in a row when this one began.
+    failed_before: u32,
 }
 
 impl Drop for Reseed {
@@ -143,6 +235,7 @@ impl RdbStore {
         let db = self.path().to_path_buf();
         let running = record::RunningReset::take(&db)?;
         let attempt = record::begin(&db, peer)?;
+        let failed_before = attempt.attempts;
         let stamp = naming::stamped("pre-reset-", naming::now_ms());
         let backup = self.backup_with(BackupRequest::named(stamp))?;
         record::note_backup(&db, &attempt, &backup.path)?;
@@ -155,6 +248,7 @@ impl RdbStore {
             backup: backup.path,
             _running: running,
             finished: false,
+            failed_before,
         })
     }
 
@@ -176,6 +270,31 @@ impl RdbStore {
 }
 
 impl Reseed {
+    /// Gives the reset up before anything was replayed or installed — the pull from the peer
+    /// could not run (unreachable, refused): the database was never touched, so this is not a
+    /// failed reset (it does not count toward [`MAX_ATTEMPTS`]), and the seed and this
+    /// attempt's pre-reset backup (a copy of a database that did not change) are removed.
+    ///
+    /// # Errors
+    /// I/O errors removing the seed or the record.
+    pub fn abandon(mut self) -> Result<()> {
+        self.finished = true;
+        let db = self.store.path().to_path_buf();
+        self.seed.close()?;
+        seed::remove_dir(&self.seed_dir)?;
+        if let Some(name) = self.backup.file_name().and_then(|n| n.to_str()) {
+            for r in self.store.delete_backup(&[name]) {
+                if let Err(e) = r.result {
+                    tracing::warn!(backup = %r.name, %e, "could not remove an abandoned reset's backup");
+                }
+            }
+        }
+        if self.failed_before == 0 {
+            record::clear(&db)?;
+        }
+        Ok(())
+    }
+
     /// The store to pull the peer's full state into (same device, same logical name).
     pub fn seed(&self) -> &RdbStore {
         &self.seed
@@ -191,7 +310,7 @@ impl Reseed {
     ///
     /// # Errors
     /// SQLite errors reading the backup.
-    pub fn unsynced_changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
+    pub fn unsynced_changes(&self) -> Result<Vec<UnsyncedChange>> {
         seed::Replay::open(&self.store)?.changes()
     }
 
@@ -200,7 +319,21 @@ impl Reseed {
     ///
     /// # Errors
     /// The recovery's error in `RecoverUnsynced` mode (nothing is changed); restore errors.
-    pub fn finish(mut self, mode: ResetMode) -> Result<ResetReport> {
+    pub fn finish(self, mode: ResetMode) -> Result<ResetReport> {
+        self.finish_with(mode, &mut ())
+    }
+
+    /// [`finish`](Self::finish), calling `callbacks` before anything changes, in
+    /// [`ResetMode::Manual`] before the seed is installed, and after the reset.
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish); an error a callback returns (nothing is changed).
+    pub fn finish_with(
+        mut self,
+        mode: ResetMode,
+        callbacks: &mut dyn ResetCallbacks,
+    ) -> Result<ResetReport> {
+        callbacks.before(&self.store, &self.backup)?;
         // Everything the seed holds now came from the peer: after the swap the peer counts
         // as holding it (else a later reset against another peer would take the rows back as
         // this device's unsynced changes).
@@ -235,6 +368,9 @@ impl Reseed {
             replay.changes()?
         };
         drop(replay);
+        if effective == ResetMode::Manual {
+            callbacks.manual(&self.seed, &self.backup, &unsynced)?;
+        }
         let db = self.store.path().to_path_buf();
         seed::install(&self.store, &self.seed, &self.seed_dir)?;
         {
@@ -248,7 +384,7 @@ impl Reseed {
         seed::remove_dir(&self.seed_dir)?;
         tracing::info!(?db, peer = %self.peer, recovered = outcome.recovered, discarded = outcome.discarded, "client reset finished");
         self.finished = true;
-        Ok(ResetReport {
+        let report = ResetReport {
             peer: std::mem::take(&mut self.peer),
             backup: std::mem::take(&mut self.backup),
             recovered: outcome.recovered,
@@ -256,7 +392,9 @@ impl Reseed {
             conflicts: outcome.conflicts,
             mode: effective,
             unsynced,
-        })
+        };
+        callbacks.after(&self.store, &report);
+        Ok(report)
     }
 }
 

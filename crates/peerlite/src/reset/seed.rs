@@ -167,17 +167,23 @@ impl Replay {
     /// The unsynced changes as `peerlite changes` lists them: rows changed after what the
     /// peer acknowledged whose insert or delete, or a column written since, was this
     /// device's (rows relayed from others are not this device's to recover).
-    pub(super) fn changes(&self) -> Result<Vec<crate::changes::ChangeRecord>> {
+    pub(super) fn changes(&self) -> Result<Vec<super::UnsyncedChange>> {
         let me = self.source.device_id().to_owned();
+        let metas = self.source.distributed_tables()?;
         let mut out = Vec::new();
         for t in &self.tables {
             let since = i64::try_from(t.acked).unwrap_or(i64::MAX);
-            out.extend(
-                self.source
-                    .changes(Some(&t.table), since)?
-                    .into_iter()
-                    .filter(|c| c.origin == me || c.columns.iter().any(|(_, _, d)| *d == me)),
-            );
+            let meta = metas.iter().find(|m| m.name == t.table);
+            for change in self.source.changes(Some(&t.table), since)? {
+                if change.origin != me && !change.columns.iter().any(|(_, _, d)| *d == me) {
+                    continue;
+                }
+                let values = match meta {
+                    Some(m) if !change.tombstone => row_values(&self.source, m, &change.key)?,
+                    _ => Vec::new(),
+                };
+                out.push(super::UnsyncedChange { change, values });
+            }
         }
         Ok(out)
     }
@@ -263,6 +269,33 @@ fn own_changes(
     }
     batch.rows = kept;
     Ok(batch)
+}
+
+/// The synced columns' values of row `key` of `meta`'s table as the store holds it now
+/// (empty when it holds no such row).
+fn row_values(
+    store: &RdbStore,
+    meta: &crate::changes::TableMeta,
+    key: &crate::Value,
+) -> Result<Vec<(String, crate::Value)>> {
+    let columns: Vec<String> = meta.columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = ?",
+        columns.join(", "),
+        quote_ident(&meta.name),
+        meta.identity_sql()
+    );
+    let result = store.query_sql(&sql, std::slice::from_ref(key))?;
+    let row = result.rows()?.next();
+    Ok(row
+        .map(|values| {
+            meta.columns
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// A verified copy of the seed as it is now, to go back to when a recovery fails.

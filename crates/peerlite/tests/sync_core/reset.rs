@@ -402,3 +402,111 @@ fn a_replayed_change_that_clashes_resolves_with_local_and_remote_as_meant() {
         }
     }
 }
+
+/// Records what the callbacks saw; in manual mode re-applies one unsynced insert by hand.
+#[derive(Default)]
+struct Hooks {
+    calls: Vec<&'static str>,
+    unsynced: Vec<peerlite::reset::UnsyncedChange>,
+    refuse_before: bool,
+}
+
+impl peerlite::reset::ResetCallbacks for Hooks {
+    fn before(
+        &mut self,
+        store: &peerlite::RdbStore,
+        backup: &std::path::Path,
+    ) -> peerlite::Result<()> {
+        self.calls.push("before");
+        assert!(backup.exists());
+        assert!(
+            item_at(store, "u9").is_some(),
+            "the store is untouched before"
+        );
+        if self.refuse_before {
+            return Err(peerlite::Error::Cancelled { what: "the reset" });
+        }
+        Ok(())
+    }
+
+    fn manual(
+        &mut self,
+        seed: &peerlite::RdbStore,
+        _backup: &std::path::Path,
+        unsynced: &[peerlite::reset::UnsyncedChange],
+    ) -> peerlite::Result<()> {
+        self.calls.push("manual");
+        self.unsynced = unsynced.to_vec();
+        add_item(seed, "u9", "re-applied by hand", 9);
+        Ok(())
+    }
+
+    fn after(&mut self, store: &peerlite::RdbStore, report: &peerlite::reset::ResetReport) {
+        self.calls.push("after");
+        assert_eq!(report.mode, ResetMode::Manual);
+        assert!(item_at(store, "u9").is_some());
+    }
+}
+
+/// Manual mode (issue 11): the callbacks run in order — before (the store untouched), manual
+/// (the seed, the backup and the unsynced changes: an insert with its values, an update with
+/// the columns it wrote, a delete), after — and what the manual callback writes in the seed is
+/// the store's after the reset, and syncs. A `before` that fails leaves the store as it was.
+#[test]
+fn manual_mode_hands_the_unsynced_changes_to_its_callbacks() {
+    let (_dir, _clock, a, b) = apart();
+    let before = items(&a);
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let mut refusing = Hooks {
+        refuse_before: true,
+        ..Hooks::default()
+    };
+    assert!(
+        reseed
+            .finish_with(ResetMode::Manual, &mut refusing)
+            .is_err()
+    );
+    assert_eq!(refusing.calls, ["before"]);
+    assert_eq!(items(&a), before, "a refused reset changes nothing");
+
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let mut hooks = Hooks::default();
+    let report = reseed.finish_with(ResetMode::Manual, &mut hooks).unwrap();
+    assert_eq!(hooks.calls, ["before", "manual", "after"]);
+    assert_eq!(report.unsynced, hooks.unsynced);
+    let by_key = |k: &str| {
+        hooks
+            .unsynced
+            .iter()
+            .find(|u| u.change.key == peerlite::Value::from(k))
+            .unwrap_or_else(|| panic!("{k} not listed: {:?}", hooks.unsynced))
+    };
+    let insert = by_key("u9");
+    assert!(!insert.change.tombstone);
+    assert!(
+        insert
+            .values
+            .contains(&("title".to_owned(), "offline insert".into()))
+    );
+    assert!(by_key("u1").change.tombstone, "the local delete");
+    assert!(by_key("u1").values.is_empty());
+    let edit = by_key("u3");
+    assert!(
+        edit.change
+            .columns
+            .iter()
+            .any(|(c, _, d)| c == "title" && d == "a")
+    );
+    assert_eq!(
+        item_at(&a, "u9").unwrap().title.as_deref(),
+        Some("re-applied by hand")
+    );
+    // What the callback wrote is a's own change: it reaches b.
+    sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    assert_eq!(
+        item_at(&b, "u9").unwrap().title.as_deref(),
+        Some("re-applied by hand")
+    );
+}
