@@ -103,6 +103,7 @@ impl Mishaps {
     pub fn record(&mut self, model: &mut Model, events: Vec<Event>) {
         let mut newest: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for event in events {
+            super::trace(|| format!("write {event:?}"));
             if self.clamped_clocks {
                 let last = self.issued.get(&event.device).copied().unwrap_or(0);
                 if event.hlc <= last {
@@ -164,7 +165,14 @@ impl Mishaps {
             // a device that missed a delete is sent to a reset instead of a delta.
             let d = rng.below(n);
             for store in [&devices[d].items, &devices[d].notes] {
-                store.purge_tombstones(Some(std::time::Duration::ZERO))?;
+                let report = store.purge_tombstones(Some(std::time::Duration::from_millis(1)))?;
+                super::trace(|| {
+                    format!(
+                        "purge {} {}: {report:?}",
+                        devices[d].id,
+                        store.path().display()
+                    )
+                });
             }
             self.stats.purges += 1;
         }
@@ -263,7 +271,13 @@ impl Mishaps {
                 let (me, them) = pair(devices, d, peer);
                 let reseed = me.store(kind).begin_reset(&them.id)?;
                 sync_in_memory(reseed.seed(), them.store(kind), SyncMode::Pull, None)?;
-                reseed.finish(peerlite::reset::ResetMode::RecoverUnsynced)?;
+                let report = reseed.finish(peerlite::reset::ResetMode::RecoverUnsynced)?;
+                super::trace(|| {
+                    format!(
+                        "reset {:?} of {} against {}: {report:?}",
+                        kind, me.id, them.id
+                    )
+                });
                 Ok(())
             })?;
             self.stats.resets += 1;

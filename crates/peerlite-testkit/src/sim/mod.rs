@@ -201,6 +201,16 @@ pub fn run(config: &SimConfig) -> Result<SimReport> {
     run_with_progress(config, &mut |_| {})
 }
 
+/// With `PEERLITE_SIM_TRACE` set, the simulation narrates writes, sessions, purges and resets
+/// on stderr (a post-mortem aid for a seed that fails; `PEERLITE_SIM_KEEP=DIR` keeps its
+/// databases).
+pub(crate) fn trace(what: impl FnOnce() -> String) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("PEERLITE_SIM_TRACE").is_some()) {
+        eprintln!("sim: {}", what());
+    }
+}
+
 /// Runs a simulation, telling `progress` after every write and every healing round.
 pub fn run_with_progress(
     config: &SimConfig,
@@ -312,7 +322,7 @@ pub fn run_with_progress(
             max: config.max_rounds,
         });
     }
-    if let Some(keep) = std::env::var_os("PEERLITE_SIM_KEEP").filter(|_| !converged) {
+    if let Some(keep) = std::env::var_os("PEERLITE_SIM_KEEP") {
         // For a post-mortem with the `sqlite3` shell: the devices' databases move there.
         let kept = dir.keep();
         match std::fs::rename(&kept, &keep) {
@@ -612,6 +622,21 @@ impl Driver {
             };
             let results: Vec<&DeviceResult> =
                 [&t.initiator, &t.responder].into_iter().flatten().collect();
+            trace(|| {
+                format!(
+                    "session {:?} {} -> {} ended: {:?}",
+                    t.kind,
+                    devices[t.a].id,
+                    devices[t.b].id,
+                    results
+                        .iter()
+                        .map(|r| format!(
+                            "{} {} sent {} received {}",
+                            r.device, r.status, r.sent, r.received
+                        ))
+                        .collect::<Vec<_>>()
+                )
+            });
             self.conflicts += results.iter().map(|r| r.conflicts).sum::<u64>();
             // The device behind a purge is named first in the reason (the sender's words).
             for r in results

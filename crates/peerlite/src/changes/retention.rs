@@ -117,22 +117,34 @@ pub(crate) fn purge(
         i64::try_from(cutoff_ms.checked_shl(COUNTER_BITS).unwrap_or(u64::MAX)).unwrap_or(i64::MAX)
     };
     let mut report = PurgeReport::default();
+    let epoch = meta::get(conn, "epoch")?.unwrap_or_default();
     for t in registry::load_all(conn)? {
         if !table_exists(conn, &t.clock())? {
             continue;
         }
+        // Past the retention, a delete of this device's own that no peer acknowledged is still
+        // the only record of that delete anywhere, and a peer may hold the row: it is kept
+        // until a peer has it. A store no peer ever synced with has no one to tell (a first
+        // sync sends the full state, which needs no tombstone), and a purge of everything (an
+        // age of zero) forgets it too.
+        let kept_from = match acknowledged(conn, t.logical(), &epoch)? {
+            Some(acked) if !keep.is_zero() => acked,
+            _ => i64::MAX,
+        };
+        let purgeable = "tomb = 1 AND hlc < ?1 AND NOT (origin = ?2 AND seq > ?3)";
+        let params = rusqlite::params![cutoff, super::state::LOCAL, kept_from];
         let (count, max_seq): (i64, Option<i64>) = conn.query_row(
             &format!(
-                "SELECT count(*), max(seq) FROM {} WHERE tomb = 1 AND hlc < ?1",
+                "SELECT count(*), max(seq) FROM {} WHERE {purgeable}",
                 t.clock()
             ),
-            [cutoff],
+            params,
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         if count > 0 {
             conn.execute(
-                &format!("DELETE FROM {} WHERE tomb = 1 AND hlc < ?1", t.clock()),
-                [cutoff],
+                &format!("DELETE FROM {} WHERE {purgeable}", t.clock()),
+                params,
             )?;
             report.purged += count as u64;
         }
@@ -151,6 +163,20 @@ pub(crate) fn purge(
     meta::set(conn, LAST_PURGE_KEY, &now_ms.to_string())?;
     report.horizon_ms = horizon;
     Ok(report)
+}
+
+/// The highest change number of `table` that any peer acknowledged in this database's
+/// `epoch` (`None` when none ever did). The acknowledgement ledger is kept by sync; it is read
+/// here by name (importing sync would turn the layers around).
+fn acknowledged(conn: &Connection, table: &str, epoch: &str) -> rusqlite::Result<Option<i64>> {
+    if !table_exists(conn, "peerlite_acks")? {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT max(seq) FROM peerlite_acks WHERE tbl = ?1 AND filter = 0 AND epoch = ?2",
+        rusqlite::params![table, epoch],
+        |r| r.get(0),
+    )
 }
 
 /// True when the last purge is a day old or more (a cheap read before a write transaction).

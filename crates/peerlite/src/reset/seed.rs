@@ -194,7 +194,8 @@ impl Replay {
         let surface = self.source.sync_surface();
         let mut outcome = Outcome::default();
         for t in &self.tables {
-            let (table, mut at) = (&t.table, t.acked);
+            // From the start of the log: see `own_changes`.
+            let (table, mut at) = (&t.table, 0);
             // Bounded: every batch moves `at` forward, or ends the table.
             loop {
                 let batch = surface.next_batch(BatchRequest {
@@ -222,12 +223,16 @@ impl Replay {
     }
 }
 
-/// The rows of `batch` that are this device's to recover: its own unacknowledged inserts and
-/// deletes, and its column edits of rows the peer still has. A row the peer no longer has,
-/// inserted by another device or by this one in a change a peer acknowledged (at or before
-/// `acked_stamp`), was deleted there — a delete beats an edit — and replaying the edit would
-/// bring it back (its tombstone may be purged); rows relayed from others are the peer's to
-/// tell.
+/// The rows of `batch` that are this device's to recover, with its own changes from the
+/// start of its log (not only those no peer acknowledged: a change one peer acknowledged may
+/// be missing from the peer the seed came from, and that peer's state must not undo it):
+///
+/// - its deletes: merged by their timestamps, they remove only what they are newer than;
+/// - its inserts and column edits of rows the seed holds: merged per column, as sync would;
+/// - of rows the seed lacks, only its inserts no peer acknowledged (newer than
+///   `acked_stamp`). A row the seed lacks that another device inserted, or that this one
+///   inserted in a change a peer acknowledged, was deleted where it went — a delete beats an
+///   edit — and its tombstone may be purged: replaying it would bring it back.
 fn own_changes(
     seed: &RdbStore,
     mut batch: crate::sync::Batch,
@@ -239,36 +244,45 @@ fn own_changes(
         return Ok(batch);
     };
     let mine = u32::try_from(mine).unwrap_or(u32::MAX);
-    let meta = seed
+    let own = |row: &crate::sync::RowChange| {
+        row.origin == mine || row.regs.iter().any(|r| r.origin == mine)
+    };
+    let undecided: Vec<crate::Value> = batch
+        .rows
+        .iter()
+        .filter(|r| own(r) && !r.tomb && !(r.origin == mine && r.hlc > acked_stamp))
+        .map(|r| r.ident.clone())
+        .collect();
+    let present = present_in(seed, &batch.table, &undecided)?;
+    batch.rows.retain(|row| {
+        own(row)
+            && (row.origin == mine && (row.tomb || row.hlc > acked_stamp)
+                || present.contains(&row.ident))
+    });
+    Ok(batch)
+}
+
+/// Which of `idents` the seed's `table` holds (looked up a few hundred at a time).
+fn present_in(seed: &RdbStore, table: &str, idents: &[crate::Value]) -> Result<Vec<crate::Value>> {
+    let Some(meta) = seed
         .distributed_tables()?
         .into_iter()
-        .find(|m| m.name == batch.table && m.base.is_none());
-    let mut kept = Vec::with_capacity(batch.rows.len());
-    for row in std::mem::take(&mut batch.rows) {
-        let edited = row.regs.iter().any(|r| r.origin == mine);
-        let unacked_insert = row.origin == mine && (row.tomb || row.hlc > acked_stamp);
-        if unacked_insert {
-            kept.push(row);
-        } else if (edited || row.origin == mine)
-            && let Some(m) = &meta
-        {
-            let sql = format!(
-                "SELECT count(*) FROM {} WHERE {} = ?",
-                quote_ident(&m.name),
-                m.identity_sql()
-            );
-            let present = seed
-                .query_sql(&sql, std::slice::from_ref(&row.ident))?
-                .rows()?
-                .next()
-                .is_some_and(|r| r.first() == Some(&crate::Value::Integer(1)));
-            if present {
-                kept.push(row);
-            }
-        }
+        .find(|m| m.name == table && m.base.is_none())
+    else {
+        return Ok(Vec::new());
+    };
+    let id = meta.identity_sql();
+    let mut found = Vec::new();
+    for chunk in idents.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT {id} FROM {} WHERE {id} IN ({marks})",
+            quote_ident(&meta.name)
+        );
+        let result = seed.query_sql(&sql, chunk)?;
+        found.extend(result.rows()?.filter_map(|r| r.first().cloned()));
     }
-    batch.rows = kept;
-    Ok(batch)
+    Ok(found)
 }
 
 /// The synced columns' values of row `key` of `meta`'s table as the store holds it now

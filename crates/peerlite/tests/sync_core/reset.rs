@@ -510,3 +510,37 @@ fn manual_mode_hands_the_unsynced_changes_to_its_callbacks() {
         Some("re-applied by hand")
     );
 }
+
+/// Found by the simulation with purges (seed 9): a deleted b's u1 and pushed the delete to c,
+/// which acknowledged it and later purged it. Reset against b (which never heard of the
+/// delete), a replayed only changes no peer had acknowledged — the delete was not among them
+/// — and b's state brought u1 back, to every device. A reset replays this device's own
+/// deletes and its edits of rows the seed holds whether or not a peer acknowledged them (the
+/// merge decides by their timestamps); only inserts of rows the seed lacks must be
+/// unacknowledged.
+#[test]
+fn a_delete_another_peer_acknowledged_is_replayed_on_a_peer_that_missed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    let c = item_device(dir.path(), "c", &clock);
+    add_item(&b, "u1", "b's", 1);
+    add_item(&b, "u2", "b's", 2);
+    both_ways(&a, &b);
+    both_ways(&a, &c);
+    clock.set(T0 + 10);
+    a.delete(&by_uuid("u1")).unwrap();
+    set_title(&a, "u2", "a's edit");
+    sync_in_memory(&a, &c, SyncMode::Push, None).unwrap();
+    c.purge_tombstones(Some(std::time::Duration::ZERO)).unwrap();
+    clock.set(T0 + 20);
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(item_at(&a, "u1").is_none(), "a's delete stands");
+    assert_eq!(
+        item_at(&a, "u2").unwrap().title.as_deref(),
+        Some("a's edit")
+    );
+}

@@ -338,3 +338,35 @@ fn a_purge_while_a_stream_runs_ends_it_with_a_reset_required() {
     let (on_a, _) = sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap();
     assert_eq!(on_a.status, SyncStatus::ResetRequired, "{on_a:?}");
 }
+
+/// Found by the simulation with purges (seeds 7 and 9): a device deleted a row it had from a
+/// peer, and purged the tombstone past the retention before any peer heard of the delete —
+/// the only record of it was gone, and the row came back from the peer. Past the retention,
+/// a delete of this device's own that no peer acknowledged is kept until one does (a store no
+/// peer ever synced with, or a purge of everything, `0s`, still forgets it).
+#[test]
+fn an_unsynced_delete_outlives_the_retention_until_a_peer_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    add_item(&b, "u1", "b's", 1);
+    add_item(&a, "u2", "a's", 2);
+    both_ways(&a, &b);
+    clock.set(T0 + 10);
+    a.delete(&by_uuid("u1")).unwrap();
+    clock.set(T0 + 31 * DAY);
+    assert_eq!(
+        a.purge_tombstones(None).unwrap().purged,
+        0,
+        "the delete is unsynced"
+    );
+    let (on_a, _) = sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    assert!(on_a.status.is_ok(), "{on_a:?}");
+    assert!(
+        items(&b).iter().all(|i| i.uuid != "u1"),
+        "b never heard of the delete"
+    );
+    // Acknowledged now: past the retention it goes.
+    assert_eq!(a.purge_tombstones(None).unwrap().purged, 1);
+}
