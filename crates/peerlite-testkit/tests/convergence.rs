@@ -147,7 +147,6 @@ fn devices_that_skew_recreate_restore_and_resolve_still_converge() {
 /// apart, they still converge to exactly what the rules give for the writes that survived —
 /// no write of a reset device's own is lost to the reset.
 #[test]
-#[ignore = "open (issue 11): with purges, seeds 7 and 9 end with a reset device's rows apart and writes the model counts lost; `peerlite sim --devices 3 --ops 250 --seed 7 --purges` reproduces it"]
 fn devices_behind_purged_deletes_are_reset_and_still_converge() {
     for seed in [7, 8, 9] {
         let config = SimConfig {

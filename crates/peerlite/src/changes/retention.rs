@@ -166,17 +166,29 @@ pub(crate) fn purge(
 }
 
 /// The highest change number of `table` that any peer acknowledged in this database's
-/// `epoch` (`None` when none ever did). The acknowledgement ledger is kept by sync; it is read
-/// here by name (importing sync would turn the layers around).
+/// `epoch`: 0 when none did yet, `None` when the table never synced with any peer (nothing
+/// received, nothing acknowledged). The ledgers are kept by sync; they are read here by name
+/// (importing sync would turn the layers around).
 fn acknowledged(conn: &Connection, table: &str, epoch: &str) -> rusqlite::Result<Option<i64>> {
-    if !table_exists(conn, "peerlite_acks")? {
-        return Ok(None);
+    let mut synced = false;
+    let mut acked = 0i64;
+    for ledger in ["peerlite_watermarks", "peerlite_acks"] {
+        if !table_exists(conn, ledger)? {
+            continue;
+        }
+        let (rows, max): (i64, Option<i64>) = conn.query_row(
+            &format!(
+                "SELECT count(*), max(CASE WHEN filter = 0 AND epoch = ?2 THEN seq END) FROM {ledger} WHERE tbl = ?1"
+            ),
+            rusqlite::params![table, epoch],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        synced |= rows > 0;
+        if ledger == "peerlite_acks" {
+            acked = max.unwrap_or(0);
+        }
     }
-    conn.query_row(
-        "SELECT max(seq) FROM peerlite_acks WHERE tbl = ?1 AND filter = 0 AND epoch = ?2",
-        rusqlite::params![table, epoch],
-        |r| r.get(0),
-    )
+    Ok(synced.then_some(acked))
 }
 
 /// True when the last purge is a day old or more (a cheap read before a write transaction).

@@ -80,6 +80,7 @@ fn empty(seed: &RdbStore) -> Result<()> {
         }
         script.push_str("DELETE FROM peerlite_meta WHERE key LIKE 'purged\\_seq:%' ESCAPE '\\';\n");
         tx.execute_script_own(&script)?;
+        crate::sync::heard::forget_all(conn).map_err(sql_err)?;
         crate::changes::mark::renew_epoch(conn, &path, sync)?;
         Ok(())
     })

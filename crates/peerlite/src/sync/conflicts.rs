@@ -169,7 +169,7 @@ impl RdbStore {
                 .unwrap_or(meta);
             let merge = |tx: &crate::store::Transaction<'_>| {
                 let _paused = sync.pause_capture();
-                super::merge::apply_batch(tx, &sync, logical, &batch)
+                super::merge::apply_batch(tx, &sync, logical, &batch, None)
             };
             // The trial: does the remote state still clash with the rows as they are now?
             conn.execute_batch("SAVEPOINT peerlite_resolve")

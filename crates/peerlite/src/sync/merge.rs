@@ -201,13 +201,31 @@ enum Winner {
     Remote(Reg, Value),
 }
 
-/// Applies `batch` (rows of `logical`) from `sender` inside `tx`, with capture paused.
+/// Where a batch comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    /// The peer that sent it.
+    pub device: &'a str,
+    /// A first stream of the peer's own rows is under way (see [`super::heard::refreshing`]):
+    /// its rows are marked as brought, even those that change nothing here.
+    pub refresh: bool,
+}
+
+/// Applies `batch` (rows of `logical`) from `source` inside `tx`, with capture paused
+/// (`None` for rows this store replays or resolves itself): in device collaboration, what a
+/// device's rows come with from that device itself is remembered, and relays of them that can
+/// only be stale are ignored (see [`heard`]).
+///
+/// [`heard`]: super::heard
 pub(crate) fn apply_batch(
     tx: &Transaction<'_>,
     sync: &SyncState,
     logical: &TableMeta,
     batch: &Batch,
+    source: Option<Source<'_>>,
 ) -> Result<Applied> {
+    let sender = source.map(|s| s.device);
+    let refresh = source.is_some_and(|s| s.refresh);
     let conn = tx.conn()?;
     let path = tx.inner().config.path();
     let sql_err = |e| Error::from_sqlite(e, path);
@@ -259,6 +277,21 @@ pub(crate) fn apply_batch(
         by_kind: RefCell::new(HashMap::new()),
         pending_rows: RefCell::new(HashMap::new()),
     };
+    let collaboration = logical.mode == DistributedTableType::DeviceCollaboration;
+    // Per origin (batch index): the newest own timestamp heard from it directly, when the
+    // batch relays its rows (a filtered stream carries only some rows: it proves nothing).
+    let epoch_of = |i: usize| batch.epochs.get(i).map_or("", String::as_str);
+    let mut heard_before: HashMap<u32, u64> = HashMap::new();
+    if collaboration && let Some(sender) = sender {
+        for (i, d) in batch.devices.iter().enumerate() {
+            if d != sender && device_idx.get(i) != Some(&LOCAL) {
+                let h = super::heard::get(conn, d, &logical.name, epoch_of(i)).map_err(sql_err)?;
+                heard_before.insert(u32::try_from(i).unwrap_or(u32::MAX), h);
+            }
+        }
+    }
+    let sender_idx = sender.and_then(|s| batch.devices.iter().position(|d| d == s));
+    let mut heard_now = 0u64;
     let mut applied = Applied::default();
     for row in &batch.rows {
         let origin = *device_idx
@@ -272,6 +305,16 @@ pub(crate) fn apply_batch(
             .max()
             .unwrap_or(0);
         sync.receive(newest);
+        if collaboration {
+            if sender_idx == Some(row.origin as usize) {
+                heard_now = heard_now.max(newest);
+            } else if heard_before
+                .get(&row.origin)
+                .is_some_and(|heard| newest <= *heard)
+            {
+                continue;
+            }
+        }
         let target: &TableMeta = match logical.mode {
             DistributedTableType::SingleVersion => logical,
             DistributedTableType::DeviceCollaboration => match device_tables.get(&row.origin) {
@@ -280,6 +323,16 @@ pub(crate) fn apply_batch(
             },
         };
         match merge_row(&ctx, target, row, batch, &device_idx, origin)? {
+            Outcome::Unchanged if refresh && sender_idx == Some(row.origin as usize) => {
+                // Brought by the refresh: renumbered, so its end keeps it.
+                ctx.run(
+                    &format!(
+                        "UPDATE {} SET seq = peerlite_seq() WHERE ident = ?1",
+                        target.clock()
+                    ),
+                    std::slice::from_ref(&row.ident),
+                )?;
+            }
             Outcome::Unchanged => {}
             Outcome::Changed(kind) => {
                 applied.changed += 1;
@@ -296,7 +349,56 @@ pub(crate) fn apply_batch(
             }
         }
     }
+    if let (Some(sender), Some(i)) = (sender, sender_idx)
+        && heard_now > 0
+        && batch.filter == 0
+    {
+        super::heard::raise(conn, sender, &logical.name, epoch_of(i), heard_now)
+            .map_err(sql_err)?;
+    }
     Ok(applied)
+}
+
+/// The end of a first stream of `device`'s rows of `logical` from the device itself, which
+/// began at change number `from` here: the device's rows that it did not bring (numbered at or
+/// before `from`) came through relays and are no longer the device's — it deleted them, and a
+/// relay missed that. They go, with their clock rows, silently: the device's own state is the
+/// truth. Returns how many rows went.
+pub(crate) fn drop_unrefreshed(
+    tx: &Transaction<'_>,
+    logical: &TableMeta,
+    device: &str,
+    from: u64,
+) -> Result<u64> {
+    let conn = tx.conn()?;
+    let path = tx.inner().config.path();
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let name = crate::changes::device_table_name(device, &logical.name);
+    let Some(meta) = registry::load_all(conn)
+        .map_err(sql_err)?
+        .into_iter()
+        .find(|m| m.name == name)
+    else {
+        return Ok(0);
+    };
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let gone = conn
+        .execute(
+            &format!(
+                "DELETE FROM {} WHERE {} IN (SELECT ident FROM {} WHERE seq <= ?1 AND tomb = 0)",
+                quote_ident(&meta.name),
+                meta.identity_sql(),
+                meta.clock()
+            ),
+            [from],
+        )
+        .map_err(sql_err)?;
+    conn.execute(
+        &format!("DELETE FROM {} WHERE seq <= ?1 AND tomb = 0", meta.clock()),
+        [from],
+    )
+    .map_err(sql_err)?;
+    Ok(gone as u64)
 }
 
 fn protocol(detail: &str) -> Error {

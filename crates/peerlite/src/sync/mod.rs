@@ -47,6 +47,7 @@ mod compact;
 mod conflicts;
 mod dispatch;
 pub(crate) mod extract;
+pub(crate) mod heard;
 pub(crate) mod merge;
 mod message;
 mod overview;

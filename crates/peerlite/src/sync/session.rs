@@ -114,6 +114,9 @@ pub struct Session {
     filter: Option<WireFilter>,
     filter_id: u64,
     tables: Vec<String>,
+    /// Per table, how far the peer had heard of this store's changes when its stream began
+    /// (at least what was purged then).
+    sender_knows: HashMap<String, u64>,
     out: Option<Outgoing>,
     inc: Option<Incoming>,
     phase: Phase,
@@ -285,6 +288,7 @@ impl Session {
             filter,
             filter_id,
             tables: Vec::new(),
+            sender_knows: HashMap::new(),
             out: mode.pushes().then(Outgoing::default),
             inc: mode.pulls().then(Incoming::default),
             phase: Phase::AwaitWelcome,
@@ -335,6 +339,7 @@ impl Session {
             filter: h.and_then(|h| h.predicates.clone()),
             filter_id: filter_id(h.and_then(|h| h.predicates.as_ref())),
             tables: Vec::new(),
+            sender_knows: HashMap::new(),
             out: h.filter(|h| h.mode.pulls()).map(|_| Outgoing::default()),
             inc: h.filter(|h| h.mode.pushes()).map(|_| Incoming::default()),
             phase: Phase::Running,
@@ -615,6 +620,15 @@ impl Session {
             MessageV1::Finish(_) => match self.inc.as_mut() {
                 Some(inc) => {
                     inc.finished = true;
+                    if self.filter_id == 0
+                        && let Err(e) = self
+                            .store
+                            .incoming_finished(&self.peer.device, &self.peer_epoch)
+                    {
+                        // Stale relayed rows stay until the next full stream ends; the rows
+                        // this stream brought are applied.
+                        tracing::warn!(peer = %self.peer.device, %e, "could not drop the rows of a device it no longer has");
+                    }
                     Ok(vec![self.done_message()])
                 }
                 None => Ok(Vec::new()),
@@ -867,9 +881,10 @@ impl Session {
             }))]);
         }
         let last = have.max(b.last);
-        let applied = self
-            .store
-            .apply_batch(&self.peer.device, &self.peer_epoch, b, last)?;
+        let knows = self.sender_knows.get(&b.table).copied().unwrap_or(u64::MAX);
+        let applied =
+            self.store
+                .apply_batch(&self.peer.device, &self.peer_epoch, b, last, knows)?;
         self.result.received += applied.changed;
         self.result.conflicts += applied.conflicts;
         Ok(vec![v1(MessageV1::Ack(Ack {
@@ -931,18 +946,34 @@ impl Session {
     /// A peer about to send rows while it has not heard of deletes this store purged (what it
     /// acknowledged of this store, or says it holds, lies below the purge) may send rows those
     /// deletes removed, and nothing here remembers them: it must be reset first (17040011).
-    /// A peer that never synced with this store is not held back.
-    fn sender_behind_a_purge(&self, holds: &HashMap<String, u64>) -> Result<()> {
+    /// That holds for a peer that never received anything of this store too (one that only
+    /// ever pushed, or meets it for the first time): its rows may have come from others, and
+    /// a row this store deleted and forgot would come back. Its reset is a full pull of this
+    /// store's state that keeps its own unsynced changes.
+    /// What the peer has heard is kept: a purge past it while the peer streams refuses its
+    /// batches from then on (see [`SyncStore::apply_batch`]).
+    fn sender_behind_a_purge(&mut self, holds: &HashMap<String, u64>) -> Result<()> {
+        let single_version: Vec<String> = self
+            .store
+            .tables()?
+            .into_iter()
+            .filter(|t| t.mode == crate::changes::DistributedTableType::SingleVersion)
+            .map(|t| t.name)
+            .collect();
         for table in &self.tables {
             let purged = self.store.purged_seq(table)?;
-            if purged == 0 {
-                continue;
-            }
             let known = self
                 .store
                 .acknowledged(&self.peer.device, table)?
                 .max(holds.get(table).copied().unwrap_or(0));
-            if known > 0 && known < purged {
+            // A purge past this (or past what was purged already, for a peer let through)
+            // while the peer streams refuses its batches from then on.
+            self.sender_knows.insert(table.clone(), known.max(purged));
+            // In device collaboration a peer that never heard of this store sends its own
+            // rows (whose deletes it made) and relays, which `heard` guards; only a table
+            // every device writes can get back, from such a peer, a row deleted here.
+            let never_heard = known == 0 && !single_version.contains(table);
+            if known < purged && !never_heard {
                 return Err(Error::ResetRequired {
                     device: self.peer.device.clone(),
                     table: table.clone(),

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::extract;
+use super::heard;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
 use super::query::QueryRows;
@@ -95,14 +96,24 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     /// `peer` holds this store's changes of `table` under `filter` up to `seq`, in this
     /// store's current epoch (it acknowledged them, or said so as a session began).
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()>;
+    /// The whole stream from `peer` (in its epoch `peer_epoch`) has been applied.
+    fn incoming_finished(&self, peer: &str, peer_epoch: &str) -> Result<()> {
+        let _ = (peer, peer_epoch);
+        Ok(())
+    }
     /// Applies a batch from `peer` and moves its watermark to `watermark`, in one transaction;
     /// tells the store's observers what changed.
+    ///
+    /// `sender_knows`: how far the peer has heard of this store's changes of the table; a
+    /// purge past it (made while the stream runs) refuses the batch with 17040011, in the same
+    /// transaction, as the rows may include some the purged deletes removed.
     fn apply_batch(
         &self,
         peer: &str,
         peer_epoch: &str,
         batch: &Batch,
         watermark: u64,
+        sender_knows: u64,
     ) -> Result<Applied>;
     /// The rows of `filter`'s table that it selects, `columns` in that order, stopping with
     /// 17040010 past `max_bytes` of values: a remote query that
@@ -349,6 +360,13 @@ impl SyncStore for RdbStore {
         })
     }
 
+    fn incoming_finished(&self, peer: &str, peer_epoch: &str) -> Result<()> {
+        if self.config().read_only {
+            return Ok(());
+        }
+        RdbStore::incoming_finished(self, peer, peer_epoch)
+    }
+
     fn note_acknowledged(&self, peer: &str, table: &str, filter: u64, seq: u64) -> Result<()> {
         if self.config().read_only {
             return Ok(());
@@ -380,8 +398,15 @@ impl SyncStore for RdbStore {
         })
     }
 
-    fn apply_batch(&self, peer: &str, peer_epoch: &str, b: &Batch, last: u64) -> Result<Applied> {
-        self.apply_received(peer, b, Some((peer_epoch, last)))
+    fn apply_batch(
+        &self,
+        peer: &str,
+        peer_epoch: &str,
+        b: &Batch,
+        last: u64,
+        sender_knows: u64,
+    ) -> Result<Applied> {
+        self.apply_received(peer, b, Some((peer_epoch, last, sender_knows)))
     }
 
     fn query_rows(
@@ -397,10 +422,30 @@ impl SyncStore for RdbStore {
 impl RdbStore {
     /// Applies `b` from `peer`; moves `peer`'s watermark to `mark` (epoch, seq) in the same
     /// transaction when given.
-    fn apply_received(&self, peer: &str, b: &Batch, mark: Option<(&str, u64)>) -> Result<Applied> {
+    /// Applies `b` from `peer`; `mark`: the peer's epoch, the watermark to record, and how far
+    /// the peer has heard of this store (see [`SyncStore::apply_batch`]); `None` for this
+    /// store's own replay.
+    fn apply_received(
+        &self,
+        peer: &str,
+        b: &Batch,
+        mark: Option<(&str, u64, u64)>,
+    ) -> Result<Applied> {
         let path = self.path();
         let applied = self.transaction(|tx| {
             let conn = tx.conn()?;
+            if let Some((_, _, knows)) = mark {
+                let purged = retention::purged_seq(conn, &b.table)
+                    .map_err(|e| Error::from_sqlite(e, path))?;
+                if purged > knows {
+                    return Err(Error::ResetRequired {
+                        device: peer.to_owned(),
+                        table: b.table.clone(),
+                        watermark: knows,
+                        purged,
+                    });
+                }
+            }
             let metas = registry::load_all(conn).map_err(|e| Error::from_sqlite(e, path))?;
             let logical = metas
                 .into_iter()
@@ -410,10 +455,23 @@ impl RdbStore {
                 })?;
             let applied = {
                 let sync = self.inner.sync()?;
+                // A store's own replay (`peer` is itself) comes from no sender.
+                let source = match mark {
+                    Some((peer_epoch, _, _)) if peer != RdbStore::device_id(self) => {
+                        let refresh = self
+                            .refresh(conn, peer, peer_epoch, &logical, b)
+                            .map_err(|e| Error::from_sqlite(e, path))?;
+                        Some(merge::Source {
+                            device: peer,
+                            refresh,
+                        })
+                    }
+                    _ => None,
+                };
                 let _paused = sync.pause_capture();
-                merge::apply_batch(tx, sync, &logical, b)?
+                merge::apply_batch(tx, sync, &logical, b, source)?
             };
-            if let Some((peer_epoch, last)) = mark {
+            if let Some((peer_epoch, last, _)) = mark {
                 watermark::set(
                     conn,
                     Ledger::Received,
@@ -443,6 +501,66 @@ impl RdbStore {
         Ok(Applied {
             changed: applied.changed,
             conflicts: applied.conflicts,
+        })
+    }
+
+    /// Whether `b` belongs to a first stream of `peer`'s own rows of a device-collaboration
+    /// table (see [`heard::refreshing`]); one begins with the first batch of an unfiltered
+    /// stream from the start, when this store never received the table from the peer in any
+    /// epoch. (A peer whose epoch changed — restored, repaired — is not refreshed: its rows
+    /// here are what gives it back what it lost.)
+    fn refresh(
+        &self,
+        conn: &rusqlite::Connection,
+        peer: &str,
+        peer_epoch: &str,
+        logical: &crate::changes::TableMeta,
+        b: &Batch,
+    ) -> rusqlite::Result<bool> {
+        if logical.mode != crate::changes::DistributedTableType::DeviceCollaboration
+            || b.filter != 0
+        {
+            return Ok(false);
+        }
+        if heard::refreshing(conn, peer, &logical.name, peer_epoch)?.is_some() {
+            return Ok(true);
+        }
+        let known = watermark::all(conn, Ledger::Received, peer)?
+            .iter()
+            .any(|w| w.table == logical.name);
+        if b.prev != 0 || known {
+            return Ok(false);
+        }
+        let from = crate::changes::layer::max_seq(conn)?.max(0) as u64;
+        heard::begin_refresh(conn, peer, &logical.name, peer_epoch, from)?;
+        Ok(true)
+    }
+
+    /// The stream from `peer` ended (all of it applied): a first stream of its rows drops
+    /// the rows of its that it did not bring (see [`merge::drop_unrefreshed`]).
+    pub(crate) fn incoming_finished(&self, peer: &str, peer_epoch: &str) -> Result<()> {
+        let path = self.path();
+        self.transaction(|tx| {
+            let conn = tx.conn()?;
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let sync = self.inner.sync()?;
+            let _paused = sync.pause_capture();
+            for logical in registry::load_all(conn).map_err(sql_err)? {
+                if logical.base.is_some() {
+                    continue;
+                }
+                let Some(from) =
+                    heard::refreshing(conn, peer, &logical.name, peer_epoch).map_err(sql_err)?
+                else {
+                    continue;
+                };
+                let gone = merge::drop_unrefreshed(tx, &logical, peer, from)?;
+                heard::end_refresh(conn, peer, &logical.name).map_err(sql_err)?;
+                if gone > 0 {
+                    tracing::info!(?path, peer, table = %logical.name, gone, "rows relayed for a device that no longer has them were dropped");
+                }
+            }
+            Ok(())
         })
     }
 

@@ -1,0 +1,107 @@
+//! What this device has heard from each device in person, for device-collaboration tables:
+//! the newest timestamp among the rows of a device's own that came from that device itself
+//! (not relayed), in its epoch.
+//!
+//! In device collaboration only the owner writes its rows, with a clock that never goes back,
+//! and it streams its changes in the order it made them. Once this device has received the
+//! owner's own rows up to timestamp `H` from the owner directly, it holds every state of those
+//! rows up to `H` — or a newer one, or none because the owner deleted the row. A third device
+//! relaying a row of the owner stamped at or before `H` can therefore tell nothing new, but it
+//! can be stale: a relay that missed the owner's delete (and the delete's tombstone may be
+//! purged by now) would bring the row back here, and from here to every device, for good.
+//! Such relayed rows are ignored.
+
+use rusqlite::Connection;
+
+use crate::store::meta;
+
+fn key(device: &str, table: &str) -> String {
+    format!("heard:{table}:{device}")
+}
+
+/// The newest timestamp of `device`'s own rows of `table` received from it directly, in its
+/// `epoch` (0 when none, or when that was another epoch of its database).
+pub(crate) fn get(
+    conn: &Connection,
+    device: &str,
+    table: &str,
+    epoch: &str,
+) -> rusqlite::Result<u64> {
+    Ok(meta::get(conn, &key(device, table))?
+        .as_deref()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(e, _)| *e == epoch)
+        .and_then(|(_, hlc)| hlc.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Raises it to `hlc` (a different epoch starts over).
+pub(crate) fn raise(
+    conn: &Connection,
+    device: &str,
+    table: &str,
+    epoch: &str,
+    hlc: u64,
+) -> rusqlite::Result<()> {
+    if hlc > get(conn, device, table, epoch)? {
+        meta::set(conn, &key(device, table), &format!("{epoch} {hlc}"))?;
+    }
+    Ok(())
+}
+
+/// Forgets everything heard, and every refresh under way (a reset's seed, whose device
+/// tables start empty).
+pub(crate) fn forget_all(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM peerlite_meta WHERE key LIKE 'heard:%' OR key LIKE 'refresh:%'",
+        [],
+    )
+    .map(drop)
+}
+
+fn refresh_key(device: &str, table: &str) -> String {
+    format!("refresh:{table}:{device}")
+}
+
+/// A first stream of `device`'s rows of `table` from the device itself, under way in its
+/// `epoch`: this device's change number when it began (`None` when none is under way, or it
+/// was another epoch). The device's rows here came through relays, and a relay may have missed
+/// deletes whose tombstones are purged by now; the stream sends every row the device has, so
+/// when it ends, a row of the device here that it did not bring is one the device no longer
+/// has ([`super::merge::drop_unrefreshed`]).
+pub(crate) fn refreshing(
+    conn: &Connection,
+    device: &str,
+    table: &str,
+    epoch: &str,
+) -> rusqlite::Result<Option<u64>> {
+    Ok(meta::get(conn, &refresh_key(device, table))?
+        .as_deref()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(e, _)| *e == epoch)
+        .and_then(|(_, seq)| seq.parse().ok()))
+}
+
+/// Notes that a first stream from `device` begins at change number `from` here.
+pub(crate) fn begin_refresh(
+    conn: &Connection,
+    device: &str,
+    table: &str,
+    epoch: &str,
+    from: u64,
+) -> rusqlite::Result<()> {
+    meta::set(
+        conn,
+        &refresh_key(device, table),
+        &format!("{epoch} {from}"),
+    )
+}
+
+/// The first stream from `device` ended.
+pub(crate) fn end_refresh(conn: &Connection, device: &str, table: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM peerlite_meta WHERE key = ?1",
+        [refresh_key(device, table)],
+    )
+    .map(drop)
+}
