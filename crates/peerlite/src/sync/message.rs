@@ -14,7 +14,9 @@
 //! every message). `Hello.features` lists optional features; the `Welcome` answers with the
 //! ones both sides have, and only those are used (today: `zstd`, batches sent compressed as
 //! [`Packed`]; `compact-rows`, batches sent as [`CompactBatch`]es, whose registers travel
-//! grouped by writer with a column bitmask).
+//! grouped by writer with a column bitmask; `watermark-stamps`, watermarks checked against
+//! the sender's history, see `stamps`). Data that must not change these bytes travels as
+//! prefixed entries of `features` too (`types:`, `stamps:`), which earlier builds ignore.
 //!
 //! ```
 //! use peerlite::sync::{Finish, MessageV1, SyncMessage};
@@ -326,8 +328,13 @@ pub struct QueryReply {
 pub const FEATURE_ZSTD: &str = "zstd";
 /// The feature that sends batches in the compact row form ([`CompactBatch`]).
 pub const FEATURE_COMPACT_ROWS: &str = "compact-rows";
+/// The feature that keeps a stamp with each watermark (the latest write time received up to
+/// it) and sends it in the handshake, so a sender put back from a file copy that re-issued
+/// sequence numbers is caught: a `Welcome` answering a `Hello` that lists it carries the
+/// stamps of its push watermarks.
+pub const FEATURE_STAMPS: &str = "watermark-stamps";
 /// The optional features this build understands.
-pub const FEATURES: [&str; 2] = [FEATURE_ZSTD, FEATURE_COMPACT_ROWS];
+pub const FEATURES: [&str; 3] = [FEATURE_ZSTD, FEATURE_COMPACT_ROWS, FEATURE_STAMPS];
 /// The largest batch a `Packed` message may unpack to: a bound set before decompressing, so
 /// a small message cannot make the receiver allocate without limit.
 pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
