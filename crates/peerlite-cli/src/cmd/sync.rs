@@ -337,7 +337,7 @@ fn hint(code: u32) -> &'static str {
             "a copy of the store is damaged: when the reason says it is the other device's copy, run `peerlite repair DB` (or `peerlite repair --kv STORE_DIR STORE_ID`) on that device; when it names a file here, run it here; then sync again"
         }
         17040013 => {
-            "the row stays on this device only (the others were sent): make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
+            "the row stays on the device that holds it (the others were sent): there, make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
         }
         17040011 => {
             "a device was away longer than the other keeps deletes: on a pull, add `--on-reset recover` (or run `peerlite reset --device ID --mode recover`) to re-seed this device and keep its unsynced changes; on a push, the other device must pull with `--on-reset`"

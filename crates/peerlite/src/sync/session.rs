@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use super::compact::CompactBatch;
 use super::message::{
-    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_STAMPS, FEATURE_ZSTD, FEATURES, Finish,
-    Hello, MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, TableSummary, Watermark,
-    Welcome,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_STAMPS, FEATURE_ZSTD,
+    FEATURES, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode,
+    TableSummary, Watermark, Welcome,
 };
 use super::peer::Peer;
 use super::stamps::{self, Stamp};
@@ -122,6 +122,10 @@ pub struct Session {
     packed: bool,
     /// Batches travel in the compact row form (both sides listed `compact-rows`).
     compact: bool,
+    /// A stream that left rows out says so before its `Finish` (both listed `stream-notices`).
+    notices: bool,
+    /// That `Notice`, repeated with the `Finish` it precedes.
+    notice: Option<SyncMessage>,
     hello: Option<SyncMessage>,
     welcome: Option<SyncMessage>,
     /// The `Abort` this side sent, repeated to a peer that did not hear it.
@@ -303,6 +307,8 @@ impl Session {
             batch_rows: DEFAULT_BATCH_ROWS,
             packed: false,
             compact: false,
+            notices: false,
+            notice: None,
             hello: Some(hello.clone()),
             welcome: None,
             abort: None,
@@ -353,6 +359,8 @@ impl Session {
             batch_rows: DEFAULT_BATCH_ROWS,
             packed: false,
             compact: false,
+            notices: false,
+            notice: None,
             hello: None,
             welcome: None,
             abort: None,
@@ -500,6 +508,7 @@ impl Session {
             .collect();
         self.packed = agreed.iter().any(|f| f == FEATURE_ZSTD);
         self.compact = agreed.iter().any(|f| f == FEATURE_COMPACT_ROWS);
+        self.notices = agreed.iter().any(|f| f == FEATURE_NOTICES);
         let stamped = agreed.iter().any(|f| f == FEATURE_STAMPS);
         let my_epoch = store.epoch()?;
         let their_stamps = if stamped {
@@ -661,6 +670,15 @@ impl Session {
                 self.fail(SyncStatus::from_code(a.code), &a.message);
                 Ok(Vec::new())
             }
+            // The stream this side receives left rows out: its result says so, as the
+            // sender's does (the rest was delivered).
+            MessageV1::Notice(n) => {
+                if self.inc.is_some() && self.result.status.is_ok() {
+                    self.result.status = SyncStatus::from_code(n.code);
+                    self.result.message = Some(n.message.clone());
+                }
+                Ok(Vec::new())
+            }
             // Packed and Compact were turned into a Batch above; queries are answered outside
             // sessions.
             MessageV1::Packed(_)
@@ -711,6 +729,7 @@ impl Session {
         self.tables = w.tables.clone();
         self.packed = w.features.iter().any(|f| f == FEATURE_ZSTD);
         self.compact = w.features.iter().any(|f| f == FEATURE_COMPACT_ROWS);
+        self.notices = w.features.iter().any(|f| f == FEATURE_NOTICES);
         if let Some(first) = w.refused.first() {
             let all: Vec<String> = w
                 .refused
@@ -829,7 +848,19 @@ impl Session {
             return Ok(vec![self.wire_batch(batch)?]);
         }
         out.finish_sent = true;
-        Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))])
+        let finish = v1(MessageV1::Finish(Finish { session: self.id }));
+        if self.notices
+            && let Some(message) = self.unsendable_message()
+        {
+            let notice = v1(MessageV1::Notice(super::message::Notice {
+                session: self.id,
+                code: SyncStatus::RowTooLarge.code(),
+                message,
+            }));
+            self.notice = Some(notice.clone());
+            return Ok(vec![notice, finish]);
+        }
+        Ok(vec![finish])
     }
 
     /// A batch as it goes out: in the compact row form and packed when both sides agreed to
@@ -1047,9 +1078,12 @@ impl Session {
                     .iter()
                     .filter_map(|b| self.wire_batch(b.clone()).ok())
                     .collect(),
-                Some(o) if o.finish_sent && !o.done => {
-                    vec![v1(MessageV1::Finish(Finish { session: self.id }))]
-                }
+                Some(o) if o.finish_sent && !o.done => self
+                    .notice
+                    .iter()
+                    .cloned()
+                    .chain([v1(MessageV1::Finish(Finish { session: self.id }))])
+                    .collect(),
                 _ => Vec::new(),
             },
             Phase::Done | Phase::Failed => Vec::new(),
@@ -1125,6 +1159,15 @@ impl Session {
         if self.out.is_none() || !self.result.status.is_ok() {
             return;
         }
+        if let Some(message) = self.unsendable_message() {
+            self.result.status = SyncStatus::RowTooLarge;
+            self.result.message = Some(message);
+        }
+    }
+
+    /// The rows of this session's tables left out because they are too large to travel, as
+    /// one line naming the first (`None`: none).
+    fn unsendable_message(&self) -> Option<String> {
         match self.store.unsendable(&self.tables) {
             Ok(rows) if !rows.is_empty() => {
                 let more = if rows.len() > 1 {
@@ -1132,11 +1175,13 @@ impl Session {
                 } else {
                     String::new()
                 };
-                self.result.status = SyncStatus::RowTooLarge;
-                self.result.message = Some(format!("{}{more}", rows[0].describe()));
+                Some(format!("{}{more}", rows[0].describe()))
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%e, "could not read the rows too large to sync"),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(%e, "could not read the rows too large to sync");
+                None
+            }
         }
     }
 
