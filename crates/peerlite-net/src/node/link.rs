@@ -141,7 +141,11 @@ impl Core {
             }
             MessageV1::QueryReply(r) => {
                 if let Some(waiting) = self.queries.remove(&r.session) {
-                    let rows = r.clone().into_rows(&self.peer.device).map_err(Error::Store);
+                    let own = self.node.endpoint.level();
+                    let rows = r
+                        .clone()
+                        .into_rows_for(&self.peer.device, &own.to_string(), own.highest_label())
+                        .map_err(Error::Store);
                     let _ = waiting.send(rows);
                 }
                 return out;

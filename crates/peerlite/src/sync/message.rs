@@ -333,7 +333,8 @@ pub struct QueryReply {
     pub session: u64,
     /// 0, or the error code of why the query was refused or failed.
     pub code: u32,
-    /// Why, when `code` is not 0.
+    /// Why, when `code` is not 0; on success, the label of the rows (`label:S3`, see
+    /// [`QueryReply::label`]).
     pub message: String,
     /// The result's column names.
     pub columns: Vec<String>,
