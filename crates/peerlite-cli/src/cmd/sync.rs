@@ -316,7 +316,10 @@ fn hint(code: u32) -> &'static str {
         17060021 => {
             "give the device an address: `peerlite trust remove`, then `peerlite trust add --addr HOST:PORT`"
         }
-        17060004 | 17060007 | 17060008 | 17060009 | 17060024 | 17060025 | 17040008 => {
+        17060024 => {
+            "the device is shutting down (its `peerlite serve` was stopped, or this sync was interrupted); nothing received so far is lost: run the same `peerlite sync` again when the device is back"
+        }
+        17060004 | 17060007 | 17060008 | 17060009 | 17060025 | 17040008 => {
             "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` gives the whole sync longer; a connection that does not complete its TLS handshake is given up after 10 s)"
         }
         17040006 => {

@@ -505,6 +505,16 @@ pub(crate) async fn run(
                 break "this device is shutting down".to_owned();
             }
             if Instant::now() >= grace_over {
+                // The grace ran out while handling something else: the sessions still
+                // running end as the grace's own end ends them, their peers told why (they
+                // would otherwise only see the connection close).
+                if let Some(out) = blocking(&mut core, Core::on_stop).await {
+                    for frame in &out.frames {
+                        if conn.send(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 break "this device is shutting down".to_owned();
             }
         }
