@@ -111,7 +111,7 @@ impl Endpoint {
     pub async fn connect(&self, addr: &str, expected: &DeviceId) -> Result<Connection> {
         let result = self.dial(addr, *expected).await;
         if let Err(e) = &result {
-            log_refusal(self.id(), "dialled", addr, e);
+            log_refusal(self.id(), Direction::Outgoing, addr, e);
         }
         result
     }
@@ -199,7 +199,7 @@ impl Endpoint {
                 compression = conn.compression(),
                 "accepted"
             ),
-            Err(e) => log_refusal(self.id(), "accepted", &remote.to_string(), e),
+            Err(e) => log_refusal(self.id(), Direction::Incoming, &remote.to_string(), e),
         }
         result
     }
@@ -251,17 +251,42 @@ impl Endpoint {
 
 /// Logs a failed handshake: one line, naming this device (several may run in one process) and
 /// the peer when the failure names one.
-fn log_refusal(device: DeviceId, direction: &str, remote: &str, e: &Error) {
+fn log_refusal(device: DeviceId, direction: Direction, remote: &str, e: &Error) {
     let code = e.code();
+    let line = refusal_line(direction, e);
     match e {
-        Error::UntrustedPeer { id } => tracing::warn!(
-            %device, peer = %id, %remote, code,
-            "{direction}: refused untrusted device during the handshake"
-        ),
+        Error::UntrustedPeer { id } => tracing::warn!(%device, peer = %id, %remote, code, "{line}"),
         Error::WrongPeer { actual, .. } => {
-            tracing::warn!(%device, peer = %actual, %remote, code, "{direction}: refused: {e}")
+            tracing::warn!(%device, peer = %actual, %remote, code, "{line}")
         }
-        _ => tracing::warn!(%device, %remote, code, "{direction}: handshake failed: {e}"),
+        _ => tracing::warn!(%device, %remote, code, "{line}"),
+    }
+}
+
+/// Which side of a connection this device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// It accepted the connection.
+    Incoming,
+    /// It dialled.
+    Outgoing,
+}
+
+/// The log line of a connection whose handshake did not complete: which side, and the error
+/// once (a refused connection is never called "accepted", and an error that already says
+/// "handshake failed" is not prefixed with it again).
+fn refusal_line(direction: Direction, e: &Error) -> String {
+    let side = match direction {
+        Direction::Incoming => "incoming connection",
+        Direction::Outgoing => "outgoing connection",
+    };
+    match e {
+        Error::UntrustedPeer { .. } => {
+            format!("{side}: refused untrusted device during the handshake")
+        }
+        Error::WrongPeer { .. } => format!("{side}: refused: {e}"),
+        Error::HandshakeFailed { .. } | Error::HandshakeTimeout { .. } => format!("{side}: {e}"),
+        _ => format!("{side}: handshake failed: {e}"),
     }
 }
 
@@ -367,5 +392,52 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adversary F16 i: a connection whose TLS handshake failed was logged as `WARN accepted:
+    /// handshake failed: handshake failed: tls handshake eof` — called "accepted" though it was
+    /// refused, and "handshake failed" twice. Each refusal now names the side once and says
+    /// what failed once, whatever the error.
+    #[test]
+    fn refusal_lines_name_the_side_and_say_it_once() {
+        let id = DeviceId::from_bytes([7; 32]);
+        let errors = [
+            Error::HandshakeFailed {
+                reason: "tls handshake eof".into(),
+            },
+            Error::HandshakeTimeout {
+                timeout: std::time::Duration::from_secs(10),
+            },
+            Error::UntrustedPeer { id },
+            Error::WrongPeer {
+                expected: id,
+                actual: id,
+            },
+            Error::protocol("a second HELLO"),
+            Error::RefusedByPeer {
+                reason: "alert AccessDenied".into(),
+            },
+        ];
+        for direction in [Direction::Incoming, Direction::Outgoing] {
+            for e in &errors {
+                let line = refusal_line(direction, e);
+                assert!(
+                    line.starts_with("incoming connection: ")
+                        || line.starts_with("outgoing connection: "),
+                    "{line}"
+                );
+                assert!(!line.contains("accepted"), "{line}");
+                assert!(line.matches("handshake failed").count() <= 1, "{line}");
+            }
+        }
+        assert_eq!(
+            refusal_line(Direction::Incoming, &errors[0]),
+            "incoming connection: handshake failed: tls handshake eof"
+        );
     }
 }
