@@ -134,6 +134,11 @@ impl Connection {
         self.receiver.recv().await
     }
 
+    /// A payload already received and not read yet, without waiting (`None`: none queued).
+    pub fn try_recv(&mut self) -> Option<Vec<u8>> {
+        self.receiver.try_recv()
+    }
+
     /// The two halves, to send and receive from different tasks.
     pub fn split(self) -> (FrameSender, FrameReceiver) {
         (self.sender, self.receiver)
@@ -204,6 +209,12 @@ impl FrameReceiver {
             Some(result) => result,
             None => Err(self.shared.closed_error()),
         }
+    }
+
+    /// A payload already received and not read yet, without waiting (`None`: none queued,
+    /// or what is queued is the error that closed the connection).
+    pub fn try_recv(&mut self) -> Option<Vec<u8>> {
+        self.rx.try_recv().ok().and_then(Result::ok)
     }
 }
 

@@ -161,53 +161,14 @@ fn a_pull_cut_short_by_serve_stopping_is_told_it_is_shutting_down() {
     let root = tempfile::tempdir().unwrap();
     let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
     let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
-    sql(
-        &b.db,
-        &[
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) INSERT INTO note(text) SELECT 'row ' || i FROM n",
-        ],
-    );
-    b.trusts(&a, "SL1", None);
     // One row per batch: the pull runs far longer than serve's grace for running sessions.
-    let served = b.serve_with(
-        &["--no-mdns", "--listen", "127.0.0.1:0", "--batch-rows", "1"],
-        &[],
-    );
-    a.trusts(&b, "SL1", Some(&served.addr));
-    // The store takes its home's device id before the pull (reads during the pull then see
-    // a settled store).
-    a.sync_ok(&["--push"]);
-    let table = a.table_of(&b);
-    let out_file = root.path().join("pull.out");
-    let err_file = root.path().join("pull.err");
-    let mut pull = std::process::Command::new(assert_cmd::cargo::cargo_bin("peerlite"))
-        .args(["sync", "--home"])
-        .arg(&a.home)
-        .arg(&a.db)
-        .args(["--pull", "--timeout", "600"])
-        .stdout(std::fs::File::create(&out_file).unwrap())
-        .stderr(std::fs::File::create(&err_file).unwrap())
-        .spawn()
-        .unwrap();
-    wait_until("the pull to have begun", || {
-        !a.rows(&format!(
-            "SELECT 1 FROM sqlite_schema WHERE name = '{table}'"
-        ))
-        .is_empty()
-    });
+    let served = slow_pull_from(&a, &b, 300_000);
+    let pull = a.spawn_sync(&["--pull", "--timeout", "600"]);
+    wait_for_rows_from(&a, &b);
     assert!(served.stop().success());
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = pull.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < DEADLINE, "the pull did not end");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let out = std::fs::read_to_string(&out_file).unwrap();
-    let err = std::fs::read_to_string(&err_file).unwrap();
+    let (code, out, err) = pull.finish();
     let log = std::fs::read_to_string(b.dir.join("serve.log")).unwrap_or_default();
-    assert_eq!(status.code(), Some(2), "{out}\n{err}");
+    assert_eq!(code, 2, "{out}\n{err}");
     assert!(
         out.starts_with(&format!("{} error[17060024]", b.id)),
         "{out}\n{err}\n{log}"
