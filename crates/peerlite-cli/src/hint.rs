@@ -37,6 +37,9 @@ fn specific(err: &Error, command: &str) -> String {
             "give the migrations that lead to the store's version: `peerlite restore DB NAME --migrations DIR` (the NNNN_name.sql files `peerlite migrate` applies)".into()
         }
         Error::InvalidArgument { .. } => format!("check the arguments (`peerlite {command} --help`)"),
+        Error::QueryRefused { reason, .. } if reason.contains("this device's own level") => {
+            "this device's own level (set by `peerlite device init --level`, shown by `peerlite --json device id --home H`) does not admit the data's label: query it from a device whose own level does".into()
+        }
         Error::UnknownTable { .. } => {
             "check the table name: `peerlite sql DB \"SELECT name FROM sqlite_schema WHERE type = 'table'\"` lists them".into()
         }

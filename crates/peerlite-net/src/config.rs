@@ -26,6 +26,7 @@ pub struct ChannelConfig {
     pub(crate) compression_level: i32,
     pub(crate) compress_min: usize,
     pub(crate) max_pending_handshakes: usize,
+    pub(crate) max_silent_sockets: usize,
     pub(crate) queue_frames: usize,
 }
 
@@ -43,6 +44,7 @@ impl Default for ChannelConfig {
             compression_level: 3,
             compress_min: 256,
             max_pending_handshakes: 64,
+            max_silent_sockets: 256,
             queue_frames: 16,
         }
     }
@@ -93,10 +95,19 @@ impl ChannelConfig {
         self
     }
 
-    /// How many incoming handshakes may run at once; a newcomer past it takes the place of the
-    /// oldest (the listener never stops accepting).
+    /// How many incoming handshakes may run at once (counted from the client's first byte);
+    /// a newcomer past it takes the place of the oldest handshake of the source holding the
+    /// most (the listener never stops accepting).
     pub fn max_pending_handshakes(mut self, n: usize) -> Self {
         self.max_pending_handshakes = n;
+        self
+    }
+
+    /// How many accepted sockets may wait for their first byte at once (default 256); past
+    /// it the oldest waiting one is dropped. They take no handshake slot, so idle sockets
+    /// only ever push out each other.
+    pub fn max_silent_sockets(mut self, n: usize) -> Self {
+        self.max_silent_sockets = n;
         self
     }
 
@@ -132,9 +143,13 @@ impl ChannelConfig {
         if !(1..=22).contains(&self.compression_level) {
             return Err(invalid("compression_level must be 1-22".into()));
         }
-        if self.max_pending_handshakes == 0 || self.queue_frames == 0 {
+        if self.max_pending_handshakes == 0
+            || self.max_silent_sockets == 0
+            || self.queue_frames == 0
+        {
             return Err(invalid(
-                "max_pending_handshakes and queue_frames must be at least 1".into(),
+                "max_pending_handshakes, max_silent_sockets and queue_frames must be at least 1"
+                    .into(),
             ));
         }
         Ok(())

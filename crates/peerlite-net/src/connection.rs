@@ -28,6 +28,12 @@ use crate::{DeviceId, DeviceLevel, TrustSet, tls};
 /// Payloads at least this long are compressed on the blocking pool, not on the async thread.
 const INLINE_COMPRESS_MAX: usize = 64 << 10;
 
+/// How long a closing connection goes on reading (and dropping) what the peer still sends
+/// until the peer closes too. A socket closed with unread data in it is reset, and a reset can
+/// discard, on the peer's side, what this side sent last before the peer read it: the `Abort`
+/// that says why the session ends (a shutdown, say) would never arrive.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// Who is at the other end: the id the TLS handshake proved, with the name and security level
 /// this device recorded for it when pairing (never what the peer says about itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +134,11 @@ impl Connection {
         self.receiver.recv().await
     }
 
+    /// A payload already received and not read yet, without waiting (`None`: none queued).
+    pub fn try_recv(&mut self) -> Option<Vec<u8>> {
+        self.receiver.try_recv()
+    }
+
     /// The two halves, to send and receive from different tasks.
     pub fn split(self) -> (FrameSender, FrameReceiver) {
         (self.sender, self.receiver)
@@ -143,6 +154,9 @@ impl Connection {
         } = self;
         drop(sender);
         let _ = writer.await;
+        // The reader lingers until the peer closes too (see `LINGER`), then the socket goes.
+        let mut receiver = receiver;
+        let _ = tokio::time::timeout(LINGER, &mut receiver.reader).await;
         drop(receiver);
     }
 }
@@ -195,6 +209,12 @@ impl FrameReceiver {
             Some(result) => result,
             None => Err(self.shared.closed_error()),
         }
+    }
+
+    /// A payload already received and not read yet, without waiting (`None`: none queued,
+    /// or what is queued is the error that closed the connection).
+    pub fn try_recv(&mut self) -> Option<Vec<u8>> {
+        self.rx.try_recv().ok().and_then(Result::ok)
     }
 }
 
@@ -420,7 +440,7 @@ async fn read_loop(
     let error = loop {
         let frame = tokio::select! {
             biased;
-            _ = closing(&mut shutdown) => return,
+            _ = closing(&mut shutdown) => return linger(read, max).await,
             frame = frame::read_frame(&mut read, max, idle) => frame,
         };
         let payload = match frame {
@@ -449,7 +469,7 @@ async fn read_loop(
         };
         tokio::select! {
             biased;
-            _ = closing(&mut shutdown) => return,
+            _ = closing(&mut shutdown) => return linger(read, max).await,
             sent = app.send(Ok(payload)) => if sent.is_err() { return },
         }
     };
@@ -457,6 +477,15 @@ async fn read_loop(
     // Let go of the socket before waiting for the application to take the error.
     drop(read);
     let _ = app.send(Err(error)).await;
+}
+
+/// This side closes: read and drop what the peer still sends until it closes too, for at
+/// most [`LINGER`] (see there).
+async fn linger(mut read: ReadHalf<TlsStream<Counted<TcpStream>>>, max: u32) {
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(Some(_)) = frame::read_frame(&mut read, max, LINGER).await {}
+    })
+    .await;
 }
 
 /// Resolves once the connection is closing.

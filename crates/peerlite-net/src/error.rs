@@ -344,7 +344,7 @@ impl Error {
                  or move it away and pair again with `peerlite trust add`"
             }
             Error::UnsafePermissions { .. } => {
-                "check that nobody changed it, then remove the write permission of group and others: `chmod go-w PATH` (the `--home` directory, its trust.json and device.key)"
+                "check that nobody changed it, then remove the write permission of group and others: `chmod go-w PATH` (the `--home` directory, its trust.json, device.key and device.json; a directory above the home: `chmod o-w DIR`, or `chmod +t DIR` to make it sticky like /tmp)"
             }
             Error::Io { .. } => "check permissions and free space of the `--home` directory",
             Error::WrongPeer { .. } => {

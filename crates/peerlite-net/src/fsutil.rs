@@ -121,3 +121,33 @@ pub(crate) fn refuse_shared_write(path: &Path, what: &'static str) -> Result<()>
     let _ = (path, what);
     Ok(())
 }
+
+/// Refuses `dir` when a directory above it may be written by others and is not sticky: any
+/// user could rename `dir` away and put a home of their own in its place (their trust store,
+/// their level). A sticky directory (`/tmp`) lets only a file's owner rename it, so it is fine.
+/// Group-writable parents are not refused (a user-private group is common); the home itself,
+/// its key, record and trust store are checked for group and others.
+pub(crate) fn refuse_open_parents(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let Ok(real) = fs::canonicalize(dir) else {
+            return Ok(());
+        };
+        // One step per path component: bounded.
+        for parent in real.ancestors().skip(1) {
+            let Ok(meta) = fs::metadata(parent) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+                return Err(crate::Error::UnsafePermissions {
+                    path: parent.to_path_buf(),
+                    mode: mode & 0o7777,
+                    what: "a directory that holds the home (anyone could put another home in its place)",
+                });
+            }
+        }
+    }
+    let _ = dir;
+    Ok(())
+}

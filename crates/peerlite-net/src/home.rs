@@ -131,12 +131,14 @@ impl Home {
     /// # Errors
     /// [`Error::NoIdentity`] when there is none; [`Error::IdentityDamaged`] when its files are
     /// unreadable or disagree (a key that does not match the recorded id, a missing half);
-    /// [`Error::UnsafePermissions`] when other users may write the directory or the key.
+    /// [`Error::UnsafePermissions`] when other users may write the directory, the key, the
+    /// device record, or a directory above the home that is not sticky.
     pub fn open(dir: impl AsRef<Path>) -> Result<Home> {
         let dir = dir.as_ref().to_path_buf();
         let key_path = dir.join(KEY_FILE);
         let device_path = dir.join(DEVICE_FILE);
         fsutil::refuse_shared_write(&dir, "the home directory")?;
+        fsutil::refuse_open_parents(&dir)?;
         fsutil::refuse_shared_write(&key_path, "the device key")?;
         // It holds the device's own level, which decides what data the device may hold.
         fsutil::refuse_shared_write(&device_path, "the device record")?;

@@ -1,5 +1,7 @@
-//! `peerlite serve --home H --listen ADDR [--db DB]... [--kv STORE_DIR STORE_ID]... [--no-mdns]`:
-//! serves the stores to trusted devices in the foreground. Its first stdout line,
+//! `peerlite serve --home H --listen ADDR [--db DB]... [--kv STORE_DIR STORE_ID]... [--no-mdns]
+//! [--store-key NAME=KEY]...`: serves the stores to trusted devices in the foreground. Each
+//! store opens with its own key when `--store-key` names it (`NAME=`: none), else with the
+//! global `--key`, so encrypted and plain stores, or stores with different keys, serve together. Its first stdout line,
 //! `listening on HOST:PORT` (the real port when ADDR ends in `:0`), comes once it accepts
 //! connections. SIGINT or SIGTERM stop it cleanly (exit 0): running sessions get a few seconds
 //! to finish and are then aborted, connections close, stores are closed (their WAL
@@ -48,8 +50,52 @@ pub struct Args {
     /// trust-store addresses either way.
     #[arg(long)]
     no_mdns: bool,
+    /// The encryption key of one served store, by its name (the DB file name without its
+    /// extension, or the STORE_ID): `NAME=KEY` (repeatable; `NAME=` serves that store
+    /// without a key). Stores not named use the global `--key` / `PEERLITE_KEY`.
+    #[arg(long = "store-key", value_name = "NAME=KEY")]
+    store_keys: Vec<String>,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// The name a served store goes by: its file name without the extension, or its STORE_ID.
+fn store_name(location: &Location) -> String {
+    match location {
+        Location::Db(path) => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Location::Kv { id, .. } => id.clone(),
+    }
+}
+
+/// The `--store-key NAME=KEY` options by store name: each names a store served here, once.
+fn store_keys(
+    given: &[String],
+    locations: &[Location],
+) -> Result<std::collections::HashMap<String, String>, UsageError> {
+    let mut keys = std::collections::HashMap::new();
+    for option in given {
+        let Some((name, key)) = option.split_once('=') else {
+            return Err(UsageError(format!(
+                "--store-key {option:?}: give NAME=KEY (NAME= for a store without a key)"
+            )));
+        };
+        if !locations.iter().any(|l| store_name(l) == name) {
+            let served: Vec<String> = locations.iter().map(store_name).collect();
+            return Err(UsageError(format!(
+                "--store-key names {name:?}, which is not served here (served: {})",
+                served.join(", ")
+            )));
+        }
+        if keys.insert(name.to_owned(), key.to_owned()).is_some() {
+            return Err(UsageError(format!(
+                "--store-key names {name:?} more than once"
+            )));
+        }
+    }
+    Ok(keys)
 }
 
 /// Runs `peerlite serve`.
@@ -69,11 +115,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
+    let keys = store_keys(&args.store_keys, &locations)?;
     let home = args.home.open()?;
     let (trust, node) = node(&home, &args.node)?;
     let mut opened = Vec::new();
     for location in &locations {
-        let store = open_for_node(global, location, &home, false)?;
+        let mut own = global.clone();
+        if let Some(key) = keys.get(store_name(location).as_str()) {
+            own.key = (!key.is_empty()).then(|| key.clone());
+        }
+        let store = open_for_node(&own, location, &home, false)?;
         let name = serve(&node, &store)?;
         tracing::info!(store = %name, "serving");
         opened.push(store);

@@ -313,7 +313,10 @@ fn hint(code: u32) -> &'static str {
         17060021 => {
             "give the device an address: `peerlite trust remove`, then `peerlite trust add --addr HOST:PORT`"
         }
-        17060004 | 17060007 | 17060008 | 17060009 | 17060024 | 17060025 | 17040008 => {
+        17060024 => {
+            "the device is shutting down (its `peerlite serve` was stopped, or this sync was interrupted); nothing received so far is lost: run the same `peerlite sync` again when the device is back"
+        }
+        17060004 | 17060007 | 17060008 | 17060009 | 17060025 | 17040008 => {
             "the device did not answer in time or went away: check that `peerlite serve` runs there and retry (`--timeout SECS` gives the whole sync longer; a connection that does not complete its TLS handshake is given up after 10 s)"
         }
         17040006 => {
@@ -334,7 +337,7 @@ fn hint(code: u32) -> &'static str {
             "a copy of the store is damaged: when the reason says it is the other device's copy, run `peerlite repair DB` (or `peerlite repair --kv STORE_DIR STORE_ID`) on that device; when it names a file here, run it here; then sync again"
         }
         17040013 => {
-            "the row stays on this device only (the others were sent): make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
+            "the row stays on the device that holds it (the others were sent): there, make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
         }
         17040011 => {
             "a device was away longer than the other keeps deletes: on a pull, add `--on-reset recover` (or run `peerlite reset --device ID --mode recover`) to re-seed this device and keep its unsynced changes; on a push, the other device must pull with `--on-reset`"

@@ -151,6 +151,24 @@ impl Device {
             .args(args))
     }
 
+    /// `peerlite sync --home H notes.db ARGS…` started in the background.
+    pub fn spawn_sync(&self, args: &[&str]) -> Running {
+        let out = self.dir.join("sync.out");
+        let err = self.dir.join("sync.err");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("peerlite"))
+            .env_remove("PEERLITE_KEY")
+            .args(["sync", "--home"])
+            .arg(&self.home)
+            .arg(&self.db)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Running { child, out, err }
+    }
+
     /// A sync that must succeed with every device: `ID ok` lines.
     pub fn sync_ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.sync(args);
@@ -191,6 +209,64 @@ impl Device {
         .trim()
         .to_owned()
     }
+}
+
+/// A command running in the background (killed when dropped before it ended).
+pub struct Running {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Running {
+    /// Waits for the end: (exit code, stdout, stderr).
+    pub fn finish(mut self) -> (i32, String, String) {
+        let status = wait(&mut self.child);
+        (
+            status.code().unwrap_or(-1),
+            std::fs::read_to_string(&self.out).unwrap_or_default(),
+            std::fs::read_to_string(&self.err).unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `b` holds `rows` notes and serves them one row per batch to `a` (each trusting the other
+/// at SL1): a pull from it lasts far longer than anything a test does meanwhile.
+pub fn slow_pull_from(a: &Device, b: &Device, rows: u32) -> Served {
+    sql(
+        &b.db,
+        &[&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) INSERT INTO note(text) SELECT 'row ' || i FROM n"
+        )],
+    );
+    b.trusts(a, "SL1", None);
+    let served = b.serve_with(
+        &["--no-mdns", "--listen", "127.0.0.1:0", "--batch-rows", "1"],
+        &[],
+    );
+    a.trusts(b, "SL1", Some(&served.addr));
+    // The store takes its home's device id before the pull (reads during the pull then see
+    // a settled store).
+    a.sync_ok(&["--push"]);
+    served
+}
+
+/// Waits until `a` holds some of `b`'s notes (a pull from `b` has begun).
+pub fn wait_for_rows_from(a: &Device, b: &Device) {
+    let table = a.table_of(b);
+    wait_until("the pull to have begun", || {
+        !a.rows(&format!(
+            "SELECT 1 FROM sqlite_schema WHERE name = '{table}'"
+        ))
+        .is_empty()
+    });
 }
 
 /// A running `peerlite serve`; stopped (SIGKILL) when dropped if the test did not stop it.

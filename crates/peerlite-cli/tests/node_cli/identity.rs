@@ -183,3 +183,41 @@ fn a_home_or_trust_store_others_can_write_is_refused() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&b.id), "{out}");
 }
+
+/// Adversary round 2, finding 7 (the rest): a home inside a directory every user may write
+/// (`mkdir pw; chmod 777 pw; cp -a H pw/H`) was used without a word, though any user could
+/// rename the home away and put their own in its place (their trust store, their level). A
+/// directory above the home that others may write and that is not sticky is now refused as
+/// the home itself is (17060027, naming the directory, with a `chmod` hint); a sticky one like
+/// /tmp is fine, and so is the directory once fixed, at any depth of the chain.
+#[cfg(unix)]
+#[test]
+fn a_home_inside_a_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let outer = root.path().join("shared");
+    let inner = outer.join("deeper");
+    std::fs::create_dir_all(&inner).unwrap();
+    let a = Device::new(&inner, "a", "SL1");
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let list = || run(peerlite().args(["trust", "list", "--home"]).arg(&a.home));
+    for dir in [&outer, &inner, &a.dir] {
+        chmod(dir, 0o777);
+        for args in [&["trust", "list"][..], &["device", "id"]] {
+            let (code, _, err) = run(peerlite().args(args).arg("--home").arg(&a.home));
+            assert_eq!(code, 2, "{args:?} under {dir:?}: {err}");
+            assert!(err.contains("error[17060027]"), "{err}");
+            assert!(err.contains(&dir.display().to_string()), "{err}");
+            assert!(err.contains("hint: ") && err.contains("chmod"), "{err}");
+        }
+        // Sticky, as /tmp is: only a file's owner may rename it.
+        chmod(dir, 0o1777);
+        let (code, _, err) = list();
+        assert_eq!(code, 0, "{dir:?} sticky: {err}");
+        chmod(dir, 0o755);
+    }
+    let (code, _, err) = list();
+    assert_eq!(code, 0, "{err}");
+}

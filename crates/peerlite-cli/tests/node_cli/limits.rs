@@ -148,3 +148,63 @@ fn a_row_too_large_to_travel_is_reported_and_blocks_nothing() {
     );
     assert!(served.stop().success());
 }
+
+/// Adversary round 2, finding 10: a pull that left a row too large to travel behind said
+/// `ok` (received 0) on the pulling device: 17040013 reached only the serving device's log,
+/// though README promises the row is "left out and named (table and key) at every sync of the
+/// table". The sending side's stream now ends with a notice, so the puller's line (and its
+/// `--json` entry) carries 17040013 naming the row, like the pusher's; the rows around it
+/// arrive, and once the row is made smaller the pull is ok again.
+#[test]
+fn a_pull_that_leaves_a_row_too_large_behind_says_so() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    for d in [&a, &b] {
+        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
+        peerlite()
+            .arg("distribute")
+            .arg(&d.db)
+            .arg("t")
+            .assert()
+            .success();
+    }
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    sql(
+        &b.db,
+        &["INSERT INTO t VALUES (1, x'01'), (2, randomblob(9000000)), (3, x'03')"],
+    );
+    for round in 0..2 {
+        let (code, out, err) = a.sync(&["--pull"]);
+        assert_eq!(code, 2, "round {round}: {out}\n{err}");
+        assert!(
+            out.starts_with(&format!("{} error[17040013] row too large to sync: ", b.id)),
+            "round {round}: {out}\n{err}"
+        );
+        assert!(out.contains("table t with key 2 "), "{out}");
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(
+            err.contains("hint: ") && err.contains("peerlite sql"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = a.sync(&["--pull", "--json"]);
+    assert_eq!(code, 2);
+    let entry = &serde_json::from_str::<serde_json::Value>(&out).unwrap()[0];
+    assert_eq!(entry["code"], serde_json::json!(17040013), "{entry}");
+    let table = stdout_of(
+        peerlite()
+            .arg("table-name")
+            .arg(&a.db)
+            .args(["--device", &b.id, "--table", "t"]),
+    );
+    let arrived = || a.rows(&format!("SELECT id FROM \"{}\" ORDER BY id", table.trim()));
+    assert_eq!(
+        arrived(),
+        vec![serde_json::json!([1]), serde_json::json!([3])]
+    );
+    sql(&b.db, &["UPDATE t SET v = x'02' WHERE id = 2"]);
+    a.sync_ok(&["--pull"]);
+    assert_eq!(arrived().len(), 3);
+    assert!(served.stop().success());
+}

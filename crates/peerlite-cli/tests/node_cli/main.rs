@@ -15,6 +15,7 @@ mod kv;
 mod levels;
 mod limits;
 mod modes;
+mod put_back;
 mod refusals;
 mod relay;
 mod remote_query;

@@ -157,3 +157,33 @@ fn a_device_holds_no_store_labelled_above_its_own_level() {
     assert_eq!(low.device_tables(), 0);
     assert!(served.stop().success());
 }
+
+/// Adversary round 2, 18c: a device removed from the serving device's trust store while it
+/// pulled was told `error[17060008] unreachable: connection closed` with the hint to check
+/// that serve runs there — it was refused, not unreachable. The serving device now ends the
+/// running sessions with the refusal a handshake would give (17060002, "no longer trusts this
+/// device") before it closes the connection, so the device's line says it is untrusted, with
+/// the hint to be trusted again.
+#[test]
+fn a_device_removed_from_trust_mid_sync_is_told_it_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    let served = slow_pull_from(&a, &b, 300_000);
+    let pull = a.spawn_sync(&["--pull", "--timeout", "600"]);
+    wait_for_rows_from(&a, &b);
+    b.distrusts(&a);
+    let (code, out, err) = pull.finish();
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!("{} error[17060002] untrusted: ", b.id)),
+        "{out}\n{err}\n{}",
+        served.logged()
+    );
+    assert!(out.contains("no longer trusts this device"), "{out}");
+    assert!(
+        err.contains("hint: ") && err.contains("peerlite trust add"),
+        "{err}"
+    );
+    assert!(served.stop().success());
+}

@@ -90,3 +90,38 @@ fn remote_query_answers_with_the_peers_rows_and_refuses_what_it_must() {
     assert_eq!((code, out.as_str()), (0, "shop\n-----\nsouth\n"));
     assert!(served.stop().success());
 }
+
+/// Adversary round 2, finding 14: `remote-query` handed S3 rows to a device that is SL1 by its
+/// own `device.json`, because the serving device had recorded it (too generously) at SL4 —
+/// while the same device's `sync` of that store is refused. The answer now names the data's
+/// label and the asking device refuses rows above what its own level admits, with the
+/// security-level code (17040006) and a hint about its own level; a device whose own level
+/// admits them gets them.
+#[test]
+fn a_device_never_shows_rows_above_its_own_level() {
+    let root = tempfile::tempdir().unwrap();
+    let low = Device::new(root.path(), "low", "SL1").with_notes(&[]);
+    let high = Device::new(root.path(), "high", "SL3").with_notes(&["--level", "S3"]);
+    let b = Device::new(root.path(), "b", "SL3").with_notes(&["--level", "S3"]);
+    sql(&b.db, &["INSERT INTO note(text) VALUES ('pulse 88')"]);
+    b.trusts(&low, "SL4", None);
+    b.trusts(&high, "SL4", None);
+    let served = b.serve(&[]);
+    low.trusts(&b, "SL4", Some(&served.addr));
+    high.trusts(&b, "SL4", Some(&served.addr));
+    for args in [&["--table", "note"][..], &["--table", "note", "--json"][..]] {
+        let (code, out, err) = remote_query(&low, &b, args);
+        assert_eq!((code, out.as_str()), (2, ""), "{err}");
+        assert!(err.starts_with("error[17040006]"), "{err}");
+        assert!(err.contains("S3") && err.contains("SL1"), "{err}");
+        assert!(!err.contains("pulse"), "{err}");
+        assert!(
+            err.contains("hint: ") && err.contains("peerlite device"),
+            "{err}"
+        );
+    }
+    let (code, out, err) = remote_query(&high, &b, &["--table", "note", "--columns", "text"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pulse 88"), "{out}");
+    assert!(served.stop().success());
+}

@@ -150,3 +150,114 @@ fn a_push_to_a_store_locked_by_an_app_says_to_retry() {
     );
     assert!(served.stop().success());
 }
+
+/// Adversary F16 j: SIGTERM to `serve` while a device pulled from it: serve logged the
+/// session as `failed … 17060024 shutting down`, but the pulling device printed `error[17060008]
+/// unreachable: connection closed` — the documented status of a device that is going away
+/// never reached its user. Now the pulling device reports 17060024 with a hint to sync again
+/// once the device is back.
+#[test]
+fn a_pull_cut_short_by_serve_stopping_is_told_it_is_shutting_down() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1").with_notes(&[]);
+    // One row per batch: the pull runs far longer than serve's grace for running sessions.
+    let served = slow_pull_from(&a, &b, 300_000);
+    let pull = a.spawn_sync(&["--pull", "--timeout", "600"]);
+    wait_for_rows_from(&a, &b);
+    assert!(served.stop().success());
+    let (code, out, err) = pull.finish();
+    let log = std::fs::read_to_string(b.dir.join("serve.log")).unwrap_or_default();
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.starts_with(&format!("{} error[17060024]", b.id)),
+        "{out}\n{err}\n{log}"
+    );
+    assert!(
+        err.contains("hint: ") && err.contains("again when the device is back"),
+        "{err}"
+    );
+}
+
+/// Adversary F16 h: `serve` took one global `--key`, so an encrypted and a plain store (or
+/// two stores with different keys) could not be served by one process (`error[14800020] … the
+/// file is not encrypted, but a key was given`). `--store-key NAME=KEY` now gives one store
+/// its own key (`NAME=`: none) while the others keep the global `--key`; a NAME that is not
+/// served, a NAME given twice, or an option without `=` is a usage error (exit 1).
+#[test]
+fn serve_opens_each_store_with_its_own_key() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1").with_notes(&[]);
+    let b = Device::new(root.path(), "b", "SL1");
+    for step in [
+        &["sql", CREATE_NOTE][..],
+        &["distribute", "note"][..],
+        &["sql", "INSERT INTO note(text) VALUES ('encrypted one')"][..],
+    ] {
+        peerlite()
+            .args(["--key", "secret-notes", step[0]])
+            .arg(&b.db)
+            .args(&step[1..])
+            .assert()
+            .success();
+    }
+    let plain = b.dir.join("plain.db");
+    sql(&plain, &["CREATE TABLE t(id INTEGER PRIMARY KEY)"]);
+    let other = b.dir.join("other.db");
+    peerlite()
+        .args(["--key", "secret-other", "sql"])
+        .arg(&other)
+        .arg("CREATE TABLE t(id INTEGER PRIMARY KEY)")
+        .assert()
+        .success();
+    let stores = |extra: &[&str]| {
+        let mut v = vec![
+            "--db".to_owned(),
+            b.db.display().to_string(),
+            "--db".to_owned(),
+            plain.display().to_string(),
+            "--db".to_owned(),
+            other.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let serve = |extra: &[&str]| {
+        let mut cmd = peerlite();
+        cmd.env_remove("PEERLITE_KEY")
+            .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--home"])
+            .arg(&b.home)
+            .args(stores(extra));
+        run(&mut cmd)
+    };
+    // One global key for stores with different keys: refused, as before.
+    let (code, _, err) = serve(&["--key", "secret-notes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[14800020]"), "{err}");
+    for bad in [
+        &["--store-key", "nothing=x"][..],
+        &["--store-key", "plain"][..],
+        &["--store-key", "plain=", "--store-key", "plain="][..],
+    ] {
+        let (code, _, err) = serve(bad);
+        assert_eq!(code, 1, "{bad:?}: {err}");
+    }
+    b.trusts(&a, "SL1", None);
+    let owned = stores(&[
+        "--store-key",
+        "notes=secret-notes",
+        "--store-key",
+        "plain=",
+        "--store-key",
+        "other=secret-other",
+    ]);
+    let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let served = b.serve(&refs);
+    a.trusts(&b, "SL1", Some(&served.addr));
+    a.sync_ok(&["--pull"]);
+    assert_eq!(
+        a.rows(&format!("SELECT text FROM \"{}\"", a.table_of(&b))),
+        vec![serde_json::json!(["encrypted one"])]
+    );
+    assert!(served.stop().success());
+}

@@ -47,6 +47,10 @@ pub(crate) enum Command {
     /// trusted as it was when it connected (removed from the trust store, or its level
     /// changed), or it opened more connections than a device may hold.
     Revoke(String),
+    /// The peer was removed from the trust store: its running sessions end with the refusal
+    /// a handshake would give it (17060002: this device refuses it), told before the
+    /// connection closes, and the connection closes for this reason.
+    Untrust(String),
 }
 
 /// Sessions one connection runs at once: a peer cannot make this device hold more.
@@ -141,7 +145,11 @@ impl Core {
             }
             MessageV1::QueryReply(r) => {
                 if let Some(waiting) = self.queries.remove(&r.session) {
-                    let rows = r.clone().into_rows(&self.peer.device).map_err(Error::Store);
+                    let own = self.node.endpoint.level();
+                    let rows = r
+                        .clone()
+                        .into_rows_for(&self.peer.device, &own.to_string(), own.highest_label())
+                        .map_err(Error::Store);
                     let _ = waiting.send(rows);
                 }
                 return out;
@@ -213,6 +221,18 @@ impl Core {
         let mut out = Out::default();
         match command {
             Command::Revoke(reason) => {
+                out.fatal = Some(reason);
+            }
+            Command::Untrust(reason) => {
+                out = self.end_all(
+                    SyncStatus::Untrusted(Error::UntrustedPeer { id: self.device }.code()),
+                    Error::RefusedByPeer {
+                        reason: String::new(),
+                    }
+                    .code(),
+                    &format!("{} no longer trusts this device", self.node.endpoint.id()),
+                    "no longer trusted",
+                );
                 out.fatal = Some(reason);
             }
             Command::Start {
@@ -307,21 +327,32 @@ impl Core {
 
     /// Shutdown's end: sessions still running are aborted and their peers told why.
     fn on_stop(&mut self) -> Out {
+        let code = Error::ShuttingDown.code();
+        self.end_all(
+            SyncStatus::Failed(code),
+            code,
+            "the device is shutting down",
+            "shutting down",
+        )
+    }
+
+    /// Ends every running session with `status` here, and tells the peer with an `Abort` of
+    /// `code` and `message`; `reason` goes to this side's report.
+    fn end_all(&mut self, status: SyncStatus, code: u32, message: &str, reason: &str) -> Out {
         let mut out = Out::default();
-        let status = SyncStatus::Failed(Error::ShuttingDown.code());
         self.dispatcher.abandon_all(status);
         let finished = self.dispatcher.take_finished();
         for f in &finished {
             if f.result.status == status {
                 out.push(&SyncMessage::V1(MessageV1::Abort(Abort {
                     session: f.session,
-                    code: Error::ShuttingDown.code(),
-                    message: "the device is shutting down".into(),
+                    code,
+                    message: message.to_owned(),
                 })));
             }
         }
         for f in finished {
-            self.report(f, Some("shutting down"));
+            self.report(f, Some(reason));
         }
         out
     }
@@ -340,6 +371,8 @@ impl Core {
     fn report(&mut self, f: Finished, reason: Option<&str>) {
         let store = self.store_of.remove(&f.session).unwrap_or_default();
         let mut result = f.result;
+        // A network code a peer's Abort carried reads as the status it stands for.
+        result.status = super::outbound::status_of_code(result.status);
         if let (Some(reason), None) = (reason, &result.message) {
             result.message = Some(reason.to_owned());
         }
@@ -487,6 +520,12 @@ pub(crate) async fn run(
             break fatal;
         }
         if let Some(e) = failed {
+            // What the peer sent before the connection closed is still read: its last word
+            // (an `Abort` saying it shuts down, or no longer trusts this device) must not be
+            // lost because this side's answer found the connection closed first.
+            while let Some(bytes) = conn.try_recv() {
+                blocking(&mut core, move |c| drop(c.on_payload(&bytes))).await;
+            }
             let reason = e.to_string();
             let r = reason.clone();
             blocking(&mut core, move |c| {
@@ -501,6 +540,16 @@ pub(crate) async fn run(
                 break "this device is shutting down".to_owned();
             }
             if Instant::now() >= grace_over {
+                // The grace ran out while handling something else: the sessions still
+                // running end as the grace's own end ends them, their peers told why (they
+                // would otherwise only see the connection close).
+                if let Some(out) = blocking(&mut core, Core::on_stop).await {
+                    for frame in &out.frames {
+                        if conn.send(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 break "this device is shutting down".to_owned();
             }
         }

@@ -501,25 +501,34 @@ impl Node {
             .map(|(d, l)| (*d, l.clone()))
             .collect();
         for (device, link) in links {
-            let reason = match trust.get(&device) {
-                None => "the device is no longer trusted".to_owned(),
-                Some(t) if t.level != link.level => format!(
-                    "the device's level changed from {} to {}",
-                    link.level, t.level
+            let (reason, removed) = match trust.get(&device) {
+                None => ("the device is no longer trusted".to_owned(), true),
+                Some(t) if t.level != link.level => (
+                    format!(
+                        "the device's level changed from {} to {}",
+                        link.level, t.level
+                    ),
+                    false,
                 ),
                 Some(_) => continue,
             };
             tracing::warn!(device = %self.id(), peer = %device, "closing the connection: {reason}");
+            // A removed device hears the refusal a handshake would give it; one whose level
+            // changed reconnects at the new level.
+            let command = |reason: String| {
+                if removed {
+                    link::Command::Untrust(reason)
+                } else {
+                    link::Command::Revoke(reason)
+                }
+            };
             // A full command queue: the link is busy; it closes at the next command or
             // event. try_send never waits here.
-            if link
-                .tx
-                .try_send(link::Command::Revoke(reason.clone()))
-                .is_err()
-            {
+            if link.tx.try_send(command(reason.clone())).is_err() {
                 let tx = link.tx.clone();
+                let command = command(reason);
                 tokio::spawn(async move {
-                    let _ = tx.send(link::Command::Revoke(reason)).await;
+                    let _ = tx.send(command).await;
                 });
             }
         }

@@ -33,6 +33,19 @@ pub fn status_of(e: &Error) -> SyncStatus {
     }
 }
 
+/// `status` as [`status_of`] would give it for its code: a network code that arrived in a
+/// peer's `Abort` (the core knows it only as "failed") reads as unreachable or untrusted.
+pub(crate) fn status_of_code(status: SyncStatus) -> SyncStatus {
+    match status {
+        SyncStatus::Failed(code) => match code {
+            17060004 | 17060007 | 17060008 | 17060009 | 17060021 => SyncStatus::Unreachable(code),
+            17060001 | 17060002 | 17060015 | 17060019 => SyncStatus::Untrusted(code),
+            _ => status,
+        },
+        other => other,
+    }
+}
+
 fn result(device: DeviceId, status: SyncStatus, message: String) -> DeviceResult {
     DeviceResult {
         device: device.to_string(),

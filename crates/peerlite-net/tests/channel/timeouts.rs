@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use peerlite_net::frame::Features;
 use peerlite_net::{ChannelConfig, Error};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::common::*;
@@ -169,4 +169,81 @@ async fn a_flood_of_idle_sockets_does_not_lock_trusted_devices_out() {
     }
     let (mut x, mut y) = connect(&client, &mut listener, &addr, b.id()).await;
     assert_works(&mut x, &mut y).await;
+}
+
+/// Adversary round 2, finding 15: a flood that never stops — sockets that connect, say
+/// nothing, and connect again as soon as they are dropped (~16,000 a second from one host) —
+/// still made one trusted handshake in three fail ("Connection reset by peer"): every
+/// newcomer took the place of the oldest pending handshake, and a trusted device's handshake,
+/// under way, was that oldest often enough. Now sockets that have said nothing wait apart
+/// (at most `max_silent_sockets`, pushing out only each other), and only a socket that spoke
+/// takes a handshake slot — a trusted device speaks at once — where a newcomer pushes out the
+/// oldest handshake of the source holding the most; so every trusted connection gets through
+/// while the flood (twice as many sockets as may wait) goes on; a dial whose handshake was cut
+/// off all the same tries again a few times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_churning_flood_of_silent_sockets_lets_every_trusted_handshake_through() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (a, b) = paired();
+    let (mut listener, addr) = listen(
+        &b,
+        config()
+            .handshake_timeout(Duration::from_secs(20))
+            .max_pending_handshakes(4)
+            .max_silent_sockets(32),
+    )
+    .await;
+    let client = a.endpoint(config());
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicU64::new(0));
+    let mut flooders = Vec::new();
+    for _ in 0..64 {
+        let (stop, opened, addr) = (Arc::clone(&stop), Arc::clone(&opened), addr.clone());
+        flooders.push(tokio::spawn(async move {
+            // Bounded: at most this many sockets each, whatever happens.
+            for _ in 0..200_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(mut s) = TcpStream::connect(&addr).await {
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let mut byte = [0u8; 1];
+                    // Held until the server drops it (or a short while, then dropped).
+                    let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte)).await;
+                }
+            }
+        }));
+    }
+    // The flood is under way before the first trusted dial.
+    bounded(async {
+        while opened.load(Ordering::Relaxed) < 500 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let mut failed = Vec::new();
+    for _ in 0..20 {
+        // An accepted connection waits in the listener's queue until taken.
+        match bounded(client.connect(&addr, &b.id())).await {
+            Ok(mut x) => {
+                let mut y = bounded(listener.accept()).await.unwrap();
+                assert_works(&mut x, &mut y).await;
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        let _ = f.await;
+    }
+    assert!(
+        opened.load(Ordering::Relaxed) > 600,
+        "the flood went on during the dials"
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of 20 trusted dials failed: {failed:?}",
+        failed.len()
+    );
 }

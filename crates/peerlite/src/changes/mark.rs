@@ -21,6 +21,11 @@
 //!   file whose header or key pages are gone gives nothing, and then only this file knows how
 //!   far the clock went, which matters exactly when the clock had run ahead of the wall clock.
 //!
+//! An open that finds the database's own mark more than a lease below the file's ceiling knows
+//! the database is an older copy of itself put back by hand (a `cp` of the file, a snapshot),
+//! which would re-issue sequence numbers its peers have passed: it gives the database a new
+//! epoch, so peers read it from the start.
+//!
 //! The same file records the epoch the database has (or is about to get: a restore writes the
 //! new epoch here *before* it copies the backup in). An open that finds another epoch in the
 //! database — a copy put back by a restore or repair that stopped half-way, or by hand — gives
@@ -182,14 +187,26 @@ pub(crate) fn on_open(
     let sql_err = |e| Error::from_sqlite(e, db);
     let sidecar = read(db);
     let stored_epoch = meta::get(conn, "epoch").map_err(sql_err)?;
-    let mut high = stored_mark(conn).map_err(sql_err)?.max(learned);
+    let stored = stored_mark(conn).map_err(sql_err)?;
+    let mut high = stored.max(learned);
     if !writable {
         return Ok(Resume {
             high_water: high,
             reserved: 0,
         });
     }
+    // Every commit that stamps reserves the clock file's ceiling at most a lease past the
+    // mark it commits. A database whose mark lies further behind is an older copy of itself
+    // put back by hand (a `cp` of the file, a snapshot) under a newer clock file: it would
+    // number new changes with sequence numbers its peers have passed.
+    let put_back = sidecar
+        .as_ref()
+        .is_some_and(|s| stored_epoch.is_some() && stored.saturating_add(LEASE) < s.ceiling);
+    if put_back {
+        tracing::warn!(db = ?db, "the database's clock lies behind its clock file: it was put back from a copy of an earlier state; it starts a new epoch");
+    }
     let renew = replaced
+        || put_back
         || stored_epoch.is_none()
         || sidecar
             .as_ref()

@@ -73,7 +73,7 @@ fn empty(seed: &RdbStore) -> Result<()> {
                 script.push_str(&format!("DELETE FROM {};\n", m.clock()));
             }
         }
-        for ledger in ["peerlite_watermarks", "peerlite_acks"] {
+        for ledger in ["peerlite_watermarks", "peerlite_acks", "peerlite_stamps"] {
             if table_exists(conn, ledger).map_err(sql_err)? {
                 script.push_str(&format!("DELETE FROM {ledger};\n"));
             }

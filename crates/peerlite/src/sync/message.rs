@@ -14,7 +14,10 @@
 //! every message). `Hello.features` lists optional features; the `Welcome` answers with the
 //! ones both sides have, and only those are used (today: `zstd`, batches sent compressed as
 //! [`Packed`]; `compact-rows`, batches sent as [`CompactBatch`]es, whose registers travel
-//! grouped by writer with a column bitmask).
+//! grouped by writer with a column bitmask; `watermark-stamps`, watermarks checked against
+//! the sender's history, see `stamps`; `stream-notices`, a stream that left rows out says so
+//! in a [`Notice`] before its `Finish`). Data that must not change these bytes travels as
+//! prefixed entries of `features` too (`types:`, `stamps:`), which earlier builds ignore.
 //!
 //! ```
 //! use peerlite::sync::{Finish, MessageV1, SyncMessage};
@@ -93,6 +96,10 @@ pub enum MessageV1 {
     /// A `Batch` in the compact row form (only when both sides listed `compact-rows`).
     /// Appended last, so the bytes of every earlier message stay as they were.
     Compact(CompactBatch),
+    /// What the sender's stream left out, sent before its `Finish` (only when both sides
+    /// listed `stream-notices`): rows too large to travel (17040013), so the receiver's result
+    /// says so as the sender's does.
+    Notice(Notice),
 }
 
 /// A distributed table as one side sees it.
@@ -282,6 +289,18 @@ pub struct Abort {
     pub message: String,
 }
 
+/// A status the sender's stream ends with, for the receiver's result (see
+/// [`MessageV1::Notice`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The session's id.
+    pub session: u64,
+    /// The status code (17040013: rows left out, too large to travel).
+    pub code: u32,
+    /// What was left out.
+    pub message: String,
+}
+
 /// A compressed `Batch`: zstd of its encoding (of the `Compact` message's, when the session
 /// agreed to compact rows as well).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,7 +333,8 @@ pub struct QueryReply {
     pub session: u64,
     /// 0, or the error code of why the query was refused or failed.
     pub code: u32,
-    /// Why, when `code` is not 0.
+    /// Why, when `code` is not 0; on success, the label of the rows (`label:S3`, see
+    /// [`QueryReply::label`]).
     pub message: String,
     /// The result's column names.
     pub columns: Vec<String>,
@@ -326,8 +346,21 @@ pub struct QueryReply {
 pub const FEATURE_ZSTD: &str = "zstd";
 /// The feature that sends batches in the compact row form ([`CompactBatch`]).
 pub const FEATURE_COMPACT_ROWS: &str = "compact-rows";
+/// The feature that keeps a stamp with each watermark (the latest write time received up to
+/// it) and sends it in the handshake, so a sender put back from a file copy that re-issued
+/// sequence numbers is caught: a `Welcome` answering a `Hello` that lists it carries the
+/// stamps of its push watermarks.
+pub const FEATURE_STAMPS: &str = "watermark-stamps";
+/// The feature that ends a stream that left rows out with a [`Notice`], so the receiver hears
+/// of them.
+pub const FEATURE_NOTICES: &str = "stream-notices";
 /// The optional features this build understands.
-pub const FEATURES: [&str; 2] = [FEATURE_ZSTD, FEATURE_COMPACT_ROWS];
+pub const FEATURES: [&str; 4] = [
+    FEATURE_ZSTD,
+    FEATURE_COMPACT_ROWS,
+    FEATURE_STAMPS,
+    FEATURE_NOTICES,
+];
 /// The largest batch a `Packed` message may unpack to: a bound set before decompressing, so
 /// a small message cannot make the receiver allocate without limit.
 pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
@@ -414,6 +447,7 @@ impl SyncMessage {
             MessageV1::Query(q) => q.session,
             MessageV1::QueryReply(r) => r.session,
             MessageV1::Compact(c) => c.session,
+            MessageV1::Notice(n) => n.session,
         }
     }
 }

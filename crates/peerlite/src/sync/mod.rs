@@ -55,6 +55,7 @@ mod peer;
 mod peer_text;
 mod query;
 mod session;
+mod stamps;
 mod status;
 mod surface;
 mod types;
@@ -69,14 +70,16 @@ pub use compact::{CompactBatch, CompactRow, MAX_COMPACT_REGISTERS, RegisterGroup
 pub use conflicts::{Conflict, Resolution};
 pub use dispatch::{DEFAULT_LINGER, DEFAULT_MAX_SILENCES, Dispatcher, Finished};
 pub use message::{
-    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_ZSTD, FEATURES, Finish, Hello,
-    MAX_UNPACKED, MessageV1, PROTOCOL_VERSION, Packed, Query, QueryReply, Refusal, RowChange,
-    SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireRegister,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_STAMPS, FEATURE_ZSTD,
+    FEATURES, Finish, Hello, MAX_UNPACKED, MessageV1, Notice, PROTOCOL_VERSION, Packed, Query,
+    QueryReply, Refusal, RowChange, SyncMessage, SyncMode, TableSummary, Watermark, Welcome,
+    WireRegister,
 };
 pub use overview::{PeerOverview, SyncOverview};
 pub use peer::{DeviceLevel, Peer};
 pub use query::{MAX_QUERY_BYTES, QueryRows, answer_query};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
+pub use stamps::Stamp;
 pub use status::SyncStatus;
 pub use surface::{Applied, BatchRequest, SyncStore};
 pub use types::TableTypes;

@@ -29,7 +29,7 @@ use super::peer::Peer;
 use super::surface::SyncStore;
 use super::wire::WireFilter;
 use crate::error::{Error, Result, StoreKind};
-use crate::store::{RdbPredicates, RdbStore};
+use crate::store::{RdbPredicates, RdbStore, SecurityLevel};
 use crate::value::Value;
 
 /// The largest result a remote query returns (ArkData's limit): rows past it are an error,
@@ -63,6 +63,36 @@ impl Query {
 }
 
 impl QueryReply {
+    /// The label of the data a successful reply carries (`None`: a failed reply, or one from a
+    /// build that does not name it).
+    pub fn label(&self) -> Option<SecurityLevel> {
+        if self.code != 0 {
+            return None;
+        }
+        let level = self.message.strip_prefix(LABEL)?.strip_prefix('S')?;
+        SecurityLevel::from_u8(level.parse().ok()?)
+    }
+
+    /// [`QueryReply::into_rows`] for a device whose own level admits data labelled at most
+    /// `highest` (1..=4): rows labelled above it are refused here, whatever level the
+    /// answering device recorded for this one — a device never holds or shows data its own
+    /// level does not admit (as a sync would refuse it).
+    ///
+    /// # Errors
+    /// As [`QueryReply::into_rows`]; [`Error::QueryRefused`] (17040006) for data above
+    /// `highest`.
+    pub fn into_rows_for(self, device: &str, own: &str, highest: u8) -> Result<QueryRows> {
+        if let Some(label) = self.label().filter(|l| l.as_u8() > highest) {
+            return Err(Error::QueryRefused {
+                code: super::session::SECURITY_REFUSED,
+                reason: format!(
+                    "the rows from {device} are labelled {label}, above what this device's own level ({own}) admits"
+                ),
+            });
+        }
+        self.into_rows(device)
+    }
+
     /// The rows, or the error the peer answered with (its code kept).
     ///
     /// # Errors
@@ -84,10 +114,15 @@ impl QueryReply {
     }
 }
 
-/// Answers `peer`'s query on `store`: the rows, or a reply carrying the code of why not.
+/// The prefix of a successful reply's `message`: the label of the data it carries.
+const LABEL: &str = "label:";
+
+/// Answers `peer`'s query on `store`: the rows, or a reply carrying the code of why not. A
+/// successful reply names the data's label in its `message` (`label:S3`), so the asking
+/// device can refuse data above what its own level admits ([`QueryReply::label`]).
 pub fn answer_query(store: &dyn SyncStore, peer: &Peer, query: &Query) -> QueryReply {
     let (code, message, rows) = match run(store, peer, query) {
-        Ok(rows) => (0, String::new(), rows),
+        Ok(rows) => (0, format!("{LABEL}{}", store.data_label()), rows),
         Err(e) => (
             e.code(),
             super::peer_text::peer_text(&e),

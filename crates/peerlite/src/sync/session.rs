@@ -17,10 +17,12 @@ use std::sync::Arc;
 
 use super::compact::CompactBatch;
 use super::message::{
-    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_ZSTD, FEATURES, Finish, Hello,
-    MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, TableSummary, Watermark, Welcome,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_STAMPS, FEATURE_ZSTD,
+    FEATURES, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode,
+    TableSummary, Watermark, Welcome,
 };
 use super::peer::Peer;
+use super::stamps::{self, Stamp};
 use super::status::SyncStatus;
 use super::surface::{BatchRequest, SyncStore};
 use super::wire::{WireFilter, filter_id};
@@ -126,6 +128,10 @@ pub struct Session {
     packed: bool,
     /// Batches travel in the compact row form (both sides listed `compact-rows`).
     compact: bool,
+    /// A stream that left rows out says so before its `Finish` (both listed `stream-notices`).
+    notices: bool,
+    /// That `Notice`, repeated with the `Finish` it precedes.
+    notice: Option<SyncMessage>,
     hello: Option<SyncMessage>,
     welcome: Option<SyncMessage>,
     /// The `Abort` this side sent, repeated to a peer that did not hear it.
@@ -259,12 +265,18 @@ impl Session {
         let filter = predicates.and_then(WireFilter::from_predicates);
         let filter_id = filter_id(filter.as_ref());
         let id = store.new_session_id();
-        let pull_from = if mode.pulls() {
+        let pull_from: Vec<Watermark> = if mode.pulls() {
             store
                 .watermarks(&peer.device)?
                 .into_iter()
                 .filter(|w| w.filter == filter_id && tables.iter().any(|m| m.name == w.table))
                 .collect()
+        } else {
+            Vec::new()
+        };
+        let offered = known(features);
+        let pull_stamps = if offered.iter().any(|f| f == FEATURE_STAMPS) {
+            stamps_of(store.as_ref(), &peer.device, &pull_from)?
         } else {
             Vec::new()
         };
@@ -279,7 +291,10 @@ impl Session {
             tables,
             predicates: filter.clone(),
             pull_from,
-            features: super::types::declare(known(features), &store.column_types()?),
+            features: stamps::declare(
+                super::types::declare(offered, &store.column_types()?),
+                &pull_stamps,
+            ),
         }));
         let session = Session {
             id,
@@ -299,6 +314,8 @@ impl Session {
             batch_rows: DEFAULT_BATCH_ROWS,
             packed: false,
             compact: false,
+            notices: false,
+            notice: None,
             hello: Some(hello.clone()),
             welcome: None,
             abort: None,
@@ -350,6 +367,8 @@ impl Session {
             batch_rows: DEFAULT_BATCH_ROWS,
             packed: false,
             compact: false,
+            notices: false,
+            notice: None,
             hello: None,
             welcome: None,
             abort: None,
@@ -489,7 +508,7 @@ impl Session {
         } else {
             Vec::new()
         };
-        let agreed: Vec<String> = h
+        let mut agreed: Vec<String> = h
             .features
             .iter()
             .filter(|f| features.contains(&f.as_str()) && FEATURES.contains(&f.as_str()))
@@ -497,11 +516,24 @@ impl Session {
             .collect();
         self.packed = agreed.iter().any(|f| f == FEATURE_ZSTD);
         self.compact = agreed.iter().any(|f| f == FEATURE_COMPACT_ROWS);
+        self.notices = agreed.iter().any(|f| f == FEATURE_NOTICES);
+        let stamped = agreed.iter().any(|f| f == FEATURE_STAMPS);
         let my_epoch = store.epoch()?;
+        let their_stamps = if stamped {
+            stamps::declared(&h.features)
+        } else {
+            Vec::new()
+        };
         if h.mode.pulls()
-            && let Some(out) = self.rolled_back(&h.pull_from, &my_epoch)?
+            && let Some(out) = self.rolled_back(&h.pull_from, &my_epoch, &their_stamps)?
         {
             return Ok(out);
+        }
+        if stamped {
+            agreed = stamps::declare(
+                agreed,
+                &stamps_of(store.as_ref(), &self.peer.device, &push_from)?,
+            );
         }
         let welcome = v1(MessageV1::Welcome(Welcome {
             session: h.session,
@@ -644,6 +676,15 @@ impl Session {
                 self.fail(SyncStatus::from_code(a.code), &a.message);
                 Ok(Vec::new())
             }
+            // The stream this side receives left rows out: its result says so, as the
+            // sender's does (the rest was delivered).
+            MessageV1::Notice(n) => {
+                if self.inc.is_some() && self.result.status.is_ok() {
+                    self.result.status = SyncStatus::from_code(n.code);
+                    self.result.message = Some(n.message.clone());
+                }
+                Ok(Vec::new())
+            }
             // Packed and Compact were turned into a Batch above; queries are answered outside
             // sessions.
             MessageV1::Packed(_)
@@ -670,7 +711,10 @@ impl Session {
             Some(SyncMessage::V1(MessageV1::Hello(h))) => h.features.as_slice(),
             _ => &[],
         };
-        if w.features.iter().any(|f| !offered.contains(f)) {
+        if w.features
+            .iter()
+            .any(|f| !offered.contains(f) && !stamps::is_entry(f))
+        {
             return Ok(self.abort(
                 SyncStatus::Protocol,
                 format!(
@@ -691,6 +735,7 @@ impl Session {
         self.tables = w.tables.clone();
         self.packed = w.features.iter().any(|f| f == FEATURE_ZSTD);
         self.compact = w.features.iter().any(|f| f == FEATURE_COMPACT_ROWS);
+        self.notices = w.features.iter().any(|f| f == FEATURE_NOTICES);
         if let Some(first) = w.refused.first() {
             let all: Vec<String> = w
                 .refused
@@ -755,7 +800,12 @@ impl Session {
             return Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))]);
         }
         let my_epoch = self.store.epoch()?;
-        if let Some(out) = self.rolled_back(&w.push_from, &my_epoch)? {
+        let their_stamps = if w.features.iter().any(|f| f == FEATURE_STAMPS) {
+            stamps::declared(&w.features)
+        } else {
+            Vec::new()
+        };
+        if let Some(out) = self.rolled_back(&w.push_from, &my_epoch, &their_stamps)? {
             return Ok(out);
         }
         let since: HashMap<&str, u64> = w
@@ -831,7 +881,19 @@ impl Session {
             return Ok(vec![self.wire_batch(batch)?]);
         }
         out.finish_sent = true;
-        Ok(vec![v1(MessageV1::Finish(Finish { session: self.id }))])
+        let finish = v1(MessageV1::Finish(Finish { session: self.id }));
+        if self.notices
+            && let Some(message) = self.unsendable_message()
+        {
+            let notice = v1(MessageV1::Notice(super::message::Notice {
+                session: self.id,
+                code: SyncStatus::RowTooLarge.code(),
+                message,
+            }));
+            self.notice = Some(notice.clone());
+            return Ok(vec![notice, finish]);
+        }
+        Ok(vec![finish])
     }
 
     /// A batch as it goes out: in the compact row form and packed when both sides agreed to
@@ -985,15 +1047,17 @@ impl Session {
         Ok(())
     }
 
-    /// A peer that holds more of this database's epoch than the database ever committed: it
-    /// was put back from a copy of an earlier state (a file copy, a snapshot, a cloned
-    /// device), and would number new changes with sequence numbers the peer has passed — they
-    /// would never be sent. The database takes a new epoch (peers read it from the start) and
-    /// the session ends with 17040012; the next one syncs.
+    /// A peer that holds more of this database's epoch than the database ever committed, or
+    /// whose watermark's stamp is older than a change this database numbered below it (see
+    /// `stamps`): the database was put back from a copy of an earlier state (a file copy, a
+    /// snapshot, a cloned device) and numbers new changes with sequence numbers the peer has
+    /// passed — they would never be sent. The database takes a new epoch (peers read it from
+    /// the start) and the session ends with 17040012; the next one syncs.
     fn rolled_back(
         &mut self,
         held: &[Watermark],
         my_epoch: &str,
+        stamps: &[Stamp],
     ) -> Result<Option<Vec<SyncMessage>>> {
         let Some(ahead) = held
             .iter()
@@ -1003,14 +1067,38 @@ impl Session {
             return Ok(None);
         };
         let max = self.store.max_seq()?;
-        if ahead.seq <= max {
-            return Ok(None);
-        }
+        let peer = who(&self.peer.device).to_owned();
+        let message = if ahead.seq > max {
+            format!(
+                "{peer} holds change {} of this database's epoch, which never committed more than {max}",
+                ahead.seq
+            )
+        } else {
+            let mut found = None;
+            for stamp in stamps.iter().filter(|s| {
+                s.epoch == my_epoch
+                    && s.filter == 0
+                    && s.seq > 0
+                    && held
+                        .iter()
+                        .any(|w| w.table == s.table && w.filter == 0 && w.seq == s.seq)
+            }) {
+                if let Some((seq, _)) = self.store.newer_below(&self.peer.device, stamp)? {
+                    found = Some(format!(
+                        "{peer} holds this database's changes of {} up to {}, but change {seq} here was written after {peer} received them",
+                        stamp.table, stamp.seq
+                    ));
+                    break;
+                }
+            }
+            let Some(message) = found else {
+                return Ok(None);
+            };
+            message
+        };
         self.store.renew_epoch()?;
         let message = format!(
-            "{} holds change {} of this database's epoch, which never committed more than {max}: the database was put back from a copy of an earlier state, so it starts a new epoch; sync again",
-            who(&self.peer.device),
-            ahead.seq
+            "{message}: the database was put back from a copy of an earlier state, so it starts a new epoch; sync again"
         );
         Ok(Some(self.abort(SyncStatus::RolledBack, message)))
     }
@@ -1040,9 +1128,12 @@ impl Session {
                     .iter()
                     .filter_map(|b| self.wire_batch(b.clone()).ok())
                     .collect(),
-                Some(o) if o.finish_sent && !o.done => {
-                    vec![v1(MessageV1::Finish(Finish { session: self.id }))]
-                }
+                Some(o) if o.finish_sent && !o.done => self
+                    .notice
+                    .iter()
+                    .cloned()
+                    .chain([v1(MessageV1::Finish(Finish { session: self.id }))])
+                    .collect(),
                 _ => Vec::new(),
             },
             Phase::Done | Phase::Failed => Vec::new(),
@@ -1118,6 +1209,15 @@ impl Session {
         if self.out.is_none() || !self.result.status.is_ok() {
             return;
         }
+        if let Some(message) = self.unsendable_message() {
+            self.result.status = SyncStatus::RowTooLarge;
+            self.result.message = Some(message);
+        }
+    }
+
+    /// The rows of this session's tables left out because they are too large to travel, as
+    /// one line naming the first (`None`: none).
+    fn unsendable_message(&self) -> Option<String> {
         match self.store.unsendable(&self.tables) {
             Ok(rows) if !rows.is_empty() => {
                 let more = if rows.len() > 1 {
@@ -1125,11 +1225,13 @@ impl Session {
                 } else {
                     String::new()
                 };
-                self.result.status = SyncStatus::RowTooLarge;
-                self.result.message = Some(format!("{}{more}", rows[0].describe()));
+                Some(format!("{}{more}", rows[0].describe()))
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%e, "could not read the rows too large to sync"),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(%e, "could not read the rows too large to sync");
+                None
+            }
         }
     }
 
@@ -1167,6 +1269,19 @@ impl Session {
     pub fn set_batch_rows(&mut self, rows: usize) {
         self.batch_rows = rows.max(1);
     }
+}
+
+/// The stamps `store` keeps of `peer`'s watermarks in `held`.
+fn stamps_of(store: &dyn SyncStore, peer: &str, held: &[Watermark]) -> Result<Vec<Stamp>> {
+    Ok(store
+        .stamps(peer)?
+        .into_iter()
+        .filter(|s| {
+            held.iter().any(|w| {
+                w.table == s.table && w.filter == s.filter && w.epoch == s.epoch && w.seq == s.seq
+            })
+        })
+        .collect())
 }
 
 /// The features of `offered` this build knows, as they travel.

@@ -14,6 +14,7 @@ use super::heard;
 use super::merge;
 use super::message::{Batch, TableSummary, Watermark};
 use super::query::QueryRows;
+use super::stamps::{self, Stamp};
 use super::types::TableTypes;
 use super::unsent::{self, Unsendable};
 use super::watermark::{self, Ledger};
@@ -86,6 +87,19 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn watermarks(&self, peer: &str) -> Result<Vec<Watermark>>;
     /// The watermark for `peer`'s `table` under `filter` in the peer's `epoch` (0 when none).
     fn watermark(&self, peer: &str, table: &str, filter: u64, epoch: &str) -> Result<u64>;
+    /// The stamps of `peer`'s watermarks that this store keeps: each watermark's latest write
+    /// time received up to it (none: nothing is checked).
+    fn stamps(&self, peer: &str) -> Result<Vec<Stamp>> {
+        let _ = peer;
+        Ok(Vec::new())
+    }
+    /// A change of `stamp`'s table that this store numbered at or below the stamp's watermark
+    /// and wrote after the stamp's time, as (seq, write time): proof that the numbers were
+    /// issued twice (the database was put back from a copy). `None` when there is none.
+    fn newer_below(&self, peer: &str, stamp: &Stamp) -> Result<Option<(u64, u64)>> {
+        let _ = (peer, stamp);
+        Ok(None)
+    }
     /// The next batch to send.
     fn next_batch(&self, request: BatchRequest<'_>) -> Result<Batch>;
     /// The highest sequence number of `table` whose tombstone was purged (0: none): a peer
@@ -271,6 +285,29 @@ impl SyncStore for RdbStore {
         })
     }
 
+    fn stamps(&self, peer: &str) -> Result<Vec<Stamp>> {
+        let path = self.path();
+        self.inner
+            .read(|c| stamps::all(c, peer).map_err(|e| Error::from_sqlite(e, path)))
+    }
+
+    fn newer_below(&self, peer: &str, stamp: &Stamp) -> Result<Option<(u64, u64)>> {
+        let path = self.path();
+        self.inner.read(|conn| {
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let metas = registry::load_all(conn).map_err(sql_err)?;
+            let sources: Vec<&TableMeta> = metas
+                .iter()
+                .filter(|m| m.name == stamp.table || m.base.as_deref() == Some(&stamp.table))
+                .collect();
+            let own_epoch = crate::store::meta::get(conn, "epoch")
+                .map_err(sql_err)?
+                .unwrap_or_default();
+            let writers = registry::writers(conn, &own_epoch).map_err(sql_err)?;
+            stamps::newer_below(conn, &sources, stamp, peer, &writers).map_err(sql_err)
+        })
+    }
+
     fn next_batch(&self, r: BatchRequest<'_>) -> Result<Batch> {
         let path = self.path();
         let predicates = r.filter.map(WireFilter::to_predicates);
@@ -420,8 +457,6 @@ impl SyncStore for RdbStore {
 }
 
 impl RdbStore {
-    /// Applies `b` from `peer`; moves `peer`'s watermark to `mark` (epoch, seq) in the same
-    /// transaction when given.
     /// Applies `b` from `peer`; `mark`: the peer's epoch, the watermark to record, and how far
     /// the peer has heard of this store (see [`SyncStore::apply_batch`]); `None` for this
     /// store's own replay.
@@ -472,6 +507,11 @@ impl RdbStore {
                 merge::apply_batch(tx, sync, &logical, b, source)?
             };
             if let Some((peer_epoch, last, _)) = mark {
+                let had =
+                    watermark::get(conn, Ledger::Received, peer, &b.table, b.filter, peer_epoch)
+                        .map_err(|e| Error::from_sqlite(e, path))?;
+                stamps::advance(conn, peer, b, peer_epoch, had, last)
+                    .map_err(|e| Error::from_sqlite(e, path))?;
                 watermark::set(
                     conn,
                     Ledger::Received,

@@ -8,6 +8,7 @@ mod common;
 mod device_collab;
 mod mixed;
 mod notifications;
+mod regress_put_back;
 mod regress_recreated_ahead;
 mod retransmit;
 mod single_version;

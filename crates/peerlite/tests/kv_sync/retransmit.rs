@@ -29,6 +29,7 @@ fn kind(m: &SyncMessage) -> &'static str {
         MessageV1::Abort(_) => "abort",
         MessageV1::Query(_) => "query",
         MessageV1::QueryReply(_) => "query_reply",
+        MessageV1::Notice(_) => "notice",
     }
 }
 

@@ -365,6 +365,7 @@ pub fn kind(msg: &SyncMessage) -> &'static str {
         MessageV1::Abort(_) => "Abort",
         MessageV1::Query(_) => "Query",
         MessageV1::QueryReply(_) => "QueryReply",
+        MessageV1::Notice(_) => "Notice",
     }
 }
 

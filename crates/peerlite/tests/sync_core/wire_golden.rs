@@ -7,7 +7,7 @@
 use peerlite::RdbPredicates;
 use peerlite::changes::DistributedTableType;
 use peerlite::sync::{
-    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, Packed, Query, QueryReply, Refusal,
+    Abort, Ack, Batch, Done, Finish, Hello, MessageV1, Notice, Packed, Query, QueryReply, Refusal,
     RowChange, SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireFilter, WireRegister,
     filter_id,
 };
@@ -182,6 +182,14 @@ fn messages() -> Vec<(&'static str, MessageV1)> {
                 rows: vec![],
             }),
         ),
+        (
+            "notice",
+            MessageV1::Notice(Notice {
+                session: 6,
+                code: 17040013,
+                message: "big".into(),
+            }),
+        ),
     ]
 }
 
@@ -189,7 +197,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const GOLDEN: [(&str, &str); 11] = [
+const GOLDEN: [(&str, &str); 12] = [
     (
         "hello",
         "000001010570686f6e65056e6f746573026531020201046e6f7465000202696404746578740201046974656d06000473686f700003056e6f7274680300037174790201040200037174790e0401046e6f746507026531ac0201047a737464",
@@ -216,6 +224,7 @@ const GOLDEN: [(&str, &str); 11] = [
         "0009040000020473686f7003717479020203056e6f72746801060203056e6f72746800",
     ),
     ("query_refused", "0009058a85900809746f6f206c617267650000"),
+    ("notice", "000b068d85900803626967"),
 ];
 
 #[test]
