@@ -4,6 +4,7 @@
 //! them on the way.
 
 mod capture;
+mod capture_forms;
 mod common;
 mod compact_rows;
 mod conflicts;
