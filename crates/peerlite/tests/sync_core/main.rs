@@ -20,6 +20,7 @@ mod regress_batch_bytes;
 mod regress_clock_carry;
 mod regress_column_types;
 mod regress_filter_leavers;
+mod regress_purged_relays;
 mod regress_recreated_echo;
 mod regress_rolled_back;
 mod regress_seq_resume;

@@ -1,0 +1,134 @@
+//! Deletes forgotten past the retention came back through other devices: found by the
+//! simulation with purges (`peerlite sim --purges`), where devices stopped converging.
+//!
+//! - **Stale relays (device collaboration).** Only a device writes its own rows; once b has
+//!   heard a's rows from a itself, a row of a's that c relays, stamped no later, is one b has
+//!   (or a deleted). c missed a's delete and b forgot it: the relay put the row back on b.
+//! - **A first stream from the device itself.** d knew a's rows only through c, which missed
+//!   a's delete; a's full state has no tombstone left to tell d. The rows of a's that a's
+//!   first stream does not bring are no longer a's.
+//! - **A peer that never heard of this store (single version).** p only ever pushed to q;
+//!   q deleted one of p's rows and forgot the delete; p's next push put it back. It must be
+//!   reset first (17040011), as a peer whose watermark lies below the purge is.
+//! - **A purge while a peer streams in.** The check at the session's start passed; the purge
+//!   came after it, and the rows that followed could include some the purged deletes removed.
+
+use std::time::Duration;
+
+use peerlite::sync::{SyncMode, SyncStatus, sync_in_memory};
+
+use crate::common::*;
+
+fn ids(store: &peerlite::RdbStore, device: &str) -> Vec<i64> {
+    has_from(store, device)
+        .into_iter()
+        .filter_map(|r| match r.first() {
+            Some(peerlite::Value::Integer(i)) => Some(*i),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_stale_relay_of_a_devices_row_does_not_undo_its_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = note_device(dir.path(), "a", &clock);
+    let b = note_device(dir.path(), "b", &clock);
+    let c = note_device(dir.path(), "c", &clock);
+    add_notes(&a, "a", 2);
+    for peer in [&b, &c] {
+        sync_in_memory(peer, &a, SyncMode::Pull, None).unwrap();
+    }
+    clock.set(T0 + 10);
+    a.execute("DELETE FROM note WHERE id = 1", &[]).unwrap();
+    sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
+    assert_eq!(ids(&b, "a"), [2]);
+    clock.set(T0 + 20);
+    b.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    // c never heard of the delete, and relays a's rows to b.
+    let (on_c, _) = sync_in_memory(&c, &b, SyncMode::Push, None).unwrap();
+    assert!(on_c.status.is_ok(), "{on_c:?}");
+    assert_eq!(
+        ids(&b, "a"),
+        [2],
+        "a's deleted row came back to b through c"
+    );
+}
+
+#[test]
+fn a_first_stream_from_a_device_drops_its_rows_relayed_here_that_it_no_longer_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = note_device(dir.path(), "a", &clock);
+    let c = note_device(dir.path(), "c", &clock);
+    let d = note_device(dir.path(), "d", &clock);
+    add_notes(&a, "a", 3);
+    sync_in_memory(&c, &a, SyncMode::Pull, None).unwrap();
+    clock.set(T0 + 10);
+    a.execute("DELETE FROM note WHERE id = 1", &[]).unwrap();
+    a.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    // d knows a's rows only through c, which missed the delete.
+    sync_in_memory(&d, &c, SyncMode::Pull, None).unwrap();
+    assert_eq!(ids(&d, "a"), [1, 2, 3]);
+    let (on_d, _) = sync_in_memory(&d, &a, SyncMode::Pull, None).unwrap();
+    assert!(on_d.status.is_ok(), "{on_d:?}");
+    assert_eq!(ids(&d, "a"), [2, 3], "a's deleted row stayed on d");
+    // And c's stale copy does not bring it back.
+    sync_in_memory(&d, &c, SyncMode::Pull, None).unwrap();
+    assert_eq!(ids(&d, "a"), [2, 3]);
+}
+
+#[test]
+fn a_peer_that_only_ever_pushed_is_reset_before_it_brings_back_a_forgotten_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let p = item_device(dir.path(), "p", &clock);
+    let q = item_device(dir.path(), "q", &clock);
+    add_item(&p, "u1", "p's", 1);
+    add_item(&p, "u2", "p's", 2);
+    sync_in_memory(&p, &q, SyncMode::Push, None).unwrap();
+    clock.set(T0 + 10);
+    q.delete(&by_uuid("u1")).unwrap();
+    clock.set(T0 + 20);
+    q.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    clock.set(T0 + 30);
+    set_title(&p, "u2", "edited");
+    let (on_p, on_q) = sync_in_memory(&p, &q, SyncMode::Push, None).unwrap();
+    assert_eq!(on_p.status, SyncStatus::ResetRequired, "{on_p:?}");
+    assert_eq!(on_q.status, SyncStatus::ResetRequired, "{on_q:?}");
+    assert!(
+        items(&q).iter().all(|i| i.uuid != "u1"),
+        "q's delete was undone"
+    );
+}
+
+#[test]
+fn a_purge_while_a_peer_streams_in_refuses_the_rest_of_its_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    add_item(&b, "gone", "b's", 0);
+    b.delete(&by_uuid("gone")).unwrap();
+    for i in 0..40 {
+        add_item(&a, &format!("u{i}"), "a's", i);
+    }
+    clock.set(T0 + 10);
+    let mut purged = false;
+    let pumped = pump(&a, &b, SyncMode::Push, None, 2, |dir, msg| {
+        if !purged && dir == Dir::ToResponder && is_batch(msg) {
+            b.purge_tombstones(Some(Duration::ZERO)).unwrap();
+            purged = true;
+        }
+        vec![msg.clone()]
+    });
+    assert!(purged);
+    assert_eq!(
+        pumped.responder.status,
+        SyncStatus::ResetRequired,
+        "{:?}",
+        pumped.responder
+    );
+    assert!(items(&b).len() < 40, "the stream went on past the purge");
+}
