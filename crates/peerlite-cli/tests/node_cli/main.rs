@@ -18,6 +18,7 @@ mod modes;
 mod refusals;
 mod relay;
 mod remote_query;
+mod repair_from_peers;
 mod reset_kills;
 mod retention;
 mod schema_change;
