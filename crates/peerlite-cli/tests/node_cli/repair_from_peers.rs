@@ -109,11 +109,7 @@ impl Node {
     /// The store as the backup and repair commands name it: `DB` or `--kv DIR ID`.
     fn target(&self) -> Vec<OsString> {
         if self.kind.kv() {
-            vec![
-                "--kv".into(),
-                self.d.dir.join("kv").into(),
-                KV_ID.into(),
-            ]
+            vec!["--kv".into(), self.d.dir.join("kv").into(), KV_ID.into()]
         } else {
             vec![self.d.db.clone().into()]
         }
@@ -217,30 +213,39 @@ impl Node {
         if !self.kind.collaboration() {
             return self.own();
         }
-        let logical = if self.kind.kv() { "peerlite_kv" } else { "note" };
+        let logical = if self.kind.kv() {
+            "peerlite_kv"
+        } else {
+            "note"
+        };
         let (key, value) = if self.kind.kv() {
             ("key", "value")
         } else {
             ("id", "text")
         };
-        let table = stdout_of(
-            peerlite()
-                .arg("table-name")
-                .arg(self.file())
-                .args(["--device", &other.d.id, "--table", logical]),
+        let table = stdout_of(peerlite().arg("table-name").arg(self.file()).args([
+            "--device",
+            &other.d.id,
+            "--table",
+            logical,
+        ]));
+        let table = table.trim();
+        let exists = shell_rows(
+            &self.file(),
+            &format!("SELECT count(*) FROM sqlite_schema WHERE name = '{table}'"),
         );
+        if exists != ["1"] {
+            return Vec::new();
+        }
         shell_rows(
             &self.file(),
-            &format!(
-                "SELECT {key}, {value} FROM \"{}\" ORDER BY {key}",
-                table.trim()
-            ),
+            &format!("SELECT {key}, {value} FROM \"{table}\" ORDER BY {key}"),
         )
     }
 }
 
 /// Rows of `select` on `file` through the `sqlite3` shell (it reads any table, peerlite's
-/// own included, and never writes): `a=b` per row. A missing table reads as no rows.
+/// own included, and never writes): `a=b` per row.
 fn shell_rows(file: &Path, select: &str) -> Vec<String> {
     let out = std::process::Command::new("sqlite3")
         .arg("-readonly")
@@ -328,14 +333,38 @@ fn sort_key(row: &str, kind: Kind) -> (u32, String) {
     }
 }
 
-/// One run of the story: `kind`, damaged by `how`, A's first sync after the repair a pull
-/// (`pull_first`) or a push.
-fn repair_brings_back_what_reached_the_peer(kind: Kind, how: Damage, pull_first: bool) {
-    let what = format!("{kind:?}, {how:?}, pull first {pull_first}");
+/// How the devices meet after the repair.
+#[derive(Debug, Clone, Copy)]
+enum Meeting {
+    /// A dials B (serving): pull, then push.
+    APullsFirst,
+    /// A dials B (serving): push, then pull.
+    APushesFirst,
+    /// B's serve was stopped before the damage; A serves and B dials it: B pushes, then
+    /// pulls (A only answers).
+    BDialsA,
+}
+
+const MEETINGS: [Meeting; 3] = [
+    Meeting::APullsFirst,
+    Meeting::APushesFirst,
+    Meeting::BDialsA,
+];
+
+/// Sorts `key=value` rows as the store lists them.
+fn sorted(mut rows: Vec<String>, kind: Kind) -> Vec<String> {
+    rows.sort_by_key(|row| sort_key(row, kind));
+    rows
+}
+
+/// One run of the story: `kind`, damaged by `how`, the devices meeting after the repair as
+/// `meeting` says.
+fn repair_brings_back_what_reached_the_peer(kind: Kind, how: Damage, meeting: Meeting) {
+    let what = format!("{kind:?}, {how:?}, {meeting:?}");
     let root = tempfile::Builder::new().tempdir().unwrap();
     let a = Node::new(root.path(), "a", kind);
     let b = Node::new(root.path(), "b", kind);
-    let served = b.serve_for(&a);
+    let b_serves = b.serve_for(&a);
     let sync_both = |first: &str, second: &str| {
         a.sync_ok(first, &b);
         a.sync_ok(second, &b);
@@ -371,7 +400,15 @@ fn repair_brings_back_what_reached_the_peer(kind: Kind, how: Damage, pull_first:
     let mut expected = vec![
         kv_pair(1, "v1", kind),
         kv_pair(2, "edited", kind),
-        kv_pair(4, if kind.collaboration() { "v1" } else { "edited-on-b" }, kind),
+        kv_pair(
+            4,
+            if kind.collaboration() {
+                "v1"
+            } else {
+                "edited-on-b"
+            },
+            kind,
+        ),
     ];
     if kind.collaboration() {
         expected.push(kv_pair(5, "v1", kind));
@@ -382,11 +419,19 @@ fn repair_brings_back_what_reached_the_peer(kind: Kind, how: Damage, pull_first:
         kv_pair(8, "after", kind),
     ]);
     if !kind.collaboration() {
-        expected.extend([kv_pair(101, "b-before", kind), kv_pair(102, "b-after", kind)]);
+        expected.extend([
+            kv_pair(101, "b-before", kind),
+            kv_pair(102, "b-after", kind),
+        ]);
     }
-    // Rows in key order, as the stores list them (text keys sort as text).
-    expected.sort_by_key(|row| sort_key(row, kind));
-    assert_eq!(synced.a_own, expected, "{what}");
+    assert_eq!(synced.a_own, sorted(expected.clone(), kind), "{what}");
+    let b_serves = match meeting {
+        Meeting::BDialsA => {
+            assert!(b_serves.stop().success(), "{what}");
+            None
+        }
+        Meeting::APullsFirst | Meeting::APushesFirst => Some(b_serves),
+    };
 
     // A's file is damaged; the check sees it; the repair puts the backup back.
     // No process has the file open, so its last close moved the WAL into it: the damage
@@ -412,38 +457,92 @@ fn repair_brings_back_what_reached_the_peer(kind: Kind, how: Damage, pull_first:
     if !kind.collaboration() {
         at_backup.push(kv_pair(101, "b-before", kind));
     }
-    at_backup.sort_by_key(|row| sort_key(row, kind));
-    assert_eq!(a.own(), at_backup, "{what}: the backup's state is back");
+    assert_eq!(
+        a.own(),
+        sorted(at_backup, kind),
+        "{what}: the backup's state is back"
+    );
 
-    // The next sync brings back everything that had reached B, and takes nothing from B.
-    if pull_first {
-        sync_both("--pull", "--push");
-    } else {
-        sync_both("--push", "--pull");
-    }
+    // A writes before it meets B again: its numbering restarts from the backup's, below what
+    // B has seen of A, and the write must still travel.
+    a.put(11, "fresh");
+    expected.push(kv_pair(11, "fresh", kind));
+    let expected = sorted(expected, kind);
+
+    // The next sync brings back everything that had reached B, and takes nothing stale to B.
+    let a_serves = match meeting {
+        Meeting::APullsFirst => {
+            sync_both("--pull", "--push");
+            None
+        }
+        Meeting::APushesFirst => {
+            sync_both("--push", "--pull");
+            None
+        }
+        Meeting::BDialsA => {
+            // A answers only: it forgets B's address, so its serve never dials B.
+            a.d.distrusts(&b.d);
+            a.d.trusts(&b.d, "SL1", None);
+            let served = if kind.kv() {
+                let dir = a.d.dir.join("kv");
+                a.d.serve(&["--kv", dir.to_str().unwrap(), KV_ID])
+            } else {
+                a.d.serve(&[])
+            };
+            b.d.distrusts(&a.d);
+            b.d.trusts(&a.d, "SL1", Some(&served.addr));
+            b.sync_ok("--push", &a);
+            b.sync_ok("--pull", &a);
+            Some(served)
+        }
+    };
     let healed = contents(&a, &b);
-    assert_eq!(healed, synced, "{what}: after the repair and a sync");
+    assert_eq!(healed.a_own, expected, "{what}: A's rows after the repair");
+    assert_eq!(healed.a_on_b, expected, "{what}: B's copy of A's rows");
+    assert_eq!(healed.b_own, healed.b_on_a, "{what}: B's rows on A");
+    assert_eq!(healed.b_own, synced.b_own_with(&expected, kind), "{what}");
 
     // A's writes after the repair reach B: an insert, an edit, a delete.
     a.put(10, "new");
     a.put(1, "renewed");
     a.delete(6);
-    a.sync_ok("--push", &b);
+    let to_b = |mode: &str| match meeting {
+        Meeting::BDialsA => b.sync_ok(if mode == "--push" { "--pull" } else { "--push" }, &a),
+        Meeting::APullsFirst | Meeting::APushesFirst => a.sync_ok(mode, &b),
+    };
+    to_b("--push");
     let later = contents(&a, &b);
     assert_eq!(later.a_own, later.a_on_b, "{what}: B has A's new writes");
     assert!(later.a_on_b.contains(&kv_pair(10, "new", kind)), "{what}");
-    assert!(later.a_on_b.contains(&kv_pair(1, "renewed", kind)), "{what}");
+    assert!(
+        later.a_on_b.contains(&kv_pair(1, "renewed", kind)),
+        "{what}"
+    );
     assert!(!later.a_on_b.contains(&kv_pair(6, "v1", kind)), "{what}");
-    // And a pull changes nothing more on either side.
-    a.sync_ok("--pull", &b);
+    // And the other direction changes nothing more on either side.
+    to_b("--pull");
     assert_eq!(contents(&a, &b), later, "{what}");
-    assert!(served.stop().success(), "{what}");
+    for served in [b_serves, a_serves].into_iter().flatten() {
+        assert!(served.stop().success(), "{what}");
+    }
+}
+
+impl Contents {
+    /// B's own rows once A's rows are `a_rows`: in a shared (single-version) table they are
+    /// one and the same; in a collaboration store B's rows are untouched by A's repair.
+    fn b_own_with(&self, a_rows: &[String], kind: Kind) -> Vec<String> {
+        if kind.collaboration() {
+            self.b_own.clone()
+        } else {
+            a_rows.to_vec()
+        }
+    }
 }
 
 fn every_damage(kind: Kind) {
     for how in DAMAGES {
-        for pull_first in [true, false] {
-            repair_brings_back_what_reached_the_peer(kind, how, pull_first);
+        for meeting in MEETINGS {
+            repair_brings_back_what_reached_the_peer(kind, how, meeting);
         }
     }
 }
@@ -466,4 +565,83 @@ fn a_repaired_single_version_kv_store_gets_back_every_entry_that_reached_a_peer(
 #[test]
 fn a_repaired_collaboration_kv_store_gets_back_every_entry_that_reached_a_peer() {
     every_damage(Kind::KvCollab);
+}
+
+/// A repaired device's next sync must not bring back a row whose delete reached its peer and
+/// was purged there since (the backup predates the delete; the peer no longer remembers it):
+/// the peer has to refuse A as behind its purge (17040011), and a pull with `--on-reset
+/// recover` then makes both sides agree, the row deleted.
+///
+/// Open defect (found by this test, not fixed here): the receiver's check
+/// (`Session::sender_behind_a_purge`) takes what A acknowledged before its repair (the ledger
+/// B keeps of A, which A's new epoch voids) for what A holds now: A's push (which sends its
+/// whole backup state under the new epoch) is accepted and B takes the deleted row back;
+/// B then hands it to everyone. A pull first is refused (17040011), but a push after it is not.
+fn a_purged_delete_stays_deleted(kind: Kind, push_first: bool) {
+    let what = format!("{kind:?}, push first {push_first}");
+    let root = tempfile::Builder::new().tempdir().unwrap();
+    let a = Node::new(root.path(), "a", kind);
+    let b = Node::new(root.path(), "b", kind);
+    let served = b.serve_for(&a);
+    for key in 1..=6 {
+        a.put(key, "v1");
+    }
+    a.sync_ok("--push", &b);
+    a.sync_ok("--pull", &b);
+    let (code, out, err) = a.cmd("backup", &["nightly"]);
+    assert_eq!(code, 0, "{what}: {out}{err}");
+    a.delete(3);
+    a.put(7, "after");
+    a.sync_ok("--push", &b);
+    a.sync_ok("--pull", &b);
+    let before = contents(&a, &b);
+    assert!(!before.a_on_b.contains(&kv_pair(3, "v1", kind)), "{what}");
+    let purge = run(peerlite()
+        .args(["purge", "--home"])
+        .arg(&b.d.home)
+        .args(b.target())
+        .args(["--older-than", "0s"]));
+    assert_eq!(purge.0, 0, "{what}: {purge:?}");
+    damage(&a.file(), Damage::HeaderPage);
+    let (code, out, err) = a.cmd("repair", &[]);
+    assert_eq!(code, 0, "{what}: {out}{err}");
+    let modes = if push_first {
+        ["--push", "--pull"]
+    } else {
+        ["--pull", "--push"]
+    };
+    for mode in modes {
+        let (code, out, err) = run(peerlite()
+            .args(["sync", "--home"])
+            .arg(&a.d.home)
+            .args(a.target())
+            .arg(mode));
+        assert!(
+            code == 0 || out.contains("error[17040011]"),
+            "{what}: sync {mode}: {out}{err}"
+        );
+        assert!(
+            !b.of(&a).contains(&kv_pair(3, "v1", kind)),
+            "{what}: sync {mode} brought the purged row back on B"
+        );
+    }
+    let (code, out, err) = run(peerlite()
+        .args(["sync", "--home"])
+        .arg(&a.d.home)
+        .args(a.target())
+        .args(["--pull", "--on-reset", "recover"]));
+    assert_eq!(code, 0, "{what}: {out}{err}");
+    a.sync_ok("--push", &b);
+    assert_eq!(contents(&a, &b), before, "{what}");
+    assert!(served.stop().success(), "{what}");
+}
+
+#[test]
+#[ignore = "open defect: a repaired device's push brings back a delete its peer purged (see the doc of a_purged_delete_stays_deleted)"]
+fn a_delete_the_peer_purged_stays_deleted_after_a_repair() {
+    for kind in [Kind::Item, Kind::Note] {
+        for push_first in [true, false] {
+            a_purged_delete_stays_deleted(kind, push_first);
+        }
+    }
 }
