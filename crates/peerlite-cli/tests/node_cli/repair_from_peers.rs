@@ -569,14 +569,11 @@ fn a_repaired_collaboration_kv_store_gets_back_every_entry_that_reached_a_peer()
 
 /// A repaired device's next sync must not bring back a row whose delete reached its peer and
 /// was purged there since (the backup predates the delete; the peer no longer remembers it):
-/// the peer has to refuse A as behind its purge (17040011), and a pull with `--on-reset
-/// recover` then makes both sides agree, the row deleted.
-///
-/// Open defect (found by this test, not fixed here): the receiver's check
-/// (`Session::sender_behind_a_purge`) takes what A acknowledged before its repair (the ledger
-/// B keeps of A, which A's new epoch voids) for what A holds now: A's push (which sends its
-/// whole backup state under the new epoch) is accepted and B takes the deleted row back;
-/// B then hands it to everyone. A pull first is refused (17040011), but a push after it is not.
+/// the peer refuses A as behind its purge (17040011), whether A pushes or pulls first, and a
+/// pull with `--on-reset recover` then makes both sides agree, the row deleted. (A's push was
+/// taken: the peer judged A by what A had acknowledged before the damage, and the row came
+/// back everywhere; the reset then replayed it too. See sync_core
+/// `regress_repaired_behind_purge`.)
 fn a_purged_delete_stays_deleted(kind: Kind, push_first: bool) {
     let what = format!("{kind:?}, push first {push_first}");
     let root = tempfile::Builder::new().tempdir().unwrap();
@@ -637,7 +634,6 @@ fn a_purged_delete_stays_deleted(kind: Kind, push_first: bool) {
 }
 
 #[test]
-#[ignore = "open defect: a repaired device's push brings back a delete its peer purged (see the doc of a_purged_delete_stays_deleted)"]
 fn a_delete_the_peer_purged_stays_deleted_after_a_repair() {
     for kind in [Kind::Item, Kind::Note] {
         for push_first in [true, false] {

@@ -256,15 +256,13 @@ impl Session {
         let filter = predicates.and_then(WireFilter::from_predicates);
         let filter_id = filter_id(filter.as_ref());
         let id = store.new_session_id();
-        let pull_from = if mode.pulls() {
-            store
-                .watermarks(&peer.device)?
-                .into_iter()
-                .filter(|w| w.filter == filter_id && tables.iter().any(|m| m.name == w.table))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Sent on a push too: the responder checks what this store holds of it against its
+        // purges before it takes this store's rows (`sender_behind_a_purge`).
+        let pull_from = store
+            .watermarks(&peer.device)?
+            .into_iter()
+            .filter(|w| w.filter == filter_id && tables.iter().any(|m| m.name == w.table))
+            .collect();
         let hello = v1(MessageV1::Hello(Hello {
             session: id,
             protocol: PROTOCOL_VERSION,
@@ -469,21 +467,20 @@ impl Session {
                 reason: refusal.clone(),
             }));
         }
-        let push_from = if h.mode.pushes() {
-            self.tables
-                .iter()
-                .map(|t| {
-                    Ok(Watermark {
-                        table: t.clone(),
-                        filter: self.filter_id,
-                        epoch: h.epoch.clone(),
-                        seq: store.watermark(&h.device, t, self.filter_id, &h.epoch)?,
-                    })
+        // Sent on a pull too: the initiator checks what this store holds of it against its
+        // purges before it takes this store's rows (`sender_behind_a_purge`).
+        let push_from = self
+            .tables
+            .iter()
+            .map(|t| {
+                Ok(Watermark {
+                    table: t.clone(),
+                    filter: self.filter_id,
+                    epoch: h.epoch.clone(),
+                    seq: store.watermark(&h.device, t, self.filter_id, &h.epoch)?,
                 })
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
+            })
+            .collect::<Result<Vec<_>>>()?;
         let agreed: Vec<String> = h
             .features
             .iter()
@@ -929,20 +926,21 @@ impl Session {
     }
 
     /// A peer about to send rows while it has not heard of deletes this store purged (what it
-    /// acknowledged of this store, or says it holds, lies below the purge) may send rows those
-    /// deletes removed, and nothing here remembers them: it must be reset first (17040011).
-    /// A peer that never synced with this store is not held back.
+    /// says it holds of this store, or else what it acknowledged, lies below the purge) may
+    /// send rows those deletes removed, and nothing here remembers them: it must be reset
+    /// first (17040011). What the peer says it holds wins over what it acknowledged: a peer
+    /// put back from a backup (repaired, restored) holds less than it once acknowledged, and
+    /// sends the backup's rows — those the purged deletes removed among them. A peer that
+    /// never synced with this store is not held back.
     fn sender_behind_a_purge(&self, holds: &HashMap<String, u64>) -> Result<()> {
         for table in &self.tables {
             let purged = self.store.purged_seq(table)?;
             if purged == 0 {
                 continue;
             }
-            let known = self
-                .store
-                .acknowledged(&self.peer.device, table)?
-                .max(holds.get(table).copied().unwrap_or(0));
-            if known > 0 && known < purged {
+            let acknowledged = self.store.acknowledged(&self.peer.device, table)?;
+            let known = holds.get(table).copied().unwrap_or(acknowledged);
+            if (known > 0 || acknowledged > 0) && known < purged {
                 return Err(Error::ResetRequired {
                     device: self.peer.device.clone(),
                     table: table.clone(),
