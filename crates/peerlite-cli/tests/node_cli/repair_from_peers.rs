@@ -2,12 +2,13 @@
 //! (`peerlite backup`), writes, edits and deletes more, and syncs all of it with B (a
 //! `peerlite serve` on loopback TLS). Then A's database file is damaged — pages in the middle
 //! overwritten, the header page destroyed, the file cut short, the file lost — and `peerlite
-//! repair` puts the backup back. A's next sync (pull first or push first) brings back every
-//! change that had reached B: rows written after the backup, the newest values of rows edited
-//! after it, and rows deleted after it stay deleted — in both table modes (for a
-//! device-collaboration table B's copy of A's rows is the source) and for key-value stores of
-//! both kinds. A's writes after the repair reach B too: the repaired database's sequence
-//! numbers, which restart from the backup's, hide none of them.
+//! repair` puts the backup back. A's next sync (A pulls first, A pushes first, or B dials a
+//! serving A) brings back every change that had reached B: rows written after the backup,
+//! the newest values of rows edited after it, and rows deleted after it stay deleted — in
+//! both table modes (for a device-collaboration table B's copy of A's rows is the source)
+//! and for key-value stores of both kinds. A's writes after the repair — one before that first sync, more after it —
+//! reach B too: the repaired database's sequence numbers, which restart from the backup's,
+//! hide none of them. And a delete B has purged since stays deleted.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -361,7 +362,7 @@ fn sorted(mut rows: Vec<String>, kind: Kind) -> Vec<String> {
 /// `meeting` says.
 fn repair_brings_back_what_reached_the_peer(kind: Kind, how: Damage, meeting: Meeting) {
     let what = format!("{kind:?}, {how:?}, {meeting:?}");
-    let root = tempfile::Builder::new().tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
     let a = Node::new(root.path(), "a", kind);
     let b = Node::new(root.path(), "b", kind);
     let b_serves = b.serve_for(&a);
@@ -576,7 +577,7 @@ fn a_repaired_collaboration_kv_store_gets_back_every_entry_that_reached_a_peer()
 /// `regress_repaired_behind_purge`.)
 fn a_purged_delete_stays_deleted(kind: Kind, push_first: bool) {
     let what = format!("{kind:?}, push first {push_first}");
-    let root = tempfile::Builder::new().tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
     let a = Node::new(root.path(), "a", kind);
     let b = Node::new(root.path(), "b", kind);
     let served = b.serve_for(&a);
