@@ -54,10 +54,26 @@ pub fn split(
     }
 }
 
-/// A value peerlite keeps in `peerlite_meta` of the database at `path` (`None` when the file,
-/// the table or the key is missing, or the file cannot be read with `key`: the open that
-/// follows reports what is wrong).
+/// A value peerlite keeps in `peerlite_meta` of the store at `path` (`None` when no readable
+/// copy holds it: the open that follows reports what is wrong). When the file does not give it
+/// — a damaged, emptied or lost store, which `repair` or `restore` is about to put a backup in
+/// place of — the value comes from the newest verified backup that holds it. Read from the
+/// damaged file alone, the label and kind were the defaults (S1, single version), and the
+/// rebuild that put an S2 or device-collaboration backup back was then refused as lowering the
+/// label or changing the kind.
 pub fn stored_meta(path: &Path, key: Option<&str>, name: &str) -> Option<String> {
+    meta_of_file(path, key, name).or_else(|| {
+        peerlite::RdbStore::backups_of(&peerlite::StoreConfig::new(path))
+            .ok()?
+            .into_iter()
+            .filter(|b| b.verified)
+            .find_map(|b| meta_of_file(&b.path, key, name))
+    })
+}
+
+/// `name` from `peerlite_meta` of the SQLite file at `path` (`None` when the file, the table
+/// or the key is missing, or the file cannot be read with `key`).
+fn meta_of_file(path: &Path, key: Option<&str>, name: &str) -> Option<String> {
     use rusqlite::OpenFlags;
     if !path.is_file() {
         return None;

@@ -150,15 +150,12 @@ impl Location {
             }
             Location::Kv { dir, id } => {
                 let manager = super::existing_kv_manager(dir, id)?;
-                let mut options = Options {
-                    create_if_missing: false,
+                // At the label and as the kind the store (or else its backup) holds.
+                let options = Options {
                     allow_rebuild: true,
                     rebuild_from: Some(source.to_owned()),
-                    ..Options::default()
+                    ..super::level::kv_options(global, dir, id, false)
                 };
-                if let Some(key) = &global.key {
-                    options = options.encrypted(key.as_str());
-                }
                 manager.get_kv_store(id, options).map(Opened::Kv)
             }
         }

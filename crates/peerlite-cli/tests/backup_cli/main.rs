@@ -10,6 +10,7 @@ mod disk_full;
 mod encrypted;
 mod kv;
 mod regress_lost_store;
+mod regress_repair_label_kind;
 mod regress_repeats;
 mod regress_restore_damaged;
 mod restore_errors;

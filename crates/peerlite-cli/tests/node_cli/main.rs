@@ -19,6 +19,7 @@ mod put_back;
 mod refusals;
 mod relay;
 mod remote_query;
+mod repair_from_peers;
 mod reset_kills;
 mod retention;
 mod schema_change;

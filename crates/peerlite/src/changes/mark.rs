@@ -214,6 +214,11 @@ pub(crate) fn on_open(
     let epoch = if renew {
         let fresh = meta::new_epoch(db);
         meta::set(conn, "epoch", &fresh).map_err(sql_err)?;
+        // A file put back (repaired, or a restore finished by this open) keeps its rows'
+        // timestamps: what peers acknowledged of them stays acknowledged.
+        if let Some(old) = &stored_epoch {
+            crate::sync::watermark::carry_acked_stamps(conn, old, &fresh).map_err(sql_err)?;
+        }
         fresh
     } else {
         stored_epoch.unwrap_or_default()
@@ -334,6 +339,9 @@ pub(crate) fn after_replace(
     // (a reset's seed numbered every row it pulled): continuing from the counter would give
     // new changes numbers peers have already passed.
     sync.resume(super::layer::max_seq(conn).map_err(sql_err)?, high);
+    if let Some(old) = meta::get(conn, "epoch").map_err(sql_err)? {
+        crate::sync::watermark::carry_acked_stamps(conn, &old, epoch).map_err(sql_err)?;
+    }
     meta::set(conn, "epoch", epoch).map_err(sql_err)?;
     meta::set(conn, "hlc", &high.to_string()).map_err(sql_err)?;
     if registry::exists(conn).map_err(sql_err)? {

@@ -152,7 +152,8 @@ pub struct Hello {
     pub tables: Vec<TableSummary>,
     /// A filtered sync: only this table, only the rows the filter selects.
     pub predicates: Option<WireFilter>,
-    /// When pulling: what the initiator already has from the responder.
+    /// What the initiator already has from the responder: where a pull starts, and (on a
+    /// push too) what the responder checks against its purges before it takes rows.
     pub pull_from: Vec<Watermark>,
     /// Optional features the initiator understands.
     pub features: Vec<String>,
@@ -182,7 +183,8 @@ pub struct Welcome {
     pub security_level: u8,
     /// The tables both sides sync in this session.
     pub tables: Vec<String>,
-    /// When pushing: what the responder already has from the initiator.
+    /// What the responder already has from the initiator: where a push starts, and (on a
+    /// pull too) what the initiator checks against its purges before it takes rows.
     pub push_from: Vec<Watermark>,
     /// Tables that do not sync, and why.
     pub refused: Vec<Refusal>,

@@ -265,15 +265,13 @@ impl Session {
         let filter = predicates.and_then(WireFilter::from_predicates);
         let filter_id = filter_id(filter.as_ref());
         let id = store.new_session_id();
-        let pull_from: Vec<Watermark> = if mode.pulls() {
-            store
-                .watermarks(&peer.device)?
-                .into_iter()
-                .filter(|w| w.filter == filter_id && tables.iter().any(|m| m.name == w.table))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Sent on a push too: the responder checks what this store holds of it against its
+        // purges before it takes this store's rows (`sender_behind_a_purge`).
+        let pull_from: Vec<Watermark> = store
+            .watermarks(&peer.device)?
+            .into_iter()
+            .filter(|w| w.filter == filter_id && tables.iter().any(|m| m.name == w.table))
+            .collect();
         let offered = known(features);
         let pull_stamps = if offered.iter().any(|f| f == FEATURE_STAMPS) {
             stamps_of(store.as_ref(), &peer.device, &pull_from)?
@@ -493,21 +491,23 @@ impl Session {
                 reason: refusal.clone(),
             }));
         }
-        let push_from = if h.mode.pushes() {
-            self.tables
-                .iter()
-                .map(|t| {
-                    Ok(Watermark {
-                        table: t.clone(),
-                        filter: self.filter_id,
-                        epoch: h.epoch.clone(),
-                        seq: store.watermark(&h.device, t, self.filter_id, &h.epoch)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
+        // Sent on a pull too: the initiator checks what this store holds of it against its
+        // purges before it takes this store's rows (`sender_behind_a_purge`). Only tables this
+        // store holds something of: "nothing" would say more than it knows after a reset,
+        // whose copy of the peer's rows came through another device (as a Hello's list, which
+        // names only the watermarks there are).
+        let mut push_from = Vec::new();
+        for t in &self.tables {
+            let seq = store.watermark(&h.device, t, self.filter_id, &h.epoch)?;
+            if seq > 0 {
+                push_from.push(Watermark {
+                    table: t.clone(),
+                    filter: self.filter_id,
+                    epoch: h.epoch.clone(),
+                    seq,
+                });
+            }
+        }
         let mut agreed: Vec<String> = h
             .features
             .iter()
@@ -1006,12 +1006,15 @@ impl Session {
     }
 
     /// A peer about to send rows while it has not heard of deletes this store purged (what it
-    /// acknowledged of this store, or says it holds, lies below the purge) may send rows those
-    /// deletes removed, and nothing here remembers them: it must be reset first (17040011).
-    /// That holds for a peer that never received anything of this store too (one that only
-    /// ever pushed, or meets it for the first time): its rows may have come from others, and
-    /// a row this store deleted and forgot would come back. Its reset is a full pull of this
-    /// store's state that keeps its own unsynced changes.
+    /// says it holds of this store, or else what it acknowledged, lies below the purge) may
+    /// send rows those deletes removed, and nothing here remembers them: it must be reset
+    /// first (17040011). What the peer says it holds wins over what it acknowledged: a peer
+    /// put back from a backup (repaired, restored) holds less than it once acknowledged, and
+    /// sends the backup's rows — those the purged deletes removed among them. That holds for
+    /// a peer that never received anything of this store too (one that only ever pushed, or
+    /// meets it for the first time): its rows may have come from others, and a row this store
+    /// deleted and forgot would come back. Its reset is a full pull of this store's state
+    /// that keeps its own unsynced changes.
     /// What the peer has heard is kept: a purge past it while the peer streams refuses its
     /// batches from then on (see [`SyncStore::apply_batch`]).
     fn sender_behind_a_purge(&mut self, holds: &HashMap<String, u64>) -> Result<()> {
@@ -1024,17 +1027,15 @@ impl Session {
             .collect();
         for table in &self.tables {
             let purged = self.store.purged_seq(table)?;
-            let known = self
-                .store
-                .acknowledged(&self.peer.device, table)?
-                .max(holds.get(table).copied().unwrap_or(0));
+            let acknowledged = self.store.acknowledged(&self.peer.device, table)?;
+            let known = holds.get(table).copied().unwrap_or(acknowledged);
             // A purge past this (or past what was purged already, for a peer let through)
             // while the peer streams refuses its batches from then on.
             self.sender_knows.insert(table.clone(), known.max(purged));
             // In device collaboration a peer that never heard of this store sends its own
             // rows (whose deletes it made) and relays, which `heard` guards; only a table
             // every device writes can get back, from such a peer, a row deleted here.
-            let never_heard = known == 0 && !single_version.contains(table);
+            let never_heard = known == 0 && acknowledged == 0 && !single_version.contains(table);
             if known < purged && !never_heard {
                 return Err(Error::ResetRequired {
                     device: self.peer.device.clone(),

@@ -162,6 +162,32 @@ pub(crate) fn acked_stamp(conn: &Connection, table: &str, epoch: &str) -> rusqli
         .unwrap_or(0))
 }
 
+/// A database put back from a backup (restored or repaired) takes a new epoch, but its rows
+/// keep the timestamps they had: that a peer acknowledged this device's own inserts and
+/// deletes up to a stamp is still true of them. Carries every table's [`acked_stamp`] from
+/// the backup's epoch `from` to `to`; without it a client reset after the repair took each
+/// row the backup held for an unsynced insert and replayed it, bringing back rows deleted
+/// since the backup whose tombstones the peer had purged.
+pub(crate) fn carry_acked_stamps(conn: &Connection, from: &str, to: &str) -> rusqlite::Result<()> {
+    if from.is_empty() || from == to {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT key, value FROM peerlite_meta WHERE key >= 'acked_hlc:' AND key < 'acked_hlc;'",
+    )?;
+    let stamps = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (key, value) in stamps {
+        if let Some((epoch, hlc)) = value.split_once(' ')
+            && epoch == from
+        {
+            crate::store::meta::set(conn, &key, &format!("{to} {hlc}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Raises [`acked_stamp`] with the own existence events a peer has just acknowledged, those
 /// numbered `(from, to]` in `clock` (read through the sequence index: a few rows per ack).
 pub(crate) fn note_acked_stamp(
