@@ -391,6 +391,7 @@ mod tests {
             store_salt: None,
             automatic: false,
             peerlite_version: String::new(),
+            checked: None,
         }
         .write(path)
         .unwrap();

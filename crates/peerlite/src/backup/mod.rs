@@ -42,21 +42,27 @@ pub fn format_utc_ms(ms: u64) -> String {
 }
 mod pacing;
 mod restore;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub use auto::AutoBackup;
 pub use copy::{Progress, StepStats};
-pub use manifest::Manifest;
+pub use manifest::{CHECKED, Manifest};
 pub use naming::{AUTO_PREFIX, PRE_RESTORE, default_backup_name};
-pub use restore::{RestoreReport, RestoreRequest};
+pub use restore::{RestoreReport, RestoreRequest, RestoreTimings};
 
 pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
 pub(crate) use catalog::{clean_tmp, keep_pre_restore, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
-pub(crate) use restore::verify as verify_backup;
+
+/// Verifies a backup fully (checksum and `integrity_check` with the key): a repair proves the
+/// backup it installs, and the key, before anything is made.
+pub(crate) fn verify_backup(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<Manifest> {
+    verify::verify(path, key, verify::Depth::Full).map(|v| v.manifest)
+}
 
 use crate::error::{Error, Result};
 use crate::store::connection::{self, Role};
@@ -391,6 +397,9 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             store_salt,
             automatic: request.automatic,
             peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
+            // Written only now that quick_check passed: with the checksum, proof enough
+            // for a restore (which still runs integrity_check when asked).
+            checked: Some(manifest::CHECKED.to_owned()),
         };
         manifest.write(&manifest_tmp)?;
         // Replacing a backup of the same name: its manifest is set aside first, so no crash
