@@ -42,6 +42,7 @@ pub fn format_utc_ms(ms: u64) -> String {
 }
 mod pacing;
 mod restore;
+mod swap;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub use restore::{RestoreReport, RestoreRequest, RestoreTimings};
 pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
 pub(crate) use catalog::{clean_tmp, keep_pre_restore, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
+pub(crate) use swap::{file_id, finish_interrupted};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
 
 /// Verifies a backup fully (checksum and `integrity_check` with the key): a repair proves the
@@ -268,6 +270,11 @@ impl RdbStore {
     /// 17000002 when the backup directory cannot be read.
     pub fn backups_of(config: &crate::StoreConfig) -> Result<Vec<BackupInfo>> {
         let dir = naming::default_dir(config);
+        if !config.read_only {
+            // A restore killed after its swap leaves the replaced data to be installed as
+            // `pre-restore`: before the leftovers of the folder are cleaned.
+            swap::finish_interrupted(config.path());
+        }
         clean_tmp(&dir);
         list_backups(&dir)
     }
@@ -402,31 +409,7 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             checked: Some(manifest::CHECKED.to_owned()),
         };
         manifest.write(&manifest_tmp)?;
-        // Replacing a backup of the same name: its manifest is set aside first, so no crash
-        // or failed rename can leave a manifest describing other data (listed as verified,
-        // failing restore). Until the new manifest lands both manifests are on disk under
-        // temporary names; if the process dies in between, the next open puts back the one
-        // whose checksum matches the data under the name (`catalog::clean_tmp`).
-        let retired = naming::unique_tmp_path(&manifest_target);
-        match std::fs::rename(&manifest_target, &retired) {
-            Ok(()) => sync_dir(&dir)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("replacing the manifest of", &manifest_target, e)),
-        }
-        let installed = std::fs::rename(&tmp, &target)
-            .map_err(|e| Error::io("renaming backup into place", &target, e))
-            .and_then(|()| {
-                std::fs::rename(&manifest_tmp, &manifest_target)
-                    .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))
-            });
-        if installed.is_err() {
-            // Whichever rename failed, one of the two manifests describes the data under
-            // the name now.
-            catalog::reinstate_manifest(&target, &[retired.as_path(), manifest_tmp.as_path()]);
-        }
-        installed?;
-        let _ = std::fs::remove_file(&retired);
-        sync_dir(&dir)?;
+        install(&tmp, &target, &manifest_tmp)?;
         let on_disk = std::fs::metadata(&target).ok();
         let mut info = BackupInfo::from_manifest(target.clone(), &manifest, on_disk.as_ref());
         info.restarts = stats.restarts;
@@ -448,6 +431,39 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
         }
     }
     Ok(info)
+}
+
+/// Puts a finished backup `tmp` and its manifest `manifest_tmp` in place as `target`, and
+/// syncs the directory.
+///
+/// Replacing a backup of the same name: its manifest is set aside first, so no crash or
+/// failed rename can leave a manifest describing other data (listed as verified, failing
+/// restore). Until the new manifest lands both manifests are on disk under temporary names;
+/// if the process dies in between, the next open puts back the one whose checksum matches
+/// the data under the name (`catalog::clean_tmp`).
+pub(crate) fn install(tmp: &Path, target: &Path, manifest_tmp: &Path) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let manifest_target = naming::manifest_path(target);
+    let retired = naming::unique_tmp_path(&manifest_target);
+    match std::fs::rename(&manifest_target, &retired) {
+        Ok(()) => sync_dir(dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("replacing the manifest of", &manifest_target, e)),
+    }
+    let installed = std::fs::rename(tmp, target)
+        .map_err(|e| Error::io("renaming backup into place", target, e))
+        .and_then(|()| {
+            std::fs::rename(manifest_tmp, &manifest_target)
+                .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))
+        });
+    if installed.is_err() {
+        // Whichever rename failed, one of the two manifests describes the data under the
+        // name now.
+        catalog::reinstate_manifest(target, &[retired.as_path(), manifest_tmp]);
+    }
+    installed?;
+    let _ = std::fs::remove_file(&retired);
+    sync_dir(dir)
 }
 
 /// `PRAGMA page_size`; SQLCipher answers it as text on a keyed connection.

@@ -125,6 +125,10 @@ pub struct RestoreReport {
     /// `integrity_check` ran on the backup (asked for, or its manifest did not say it was
     /// checked); otherwise its checksum proved it.
     pub full_check: bool,
+    /// No other connection held the store, so the replaced data was kept by moving its file
+    /// (`pre-restore`) and the backup's copy put in its place; otherwise the backup was copied
+    /// into the live database (one transaction) after a copy of the replaced data.
+    pub swapped: bool,
     /// Where the time went.
     pub timings: RestoreTimings,
 }
@@ -314,11 +318,6 @@ impl RdbStore {
             });
         }
 
-        // Pin the backup's content first: the safety copy below may be written over the very
-        // file being restored (restoring `pre-restore` to undo a restore). Opening it with the
-        // key also proves the key before anything changes.
-        let source = connection::open_file(path, inner.config.key.as_ref())?;
-        super::pin_snapshot(&source, path)?;
         let cancelled = || {
             request
                 .cancel
@@ -327,6 +326,54 @@ impl RdbStore {
         if cancelled() {
             return Err(Error::Cancelled { what: "restore" });
         }
+        let identity = crate::changes::identity::keep(&writer.conn);
+        let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
+        // Alone with the store, the replaced data is kept by moving its file (see `swap`).
+        let mut ignore = |_: Progress| {};
+        let mut steps = super::swap::Steps {
+            pages_per_step: request.pages_per_step,
+            page_size,
+            progress: match request.progress.as_mut() {
+                Some(p) => &mut **p,
+                None => &mut ignore,
+            },
+            cancel: request.cancel,
+        };
+        let swapped =
+            super::swap::try_swap(inner, &mut guard, path, &identity, &epoch, &mut steps)
+                .map_err(|e| inner.observe_error(e))?;
+        if let Some(swapped) = swapped {
+            let timings = RestoreTimings {
+                verify: Duration::ZERO,
+                keep: swapped.keep,
+                copy: swapped.copy,
+                checkpoint: Duration::ZERO,
+            };
+            self.after_replace_done(guard);
+            return Ok(RestoreReport {
+                restored_from: path.to_path_buf(),
+                backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
+                version: u32::try_from(manifest.user_version).unwrap_or(0),
+                pre_restore_backup: Some(swapped.pre_restore),
+                earlier_pre_restore: swapped.earlier,
+                quarantine: None,
+                migration: None,
+                pages: swapped.pages,
+                full_check: false,
+                swapped: true,
+                timings,
+            });
+        }
+        let writer = guard.as_mut().ok_or(Error::Closed {
+            what: "store",
+            kind: StoreKind::Relational,
+        })?;
+
+        // Pin the backup's content first: the safety copy below may be written over the very
+        // file being restored (restoring `pre-restore` to undo a restore). Opening it with the
+        // key also proves the key before anything changes.
+        let source = connection::open_file(path, inner.config.key.as_ref())?;
+        super::pin_snapshot(&source, path)?;
         let mut timings = RestoreTimings::default();
         // The safety copy, taken while we hold the writer: exactly the data being replaced.
         // The one an earlier restore took is kept first, under a name of its own.
@@ -344,8 +391,6 @@ impl RdbStore {
             Err(e) => return Err(e),
         };
         timings.keep = started.elapsed();
-        let identity = crate::changes::identity::keep(&writer.conn);
-        let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -388,14 +433,8 @@ impl RdbStore {
         let started = Instant::now();
         checkpoint_restored(&writer.conn, inner.config.busy_timeout);
         timings.checkpoint = started.elapsed();
-        // Everything cached about the old database is stale now.
         writer.forget_statements();
-        inner.schema.invalidate();
-        inner.live.bump_generation();
-        inner.readers.clear();
-        drop(guard);
-        // The data was replaced: whatever damage was flagged is gone with it.
-        crate::repair::clear_flag(inner.config.path());
+        self.after_replace_done(guard);
         Ok(RestoreReport {
             restored_from: path.to_path_buf(),
             backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
@@ -406,8 +445,20 @@ impl RdbStore {
             migration: None,
             pages: stats.page_count,
             full_check: false,
+            swapped: false,
             timings,
         })
+    }
+
+    /// Everything cached about the old database is stale once it is replaced; and whatever
+    /// damage was flagged is gone with it.
+    fn after_replace_done(&self, guard: std::sync::MutexGuard<'_, Option<crate::store::writer::Writer>>) {
+        let inner = &self.inner;
+        inner.schema.invalidate();
+        inner.live.bump_generation();
+        inner.readers.clear();
+        drop(guard);
+        crate::repair::clear_flag(inner.config.path());
     }
 }
 

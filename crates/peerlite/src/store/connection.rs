@@ -27,7 +27,28 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 const STATEMENT_CACHE: usize = 64;
 
 /// Opens a connection for `role`, keyed and configured.
+///
+/// A restore may replace the file at the path (by rename, holding the old file's exclusive
+/// lock, see `backup::swap`) while this open waits for that lock: the connection would then
+/// read the old file with the new file's WAL. So the file's identity is compared before and
+/// after (when the probe has read it), and an open that raced a swap opens again.
 pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        let before = crate::backup::file_id(config.path());
+        let opened = open_once(config, role);
+        let after = crate::backup::file_id(config.path());
+        if before.is_none() || before == after || attempt == ATTEMPTS {
+            return opened;
+        }
+        tracing::debug!(path = ?config.path(), "the database was replaced while opening; opening again");
+        drop(opened);
+        attempt += 1;
+    }
+}
+
+fn open_once(config: &StoreConfig, role: Role) -> Result<Connection> {
     let path = config.path();
     let writable = role == Role::Writer && !config.read_only;
     if !writable && !path.exists() {

@@ -56,6 +56,7 @@ fn pre_restore_is_a_whole_database_holding_every_row_replaced() {
     assert_eq!(before, (vec!["b".into(), "c".into(), "d".into()], 350, 1_050_000));
 
     let report = store.restore("bk").unwrap();
+    assert!(report.swapped);
     let pre = report.pre_restore_backup.unwrap();
     assert_eq!(items(&store), ["a", "b"]);
     assert_eq!(whole_database(&pre), before);
@@ -101,8 +102,66 @@ fn a_cancelled_restore_changes_nothing() {
         scalar::<i64>(&store, "SELECT count(*) FROM pad").unwrap(),
         200
     );
-    // The safety copy it took stays; a restore afterwards goes through.
-    assert!(backup_dir(&store).join("pre-restore").exists());
+    // Cancelled in its copy, before anything was kept or moved: nothing is left behind.
+    assert!(!backup_dir(&store).join("pre-restore").exists());
+    assert_eq!(beside(&store), ["test.db"]);
     store.restore("bk").unwrap();
     assert_eq!(items(&store), ["a"]);
+}
+
+/// The files beside the store's database (its WAL files aside).
+fn beside(store: &peerlite::RdbStore) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("test.db") && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A connection of another program that has read the store holds it (a shared lock, for as
+/// long as it is open in WAL mode): the restore cannot move the file under it, so it copies —
+/// the held connection sees the old state or the new one, never the old file's pages with
+/// the new file's WAL — and keeps `pre-restore` whole all the same. Once it closes, the
+/// restore moves files.
+#[test]
+fn with_another_connection_on_the_store_the_restore_copies_instead_of_moving() {
+    let (_dir, store) = store_with_items(&["a", "b"]);
+    add_padding(&store, 100, 3000);
+    store.backup("bk").unwrap();
+    add_items(&store, &["c"]);
+    let other = rusqlite::Connection::open(store.path()).unwrap();
+    let count = |c: &rusqlite::Connection| {
+        c.query_row("SELECT count(*) FROM item", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    assert_eq!(count(&other), 3);
+
+    let report = store.restore("bk").unwrap();
+    assert!(!report.swapped, "another connection holds the store");
+    assert_eq!(items(&store), ["a", "b"]);
+    assert_eq!(count(&other), 2, "the other connection sees the restored state");
+    let pre = report.pre_restore_backup.unwrap();
+    assert_eq!(whole_database(&pre).0, ["a", "b", "c"]);
+
+    // The same with another store of this process open on the file.
+    add_items(&store, &["d"]);
+    drop(other);
+    let second =
+        peerlite::RdbStore::open(peerlite::StoreConfig::new(store.path()).read_only(true)).unwrap();
+    assert_eq!(items(&second), ["a", "b", "d"]);
+    let report = store.restore("bk").unwrap();
+    assert!(!report.swapped, "another store of this process holds the file");
+    assert_eq!(items(&second), ["a", "b"]);
+    second.close().unwrap();
+    assert_eq!(whole_database(&report.pre_restore_backup.unwrap()).0, ["a", "b", "d"]);
+
+    // Alone: the replaced file is moved, not copied, and is as whole.
+    add_items(&store, &["e"]);
+    let report = store.restore("bk").unwrap();
+    assert!(report.swapped, "nobody else holds the store");
+    assert_eq!(items(&store), ["a", "b"]);
+    assert_eq!(whole_database(&report.pre_restore_backup.unwrap()).0, ["a", "b", "e"]);
+    assert_eq!(beside(&store), ["test.db"], "nothing left beside the database");
 }

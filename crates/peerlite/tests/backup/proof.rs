@@ -13,10 +13,11 @@
 
 use std::path::Path;
 
-use peerlite::{CHECKED, RdbStore, RestoreRequest, StoreConfig};
+use peerlite::backup::CHECKED;
+use peerlite::{RdbStore, RestoreRequest, StoreConfig};
 use peerlite_testkit::temp_store_path;
 
-use crate::common::{CREATE_ITEM, add_items, backup_dir, code, items, manifest_of, store_with_items};
+use crate::common::{CREATE_ITEM, add_items, backup_dir, items, manifest_of, store_with_items};
 
 /// A database whose index `k_a` holds other values than its table's column: `quick_check`
 /// passes, `integrity_check` does not.
