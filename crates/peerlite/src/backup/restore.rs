@@ -339,9 +339,8 @@ impl RdbStore {
             },
             cancel: request.cancel,
         };
-        let swapped =
-            super::swap::try_swap(inner, &mut guard, path, &identity, &epoch, &mut steps)
-                .map_err(|e| inner.observe_error(e))?;
+        let swapped = super::swap::try_swap(inner, &mut guard, path, &identity, &epoch, &mut steps)
+            .map_err(|e| inner.observe_error(e))?;
         if let Some(swapped) = swapped {
             let timings = RestoreTimings {
                 verify: Duration::ZERO,
@@ -377,6 +376,7 @@ impl RdbStore {
         let mut timings = RestoreTimings::default();
         // The safety copy, taken while we hold the writer: exactly the data being replaced.
         // The one an earlier restore took is kept first, under a name of its own.
+        tracing::debug!(step = "pre-restore copy", "restore step");
         let started = Instant::now();
         let kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
         let (pre_restore, quarantine) = match self
@@ -406,6 +406,7 @@ impl RdbStore {
             writeback.advance_lazy(false);
             None
         };
+        tracing::debug!(step = "copy in", "restore step");
         let started = Instant::now();
         let stats = run_steps(
             &source,
@@ -429,7 +430,11 @@ impl RdbStore {
         // `.restore` does when it closes, not in some later commit that wakes the checkpointer.
         // FULL waits only for readers of the old snapshot (never for ones of the new); then,
         // without waiting, the WAL is cut back to nothing unless a reader still uses it.
-        tracing::debug!(pages = stats.page_count, "restore committed; checkpointing");
+        tracing::debug!(
+            step = "checkpoint",
+            pages = stats.page_count,
+            "restore step"
+        );
         let started = Instant::now();
         checkpoint_restored(&writer.conn, inner.config.busy_timeout);
         timings.checkpoint = started.elapsed();
@@ -452,7 +457,10 @@ impl RdbStore {
 
     /// Everything cached about the old database is stale once it is replaced; and whatever
     /// damage was flagged is gone with it.
-    fn after_replace_done(&self, guard: std::sync::MutexGuard<'_, Option<crate::store::writer::Writer>>) {
+    fn after_replace_done(
+        &self,
+        guard: std::sync::MutexGuard<'_, Option<crate::store::writer::Writer>>,
+    ) {
         let inner = &self.inner;
         inner.schema.invalidate();
         inner.live.bump_generation();

@@ -109,6 +109,7 @@ pub(crate) fn try_swap(
     let fresh = fresh_path(db, pid);
 
     // 1. The new database, beside the old one.
+    tracing::debug!(step = "copy beside", "restore step");
     let started = Instant::now();
     let pages = match make_fresh(inner, source, &fresh, identity, epoch, steps) {
         Ok(pages) => pages,
@@ -145,6 +146,7 @@ pub(crate) fn try_swap(
         }
     }
     // 3. The old database checked, linked, journaled.
+    tracing::debug!(step = "link", "restore step");
     let linked = match link_old(inner, &writer.conn, &dir) {
         Ok(Some(linked)) => linked,
         outcome => {
@@ -155,10 +157,17 @@ pub(crate) fn try_swap(
     };
     let journal = journal_path(db, pid);
     let journaled = serde_json::to_vec(&linked.journal)
-        .map_err(|e| Error::io("encoding the swap journal", &journal, std::io::Error::other(e)))
+        .map_err(|e| {
+            Error::io(
+                "encoding the swap journal",
+                &journal,
+                std::io::Error::other(e),
+            )
+        })
         .and_then(|bytes| manifest::write_synced(&journal, &bytes))
         .and_then(|()| sync_dir(parent(db)));
     // 4. The swap.
+    tracing::debug!(step = "swap", "restore step");
     let swapped = journaled.and_then(|()| {
         std::fs::rename(&fresh, db).map_err(|e| Error::io("renaming the restored file", db, e))
     });
@@ -176,6 +185,7 @@ pub(crate) fn try_swap(
     drop(slot.take());
     *slot = Some(Writer::open(&inner.config, &inner.layers, checkpoints)?);
     copy += started.elapsed();
+    tracing::debug!(step = "finish", "restore step");
     let started = Instant::now();
     let pre_restore = finish(&journal, linked.journal)?;
     Ok(Some(Swapped {
@@ -333,7 +343,10 @@ fn sound(conn: &rusqlite::Connection) -> bool {
     match verdict {
         Ok(v) if v == ["ok"] => true,
         other => {
-            tracing::info!(?other, "the replaced database is damaged; restoring by copy");
+            tracing::info!(
+                ?other,
+                "the replaced database is damaged; restoring by copy"
+            );
             false
         }
     }
@@ -400,10 +413,7 @@ fn finish(journal_file: &Path, journal: Journal) -> Result<PathBuf> {
         linked,
         mut manifest,
     } = journal;
-    let target = linked
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(PRE_RESTORE);
+    let target = linked.parent().unwrap_or(Path::new(".")).join(PRE_RESTORE);
     let (checksum, size) = manifest::checksum_file(&linked)?;
     manifest.checksum = checksum;
     manifest.file_size = size;
@@ -476,12 +486,18 @@ fn finish_journal(db: &Path, journal_file: &Path) {
     }
     if linked_id == file_id(db) {
         // Killed before the swap: the link is the live database. Take it away.
-        tracing::info!(?db, "a restore was interrupted before its swap; the database is unchanged");
+        tracing::info!(
+            ?db,
+            "a restore was interrupted before its swap; the database is unchanged"
+        );
         let _ = std::fs::remove_file(&journal.linked);
         let _ = std::fs::remove_file(journal_file);
         return;
     }
-    tracing::info!(?db, "a restore was interrupted after its swap; keeping the replaced data as pre-restore");
+    tracing::info!(
+        ?db,
+        "a restore was interrupted after its swap; keeping the replaced data as pre-restore"
+    );
     if let Err(e) = finish(journal_file, journal) {
         tracing::warn!(%e, "could not finish keeping the data an interrupted restore replaced");
     }

@@ -12,11 +12,9 @@ use crate::common::{add_items, add_padding, backup_dir, items, store_with_items}
 /// Every row of `item` and `pad` of the database file at `path`, read with a plain SQLite
 /// connection (no peerlite, no WAL beside it), after its `integrity_check`.
 fn whole_database(path: &std::path::Path) -> (Vec<String>, i64, i64) {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -47,13 +45,18 @@ fn pre_restore_is_a_whole_database_holding_every_row_replaced() {
     store.backup("bk").unwrap();
     add_items(&store, &["c", "d"]);
     add_padding(&store, 300, 3000);
-    store.execute("DELETE FROM item WHERE name = 'a'", &[]).unwrap();
+    store
+        .execute("DELETE FROM item WHERE name = 'a'", &[])
+        .unwrap();
     let before = (
         items(&store),
         scalar::<i64>(&store, "SELECT count(*) FROM pad").unwrap(),
         scalar::<i64>(&store, "SELECT sum(length(v)) FROM pad").unwrap(),
     );
-    assert_eq!(before, (vec!["b".into(), "c".into(), "d".into()], 350, 1_050_000));
+    assert_eq!(
+        before,
+        (vec!["b".into(), "c".into(), "d".into()], 350, 1_050_000)
+    );
 
     let report = store.restore("bk").unwrap();
     assert!(report.swapped);
@@ -141,7 +144,11 @@ fn with_another_connection_on_the_store_the_restore_copies_instead_of_moving() {
     let report = store.restore("bk").unwrap();
     assert!(!report.swapped, "another connection holds the store");
     assert_eq!(items(&store), ["a", "b"]);
-    assert_eq!(count(&other), 2, "the other connection sees the restored state");
+    assert_eq!(
+        count(&other),
+        2,
+        "the other connection sees the restored state"
+    );
     let pre = report.pre_restore_backup.unwrap();
     assert_eq!(whole_database(&pre).0, ["a", "b", "c"]);
 
@@ -152,16 +159,29 @@ fn with_another_connection_on_the_store_the_restore_copies_instead_of_moving() {
         peerlite::RdbStore::open(peerlite::StoreConfig::new(store.path()).read_only(true)).unwrap();
     assert_eq!(items(&second), ["a", "b", "d"]);
     let report = store.restore("bk").unwrap();
-    assert!(!report.swapped, "another store of this process holds the file");
+    assert!(
+        !report.swapped,
+        "another store of this process holds the file"
+    );
     assert_eq!(items(&second), ["a", "b"]);
     second.close().unwrap();
-    assert_eq!(whole_database(&report.pre_restore_backup.unwrap()).0, ["a", "b", "d"]);
+    assert_eq!(
+        whole_database(&report.pre_restore_backup.unwrap()).0,
+        ["a", "b", "d"]
+    );
 
     // Alone: the replaced file is moved, not copied, and is as whole.
     add_items(&store, &["e"]);
     let report = store.restore("bk").unwrap();
     assert!(report.swapped, "nobody else holds the store");
     assert_eq!(items(&store), ["a", "b"]);
-    assert_eq!(whole_database(&report.pre_restore_backup.unwrap()).0, ["a", "b", "e"]);
-    assert_eq!(beside(&store), ["test.db"], "nothing left beside the database");
+    assert_eq!(
+        whole_database(&report.pre_restore_backup.unwrap()).0,
+        ["a", "b", "e"]
+    );
+    assert_eq!(
+        beside(&store),
+        ["test.db"],
+        "nothing left beside the database"
+    );
 }

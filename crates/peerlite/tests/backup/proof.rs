@@ -63,7 +63,10 @@ fn a_checked_manifest_and_its_checksum_are_the_proof_and_the_full_check_runs_whe
     add_items(&store, &["c"]);
     forget_the_check(&backup_dir(&store).join("bk"));
     let report = store.restore("bk").unwrap();
-    assert!(report.full_check, "the manifest does not say the backup was checked");
+    assert!(
+        report.full_check,
+        "the manifest does not say the backup was checked"
+    );
     assert_eq!(items(&store), ["a", "b"]);
 }
 

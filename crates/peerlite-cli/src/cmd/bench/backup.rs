@@ -379,7 +379,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     // The restores run as processes, with nothing else holding the database.
     drop(bench);
     let restore = compare(&db, &source.path, &args.sqlite3, args.runs)?;
-    report(global, &args, rows, &quiet, &loaded, &log, baseline, &restore)
+    report(
+        global, &args, rows, &quiet, &loaded, &log, baseline, &restore,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
