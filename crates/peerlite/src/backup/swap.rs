@@ -138,12 +138,10 @@ pub(crate) fn try_swap(
     }
     // Another connection committed between the check and the lock (and then closed): what is
     // kept must be what was checked.
-    if seen.is_none() || data_version(&writer.conn) != seen {
-        if !sound(&writer.conn) {
-            give_back_wal(&writer.conn, busy);
-            remove_fresh(&fresh);
-            return Ok(None);
-        }
+    if (seen.is_none() || data_version(&writer.conn) != seen) && !sound(&writer.conn) {
+        give_back_wal(&writer.conn, busy);
+        remove_fresh(&fresh);
+        return Ok(None);
     }
     // 3. The old database checked, linked, journaled.
     tracing::debug!(step = "link", "restore step");
