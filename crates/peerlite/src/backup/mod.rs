@@ -104,7 +104,9 @@ pub struct BackupInfo {
     /// Checked when listed: the manifest is present and the file has the size and the
     /// modification time recorded when the backup was checksummed — or, when only the time
     /// differs (a copy, or a file written since), its checksum matches. A file changed in place
-    /// is never shown as verified. Restore also runs `integrity_check`.
+    /// is never shown as verified. Restore checks the checksum again (and runs
+    /// `integrity_check` when asked to, or when the manifest does not say the backup passed
+    /// `quick_check` before it was written).
     pub verified: bool,
     /// Why it is not verified (`None` when it is): the manifest is missing or unreadable, or
     /// the file changed since it was checksummed. A file in the backup folder without a

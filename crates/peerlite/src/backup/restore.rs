@@ -1,7 +1,8 @@
-//! Restore: verify everything first, keep a safety copy, then copy the backup into the live
-//! database through the store's own writer in ONE transaction — other connections and
-//! processes see the old state or the new one, never a mix, and a crash at any point leaves
-//! one of the two.
+//! Restore: prove the backup intact first (`verify`), then replace the database so that other
+//! connections and processes see the old state or the new one, never a mix, and a crash at
+//! any point leaves one of the two. Alone with the store, by moving files (`swap`: each page
+//! written once); otherwise through the store's own writer in ONE transaction, after a
+//! `pre-restore` copy of the data it replaces, followed by a checkpoint.
 
 use std::path::{Path, PathBuf};
 
