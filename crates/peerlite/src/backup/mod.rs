@@ -272,11 +272,9 @@ impl RdbStore {
     /// 17000002 when the backup directory cannot be read.
     pub fn backups_of(config: &crate::StoreConfig) -> Result<Vec<BackupInfo>> {
         let dir = naming::default_dir(config);
-        if !config.read_only {
-            // A restore killed after its swap leaves the replaced data to be installed as
-            // `pre-restore`: before the leftovers of the folder are cleaned.
-            swap::finish_interrupted(config.path());
-        }
+        // A restore killed after its swap left the replaced data to be installed as
+        // `pre-restore`: that comes before the folder's leftovers are cleaned.
+        swap::finish_interrupted(config.path());
         clean_tmp(&dir);
         list_backups(&dir)
     }
