@@ -329,7 +329,11 @@ fn full_check_runs_integrity_check_and_refuses_what_the_checksum_passes() {
     assert_eq!(rows(&db), 3);
 
     let stderr = error_code(
-        peerlite().arg("restore").arg(&db).arg("BK").arg("--full-check"),
+        peerlite()
+            .arg("restore")
+            .arg(&db)
+            .arg("BK")
+            .arg("--full-check"),
         17020002,
     );
     assert!(stderr.contains("integrity_check"), "{stderr}");

@@ -178,7 +178,11 @@ pub(crate) fn try_swap(
     }
     let keep_before_swap = started.elapsed();
     let started = Instant::now();
-    sync_dir(parent(db))?;
+    // The rename is done: whatever fails from here, the store's connections must leave the
+    // old file (it is `pre-restore` now), so nothing returns before they have.
+    if let Err(e) = sync_dir(parent(db)) {
+        tracing::warn!(%e, "the directory of the restored database could not be synced");
+    }
     // 5. The store's connections move to the new file; the old one becomes `pre-restore`.
     drop(slot.take());
     *slot = Some(Writer::open(&inner.config, &inner.layers, checkpoints)?);

@@ -37,18 +37,39 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     let mut attempt = 1;
     loop {
         let before = crate::backup::file_id(config.path());
-        let opened = open_once(config, role);
-        let after = crate::backup::file_id(config.path());
-        if before.is_none() || before == after || attempt == ATTEMPTS {
-            return opened;
+        match open_once(config, role, before) {
+            Ok(Some(conn)) => return Ok(conn),
+            Err(e) => return Err(e),
+            Ok(None) if attempt == ATTEMPTS => {
+                return Err(Error::io(
+                    "opening",
+                    config.path(),
+                    std::io::Error::other(
+                        "the database file was replaced while it was opened, again and again",
+                    ),
+                ));
+            }
+            Ok(None) => {
+                tracing::debug!(path = ?config.path(), "the database was replaced while opening; opening again");
+                attempt += 1;
+            }
         }
-        tracing::debug!(path = ?config.path(), "the database was replaced while opening; opening again");
-        drop(opened);
-        attempt += 1;
     }
 }
 
-fn open_once(config: &StoreConfig, role: Role) -> Result<Connection> {
+/// Whether the file at `path` is no longer the one that was there (`before`) when the open
+/// began.
+fn replaced(path: &Path, before: Option<(u64, u64)>) -> bool {
+    before.is_some() && crate::backup::file_id(path) != before
+}
+
+/// One open; `None` when the file was replaced while the probe waited for it (nothing was
+/// written through the connection).
+fn open_once(
+    config: &StoreConfig,
+    role: Role,
+    before: Option<(u64, u64)>,
+) -> Result<Option<Connection>> {
     let path = config.path();
     let writable = role == Role::Writer && !config.read_only;
     if !writable && !path.exists() {
@@ -76,7 +97,14 @@ fn open_once(config: &StoreConfig, role: Role) -> Result<Connection> {
         conn.pragma_update(None, "key", key.secret())
             .map_err(|e| Error::from_sqlite(e, path))?;
     }
-    probe(&conn, path, config.key.is_some())?;
+    let probed = probe(&conn, path, config.key.is_some());
+    // Checked before the result is believed (a read of the old file with the new one's WAL
+    // may fail in any way) and before anything is written (the switch to WAL below would
+    // write into the replaced file).
+    if replaced(path, before) {
+        return Ok(None);
+    }
+    probed?;
     if writable {
         let mode =
             switch_to_wal(&conn, config.busy_timeout).map_err(|e| Error::from_sqlite(e, path))?;
@@ -120,10 +148,10 @@ fn open_once(config: &StoreConfig, role: Role) -> Result<Connection> {
         }))
         .map_err(|e| Error::from_sqlite(e, path))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        return Ok(conn);
+        return Ok(Some(conn));
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
+    Ok(Some(conn))
 }
 
 /// Pragmas whose value is the argument of a query (`quick_check(50)`, `table_info(t)`),
