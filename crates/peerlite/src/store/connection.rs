@@ -448,3 +448,39 @@ fn classify_unreadable(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restore that moves files renames the new database over the old one while holding
+    /// the old file's lock; an open that got its descriptor on the old file before, and its
+    /// lock after, would read the old file with the new one's WAL — and a writer's switch to
+    /// WAL would write into the old file, which is `pre-restore` by then. The open compares the
+    /// file at the path after its probe with the one it opened, and gives the connection up
+    /// before anything is believed or written: here the "replaced" file (another identity than
+    /// the one the open began with) stays byte for byte as it was, in rollback mode.
+    #[test]
+    fn an_open_that_raced_a_swap_gives_the_connection_up_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(before[18], 1, "a rollback-journal database");
+        let config = StoreConfig::new(&path);
+        let elsewhere = Some((u64::MAX, u64::MAX));
+        for role in [Role::Writer, Role::Reader] {
+            assert!(open_once(&config, role, elsewhere).unwrap().is_none());
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+        assert!(!dir.path().join("old.db-wal").exists());
+        // The same open of the file that is still there goes through (and the writer's
+        // switches it to WAL).
+        let here = crate::backup::file_id(&path);
+        assert!(open_once(&config, Role::Writer, here).unwrap().is_some());
+        assert_eq!(std::fs::read(&path).unwrap()[18], 2);
+    }
+}
