@@ -221,7 +221,9 @@ fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
 /// Trials of the test aimed at the copy, at least.
 const AIMED_TRIALS: u32 = 20;
 
-/// Kills aimed at the copy into the live database: after the safety copy, before the end.
+/// Kills aimed at the end of a restore: after its safety copy is listed, before the process
+/// ends. Alone with the store (as here) the restore lists `pre-restore` in its last step, after
+/// the swap; `restore_steps` aims at each step of both ways of restoring.
 #[test]
 fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
     let _serial = serial();
