@@ -58,7 +58,7 @@ pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
 pub(crate) use catalog::{clean_tmp, keep_pre_restore, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
-pub(crate) use swap::{file_id, finish_interrupted};
+pub(crate) use swap::finish_interrupted;
 
 /// Verifies a backup fully (checksum and `integrity_check` with the key): a repair proves the
 /// backup it installs, and the key, before anything is made.

@@ -43,7 +43,7 @@ use super::naming::{self, PRE_RESTORE, with_suffix};
 use super::{kind_name, sync_dir};
 use crate::changes::identity::Kept;
 use crate::error::{Error, Result};
-use crate::store::connection::{self, Role};
+use crate::store::connection::{self, Role, file_id};
 use crate::store::meta;
 use crate::store::rdb::Inner;
 use crate::store::writer::Writer;
@@ -217,18 +217,6 @@ fn same_device(a: &Path, b: &Path) -> bool {
 #[cfg(not(unix))]
 fn same_device(_: &Path, _: &Path) -> bool {
     false
-}
-
-/// The identity of the file at `path` (device and inode), when there is one.
-#[cfg(unix)]
-pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-pub(crate) fn file_id(_: &Path) -> Option<(u64, u64)> {
-    None
 }
 
 /// How the copy reports and stops, as a backup's does.

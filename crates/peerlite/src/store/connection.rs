@@ -36,7 +36,7 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     const ATTEMPTS: u32 = 3;
     let mut attempt = 1;
     loop {
-        let before = crate::backup::file_id(config.path());
+        let before = file_id(config.path());
         match open_once(config, role, before) {
             Ok(Some(conn)) => return Ok(conn),
             Err(e) => return Err(e),
@@ -57,10 +57,22 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
     }
 }
 
+/// The identity of the file at `path` (device and inode), when there is one.
+#[cfg(unix)]
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn file_id(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
 /// Whether the file at `path` is no longer the one that was there (`before`) when the open
 /// began.
 fn replaced(path: &Path, before: Option<(u64, u64)>) -> bool {
-    before.is_some() && crate::backup::file_id(path) != before
+    before.is_some() && file_id(path) != before
 }
 
 /// One open; `None` when the file was replaced while the probe waited for it (nothing was
@@ -479,7 +491,7 @@ mod tests {
         assert!(!dir.path().join("old.db-wal").exists());
         // The same open of the file that is still there goes through (and the writer's
         // switches it to WAL).
-        let here = crate::backup::file_id(&path);
+        let here = file_id(&path);
         assert!(open_once(&config, Role::Writer, here).unwrap().is_some());
         assert_eq!(std::fs::read(&path).unwrap()[18], 2);
     }
