@@ -43,6 +43,7 @@ use super::naming::{self, PRE_RESTORE, with_suffix};
 use super::{kind_name, sync_dir};
 use crate::changes::identity::Kept;
 use crate::error::{Error, Result};
+use crate::store::checkpointer::Checkpointer;
 use crate::store::connection::{self, Role, file_id};
 use crate::store::meta;
 use crate::store::rdb::Inner;
@@ -107,6 +108,19 @@ pub(crate) fn try_swap(
     };
     let pid = std::process::id();
     let fresh = fresh_path(db, pid);
+    let busy = inner.config.busy_timeout;
+    // A damaged database is left to the copying restore (it quarantines the files as they
+    // are): checked before anything touches it. Then whether anybody else holds the store,
+    // asked before the copy (and again after it): with another connection on it, the restore
+    // copies into it and must not write the data twice.
+    let started = Instant::now();
+    let writer = slot.as_mut().ok_or_else(closed)?;
+    let seen = data_version(&writer.conn);
+    if !sound(&writer.conn) || !alone(inner, checkpoints, writer, busy) {
+        return Ok(None);
+    }
+    give_back_wal(&writer.conn, busy);
+    let checked = started.elapsed();
 
     // 1. The new database, beside the old one.
     tracing::debug!(step = "copy beside", "restore step");
@@ -120,19 +134,10 @@ pub(crate) fn try_swap(
     };
     let mut copy = started.elapsed();
 
-    // 2. Nobody else holds the store. A damaged database is left to the copying restore
-    // (it quarantines the files as they are): checked before anything touches it.
+    // 2. Nobody else holds the store.
     let started = Instant::now();
     let writer = slot.as_mut().ok_or_else(closed)?;
-    let seen = data_version(&writer.conn);
-    if !sound(&writer.conn) {
-        remove_fresh(&fresh);
-        return Ok(None);
-    }
-    checkpoints.release_connection();
-    inner.readers.clear();
-    let busy = inner.config.busy_timeout;
-    if !take_exclusive(&writer.conn, busy) {
+    if !alone(inner, checkpoints, writer, busy) {
         remove_fresh(&fresh);
         return Ok(None);
     }
@@ -194,7 +199,7 @@ pub(crate) fn try_swap(
         pre_restore,
         earlier: linked.earlier,
         pages,
-        keep: keep_before_swap + started.elapsed(),
+        keep: checked + keep_before_swap + started.elapsed(),
         copy,
     }))
 }
@@ -287,6 +292,13 @@ fn make_fresh(
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io("syncing", fresh, e))?;
     Ok(page_count)
+}
+
+/// The store's own readers and checkpoint connection closed, [`take_exclusive`].
+fn alone(inner: &Inner, checkpoints: &Checkpointer, writer: &Writer, busy: Duration) -> bool {
+    checkpoints.release_connection();
+    inner.readers.clear();
+    take_exclusive(&writer.conn, busy)
 }
 
 /// Switches the database out of WAL mode holding its exclusive lock: possible only when no

@@ -112,6 +112,36 @@ fn a_cancelled_restore_changes_nothing() {
     assert_eq!(items(&store), ["a"]);
 }
 
+/// Cancelled in its copy into the live database (another connection holds the store, so the
+/// restore copies): the transaction is rolled back, the store holds what it held, and the
+/// `pre-restore` copy it took first stays.
+#[test]
+fn a_restore_cancelled_while_copying_beside_another_connection_changes_nothing() {
+    let (_dir, store) = store_with_items(&["a"]);
+    add_padding(&store, 200, 3000);
+    store.backup("bk").unwrap();
+    add_items(&store, &["after"]);
+    let other = rusqlite::Connection::open(store.path()).unwrap();
+    let _: i64 = other
+        .query_row("SELECT count(*) FROM item", [], |r| r.get(0))
+        .unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut progress = |_| cancel.store(true, Ordering::Release);
+    let err = store
+        .restore_with(
+            RestoreRequest::new("bk")
+                .pages_per_step(4)
+                .on_progress(&mut progress)
+                .cancel_when(&cancel),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), 17020005, "{err}");
+    assert_eq!(items(&store), ["a", "after"]);
+    let pre = backup_dir(&store).join("pre-restore");
+    assert_eq!(whole_database(&pre).0, ["a", "after"]);
+    drop(other);
+}
+
 /// The files beside the store's database (its WAL files aside).
 fn beside(store: &peerlite::RdbStore) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(store.path().parent().unwrap())
