@@ -40,7 +40,7 @@ pub mod value;
 
 pub use backup::{
     AutoBackup, BackupInfo, BackupRequest, DeleteResult, Progress, RestoreReport, RestoreRequest,
-    backup_dir_of,
+    RestoreTimings, backup_dir_of,
 };
 pub use error::{Error, Result, SqliteCode, StoreKind};
 pub use kv::{

@@ -1,5 +1,9 @@
-//! `peerlite restore DB NAME_OR_PATH [--force] [--migrations DIR]` (or `--kv STORE_DIR
-//! STORE_ID NAME_OR_PATH`).
+//! `peerlite restore DB NAME_OR_PATH [--force] [--migrations DIR] [--full-check]` (or `--kv
+//! STORE_DIR STORE_ID NAME_OR_PATH`).
+//!
+//! The backup is proven intact first: its checksum against a manifest written after it was
+//! checked, and `integrity_check` too with `--full-check` or when the manifest does not say
+//! it was checked.
 //!
 //! A store that opens is restored in one transaction after a `pre-restore` safety copy (or,
 //! when it cannot be copied page by page, its files are copied into quarantine). A store that
@@ -31,6 +35,10 @@ pub struct Args {
     /// Upgrade a backup older than the store with the NNNN_name.sql migrations of DIR.
     #[arg(long, value_name = "DIR")]
     migrations: Option<PathBuf>,
+    /// Run the full integrity_check of the backup even when its checksum matches a manifest
+    /// written after the backup was checked (it always runs when the manifest does not say so).
+    #[arg(long)]
+    full_check: bool,
     /// Pages copied per step.
     #[arg(long, hide = true, default_value_t = 1024)]
     step_pages: i32,
@@ -74,6 +82,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .on_progress(&mut progress);
     if args.force {
         request = request.allow_other_store();
+    }
+    if args.full_check {
+        request = request.full_check();
     }
     if let Some(m) = migrations.as_mut() {
         request = request.migrations(m);

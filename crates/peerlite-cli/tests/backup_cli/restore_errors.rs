@@ -293,3 +293,55 @@ fn restoring_the_safety_copy_undoes_a_restore() {
         "restoring the safety copy brings the edited rows (10) back"
     );
 }
+
+/// `restore --full-check` runs `integrity_check` on a backup that its checksum alone would
+/// pass: one whose index disagrees with its table (damage `quick_check` does not look for),
+/// taken by peerlite as it is. Without the flag the checksum against its checked manifest is
+/// the proof, and the restore goes through; with it the restore is refused (exit 2, 17020002,
+/// a hint) and nothing changes.
+#[test]
+fn full_check_runs_integrity_check_and_refuses_what_the_checksum_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE k(a TEXT, b TEXT); CREATE INDEX k_a ON k(a);
+         INSERT INTO k VALUES ('x1', 'y1'), ('x2', 'y2');
+         PRAGMA writable_schema=ON;
+         UPDATE sqlite_schema SET sql = 'CREATE INDEX k_a ON k(b)' WHERE name = 'k_a';",
+    )
+    .unwrap();
+    drop(conn);
+    stdout_of(peerlite().arg("backup").arg(&db).arg("BK"));
+    peerlite()
+        .arg("sql")
+        .arg(&db)
+        .arg("INSERT INTO k VALUES ('x3', 'y3')")
+        .assert()
+        .success();
+    let rows = |db: &Path| {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM k", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    assert_eq!(rows(&db), 3);
+
+    let stderr = error_code(
+        peerlite()
+            .arg("restore")
+            .arg(&db)
+            .arg("BK")
+            .arg("--full-check"),
+        17020002,
+    );
+    assert!(stderr.contains("integrity_check"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert_eq!(rows(&db), 3, "nothing changed");
+    no_safety_copy(&db);
+
+    stdout_of(peerlite().arg("restore").arg(&db).arg("BK"));
+    assert_eq!(rows(&db), 2, "the checksum was the proof");
+    assert!(backup_dir(&db).join("pre-restore").is_file());
+}

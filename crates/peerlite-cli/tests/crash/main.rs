@@ -16,6 +16,7 @@ mod backup_kills;
 mod leftovers;
 mod repair_kills;
 mod restore_kills;
+mod restore_steps;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

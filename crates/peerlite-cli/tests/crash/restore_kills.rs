@@ -6,7 +6,7 @@ use super::*;
 /// Rows of the old state (the backup holds `ROWS`).
 const OLD_ROWS: u32 = ROWS - 2_000;
 
-fn restore_cmd(db: &Path) -> Command {
+pub fn restore_cmd(db: &Path) -> Command {
     peerlite([
         "restore".as_ref(),
         db.as_os_str(),
@@ -17,8 +17,8 @@ fn restore_cmd(db: &Path) -> Command {
 }
 
 /// A database in its old state with a backup NEW of its new state, copied for every trial.
-struct Fixture {
-    template: Template,
+pub struct Fixture {
+    pub template: Template,
     old: State,
     new: State,
     scratch: PathBuf,
@@ -27,7 +27,7 @@ struct Fixture {
 impl Fixture {
     /// The backup NEW holds ROWS rows marked 'new'; the database then moves on to OLD_ROWS rows
     /// marked 'old' (the same store, so no --force is needed).
-    fn new() -> Fixture {
+    pub fn new() -> Fixture {
         let template = Template::empty();
         let db = template.db();
         fill(&db, ROWS, "new");
@@ -58,7 +58,7 @@ impl Fixture {
     }
 
     /// Everything a kill must leave, checked on `db`.
-    fn check(&self, what: &str, db: &Path, kill: Kill, tally: &mut Tally) {
+    pub fn check(&self, what: &str, db: &Path, kill: Kill, tally: &mut Tally) {
         let (after, listed, wal_shm) = after_kill(db);
         tally.wal_shm_left += u32::from(wal_shm > 0);
         tally.mid += u32::from(kill.mid_operation);
@@ -101,18 +101,18 @@ impl Fixture {
 }
 
 #[derive(Debug, Default)]
-struct Tally {
-    mid: u32,
+pub struct Tally {
+    pub mid: u32,
     tmp_seen: u32,
-    ended_old: u32,
-    ended_new: u32,
+    pub ended_old: u32,
+    pub ended_new: u32,
     during_copy: u32,
     verified: u32,
     wal_shm_left: u32,
 }
 
 impl Tally {
-    fn summary(&self) -> String {
+    pub fn summary(&self) -> String {
         format!(
             "ended old {} ({} of them killed after the safety copy, before the commit), new {}; \
              {} listed backups restored; -wal/-shm of a .tmp left after {}",
@@ -221,7 +221,9 @@ fn kill_after_safety_copy(db: &Path, extra: Duration) -> (Kill, bool) {
 /// Trials of the test aimed at the copy, at least.
 const AIMED_TRIALS: u32 = 20;
 
-/// Kills aimed at the copy into the live database: after the safety copy, before the end.
+/// Kills aimed at the end of a restore: after its safety copy is listed, before the process
+/// ends. Alone with the store (as here) the restore lists `pre-restore` in its last step, after
+/// the swap; `restore_steps` aims at each step of both ways of restoring.
 #[test]
 fn killing_a_restore_during_its_copy_leaves_the_old_state_or_the_new_one() {
     let _serial = serial();

@@ -350,13 +350,13 @@ fn writer_may_be_running(stem: &str, path: &Path) -> bool {
 }
 
 #[cfg(target_os = "linux")]
-fn process_alive(pid: u32, _path: &Path) -> bool {
+pub(crate) fn process_alive(pid: u32, _path: &Path) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Without /proc, a file untouched for an hour is taken to be abandoned.
 #[cfg(not(target_os = "linux"))]
-fn process_alive(_pid: u32, path: &Path) -> bool {
+pub(crate) fn process_alive(_pid: u32, path: &Path) -> bool {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .map(|t| {
@@ -391,6 +391,7 @@ mod tests {
             store_salt: None,
             automatic: false,
             peerlite_version: String::new(),
+            checked: None,
         }
         .write(path)
         .unwrap();

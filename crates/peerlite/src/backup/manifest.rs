@@ -59,7 +59,17 @@ pub struct Manifest {
     pub automatic: bool,
     /// The peerlite version that wrote it.
     pub peerlite_version: String,
+    /// The check the backup passed before this manifest was written ([`CHECKED`] for every
+    /// backup peerlite takes). Absent in manifests written before it was recorded, or by
+    /// another tool: restore then runs the full `integrity_check`, since the checksum proves
+    /// only that the file is the one described, not that it was sound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked: Option<String>,
 }
+
+/// What [`Manifest::checked`] says of a backup that passed `quick_check` before its manifest
+/// was written.
+pub const CHECKED: &str = "quick_check";
 
 /// A file's modification time in nanoseconds since the Unix epoch, when the file system
 /// keeps one.
@@ -220,6 +230,7 @@ mod tests {
             store_salt: None,
             automatic: false,
             peerlite_version: String::new(),
+            checked: None,
         };
         m.write(&p).unwrap();
         assert_eq!(Manifest::read(&p).unwrap_err().code(), 17020002);

@@ -42,21 +42,29 @@ pub fn format_utc_ms(ms: u64) -> String {
 }
 mod pacing;
 mod restore;
+mod swap;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub use auto::AutoBackup;
 pub use copy::{Progress, StepStats};
-pub use manifest::Manifest;
+pub use manifest::{CHECKED, Manifest};
 pub use naming::{AUTO_PREFIX, PRE_RESTORE, default_backup_name};
-pub use restore::{RestoreReport, RestoreRequest};
+pub use restore::{RestoreReport, RestoreRequest, RestoreTimings};
 
 pub(crate) use auto::{AutoState, backup_now as auto_backup_now};
 pub(crate) use catalog::{clean_tmp, keep_pre_restore, list_backups, manifests};
 pub(crate) use copy::{open_destination, pin_snapshot, run_steps};
 pub(crate) use manifest::{checksum_file, sync_dir, write_synced as write_synced_file};
-pub(crate) use restore::verify as verify_backup;
+pub(crate) use swap::finish_interrupted;
+
+/// Verifies a backup fully (checksum and `integrity_check` with the key): a repair proves the
+/// backup it installs, and the key, before anything is made.
+pub(crate) fn verify_backup(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<Manifest> {
+    verify::verify(path, key, verify::Depth::Full).map(|v| v.manifest)
+}
 
 use crate::error::{Error, Result};
 use crate::store::connection::{self, Role};
@@ -96,7 +104,9 @@ pub struct BackupInfo {
     /// Checked when listed: the manifest is present and the file has the size and the
     /// modification time recorded when the backup was checksummed — or, when only the time
     /// differs (a copy, or a file written since), its checksum matches. A file changed in place
-    /// is never shown as verified. Restore also runs `integrity_check`.
+    /// is never shown as verified. Restore checks the checksum again (and runs
+    /// `integrity_check` when asked to, or when the manifest does not say the backup passed
+    /// `quick_check` before it was written).
     pub verified: bool,
     /// Why it is not verified (`None` when it is): the manifest is missing or unreadable, or
     /// the file changed since it was checksummed. A file in the backup folder without a
@@ -262,6 +272,9 @@ impl RdbStore {
     /// 17000002 when the backup directory cannot be read.
     pub fn backups_of(config: &crate::StoreConfig) -> Result<Vec<BackupInfo>> {
         let dir = naming::default_dir(config);
+        // A restore killed after its swap left the replaced data to be installed as
+        // `pre-restore`: that comes before the folder's leftovers are cleaned.
+        swap::finish_interrupted(config.path());
         clean_tmp(&dir);
         list_backups(&dir)
     }
@@ -391,33 +404,12 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
             store_salt,
             automatic: request.automatic,
             peerlite_version: env!("CARGO_PKG_VERSION").to_owned(),
+            // Written only now that quick_check passed: with the checksum, proof enough
+            // for a restore (which still runs integrity_check when asked).
+            checked: Some(manifest::CHECKED.to_owned()),
         };
         manifest.write(&manifest_tmp)?;
-        // Replacing a backup of the same name: its manifest is set aside first, so no crash
-        // or failed rename can leave a manifest describing other data (listed as verified,
-        // failing restore). Until the new manifest lands both manifests are on disk under
-        // temporary names; if the process dies in between, the next open puts back the one
-        // whose checksum matches the data under the name (`catalog::clean_tmp`).
-        let retired = naming::unique_tmp_path(&manifest_target);
-        match std::fs::rename(&manifest_target, &retired) {
-            Ok(()) => sync_dir(&dir)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("replacing the manifest of", &manifest_target, e)),
-        }
-        let installed = std::fs::rename(&tmp, &target)
-            .map_err(|e| Error::io("renaming backup into place", &target, e))
-            .and_then(|()| {
-                std::fs::rename(&manifest_tmp, &manifest_target)
-                    .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))
-            });
-        if installed.is_err() {
-            // Whichever rename failed, one of the two manifests describes the data under
-            // the name now.
-            catalog::reinstate_manifest(&target, &[retired.as_path(), manifest_tmp.as_path()]);
-        }
-        installed?;
-        let _ = std::fs::remove_file(&retired);
-        sync_dir(&dir)?;
+        install(&tmp, &target, &manifest_tmp)?;
         let on_disk = std::fs::metadata(&target).ok();
         let mut info = BackupInfo::from_manifest(target.clone(), &manifest, on_disk.as_ref());
         info.restarts = stats.restarts;
@@ -439,6 +431,39 @@ fn take_backup(store: &RdbStore, request: &mut BackupRequest<'_>) -> Result<Back
         }
     }
     Ok(info)
+}
+
+/// Puts a finished backup `tmp` and its manifest `manifest_tmp` in place as `target`, and
+/// syncs the directory.
+///
+/// Replacing a backup of the same name: its manifest is set aside first, so no crash or
+/// failed rename can leave a manifest describing other data (listed as verified, failing
+/// restore). Until the new manifest lands both manifests are on disk under temporary names;
+/// if the process dies in between, the next open puts back the one whose checksum matches
+/// the data under the name (`catalog::clean_tmp`).
+pub(crate) fn install(tmp: &Path, target: &Path, manifest_tmp: &Path) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let manifest_target = naming::manifest_path(target);
+    let retired = naming::unique_tmp_path(&manifest_target);
+    match std::fs::rename(&manifest_target, &retired) {
+        Ok(()) => sync_dir(dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("replacing the manifest of", &manifest_target, e)),
+    }
+    let installed = std::fs::rename(tmp, target)
+        .map_err(|e| Error::io("renaming backup into place", target, e))
+        .and_then(|()| {
+            std::fs::rename(manifest_tmp, &manifest_target)
+                .map_err(|e| Error::io("renaming manifest into place", &manifest_target, e))
+        });
+    if installed.is_err() {
+        // Whichever rename failed, one of the two manifests describes the data under the
+        // name now.
+        catalog::reinstate_manifest(target, &[retired.as_path(), manifest_tmp]);
+    }
+    installed?;
+    let _ = std::fs::remove_file(&retired);
+    sync_dir(dir)
 }
 
 /// `PRAGMA page_size`; SQLCipher answers it as text on a keyed connection.

@@ -21,13 +21,36 @@ const LINGER: Duration = Duration::from_millis(300);
 
 /// Writeback of one file being written by someone else (SQLite's pager).
 #[derive(Debug)]
-struct Writeback {
+pub(crate) struct Writeback {
     /// A descriptor of our own. It must outlive SQLite's connection to the file: closing a
     /// descriptor drops the process's POSIX locks on the file.
     file: Option<File>,
+    /// The file to open at the next advance, when it did not exist yet.
+    later: Option<PathBuf>,
 }
 
 impl Writeback {
+    /// Writeback of a file SQLite holds no POSIX lock on (a WAL: SQLite locks the database
+    /// and its shared-memory file only), so our descriptor may be closed at any time. It is
+    /// opened at the first advance that finds it.
+    pub(crate) fn lazy(path: &Path) -> Writeback {
+        Writeback {
+            file: None,
+            later: Some(path.to_path_buf()),
+        }
+    }
+
+    /// Starts writeback of what has been written so far ([`Writeback::advance`]); opens the
+    /// file first when it was not there before.
+    pub(crate) fn advance_lazy(&mut self, wait: bool) {
+        if self.file.is_none()
+            && let Some(path) = &self.later
+        {
+            self.file = File::open(path).ok();
+        }
+        self.advance(wait);
+    }
+
     /// Starts writeback of what has been written so far, once the previous round finished;
     /// `wait` also waits for this round.
     #[cfg(target_os = "linux")]
@@ -68,6 +91,7 @@ impl Pacer {
         Pacer {
             writeback: Writeback {
                 file: File::open(dest).ok(),
+                later: None,
             },
             wal: PathBuf::from(wal),
             wal_len: None,

@@ -1,12 +1,17 @@
-//! Restore: verify everything first, keep a safety copy, then copy the backup into the live
-//! database through the store's own writer in ONE transaction — other connections and
-//! processes see the old state or the new one, never a mix, and a crash at any point leaves
-//! one of the two.
+//! Restore: prove the backup intact first (`verify`), then replace the database so that other
+//! connections and processes see the old state or the new one, never a mix, and a crash at
+//! any point leaves one of the two. Alone with the store, by moving files (`swap`: each page
+//! written once); otherwise through the store's own writer in ONE transaction, after a
+//! `pre-restore` copy of the data it replaces, followed by a checkpoint.
 
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
 use super::copy::{Progress, run_steps};
-use super::manifest::{Manifest, checksum_file};
+use super::manifest::Manifest;
+use super::verify::{Depth, verify};
 use super::{BackupRequest, kind_name, naming};
 use crate::StoreKind;
 use crate::error::{Error, Result};
@@ -21,6 +26,8 @@ pub struct RestoreRequest<'a> {
     migrations: Option<&'a mut dyn OpenCallbacks>,
     allow_other_store: bool,
     pages_per_step: i32,
+    full_check: bool,
+    cancel: Option<&'a AtomicBool>,
 }
 
 impl std::fmt::Debug for RestoreRequest<'_> {
@@ -28,6 +35,7 @@ impl std::fmt::Debug for RestoreRequest<'_> {
         f.debug_struct("RestoreRequest")
             .field("source", &self.source)
             .field("allow_other_store", &self.allow_other_store)
+            .field("full_check", &self.full_check)
             .finish()
     }
 }
@@ -41,7 +49,26 @@ impl<'a> RestoreRequest<'a> {
             migrations: None,
             allow_other_store: false,
             pages_per_step: super::DEFAULT_PAGES_PER_STEP,
+            full_check: false,
+            cancel: None,
         }
+    }
+
+    /// Runs the full `integrity_check` of the backup before anything changes, even when its
+    /// checksum matches a manifest written after the backup was checked (that match alone is
+    /// the proof by default; the full check always runs when the manifest does not say so).
+    #[must_use]
+    pub fn full_check(mut self) -> Self {
+        self.full_check = true;
+        self
+    }
+
+    /// Stops the restore once `flag` is set: between two steps of the copy (the database is
+    /// left as it was, its `pre-restore` copy kept) or before it starts.
+    #[must_use]
+    pub fn cancel_when(mut self, flag: &'a AtomicBool) -> Self {
+        self.cancel = Some(flag);
+        self
     }
 
     /// Called after every step of the copy.
@@ -96,6 +123,28 @@ pub struct RestoreReport {
     pub migration: Option<MigrationReport>,
     /// Pages copied.
     pub pages: u64,
+    /// `integrity_check` ran on the backup (asked for, or its manifest did not say it was
+    /// checked); otherwise its checksum proved it.
+    pub full_check: bool,
+    /// No other connection held the store, so the replaced data was kept by moving its file
+    /// (`pre-restore`) and the backup's copy put in its place; otherwise the backup was copied
+    /// into the live database (one transaction) after a copy of the replaced data.
+    pub swapped: bool,
+    /// Where the time went.
+    pub timings: RestoreTimings,
+}
+
+/// The parts of a restore's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreTimings {
+    /// Proving the backup intact (checksum, and `integrity_check` when it ran).
+    pub verify: Duration,
+    /// Keeping the replaced data (`pre-restore`, or the quarantine of a damaged database).
+    pub keep: Duration,
+    /// Copying the backup into the database, up to its commit.
+    pub copy: Duration,
+    /// Moving the copied pages from the WAL into the database file.
+    pub checkpoint: Duration,
 }
 
 /// The backup file for a name (in the backup directory) or a path.
@@ -113,79 +162,6 @@ fn resolve(store: &RdbStore, name_or_path: &str) -> Result<PathBuf> {
         });
     }
     Ok(path)
-}
-
-/// Checks a backup completely: manifest, size, checksum, `integrity_check` with the key.
-pub(crate) fn verify(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<Manifest> {
-    let invalid = |reason: String| Error::BackupInvalid {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let manifest_path = naming::manifest_path(path);
-    if !manifest_path.is_file() {
-        return Err(invalid(
-            "there is no manifest beside it (not a peerlite backup, or not finished)".into(),
-        ));
-    }
-    let manifest = Manifest::read(&manifest_path)?;
-    if std::fs::metadata(path).map(|m| m.len()).ok() != Some(manifest.file_size) {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        return Err(invalid(format!(
-            "{size} bytes, the manifest says {} (truncated or overwritten)",
-            manifest.file_size
-        )));
-    }
-    // The checksum and integrity_check read the file independently: side by side.
-    let (summed, checked) = std::thread::scope(|scope| {
-        let summing = scope.spawn(|| checksum_file(path));
-        let checked = integrity_check(path, key);
-        let summed = summing.join().unwrap_or_else(|_| {
-            Err(Error::io(
-                "hashing",
-                path,
-                std::io::Error::other("the hashing thread panicked"),
-            ))
-        });
-        (summed, checked)
-    });
-    let (checksum, size) = summed?;
-    if size != manifest.file_size {
-        return Err(invalid(format!(
-            "{size} bytes, the manifest says {} (truncated or overwritten)",
-            manifest.file_size
-        )));
-    }
-    if checksum != manifest.checksum {
-        return Err(invalid(
-            "its checksum does not match the manifest (the file changed after the backup)".into(),
-        ));
-    }
-    checked?;
-    Ok(manifest)
-}
-
-/// `PRAGMA integrity_check` of a backup file, with its key.
-fn integrity_check(path: &Path, key: Option<&crate::EncryptionKey>) -> Result<()> {
-    let invalid = |reason: String| Error::BackupInvalid {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let conn = connection::open_file(path, key).map_err(|e| match e {
-        e @ Error::WrongKey { .. } => e,
-        e => invalid(format!("cannot open it: {e}")),
-    })?;
-    let problems: Vec<String> = conn
-        .prepare("PRAGMA integrity_check(20)")
-        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| invalid(format!("integrity_check failed to run: {e}")))?;
-    if problems != ["ok"] {
-        let flat: Vec<String> = problems
-            .iter()
-            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        return Err(invalid(format!("integrity_check: {}", flat.join("; "))));
-    }
-    Ok(())
 }
 
 impl RdbStore {
@@ -209,7 +185,15 @@ impl RdbStore {
             });
         }
         let path = resolve(self, &request.source)?;
-        let manifest = verify(&path, inner.config.key.as_ref())?;
+        let started = Instant::now();
+        let depth = if request.full_check {
+            Depth::Full
+        } else {
+            Depth::Checksum
+        };
+        let verified = verify(&path, inner.config.key.as_ref(), depth)?;
+        let verify_time = started.elapsed();
+        let manifest = verified.manifest;
         let this_kind = kind_name(inner.config.kind);
         if manifest.kind != this_kind {
             return Err(Error::BackupInvalid {
@@ -267,6 +251,8 @@ impl RdbStore {
         let mut report = result?;
         report.restored_from = path;
         report.migration = migration;
+        report.full_check = verified.full_check;
+        report.timings.verify = verify_time;
         report.version = u32::try_from(self.user_version()?).unwrap_or(0);
         Ok(report)
     }
@@ -333,12 +319,66 @@ impl RdbStore {
             });
         }
 
+        let cancelled = || {
+            request
+                .cancel
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Acquire))
+        };
+        if cancelled() {
+            return Err(Error::Cancelled { what: "restore" });
+        }
+        let identity = crate::changes::identity::keep(&writer.conn);
+        let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
+        // Alone with the store, the replaced data is kept by moving its file (see `swap`).
+        let mut ignore = |_: Progress| {};
+        let mut steps = super::swap::Steps {
+            pages_per_step: request.pages_per_step,
+            page_size,
+            progress: match request.progress.as_mut() {
+                Some(p) => &mut **p,
+                None => &mut ignore,
+            },
+            cancel: request.cancel,
+        };
+        let swapped = super::swap::try_swap(inner, &mut guard, path, &identity, &epoch, &mut steps)
+            .map_err(|e| inner.observe_error(e))?;
+        if let Some(swapped) = swapped {
+            let timings = RestoreTimings {
+                verify: Duration::ZERO,
+                keep: swapped.keep,
+                copy: swapped.copy,
+                checkpoint: Duration::ZERO,
+            };
+            self.after_replace_done(guard);
+            return Ok(RestoreReport {
+                restored_from: path.to_path_buf(),
+                backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
+                version: u32::try_from(manifest.user_version).unwrap_or(0),
+                pre_restore_backup: Some(swapped.pre_restore),
+                earlier_pre_restore: swapped.earlier,
+                quarantine: None,
+                migration: None,
+                pages: swapped.pages,
+                full_check: false,
+                swapped: true,
+                timings,
+            });
+        }
+        let writer = guard.as_mut().ok_or(Error::Closed {
+            what: "store",
+            kind: StoreKind::Relational,
+        })?;
+
         // Pin the backup's content first: the safety copy below may be written over the very
-        // file being restored (restoring `pre-restore` to undo a restore).
+        // file being restored (restoring `pre-restore` to undo a restore). Opening it with the
+        // key also proves the key before anything changes.
         let source = connection::open_file(path, inner.config.key.as_ref())?;
         super::pin_snapshot(&source, path)?;
+        let mut timings = RestoreTimings::default();
         // The safety copy, taken while we hold the writer: exactly the data being replaced.
         // The one an earlier restore took is kept first, under a name of its own.
+        tracing::debug!(step = "pre-restore copy", "restore step");
+        let started = Instant::now();
         let kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
         let (pre_restore, quarantine) = match self
             .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
@@ -351,39 +391,56 @@ impl RdbStore {
             }
             Err(e) => return Err(e),
         };
-        let identity = crate::changes::identity::keep(&writer.conn);
-        let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
+        timings.keep = started.elapsed();
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
             None => &mut ignore,
         };
+        // The copy goes through the WAL (one transaction: other connections see the old
+        // database or the new one). Its pages are handed to the disk as they are written, so
+        // the commit's fsync and the checkpoint after it find little left to write back.
+        let wal = naming::with_suffix(db, "-wal");
+        let mut writeback = super::pacing::Writeback::lazy(&wal);
         let mut after_step = |p: Progress| {
             progress(p);
+            writeback.advance_lazy(false);
             None
         };
+        tracing::debug!(step = "copy in", "restore step");
+        let started = Instant::now();
         let stats = run_steps(
             &source,
             &mut writer.conn,
             request.pages_per_step,
             &mut after_step,
-            None,
+            request.cancel,
             db,
         )
-        .map_err(|e| inner.observe_error(e))?;
+        .map_err(|e| match e {
+            Error::Cancelled { .. } => Error::Cancelled { what: "restore" },
+            e => inner.observe_error(e),
+        })?;
         drop(source);
+        timings.copy = started.elapsed();
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data). Its clock does not.
         crate::changes::mark::after_replace(&writer.conn, db, inner.sync()?, &epoch)?;
         crate::changes::identity::restore_kept(&writer.conn, &identity, db)?;
-        // Everything cached about the old database is stale now.
+        // The restored pages go from the WAL into the database file now, as the shell's
+        // `.restore` does when it closes, not in some later commit that wakes the checkpointer.
+        // FULL waits only for readers of the old snapshot (never for ones of the new); then,
+        // without waiting, the WAL is cut back to nothing unless a reader still uses it.
+        tracing::debug!(
+            step = "checkpoint",
+            pages = stats.page_count,
+            "restore step"
+        );
+        let started = Instant::now();
+        checkpoint_restored(&writer.conn, inner.config.busy_timeout);
+        timings.checkpoint = started.elapsed();
         writer.forget_statements();
-        inner.schema.invalidate();
-        inner.live.bump_generation();
-        inner.readers.clear();
-        drop(guard);
-        // The data was replaced: whatever damage was flagged is gone with it.
-        crate::repair::clear_flag(inner.config.path());
+        self.after_replace_done(guard);
         Ok(RestoreReport {
             restored_from: path.to_path_buf(),
             backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
@@ -393,7 +450,41 @@ impl RdbStore {
             quarantine,
             migration: None,
             pages: stats.page_count,
+            full_check: false,
+            swapped: false,
+            timings,
         })
+    }
+
+    /// Everything cached about the old database is stale once it is replaced; and whatever
+    /// damage was flagged is gone with it.
+    fn after_replace_done(
+        &self,
+        guard: std::sync::MutexGuard<'_, Option<crate::store::writer::Writer>>,
+    ) {
+        let inner = &self.inner;
+        inner.schema.invalidate();
+        inner.live.bump_generation();
+        inner.readers.clear();
+        drop(guard);
+        crate::repair::clear_flag(inner.config.path());
+    }
+}
+
+/// Moves a restore's pages from the WAL into the database file (see the caller). A checkpoint
+/// that cannot finish is no failure: the background checkpoint finishes it later.
+fn checkpoint_restored(conn: &rusqlite::Connection, busy_timeout: Duration) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(())) {
+        tracing::debug!(%e, "checkpoint after restore did not complete");
+    }
+    let truncated = conn
+        .busy_timeout(Duration::ZERO)
+        .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())));
+    if let Err(e) = truncated {
+        tracing::debug!(%e, "the WAL was not cut back after restore");
+    }
+    if let Err(e) = conn.busy_timeout(busy_timeout) {
+        tracing::warn!(%e, "could not set the busy timeout back after restore");
     }
 }
 

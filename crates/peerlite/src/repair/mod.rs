@@ -217,6 +217,10 @@ impl Layer for CorruptionWatch {
 /// Opens the store, rebuilding it first when it is corrupted and `allow_rebuild` is set.
 pub(crate) fn open_or_repair(config: StoreConfig) -> Result<RdbStore> {
     let db = config.path().to_path_buf();
+    if !config.read_only {
+        // A restore killed in its swap: finished (or undone) before anything opens the file.
+        crate::backup::finish_interrupted(&db);
+    }
     // A pending repair comes first: the file at the path may be the damaged one (no longer
     // flagged as such if the flag is in quarantine already), and an open must never create a
     // new store over it.

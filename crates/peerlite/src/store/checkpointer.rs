@@ -31,6 +31,8 @@ struct State {
     /// The thread is checkpointing.
     busy: bool,
     stop: bool,
+    /// The thread is asked to close its connection (it opens a new one at the next checkpoint).
+    release: bool,
 }
 
 impl State {
@@ -131,6 +133,34 @@ impl Checkpointer {
         }))
     }
 
+    /// Makes the thread close its connection, waiting for a checkpoint in progress: a restore
+    /// that moves the database file proves first that no connection holds it, this one
+    /// included. The thread opens a new connection (on whatever file is at the path then) at
+    /// its next checkpoint.
+    pub fn release_connection(&self) {
+        let running = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if !running {
+            return;
+        }
+        let mut state = self.shared.lock();
+        if state.stop {
+            return;
+        }
+        state.release = true;
+        self.shared.wake.notify_all();
+        while state.release && !state.stop {
+            state = self
+                .shared
+                .wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     /// Stops the thread and closes its connection; waits for a checkpoint in progress.
     pub fn stop(&self) {
         self.shared.update(|s| s.stop = true);
@@ -172,7 +202,7 @@ fn run(shared: &Shared, config: &StoreConfig) {
     loop {
         {
             let mut state = shared.lock();
-            while !state.wanted && !state.stop {
+            while !state.wanted && !state.stop && !state.release {
                 state = shared
                     .wake
                     .wait(state)
@@ -180,6 +210,13 @@ fn run(shared: &Shared, config: &StoreConfig) {
             }
             if state.stop {
                 return;
+            }
+            if state.release {
+                conn = None;
+                state.release = false;
+                drop(state);
+                shared.wake.notify_all();
+                continue;
             }
             state.wanted = false;
             state.busy = true;

@@ -27,7 +27,61 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 const STATEMENT_CACHE: usize = 64;
 
 /// Opens a connection for `role`, keyed and configured.
+///
+/// A restore may replace the file at the path (by rename, holding the old file's exclusive
+/// lock, see `backup::swap`) while this open waits for that lock: the connection would then
+/// read the old file with the new file's WAL. So the file's identity is compared before and
+/// after (when the probe has read it), and an open that raced a swap opens again.
 pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        let before = file_id(config.path());
+        match open_once(config, role, before) {
+            Ok(Some(conn)) => return Ok(conn),
+            Err(e) => return Err(e),
+            Ok(None) if attempt == ATTEMPTS => {
+                return Err(Error::io(
+                    "opening",
+                    config.path(),
+                    std::io::Error::other(
+                        "the database file was replaced while it was opened, again and again",
+                    ),
+                ));
+            }
+            Ok(None) => {
+                tracing::debug!(path = ?config.path(), "the database was replaced while opening; opening again");
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// The identity of the file at `path` (device and inode), when there is one.
+#[cfg(unix)]
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn file_id(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// Whether the file at `path` is no longer the one that was there (`before`) when the open
+/// began.
+fn replaced(path: &Path, before: Option<(u64, u64)>) -> bool {
+    before.is_some() && file_id(path) != before
+}
+
+/// One open; `None` when the file was replaced while the probe waited for it (nothing was
+/// written through the connection).
+fn open_once(
+    config: &StoreConfig,
+    role: Role,
+    before: Option<(u64, u64)>,
+) -> Result<Option<Connection>> {
     let path = config.path();
     let writable = role == Role::Writer && !config.read_only;
     if !writable && !path.exists() {
@@ -55,7 +109,14 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         conn.pragma_update(None, "key", key.secret())
             .map_err(|e| Error::from_sqlite(e, path))?;
     }
-    probe(&conn, path, config.key.is_some())?;
+    let probed = probe(&conn, path, config.key.is_some());
+    // Checked before the result is believed (a read of the old file with the new one's WAL
+    // may fail in any way) and before anything is written (the switch to WAL below would
+    // write into the replaced file).
+    if replaced(path, before) {
+        return Ok(None);
+    }
+    probed?;
     if writable {
         let mode =
             switch_to_wal(&conn, config.busy_timeout).map_err(|e| Error::from_sqlite(e, path))?;
@@ -99,10 +160,10 @@ pub(crate) fn open(config: &StoreConfig, role: Role) -> Result<Connection> {
         }))
         .map_err(|e| Error::from_sqlite(e, path))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        return Ok(conn);
+        return Ok(Some(conn));
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
+    Ok(Some(conn))
 }
 
 /// Pragmas whose value is the argument of a query (`quick_check(50)`, `table_info(t)`),
@@ -397,5 +458,41 @@ fn classify_unreadable(
         (false, false) => wrong_key(
             "the file is not a plaintext SQLite database: it is encrypted (give its key) or not a database",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restore that moves files renames the new database over the old one while holding
+    /// the old file's lock; an open that got its descriptor on the old file before, and its
+    /// lock after, would read the old file with the new one's WAL — and a writer's switch to
+    /// WAL would write into the old file, which is `pre-restore` by then. The open compares the
+    /// file at the path after its probe with the one it opened, and gives the connection up
+    /// before anything is believed or written: here the "replaced" file (another identity than
+    /// the one the open began with) stays byte for byte as it was, in rollback mode.
+    #[test]
+    fn an_open_that_raced_a_swap_gives_the_connection_up_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(before[18], 1, "a rollback-journal database");
+        let config = StoreConfig::new(&path);
+        let elsewhere = Some((u64::MAX, u64::MAX));
+        for role in [Role::Writer, Role::Reader] {
+            assert!(open_once(&config, role, elsewhere).unwrap().is_none());
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+        assert!(!dir.path().join("old.db-wal").exists());
+        // The same open of the file that is still there goes through (and the writer's
+        // switches it to WAL).
+        let here = file_id(&path);
+        assert!(open_once(&config, Role::Writer, here).unwrap().is_some());
+        assert_eq!(std::fs::read(&path).unwrap()[18], 2);
     }
 }

@@ -10,6 +10,8 @@ mod damaged;
 mod encrypted;
 mod keys;
 mod online;
+mod pre_restore;
+mod proof;
 mod regress_auto_backup_outlives_store;
 mod regress_encrypted_damage;
 mod regress_header_damage;

@@ -3,7 +3,7 @@
 //! naive stepped backup (100 pages per step, a fresh read lock per step). Every method runs
 //! twice: quiet, for the time ratios, and while a second process commits every 10 ms, for
 //! restarts and the writer's commit latency (p50/p99) against the same writer with no backup
-//! running. Then peerlite's verified restore against `.restore`.
+//! running. Then peerlite's verified restore against `.restore` (see `restore.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,7 +14,8 @@ use peerlite::{BackupRequest, RdbStore, StoreConfig};
 use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
 
-use super::measure::{sync_all, time};
+use super::measure::sync_all;
+use super::restore::{RestoreResult, compare};
 use super::writer::{read_log, unix_ms};
 use crate::Global;
 
@@ -36,9 +37,12 @@ pub struct Args {
     /// The sqlite3 shell to compare with.
     #[arg(long, default_value = "sqlite3")]
     sqlite3: String,
-    /// Quiet runs per method (round robin); the median is reported.
+    /// Quiet runs per method (round robin), and rounds of restores; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Compare restores only (skip the backup methods).
+    #[arg(long)]
+    restore_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +303,25 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .status()
         .context("warming the page cache")?;
+    let source_path = dir.join("restore-source");
+    let source = store.backup_with(BackupRequest::at_path(&source_path)?)?;
+    if args.restore_only {
+        drop(store);
+        let restore = compare(&db, &source.path, &args.sqlite3, args.runs)?;
+        if global.json {
+            println!(
+                "{}",
+                serde_json::json!({ "bench": "backup", "size_mb": args.size_mb, "rows": rows, "restore": restore })
+            );
+        } else {
+            println!(
+                "peerlite bench backup --restore-only: {} MiB database ({rows} rows of ~1 KB, one index)",
+                args.size_mb
+            );
+            restore.print();
+        }
+        return Ok(());
+    }
     let bench = Bench {
         out: dir.join("out.bak"),
         db: db.clone(),
@@ -353,39 +376,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     writer.stop()?;
     let log = read_log(&log_path)?;
 
-    eprintln!("restore");
-    let _ = std::fs::remove_file(&bench.out);
-    let source = bench
-        .store
-        .backup_with(BackupRequest::named("restore-source").dir(&dir))?;
-    sync_all()?;
-    let (peerlite_restore, _) = time(|| {
-        bench.store.restore(&source.path.display().to_string())?;
-        sync_all()
-    })?;
-    sync_all()?;
-    let shell_restore = {
-        let start = Instant::now();
-        let status = Command::new(&args.sqlite3)
-            .arg(&db)
-            .arg(format!(".restore '{}'", source.path.display()))
-            .status()?;
-        if !status.success() {
-            bail!("sqlite3 .restore: {status}");
-        }
-        sync_all()?;
-        start.elapsed()
-    };
+    // The restores run as processes, with nothing else holding the database.
+    drop(bench);
+    let restore = compare(&db, &source.path, &args.sqlite3, args.runs)?;
     report(
-        global,
-        &args,
-        rows,
-        &quiet,
-        &loaded,
-        &log,
-        baseline,
-        peerlite_restore,
-        shell_restore,
+        global, &args, rows, &quiet, &loaded, &log, baseline, &restore,
     )
 }
 
@@ -398,8 +393,7 @@ fn report(
     loaded: &[Run],
     log: &[(u64, u64)],
     baseline: (u64, u64),
-    peerlite_restore: Duration,
-    shell_restore: Duration,
+    restore: &RestoreResult,
 ) -> anyhow::Result<()> {
     let shell = quiet[1].seconds.max(1e-9);
     let (b50, b99, bn) = latency(log, baseline);
@@ -432,6 +426,12 @@ fn report(
             "<= 2x",
             o99 / b99.max(1e-9) <= 2.0,
         ),
+        (
+            "verified restore vs .restore (median ratio)",
+            restore.ratio,
+            "<= 1.5x",
+            restore.ratio <= 1.5,
+        ),
     ];
     if global.json {
         let methods: Vec<serde_json::Value> = METHODS
@@ -449,8 +449,7 @@ fn report(
             "{}",
             serde_json::json!({ "bench": "backup", "size_mb": args.size_mb, "rows": rows, "interval_ms": args.interval_ms,
                 "baseline": {"writer_p50_ms": b50, "writer_p99_ms": b99, "writer_commits": bn},
-                "methods": methods, "restore": {"peerlite_s": peerlite_restore.as_secs_f64(), "sqlite3_restore_s": shell_restore.as_secs_f64(),
-                "ratio": peerlite_restore.as_secs_f64() / shell_restore.as_secs_f64().max(1e-9)}, "targets": t })
+                "methods": methods, "restore": restore, "targets": t })
         );
         return Ok(());
     }
@@ -499,12 +498,7 @@ fn report(
         ]);
     }
     println!("{}", crate::output::table(&header, &cells));
-    println!(
-        "\nrestore: peerlite (verify checksum + integrity_check, pre-restore copy, copy in one transaction) {:.2} s; sqlite3 .restore {:.2} s; ratio {:.2}x",
-        peerlite_restore.as_secs_f64(),
-        shell_restore.as_secs_f64(),
-        peerlite_restore.as_secs_f64() / shell_restore.as_secs_f64().max(1e-9)
-    );
+    restore.print();
     println!();
     let header = ["target", "value", "goal", "verdict"].map(String::from);
     let cells: Vec<Vec<String>> = targets

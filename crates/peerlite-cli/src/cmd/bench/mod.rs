@@ -4,6 +4,7 @@
 mod backup;
 mod changes;
 mod measure;
+mod restore;
 mod store;
 mod sync;
 mod writer;
