@@ -53,11 +53,11 @@ proptest! {
         batch_rows in 1usize..6,
         max_skew_ms in prop_oneof![Just(2_000u64), Just(240_000u64), Just(86_400_000u64)],
         (clock_steps_ms, recreate, restores, resolve) in mishaps(),
+        purges in any::<bool>(),
     ) {
-        // `purges` joins the mix once its test below passes.
         let config = SimConfig {
             devices, ops, seed, faults, partitions, batch_rows, max_rounds: 12, max_skew_ms,
-            clock_steps_ms, recreate, restores, resolve, purges: false,
+            clock_steps_ms, recreate, restores, resolve, purges,
         };
         let report = run(&config).unwrap();
         prop_assert!(report.converged, "not converged: {config:?}\n{report:#?}");
