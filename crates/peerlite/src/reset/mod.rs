@@ -341,6 +341,13 @@ impl Reseed {
             use crate::sync::SyncStore;
             self.seed.max_seq()?
         };
+        // What the store had committed when the reset read its changes: what commits after
+        // (another process writing while the reset runs) is taken from the replaced data once
+        // the seed is in place.
+        let through = {
+            use crate::sync::SyncStore;
+            self.store.max_seq()?
+        };
         let replay = seed::Replay::open(&self.store)?;
         let (outcome, effective) = match mode {
             ResetMode::DiscardUnsynced | ResetMode::Manual => {
@@ -372,7 +379,11 @@ impl Reseed {
             callbacks.manual(&self.seed, &self.backup, &unsynced)?;
         }
         let db = self.store.path().to_path_buf();
-        seed::install(&self.store, &self.seed, &self.seed_dir)?;
+        let replaced = seed::install(&self.store, &self.seed, &self.seed_dir)?;
+        let late = match replaced {
+            Some(copy) => seed::catch_up(&self.store, &copy, through)?,
+            None => seed::Outcome::default(),
+        };
         {
             use crate::sync::SyncStore;
             for table in self.store.tables()? {
@@ -387,9 +398,9 @@ impl Reseed {
         let report = ResetReport {
             peer: std::mem::take(&mut self.peer),
             backup: std::mem::take(&mut self.backup),
-            recovered: outcome.recovered,
+            recovered: outcome.recovered + late.recovered,
             discarded: outcome.discarded,
-            conflicts: outcome.conflicts,
+            conflicts: outcome.conflicts + late.conflicts,
             mode: effective,
             unsynced,
         };
@@ -407,8 +418,8 @@ fn too_many(db: &std::path::Path, attempts: u32) -> Error {
 }
 
 // Used by `seed`: the restore that installs the seed.
-fn restore_from(store: &RdbStore, path: &std::path::Path) -> Result<()> {
+fn restore_from(store: &RdbStore, path: &std::path::Path) -> Result<Option<PathBuf>> {
     store
         .restore_with(RestoreRequest::new(path.to_string_lossy().into_owned()))
-        .map(|_| ())
+        .map(|r| r.pre_restore_backup)
 }

@@ -192,11 +192,16 @@ impl Replay {
     /// Replays the unsynced changes on `seed`, batch by batch, as the merge applies any
     /// peer's rows: with their own timestamps and writers.
     pub(super) fn onto(&self, seed: &RdbStore) -> Result<Outcome> {
+        // From the start of the log: see `own_changes`.
+        self.onto_after(seed, 0)
+    }
+
+    /// [`onto`](Self::onto) for the changes numbered after `after` only.
+    fn onto_after(&self, seed: &RdbStore, after: u64) -> Result<Outcome> {
         let surface = self.source.sync_surface();
         let mut outcome = Outcome::default();
         for t in &self.tables {
-            // From the start of the log: see `own_changes`.
-            let (table, mut at) = (&t.table, 0);
+            let (table, mut at) = (&t.table, after);
             // Bounded: every batch moves `at` forward, or ends the table.
             loop {
                 let batch = surface.next_batch(BatchRequest {
@@ -313,6 +318,24 @@ fn row_values(
         .unwrap_or_default())
 }
 
+/// Commits another process made to the store after the reset read its changes (numbered past
+/// `through`) and before the seed replaced it: they are in the copy the restore kept of the
+/// replaced data, and are replayed onto the store now, as the reset replayed the others.
+pub(super) fn catch_up(store: &RdbStore, replaced: &Path, through: u64) -> Result<Outcome> {
+    let mut config = store.config().clone();
+    config.path = replaced.to_path_buf();
+    config.read_only = true;
+    config.backup_dir = None;
+    config.auto_backup = None;
+    config.backup_before_migration = false;
+    config.allow_rebuild = false;
+    config.version = None;
+    let copy = RdbStore::open(config)?;
+    let outcome = Replay::open(&copy)?.onto_after(store, through);
+    copy.close()?;
+    outcome
+}
+
 /// A verified copy of the seed as it is now, to go back to when a recovery fails.
 pub(super) fn checkpoint_copy(seed: &RdbStore, dir: &Path) -> Result<PathBuf> {
     let at = dir.join("pulled");
@@ -330,7 +353,8 @@ pub(super) fn roll_back_to(seed: &RdbStore, copy: &Path) -> Result<()> {
 
 /// Puts the seed in place of the database: a verified backup of it, restored over the
 /// database (atomic; the replaced data kept as `pre-restore`; a new epoch).
-pub(super) fn install(store: &RdbStore, seed: &RdbStore, dir: &Path) -> Result<()> {
+/// Returns the copy the restore kept of the replaced data (`pre-restore`), when it could.
+pub(super) fn install(store: &RdbStore, seed: &RdbStore, dir: &Path) -> Result<Option<PathBuf>> {
     let at = dir.join("final");
     std::fs::create_dir_all(&at).map_err(|e| Error::io("creating", &at, e))?;
     let file = seed.path().file_name().unwrap_or_default();

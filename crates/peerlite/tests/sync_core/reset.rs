@@ -544,3 +544,36 @@ fn a_delete_another_peer_acknowledged_is_replayed_on_a_peer_that_missed_it() {
         Some("a's edit")
     );
 }
+
+/// Adversary round 3, finding 1 (and round 2, 13): a write another process committed while a
+/// reset ran — after the reset read the store's changes, before the seed replaced the store —
+/// was lost although it had succeeded. The restore that installs the seed keeps the replaced
+/// data (`pre-restore`); the commits numbered past what the reset read are replayed from it.
+/// (The manual callback runs in exactly that window; it writes to the live store here.)
+#[test]
+fn a_write_committed_while_the_reset_runs_survives_it() {
+    struct WritesMeanwhile(peerlite::RdbStore);
+    impl peerlite::reset::ResetCallbacks for WritesMeanwhile {
+        fn manual(
+            &mut self,
+            _seed: &peerlite::RdbStore,
+            _backup: &std::path::Path,
+            _unsynced: &[peerlite::reset::UnsyncedChange],
+        ) -> peerlite::Result<()> {
+            add_item(&self.0, "late", "written while the reset ran", 7);
+            Ok(())
+        }
+    }
+    let (_dir, _clock, a, b) = apart();
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let mut hooks = WritesMeanwhile(a.clone());
+    reseed.finish_with(ResetMode::Manual, &mut hooks).unwrap();
+    assert_eq!(
+        item_at(&a, "late").and_then(|i| i.title),
+        Some("written while the reset ran".to_owned())
+    );
+    // It syncs as any write of a's.
+    sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+    assert!(item_at(&b, "late").is_some());
+}
