@@ -340,7 +340,7 @@ fn hint(code: u32) -> &'static str {
             "the row stays on the device that holds it (the others were sent): there, make its values smaller than 8 MiB (`peerlite sql DB \"UPDATE …\"`), or move it out of the distributed table; the next `peerlite sync` sends it"
         }
         17040011 => {
-            "a device was away longer than the other keeps deletes: on a pull, add `--on-reset recover` (or run `peerlite reset --device ID --mode recover`) to re-seed this device and keep its unsynced changes; on a push, the other device must pull with `--on-reset`"
+            "the device the reason names first has not heard of deletes the other no longer keeps: on that device, pull with `--on-reset recover` (or run `peerlite reset --device ID --mode recover`) to re-seed it and keep its unsynced changes; a push from it is refused until then"
         }
         _ => "see the reason; `peerlite sync -v` and `peerlite serve -v` log what happened",
     }
