@@ -66,7 +66,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let report = reset_with(
         global, &location, &home, &args.node, device, args.mode, timeout,
     )?;
-    print(global, &device, &report);
+    print(global, &device, &location, &report);
     Ok(())
 }
 
@@ -129,7 +129,7 @@ fn mode_name(mode: ResetMode) -> &'static str {
 }
 
 /// Prints the report.
-pub fn print(global: &Global, device: &DeviceId, r: &ResetReport) {
+pub fn print(global: &Global, device: &DeviceId, location: &Location, r: &ResetReport) {
     if global.json {
         print_json(&serde_json::json!({
             "device": device.to_string(),
@@ -175,8 +175,12 @@ pub fn print(global: &Global, device: &DeviceId, r: &ResetReport) {
                 values.join(", ")
             );
         }
+        let store = match location {
+            Location::Db(db) => db.display().to_string(),
+            Location::Kv { dir, id } => format!("--kv {} {id}", dir.display()),
+        };
         println!(
-            "these changes are no longer in the store; the backup above (a plain SQLite database) holds them, and `peerlite restore DB {}` would bring the whole store back as it was before the reset",
+            "these changes are no longer in the store; the backup above (a plain SQLite database) holds them, and `peerlite restore {store} {}` would bring the whole store back as it was before the reset",
             r.backup.display()
         );
     }

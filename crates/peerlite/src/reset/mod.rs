@@ -380,10 +380,11 @@ impl Reseed {
         }
         let db = self.store.path().to_path_buf();
         let replaced = seed::install(&self.store, &self.seed, &self.seed_dir)?;
-        let late = match replaced {
-            Some(copy) => seed::catch_up(&self.store, &copy, through)?,
+        let late = match &replaced {
+            Some(copy) => seed::catch_up(&self.store, copy, through)?,
             None => seed::Outcome::default(),
         };
+        forget_copies(&self.store, replaced.as_deref(), &self.backup);
         {
             use crate::sync::SyncStore;
             for table in self.store.tables()? {
@@ -406,6 +407,38 @@ impl Reseed {
         };
         callbacks.after(&self.store, &report);
         Ok(report)
+    }
+}
+
+/// `pre-reset` backups kept: the newest few (each is a whole copy of the store).
+pub const KEPT_RESET_BACKUPS: usize = 3;
+
+/// A finished reset's copies: the install's copy of the replaced data (`replaced`: the
+/// `pre-reset` backup plus the late commits, replayed by now) goes, and of the `pre-reset`
+/// backups only the newest [`KEPT_RESET_BACKUPS`] stay, this one (`kept`) among them — every
+/// reset kept two whole copies of the store before, and nothing pruned them. Best effort: a
+/// copy that cannot be removed is only logged.
+fn forget_copies(store: &RdbStore, replaced: Option<&std::path::Path>, kept: &std::path::Path) {
+    let mut names: Vec<String> = replaced
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .into_iter()
+        .collect();
+    match store.backups() {
+        Ok(backups) => names.extend(
+            backups
+                .into_iter()
+                .filter(|b| b.name.starts_with("pre-reset-") && b.path != kept)
+                .skip(KEPT_RESET_BACKUPS.saturating_sub(1))
+                .map(|b| b.name),
+        ),
+        Err(e) => tracing::warn!(%e, "could not list the backups to prune old pre-reset copies"),
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for r in store.delete_backup(&names) {
+        if let Err(e) = r.result {
+            tracing::warn!(backup = %r.name, %e, "could not remove a reset's copy");
+        }
     }
 }
 

@@ -577,3 +577,28 @@ fn a_write_committed_while_the_reset_runs_survives_it() {
     sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
     assert!(item_at(&b, "late").is_some());
 }
+
+/// Adversary round 3, finding 5: every reset left two whole copies of the store in its backup
+/// folder — its `pre-reset` backup and the install's `pre-restore` copy — and nothing pruned
+/// them (52 files after 25 resets). The install's copy goes once its late commits are
+/// replayed, and only the newest `pre-reset` backups stay, the one each report names among
+/// them.
+#[test]
+fn resets_keep_only_their_newest_copies() {
+    let (_dir, clock, a, b) = apart();
+    let mut last = None;
+    for i in 0..5u64 {
+        clock.set(T0 + 100 + i * 10);
+        let reseed = a.begin_reset("b").unwrap();
+        sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+        last = Some(reseed.finish(ResetMode::RecoverUnsynced).unwrap().backup);
+    }
+    let names: Vec<String> = a.backups().unwrap().into_iter().map(|b| b.name).collect();
+    let resets = names.iter().filter(|n| n.starts_with("pre-reset-")).count();
+    assert!(resets <= peerlite::reset::KEPT_RESET_BACKUPS, "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("pre-restore")),
+        "{names:?}"
+    );
+    assert!(last.unwrap().exists(), "the report's backup is kept");
+}
