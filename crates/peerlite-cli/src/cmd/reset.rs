@@ -106,9 +106,11 @@ pub fn reset_with(
                 "hint: the store is unchanged; run `peerlite reset` again once the device answers"
             );
         } else {
-            // Refused (levels, trust, schema): retrying changes nothing until that is fixed.
+            // Refused (levels, trust, schema): retrying changes nothing until that is fixed;
+            // what to fix is what a sync refused the same way is told.
             eprintln!(
-                "hint: the store is unchanged; the device answered but refused (see the reason): fix that (`peerlite trust list --home H`, `peerlite trust add … --level`) before running `peerlite reset` again"
+                "hint: the store is unchanged; the device answered but refused: {}; then run `peerlite reset` again",
+                super::sync::hint(pulled.status.code())
             );
         }
         return Err(Exit(2).into());

@@ -299,7 +299,7 @@ pub(crate) fn status_line(device: &DeviceId, r: &DeviceResult) -> String {
 }
 
 /// What to do about a device that failed with `code`.
-fn hint(code: u32) -> &'static str {
+pub(super) fn hint(code: u32) -> &'static str {
     match code {
         17060001 | 17060015 => {
             "pair with the device first: `peerlite trust add --home H DEVICE_ID --addr HOST:PORT`"

@@ -291,3 +291,26 @@ fn walk_names(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// Adversary round 3, finding 5: a reset against a device where the table is not distributed
+/// was refused with 17040001 and a hint about trust and levels, which had nothing to do with
+/// it. A refused reset gets the hint a sync refused the same way gets.
+#[test]
+fn a_reset_refused_for_its_tables_says_how_to_distribute_them() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1").with_items();
+    // a serves a store of the same name whose table is not distributed.
+    sql(&a.db, &[CREATE_ITEM]);
+    let served = serve_for(&b, &a, "SL1", "SL1");
+    let (code, _, err) = run(peerlite()
+        .args(["reset", "--home"])
+        .arg(&b.home)
+        .arg(&b.db)
+        .args(["--device", &a.id, "--mode", "recover"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("17040001"), "{err}");
+    assert!(err.contains("peerlite distribute"), "{err}");
+    assert!(!err.contains("trust add"), "{err}");
+    assert!(served.stop().success());
+}
