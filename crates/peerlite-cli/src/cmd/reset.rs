@@ -139,6 +139,7 @@ pub fn print(global: &Global, device: &DeviceId, location: &Location, r: &ResetR
             "recovered": r.recovered,
             "discarded": r.discarded,
             "conflicts": r.conflicts,
+            "left_to_peers": r.left_to_peers,
             "backup": r.backup,
             "unsynced": r.unsynced.iter().map(|u| {
                 let mut json = change_json(&u.change);
@@ -161,6 +162,12 @@ pub fn print(global: &Global, device: &DeviceId, location: &Location, r: &ResetR
         mode_name(r.mode)
     );
     println!("backup: {}", r.backup.display());
+    if r.left_to_peers > 0 {
+        println!(
+            "left to peers: {} of this device's rows that a peer acknowledged are not on {device} (deleted there, or held only by another device, whose next sync brings them back; the backup keeps them)",
+            r.left_to_peers
+        );
+    }
     if r.mode == ResetMode::Manual && !r.unsynced.is_empty() {
         let changes: Vec<_> = r.unsynced.iter().map(|u| u.change.clone()).collect();
         println!("{}", changes_table(&changes));

@@ -99,6 +99,11 @@ pub struct ResetReport {
     pub discarded: u64,
     /// Replayed rows recorded as conflicts (a constraint of the peer's state refused them).
     pub conflicts: u64,
+    /// This device's own rows that a peer acknowledged and the reset's peer does not have:
+    /// they are not replayed — the peer deleted them (a delete beats them), or only another
+    /// peer holds them and gives them back at the next sync with it; the pre-reset backup
+    /// keeps them either way.
+    pub left_to_peers: u64,
     /// The mode that took effect (`RecoverOrDiscard` ends as one of the other two).
     pub mode: ResetMode,
     /// The unsynced local changes that were not replayed (manual and discard modes), with
@@ -402,6 +407,7 @@ impl Reseed {
             recovered: outcome.recovered + late.recovered,
             discarded: outcome.discarded,
             conflicts: outcome.conflicts + late.conflicts,
+            left_to_peers: outcome.left,
             mode: effective,
             unsynced,
         };

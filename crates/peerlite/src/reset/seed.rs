@@ -92,6 +92,9 @@ pub(super) struct Outcome {
     pub recovered: u64,
     pub discarded: u64,
     pub conflicts: u64,
+    /// This device's own rows that left it (a peer acknowledged them) and that the seed's
+    /// peer does not have: deleted there, or held only by another peer.
+    pub left: u64,
 }
 
 impl Outcome {
@@ -215,7 +218,8 @@ impl Replay {
                 if batch.rows.is_empty() && batch.last <= at {
                     break;
                 }
-                let batch = own_changes(seed, batch, t.acked_stamp)?;
+                let (batch, left) = own_changes(seed, batch, t.acked_stamp)?;
+                outcome.left += left;
                 let applied = seed.apply_replayed(&batch)?;
                 outcome.recovered += applied.changed;
                 outcome.conflicts += applied.conflicts;
@@ -239,15 +243,18 @@ impl Replay {
 ///   `acked_stamp`). A row the seed lacks that another device inserted, or that this one
 ///   inserted in a change a peer acknowledged, was deleted where it went — a delete beats an
 ///   edit — and its tombstone may be purged: replaying it would bring it back.
+///
+/// Also returns how many of this device's own rows it leaves out because the seed lacks them
+/// although a peer acknowledged them ([`Outcome::left`]).
 fn own_changes(
     seed: &RdbStore,
     mut batch: crate::sync::Batch,
     acked_stamp: u64,
-) -> Result<crate::sync::Batch> {
+) -> Result<(crate::sync::Batch, u64)> {
     let me = seed.device_id();
     let Some(mine) = batch.devices.iter().position(|d| d == me) else {
         batch.rows.clear();
-        return Ok(batch);
+        return Ok((batch, 0));
     };
     let mine = u32::try_from(mine).unwrap_or(u32::MAX);
     let own = |row: &crate::sync::RowChange| {
@@ -260,12 +267,17 @@ fn own_changes(
         .map(|r| r.ident.clone())
         .collect();
     let present = present_in(seed, &batch.table, &undecided)?;
+    let mut left = 0u64;
     batch.rows.retain(|row| {
-        own(row)
+        let kept = own(row)
             && (row.origin == mine && (row.tomb || row.hlc > acked_stamp)
-                || present.contains(&row.ident))
+                || present.contains(&row.ident));
+        if !kept && row.origin == mine && !row.tomb {
+            left += 1;
+        }
+        kept
     });
-    Ok(batch)
+    Ok((batch, left))
 }
 
 /// Which of `idents` the seed's `table` holds (looked up a few hundred at a time).

@@ -602,3 +602,29 @@ fn resets_keep_only_their_newest_copies() {
     );
     assert!(last.unwrap().exists(), "the report's backup is kept");
 }
+
+/// Adversary round 3, finding 3: a pushed its rows to c only, then reset against b, which
+/// never had them. They are not replayed (a peer acknowledged them, and b's state cannot tell
+/// "deleted" from "never had"), so they left a — and the report said nothing. It counts them
+/// now; c gives them back at the next sync with it.
+#[test]
+fn own_rows_only_another_peer_holds_are_reported_and_come_back_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    let c = item_device(dir.path(), "c", &clock);
+    for i in 1..=5 {
+        add_item(&a, &format!("r{i}"), "to c", i);
+    }
+    sync_in_memory(&a, &c, SyncMode::Push, None).unwrap();
+    clock.set(T0 + 10);
+    add_item(&a, "r6", "unsynced", 6);
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    let report = reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert_eq!(report.left_to_peers, 5, "{report:?}");
+    assert!(item_at(&a, "r6").is_some());
+    sync_in_memory(&a, &c, SyncMode::Pull, None).unwrap();
+    assert_eq!(items(&a).len(), 6, "c gives a's rows back");
+}
