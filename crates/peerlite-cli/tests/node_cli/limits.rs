@@ -208,3 +208,57 @@ fn a_pull_that_leaves_a_row_too_large_behind_says_so() {
     assert_eq!(arrived().len(), 3);
     assert!(served.stop().success());
 }
+
+/// Adversary round 2, finding 9: a reset against a device that holds a row too large to sync
+/// (over 8 MiB) installed a state without it and dropped this device's own copy of the row,
+/// with no 17040013 anywhere. The pull into the seed now says 17040013, so the reset is given
+/// up: the store is left as it was (the row with it), the hint says what to do, and no failed
+/// attempt is counted.
+#[test]
+fn a_reset_against_a_device_holding_a_row_too_large_leaves_the_store_as_it_was() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    for d in [&a, &b] {
+        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
+        peerlite()
+            .arg("distribute")
+            .arg(&d.db)
+            .arg("t")
+            .assert()
+            .success();
+    }
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    sql(
+        &b.db,
+        &["INSERT INTO t VALUES (2, randomblob(9000000)), (3, x'03')"],
+    );
+    sql(&a.db, &["INSERT INTO t VALUES (1, x'01')"]);
+    let before = a.rows("SELECT id, length(v) FROM t ORDER BY id");
+    let (code, _, err) = run(peerlite()
+        .args(["reset", "--home"])
+        .arg(&a.home)
+        .arg(&a.db)
+        .args(["--device", &b.id, "--mode", "recover"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("17040013"), "{err}");
+    assert!(
+        err.contains("hint: ") && err.contains("peerlite sql"),
+        "{err}"
+    );
+    assert_eq!(a.rows("SELECT id, length(v) FROM t ORDER BY id"), before);
+    let kept = a.dir.join("backup").join("notes.db");
+    let left: Vec<String> = std::fs::read_dir(&kept)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("pre-reset-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "an abandoned reset leaves no backup: {left:?}"
+    );
+    assert!(served.stop().success());
+}
