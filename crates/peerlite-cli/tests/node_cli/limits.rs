@@ -81,19 +81,7 @@ fn devices_tables_and_column_predicates_limit_the_sync() {
 /// row is made smaller it travels.
 #[test]
 fn a_row_too_large_to_travel_is_reported_and_blocks_nothing() {
-    let root = tempfile::tempdir().unwrap();
-    let a = Device::new(root.path(), "a", "SL1");
-    let b = Device::new(root.path(), "b", "SL1");
-    for d in [&a, &b] {
-        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
-        peerlite()
-            .arg("distribute")
-            .arg(&d.db)
-            .arg("t")
-            .assert()
-            .success();
-    }
-    let served = serve_for(&a, &b, "SL1", "SL1");
+    let (_root, a, b, served) = blob_devices();
     sql(
         &a.db,
         &["INSERT INTO t VALUES (1, randomblob(5000000)), (2, randomblob(20000000)), (3, x'01')"],
@@ -157,19 +145,7 @@ fn a_row_too_large_to_travel_is_reported_and_blocks_nothing() {
 /// arrive, and once the row is made smaller the pull is ok again.
 #[test]
 fn a_pull_that_leaves_a_row_too_large_behind_says_so() {
-    let root = tempfile::tempdir().unwrap();
-    let a = Device::new(root.path(), "a", "SL1");
-    let b = Device::new(root.path(), "b", "SL1");
-    for d in [&a, &b] {
-        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
-        peerlite()
-            .arg("distribute")
-            .arg(&d.db)
-            .arg("t")
-            .assert()
-            .success();
-    }
-    let served = serve_for(&a, &b, "SL1", "SL1");
+    let (_root, a, b, served) = blob_devices();
     sql(
         &b.db,
         &["INSERT INTO t VALUES (1, x'01'), (2, randomblob(9000000)), (3, x'03')"],
@@ -216,19 +192,7 @@ fn a_pull_that_leaves_a_row_too_large_behind_says_so() {
 /// attempt is counted.
 #[test]
 fn a_reset_against_a_device_holding_a_row_too_large_leaves_the_store_as_it_was() {
-    let root = tempfile::tempdir().unwrap();
-    let a = Device::new(root.path(), "a", "SL1");
-    let b = Device::new(root.path(), "b", "SL1");
-    for d in [&a, &b] {
-        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
-        peerlite()
-            .arg("distribute")
-            .arg(&d.db)
-            .arg("t")
-            .assert()
-            .success();
-    }
-    let served = serve_for(&a, &b, "SL1", "SL1");
+    let (_root, a, b, served) = blob_devices();
     sql(
         &b.db,
         &["INSERT INTO t VALUES (2, randomblob(9000000)), (3, x'03')"],
@@ -261,4 +225,22 @@ fn a_reset_against_a_device_holding_a_row_too_large_leaves_the_store_as_it_was()
         "an abandoned reset leaves no backup: {left:?}"
     );
     assert!(served.stop().success());
+}
+
+/// Two SL1 devices with a distributed `t(id, v BLOB)`; b serves a.
+fn blob_devices() -> (tempfile::TempDir, Device, Device, Served) {
+    let root = tempfile::tempdir().unwrap();
+    let a = Device::new(root.path(), "a", "SL1");
+    let b = Device::new(root.path(), "b", "SL1");
+    for d in [&a, &b] {
+        sql(&d.db, &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
+        peerlite()
+            .arg("distribute")
+            .arg(&d.db)
+            .arg("t")
+            .assert()
+            .success();
+    }
+    let served = serve_for(&a, &b, "SL1", "SL1");
+    (root, a, b, served)
 }

@@ -24,6 +24,20 @@ pub(super) fn dir_of(db: &Path) -> PathBuf {
     db.with_file_name(format!(".{name}.reset-seed"))
 }
 
+/// The store's configuration (device, key, clock) for another file of it that a reset opens
+/// on the side — its seed, the copy of the replaced data: no backups of its own, no
+/// migration, no rebuild.
+fn beside(store: &RdbStore, path: PathBuf) -> crate::StoreConfig {
+    let mut config = store.config().clone();
+    config.path = path;
+    config.backup_dir = None;
+    config.auto_backup = None;
+    config.backup_before_migration = false;
+    config.allow_rebuild = false;
+    config.version = None;
+    config
+}
+
 /// Removes a seed folder (a missing one is fine).
 pub(super) fn remove_dir(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
@@ -42,13 +56,8 @@ pub(super) fn prepare(store: &RdbStore, backup: &Path) -> Result<(RdbStore, Path
     let file = store.path().file_name().unwrap_or_default();
     let seed_path = dir.join(file);
     std::fs::copy(backup, &seed_path).map_err(|e| Error::io("copying", &seed_path, e))?;
-    let mut config = store.config().clone();
-    config.path = seed_path;
+    let mut config = beside(store, seed_path);
     config.backup_dir = Some(dir.join("backups"));
-    config.auto_backup = None;
-    config.backup_before_migration = false;
-    config.allow_rebuild = false;
-    config.version = None;
     let seed = RdbStore::open(config)?;
     empty(&seed)?;
     Ok((seed, dir))
@@ -334,14 +343,8 @@ fn row_values(
 /// `through`) and before the seed replaced it: they are in the copy the restore kept of the
 /// replaced data, and are replayed onto the store now, as the reset replayed the others.
 pub(super) fn catch_up(store: &RdbStore, replaced: &Path, through: u64) -> Result<Outcome> {
-    let mut config = store.config().clone();
-    config.path = replaced.to_path_buf();
+    let mut config = beside(store, replaced.to_path_buf());
     config.read_only = true;
-    config.backup_dir = None;
-    config.auto_backup = None;
-    config.backup_before_migration = false;
-    config.allow_rebuild = false;
-    config.version = None;
     let copy = RdbStore::open(config)?;
     let outcome = Replay::open(&copy)?.onto_after(store, through);
     copy.close()?;

@@ -565,10 +565,14 @@ impl RdbStore {
         if heard::refreshing(conn, peer, &logical.name, peer_epoch)?.is_some() {
             return Ok(true);
         }
+        // Only a stream's first batch can begin one: later batches cost no ledger read.
+        if b.prev != 0 {
+            return Ok(false);
+        }
         let known = watermark::all(conn, Ledger::Received, peer)?
             .iter()
             .any(|w| w.table == logical.name);
-        if b.prev != 0 || known {
+        if known {
             return Ok(false);
         }
         let from = crate::changes::layer::max_seq(conn)?.max(0) as u64;
