@@ -358,10 +358,10 @@ impl Reseed {
             ResetMode::DiscardUnsynced | ResetMode::Manual => {
                 (seed::Outcome::discarded(replay.pending()?), mode)
             }
-            ResetMode::RecoverUnsynced => (replay.onto(&self.seed)?, mode),
+            ResetMode::RecoverUnsynced => (replay.onto(&self.seed, &self.peer)?, mode),
             ResetMode::RecoverOrDiscard => {
                 let before = seed::checkpoint_copy(&self.seed, &self.seed_dir)?;
-                match replay.onto(&self.seed) {
+                match replay.onto(&self.seed, &self.peer) {
                     Ok(o) => (o, ResetMode::RecoverUnsynced),
                     Err(e) => {
                         tracing::warn!(%e, "recovering the unsynced changes failed; discarding them");
@@ -386,7 +386,7 @@ impl Reseed {
         let db = self.store.path().to_path_buf();
         let replaced = seed::install(&self.store, &self.seed, &self.seed_dir)?;
         let late = match &replaced {
-            Some(copy) => seed::catch_up(&self.store, copy, through)?,
+            Some(copy) => seed::catch_up(&self.store, copy, through, &self.peer)?,
             None => seed::Outcome::default(),
         };
         forget_copies(&self.store, replaced.as_deref(), &self.backup);

@@ -203,13 +203,13 @@ impl Replay {
 
     /// Replays the unsynced changes on `seed`, batch by batch, as the merge applies any
     /// peer's rows: with their own timestamps and writers.
-    pub(super) fn onto(&self, seed: &RdbStore) -> Result<Outcome> {
+    pub(super) fn onto(&self, seed: &RdbStore, peer: &str) -> Result<Outcome> {
         // From the start of the log: see `own_changes`.
-        self.onto_after(seed, 0)
+        self.onto_after(seed, peer, 0)
     }
 
     /// [`onto`](Self::onto) for the changes numbered after `after` only.
-    fn onto_after(&self, seed: &RdbStore, after: u64) -> Result<Outcome> {
+    fn onto_after(&self, seed: &RdbStore, peer: &str, after: u64) -> Result<Outcome> {
         let surface = self.source.sync_surface();
         let mut outcome = Outcome::default();
         for t in &self.tables {
@@ -227,9 +227,16 @@ impl Replay {
                 if batch.rows.is_empty() && batch.last <= at {
                     break;
                 }
-                let (batch, left) = own_changes(seed, batch, t.acked_stamp)?;
+                let (batch, left, revives) = own_changes(seed, batch, t.acked_stamp)?;
                 outcome.left += left;
                 let applied = seed.apply_replayed(&batch)?;
+                if revives && applied.changed > 0 {
+                    // The seed's watermarks of devices other than the peer were taken from the
+                    // peer (`relayed-watermarks`): "holds what they sent". A replayed insert
+                    // of a row the peer lacks may be one those devices deleted (and the peer
+                    // purged): forget them, so their streams come again, deletes included.
+                    seed.forget_relayed_watermarks(table, peer)?;
+                }
                 outcome.recovered += applied.changed;
                 outcome.conflicts += applied.conflicts;
                 if batch.last <= at {
@@ -254,16 +261,17 @@ impl Replay {
 ///   edit — and its tombstone may be purged: replaying it would bring it back.
 ///
 /// Also returns how many of this device's own rows it leaves out because the seed lacks them
-/// although a peer acknowledged them ([`Outcome::left`]).
+/// although a peer acknowledged them ([`Outcome::left`]), and whether it keeps an insert of a
+/// row the seed lacks.
 fn own_changes(
     seed: &RdbStore,
     mut batch: crate::sync::Batch,
     acked_stamp: u64,
-) -> Result<(crate::sync::Batch, u64)> {
+) -> Result<(crate::sync::Batch, u64, bool)> {
     let me = seed.device_id();
     let Some(mine) = batch.devices.iter().position(|d| d == me) else {
         batch.rows.clear();
-        return Ok((batch, 0));
+        return Ok((batch, 0, false));
     };
     let mine = u32::try_from(mine).unwrap_or(u32::MAX);
     let own = |row: &crate::sync::RowChange| {
@@ -272,7 +280,7 @@ fn own_changes(
     let undecided: Vec<crate::Value> = batch
         .rows
         .iter()
-        .filter(|r| own(r) && !r.tomb && !(r.origin == mine && r.hlc > acked_stamp))
+        .filter(|r| own(r) && !r.tomb)
         .map(|r| r.ident.clone())
         .collect();
     let present = present_in(seed, &batch.table, &undecided)?;
@@ -286,7 +294,11 @@ fn own_changes(
         }
         kept
     });
-    Ok((batch, left))
+    let revives = batch
+        .rows
+        .iter()
+        .any(|r| !r.tomb && !present.contains(&r.ident));
+    Ok((batch, left, revives))
 }
 
 /// Which of `idents` the seed's `table` holds (looked up a few hundred at a time).
@@ -342,11 +354,16 @@ fn row_values(
 /// Commits another process made to the store after the reset read its changes (numbered past
 /// `through`) and before the seed replaced it: they are in the copy the restore kept of the
 /// replaced data, and are replayed onto the store now, as the reset replayed the others.
-pub(super) fn catch_up(store: &RdbStore, replaced: &Path, through: u64) -> Result<Outcome> {
+pub(super) fn catch_up(
+    store: &RdbStore,
+    replaced: &Path,
+    through: u64,
+    peer: &str,
+) -> Result<Outcome> {
     let mut config = beside(store, replaced.to_path_buf());
     config.read_only = true;
     let copy = RdbStore::open(config)?;
-    let outcome = Replay::open(&copy)?.onto_after(store, through);
+    let outcome = Replay::open(&copy)?.onto_after(store, peer, through);
     copy.close()?;
     outcome
 }

@@ -356,12 +356,24 @@ pub const FEATURE_STAMPS: &str = "watermark-stamps";
 /// The feature that ends a stream that left rows out with a [`Notice`], so the receiver hears
 /// of them.
 pub const FEATURE_NOTICES: &str = "stream-notices";
+/// The feature by which a receiver names, with a `populated:` entry, the single-version tables
+/// where it holds rows but nothing of the sender: a first stream to it carries no tombstone of
+/// deletes the sender purged, and the rows it got from others may be among them, so the
+/// sender refuses it (17040011, a client reset) instead of leaving them.
+pub const FEATURE_POPULATED: &str = "populated-tables";
+/// The feature by which a sender tells, with a `relayed:` entry, how far it has received the
+/// other devices' changes: a receiver that took its whole stream holds them too, and counts
+/// them as received (a reset's seed, pulled from one peer, then knows of the others what that
+/// peer knew, instead of nothing).
+pub const FEATURE_RELAYED: &str = "relayed-watermarks";
 /// The optional features this build understands.
-pub const FEATURES: [&str; 4] = [
+pub const FEATURES: [&str; 6] = [
     FEATURE_ZSTD,
     FEATURE_COMPACT_ROWS,
     FEATURE_STAMPS,
     FEATURE_NOTICES,
+    FEATURE_POPULATED,
+    FEATURE_RELAYED,
 ];
 /// The largest batch a `Packed` message may unpack to: a bound set before decompressing, so
 /// a small message cannot make the receiver allocate without limit.

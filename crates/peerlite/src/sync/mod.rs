@@ -70,10 +70,10 @@ pub use compact::{CompactBatch, CompactRow, MAX_COMPACT_REGISTERS, RegisterGroup
 pub use conflicts::{Conflict, Resolution};
 pub use dispatch::{DEFAULT_LINGER, DEFAULT_MAX_SILENCES, Dispatcher, Finished};
 pub use message::{
-    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_STAMPS, FEATURE_ZSTD,
-    FEATURES, Finish, Hello, MAX_UNPACKED, MessageV1, Notice, PROTOCOL_VERSION, Packed, Query,
-    QueryReply, Refusal, RowChange, SyncMessage, SyncMode, TableSummary, Watermark, Welcome,
-    WireRegister,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_POPULATED,
+    FEATURE_RELAYED, FEATURE_STAMPS, FEATURE_ZSTD, FEATURES, Finish, Hello, MAX_UNPACKED,
+    MessageV1, Notice, PROTOCOL_VERSION, Packed, Query, QueryReply, Refusal, RowChange,
+    SyncMessage, SyncMode, TableSummary, Watermark, Welcome, WireRegister,
 };
 pub use overview::{PeerOverview, SyncOverview};
 pub use peer::{DeviceLevel, Peer};
@@ -81,7 +81,7 @@ pub use query::{MAX_QUERY_BYTES, QueryRows, answer_query};
 pub use session::{DEFAULT_BATCH_ROWS, DeviceResult, SECURITY_REFUSED, Session};
 pub use stamps::Stamp;
 pub use status::SyncStatus;
-pub use surface::{Applied, BatchRequest, SyncStore};
+pub use surface::{Applied, BatchRequest, Relayed, SyncStore};
 pub use types::TableTypes;
 pub use unsent::{MAX_ROW_BYTES, Unsendable};
 pub use wire::{WireClause, WireFilter, WireOp, filter_id};

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use super::compact::CompactBatch;
 use super::message::{
-    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_STAMPS, FEATURE_ZSTD,
-    FEATURES, Finish, Hello, MessageV1, PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode,
-    TableSummary, Watermark, Welcome,
+    Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_POPULATED,
+    FEATURE_RELAYED, FEATURE_STAMPS, FEATURE_ZSTD, FEATURES, Finish, Hello, MessageV1,
+    PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, TableSummary, Watermark, Welcome,
 };
 use super::peer::Peer;
 use super::stamps::{self, Stamp};
@@ -104,6 +104,10 @@ struct Outgoing {
 #[derive(Debug, Default)]
 struct Incoming {
     finished: bool,
+    /// The tables whose stream starts from nothing (this store held no watermark of the
+    /// sender in its epoch): only after such a stream does this store hold everything the
+    /// sender held, and may count what the sender had received of others as received.
+    from_scratch: Vec<String>,
 }
 
 /// A session with one peer.
@@ -119,6 +123,11 @@ pub struct Session {
     /// Per table, how far the peer had heard of this store's changes when its stream began
     /// (at least what was purged then).
     sender_knows: HashMap<String, u64>,
+    /// The single-version tables where the peer holds rows but nothing of this store
+    /// ([`FEATURE_POPULATED`]).
+    peer_populated: Vec<String>,
+    /// How far the peer had received other devices' changes ([`FEATURE_RELAYED`]).
+    peer_relayed: Vec<super::Relayed>,
     out: Option<Outgoing>,
     inc: Option<Incoming>,
     phase: Phase,
@@ -278,6 +287,15 @@ impl Session {
         } else {
             Vec::new()
         };
+        let populated = mode.pulls() && offered.iter().any(|f| f == FEATURE_POPULATED);
+        let relayed = mode.pushes() && offered.iter().any(|f| f == FEATURE_RELAYED);
+        let hello_features = stamps::declare(
+            super::types::declare(offered, &store.column_types()?),
+            &pull_stamps,
+        );
+        let hello_features =
+            populated_entry(store.as_ref(), populated, &pull_from, hello_features)?;
+        let hello_features = relayed_entry(store.as_ref(), relayed, &peer.device, hello_features)?;
         let hello = v1(MessageV1::Hello(Hello {
             session: id,
             protocol: PROTOCOL_VERSION,
@@ -289,10 +307,7 @@ impl Session {
             tables,
             predicates: filter.clone(),
             pull_from,
-            features: stamps::declare(
-                super::types::declare(offered, &store.column_types()?),
-                &pull_stamps,
-            ),
+            features: hello_features,
         }));
         let session = Session {
             id,
@@ -302,6 +317,8 @@ impl Session {
             filter_id,
             tables: Vec::new(),
             sender_knows: HashMap::new(),
+            peer_populated: Vec::new(),
+            peer_relayed: Vec::new(),
             out: mode.pushes().then(Outgoing::default),
             inc: mode.pulls().then(Incoming::default),
             phase: Phase::AwaitWelcome,
@@ -355,6 +372,8 @@ impl Session {
             filter_id: filter_id(h.and_then(|h| h.predicates.as_ref())),
             tables: Vec::new(),
             sender_knows: HashMap::new(),
+            peer_populated: Vec::new(),
+            peer_relayed: Vec::new(),
             out: h.filter(|h| h.mode.pulls()).map(|_| Outgoing::default()),
             inc: h.filter(|h| h.mode.pushes()).map(|_| Incoming::default()),
             phase: Phase::Running,
@@ -496,6 +515,7 @@ impl Session {
         // store holds something of: "nothing" would say more than it knows after a reset,
         // whose copy of the peer's rows came through another device (as a Hello's list, which
         // names only the watermarks there are).
+        self.note_scratch_tables()?;
         let mut push_from = Vec::new();
         for t in &self.tables {
             let seq = store.watermark(&h.device, t, self.filter_id, &h.epoch)?;
@@ -535,6 +555,24 @@ impl Session {
                 &stamps_of(store.as_ref(), &self.peer.device, &push_from)?,
             );
         }
+        if agreed.iter().any(|f| f == FEATURE_POPULATED) {
+            self.peer_populated = populated_tables(&h.features);
+        }
+        if agreed.iter().any(|f| f == FEATURE_RELAYED) {
+            self.peer_relayed = relayed_of(&h.features);
+        }
+        let agreed = populated_entry(
+            store.as_ref(),
+            h.mode.pushes() && agreed.iter().any(|f| f == FEATURE_POPULATED),
+            &push_from,
+            agreed,
+        )?;
+        let agreed = relayed_entry(
+            store.as_ref(),
+            h.mode.pulls() && agreed.iter().any(|f| f == FEATURE_RELAYED),
+            &h.device,
+            agreed,
+        )?;
         let welcome = v1(MessageV1::Welcome(Welcome {
             session: h.session,
             device: store.device_id(),
@@ -656,6 +694,15 @@ impl Session {
                         && let Err(e) = self
                             .store
                             .incoming_finished(&self.peer.device, &self.peer_epoch)
+                            .and_then(|()| {
+                                let whole: Vec<super::Relayed> = self
+                                    .peer_relayed
+                                    .iter()
+                                    .filter(|r| inc.from_scratch.contains(&r.table))
+                                    .cloned()
+                                    .collect();
+                                self.store.adopt_relayed(&self.peer.device, &whole)
+                            })
                     {
                         // Stale relayed rows stay until the next full stream ends; the rows
                         // this stream brought are applied.
@@ -711,10 +758,12 @@ impl Session {
             Some(SyncMessage::V1(MessageV1::Hello(h))) => h.features.as_slice(),
             _ => &[],
         };
-        if w.features
-            .iter()
-            .any(|f| !offered.contains(f) && !stamps::is_entry(f))
-        {
+        if w.features.iter().any(|f| {
+            !offered.contains(f)
+                && !stamps::is_entry(f)
+                && !f.starts_with(POPULATED_PREFIX)
+                && !f.starts_with(RELAYED_PREFIX)
+        }) {
             return Ok(self.abort(
                 SyncStatus::Protocol,
                 format!(
@@ -723,6 +772,7 @@ impl Session {
                 ),
             ));
         }
+        self.peer_relayed = relayed_of(&w.features);
         self.phase = Phase::Running;
         if self.inc.is_some() {
             self.refuse_incoming = label_refusal(
@@ -733,6 +783,7 @@ impl Session {
         }
         self.peer_epoch = w.epoch.clone();
         self.tables = w.tables.clone();
+        self.note_scratch_tables()?;
         self.packed = w.features.iter().any(|f| f == FEATURE_ZSTD);
         self.compact = w.features.iter().any(|f| f == FEATURE_COMPACT_ROWS);
         self.notices = w.features.iter().any(|f| f == FEATURE_NOTICES);
@@ -814,6 +865,7 @@ impl Session {
             .filter(|m| m.epoch == my_epoch)
             .map(|m| (m.table.as_str(), m.seq))
             .collect();
+        self.peer_populated = populated_tables(&w.features);
         self.begin_stream(&since)?;
         self.next_batch()
     }
@@ -993,7 +1045,10 @@ impl Session {
     fn behind_a_purge(&self, queue: &VecDeque<(String, u64)>) -> Result<()> {
         for (table, since) in queue {
             let purged = self.store.purged_seq(table)?;
-            if *since > 0 && *since < purged {
+            // From the start, to a peer that holds rows of the table it got elsewhere: the
+            // whole state has no tombstone for the deletes purged here.
+            let populated = *since == 0 && self.peer_populated.contains(table);
+            if (*since > 0 || populated) && *since < purged {
                 return Err(Error::ResetRequired {
                     device: self.peer.device.clone(),
                     table: table.clone(),
@@ -1291,5 +1346,96 @@ fn known(offered: &[&str]) -> Vec<String> {
         .iter()
         .filter(|f| FEATURES.contains(f))
         .map(|f| (*f).to_owned())
+        .collect()
+}
+
+impl Session {
+    /// Notes which tables of an incoming stream start from nothing ([`Incoming::from_scratch`]).
+    fn note_scratch_tables(&mut self) -> Result<()> {
+        let Some(inc) = self.inc.as_mut() else {
+            return Ok(());
+        };
+        inc.from_scratch.clear();
+        for t in &self.tables {
+            if self
+                .store
+                .watermark(&self.peer.device, t, self.filter_id, &self.peer_epoch)?
+                == 0
+            {
+                inc.from_scratch.push(t.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+const POPULATED_PREFIX: &str = "populated:";
+const RELAYED_PREFIX: &str = "relayed:";
+
+/// Adds to `features` the `populated:` entry ([`FEATURE_POPULATED`]) when `wanted`: the
+/// single-version tables of `store` that hold rows while `holds` (what it holds of the peer)
+/// names nothing of them.
+fn populated_entry(
+    store: &dyn SyncStore,
+    wanted: bool,
+    holds: &[Watermark],
+    mut features: Vec<String>,
+) -> Result<Vec<String>> {
+    if !wanted {
+        return Ok(features);
+    }
+    let mut tables = Vec::new();
+    for t in store.tables()? {
+        let single = t.mode == crate::changes::DistributedTableType::SingleVersion;
+        let heard = holds.iter().any(|w| w.table == t.name && w.seq > 0);
+        if single && !heard && store.holds_rows(&t.name)? {
+            tables.push(t.name);
+        }
+    }
+    if !tables.is_empty()
+        && let Ok(json) = serde_json::to_string(&tables)
+    {
+        features.push(format!("{POPULATED_PREFIX}{json}"));
+    }
+    Ok(features)
+}
+
+/// The tables a peer's `populated:` entry names (none when it has none or it is unreadable).
+fn populated_tables(features: &[String]) -> Vec<String> {
+    features
+        .iter()
+        .filter_map(|f| f.strip_prefix(POPULATED_PREFIX))
+        .filter_map(|json| serde_json::from_str::<Vec<String>>(json).ok())
+        .flatten()
+        .collect()
+}
+
+/// Adds to `features` the `relayed:` entry ([`FEATURE_RELAYED`]) when `wanted`: how far
+/// `store` has received the changes of devices other than `peer`.
+fn relayed_entry(
+    store: &dyn SyncStore,
+    wanted: bool,
+    peer: &str,
+    mut features: Vec<String>,
+) -> Result<Vec<String>> {
+    if !wanted {
+        return Ok(features);
+    }
+    let relayed = store.received_from_others(peer)?;
+    if !relayed.is_empty()
+        && let Ok(json) = serde_json::to_string(&relayed)
+    {
+        features.push(format!("{RELAYED_PREFIX}{json}"));
+    }
+    Ok(features)
+}
+
+/// What a peer's `relayed:` entry says (nothing when it has none or it is unreadable).
+fn relayed_of(features: &[String]) -> Vec<super::Relayed> {
+    features
+        .iter()
+        .filter_map(|f| f.strip_prefix(RELAYED_PREFIX))
+        .filter_map(|json| serde_json::from_str::<Vec<super::Relayed>>(json).ok())
+        .flatten()
         .collect()
 }

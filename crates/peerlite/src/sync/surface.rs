@@ -62,6 +62,23 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     fn data_label(&self) -> SecurityLevel;
     /// The distributed tables this store syncs.
     fn tables(&self) -> Result<Vec<TableSummary>>;
+    /// True when `table` holds any row.
+    fn holds_rows(&self, table: &str) -> Result<bool> {
+        let _ = table;
+        Ok(false)
+    }
+    /// How far this store has received each device's changes but `except`'s (whole tables,
+    /// in the epoch each watermark names).
+    fn received_from_others(&self, except: &str) -> Result<Vec<Relayed>> {
+        let _ = except;
+        Ok(Vec::new())
+    }
+    /// The whole stream from `from` was applied, and `from` had received `relayed` of other
+    /// devices when it began: this store holds those changes too, and counts them received.
+    fn adopt_relayed(&self, from: &str, relayed: &[Relayed]) -> Result<()> {
+        let _ = (from, relayed);
+        Ok(())
+    }
     /// The identity and declared column types of each distributed table, compared with the
     /// peer's in the handshake (none: nothing is compared).
     fn column_types(&self) -> Result<Vec<TableTypes>> {
@@ -140,6 +157,20 @@ pub trait SyncStore: Send + Sync + std::fmt::Debug {
     ) -> Result<QueryRows>;
 }
 
+/// How far a store has received one device's changes of one table: what a sender tells with
+/// [`super::FEATURE_RELAYED`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Relayed {
+    /// The device.
+    pub device: String,
+    /// The table.
+    pub table: String,
+    /// The device's epoch the watermark counts in.
+    pub epoch: String,
+    /// The watermark.
+    pub seq: u64,
+}
+
 impl RdbStore {
     /// This store as a session's surface.
     pub fn sync_surface(&self) -> Arc<dyn SyncStore> {
@@ -175,6 +206,91 @@ impl SyncStore for RdbStore {
 
     fn data_label(&self) -> SecurityLevel {
         self.config().level()
+    }
+
+    fn holds_rows(&self, table: &str) -> Result<bool> {
+        let path = self.path();
+        self.inner.read(|c| {
+            let sql = format!(
+                "SELECT EXISTS(SELECT 1 FROM {})",
+                crate::store::schema::quote_ident(table)
+            );
+            c.query_row(&sql, [], |r| r.get(0))
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
+    fn received_from_others(&self, except: &str) -> Result<Vec<Relayed>> {
+        let path = self.path();
+        let me = RdbStore::device_id(self).to_owned();
+        self.inner.read(|c| {
+            let sql_err = |e| Error::from_sqlite(e, path);
+            let mut out = Vec::new();
+            for device in watermark::devices(c).map_err(sql_err)? {
+                if device == except || device == me {
+                    continue;
+                }
+                for w in watermark::all(c, Ledger::Received, &device).map_err(sql_err)? {
+                    if w.filter == 0 && w.seq > 0 {
+                        out.push(Relayed {
+                            device: device.clone(),
+                            table: w.table,
+                            epoch: w.epoch,
+                            seq: w.seq,
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn adopt_relayed(&self, from: &str, relayed: &[Relayed]) -> Result<()> {
+        if self.config().read_only || relayed.is_empty() {
+            return Ok(());
+        }
+        let path = self.path();
+        let me = RdbStore::device_id(self).to_owned();
+        // Single-version tables only: a collaboration table keeps each device's rows apart,
+        // and learns them from the device itself (`heard`, the first stream's refresh).
+        let tables: Vec<String> = self
+            .tables()?
+            .into_iter()
+            .filter(|t| t.mode == crate::changes::DistributedTableType::SingleVersion)
+            .map(|t| t.name)
+            .collect();
+        self.transaction(|tx| {
+            let conn = tx.conn()?;
+            let sql_err = |e| Error::from_sqlite(e, path);
+            for r in relayed {
+                if r.device == me || r.device == from || !tables.contains(&r.table) {
+                    continue;
+                }
+                // Only forward in the epoch this store knows the device by (or where it knows
+                // nothing of it): another epoch may be older.
+                let known = watermark::all(conn, Ledger::Received, &r.device)
+                    .map_err(sql_err)?
+                    .into_iter()
+                    .find(|w| w.table == r.table && w.filter == 0);
+                let behind = match known {
+                    None => true,
+                    Some(w) => w.epoch == r.epoch && w.seq < r.seq,
+                };
+                if behind {
+                    watermark::set(
+                        conn,
+                        Ledger::Received,
+                        &r.device,
+                        &r.table,
+                        0,
+                        &r.epoch,
+                        r.seq,
+                    )
+                    .map_err(sql_err)?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn tables(&self) -> Result<Vec<TableSummary>> {
@@ -610,6 +726,16 @@ impl RdbStore {
 
     /// Applies a batch of this store's own earlier changes (a client reset's replay): merged
     /// as any peer's rows are, by their own timestamps and writers, with no watermark moved.
+    /// Forgets what this store received of `table` from devices other than `peer`
+    /// ([`watermark::forget_received`]).
+    pub(crate) fn forget_relayed_watermarks(&self, table: &str, peer: &str) -> Result<()> {
+        let path = self.path();
+        self.transaction(|tx| {
+            watermark::forget_received(tx.conn()?, table, peer)
+                .map_err(|e| Error::from_sqlite(e, path))
+        })
+    }
+
     pub(crate) fn apply_replayed(&self, b: &Batch) -> Result<Applied> {
         let me = RdbStore::device_id(self).to_owned();
         self.apply_received(&me, b, None)

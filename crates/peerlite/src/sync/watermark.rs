@@ -143,6 +143,18 @@ pub(crate) fn set(
     Ok(())
 }
 
+/// Forgets what was received of `table` from every device but `keep`.
+pub(crate) fn forget_received(conn: &Connection, table: &str, keep: &str) -> rusqlite::Result<()> {
+    if !exists(conn, Ledger::Received)? {
+        return Ok(());
+    }
+    conn.execute(
+        "DELETE FROM peerlite_watermarks WHERE tbl = ?1 AND device != ?2",
+        rusqlite::params![table, keep],
+    )?;
+    Ok(())
+}
+
 /// The meta key of [`acked_stamp`].
 fn stamp_key(table: &str) -> String {
     format!("acked_hlc:{table}")

@@ -141,7 +141,6 @@ fn a_purge_while_a_peer_streams_in_refuses_the_rest_of_its_stream() {
 /// the purge is. A store holding nothing there (a reset's seed, a new device) takes the full
 /// state.
 #[test]
-#[ignore = "open (issue 11, adversary round 3 finding 2): refusing a first stream into rows from elsewhere makes a reset device ping-pong between peers (after a reset against one it holds nothing of the others); it needs the seed to take the seed peer's knowledge of third devices first"]
 fn a_first_pull_into_rows_from_elsewhere_after_a_purge_is_a_reset() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock_at(T0);
@@ -174,4 +173,44 @@ fn a_first_pull_into_rows_from_elsewhere_after_a_purge_is_a_reset() {
     assert!(items(&c).iter().all(|i| i.uuid != "u1"));
     let (on_c, _) = sync_in_memory(&c, &a, SyncMode::Pull, None).unwrap();
     assert!(on_c.status.is_ok(), "{on_c:?}");
+}
+
+/// Found by the simulation with purges (seed 61) once a reset's seed took its peer's
+/// watermarks of third devices (`relayed-watermarks`): a's insert had reached b in a stream
+/// that did not count as acknowledged (here a filtered one); c deleted the row, b heard of it
+/// and purged the tombstone. a reset against b: the seed lacked the row and counted c's
+/// changes as received through b; the replay brought a's insert back (unacknowledged, it may
+/// be unsynced) — and c, whose newer delete still stood, was never asked again. A replayed
+/// insert of a row the peer lacks now makes the seed forget what it took of third devices,
+/// so their streams come again, deletes included.
+#[test]
+fn a_replayed_insert_does_not_hide_a_third_devices_delete_behind_a_relayed_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    let c = item_device(dir.path(), "c", &clock);
+    add_item(&a, "u1", "a's", 1);
+    sync_in_memory(&b, &a, SyncMode::Pull, Some(&by_uuid("u1"))).unwrap();
+    sync_in_memory(&c, &b, SyncMode::Pull, None).unwrap();
+    clock.set(T0 + 10);
+    c.delete(&by_uuid("u1")).unwrap();
+    sync_in_memory(&b, &c, SyncMode::Pull, None).unwrap();
+    assert!(items(&b).is_empty());
+    clock.set(T0 + 20);
+    b.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    let reseed = a.begin_reset("b").unwrap();
+    let (pulled, _) = sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    assert!(pulled.status.is_ok(), "{pulled:?}");
+    reseed
+        .finish(peerlite::reset::ResetMode::RecoverUnsynced)
+        .unwrap();
+    let (on_a, _) = sync_in_memory(&a, &c, SyncMode::PushPull, None).unwrap();
+    assert!(on_a.status.is_ok(), "{on_a:?}");
+    assert!(
+        items(&a).iter().all(|i| i.uuid != "u1"),
+        "c's delete never reached a: {:?}",
+        items(&a)
+    );
+    assert!(items(&c).iter().all(|i| i.uuid != "u1"));
 }
