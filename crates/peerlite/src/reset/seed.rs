@@ -340,7 +340,7 @@ fn row_values(
     );
     let result = store.query_sql(&sql, std::slice::from_ref(key))?;
     let row = result.rows()?.next();
-    Ok(row
+    let values: Vec<(String, crate::Value)> = row
         .map(|values| {
             meta.columns
                 .iter()
@@ -348,7 +348,34 @@ fn row_values(
                 .zip(values.iter().cloned())
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok(if meta.name == crate::kv::KV_TABLE {
+        typed_entry(values)
+    } else {
+        values
+    })
+}
+
+/// A key-value entry's stored columns as the user wrote it: the value in its own type, and
+/// the type's name instead of its stored number.
+fn typed_entry(values: Vec<(String, crate::Value)>) -> Vec<(String, crate::Value)> {
+    let find = |name: &str| values.iter().find(|(c, _)| c == name).map(|(_, v)| v);
+    let typed = match (find("value"), find("type")) {
+        (Some(value), Some(crate::Value::Integer(tag))) => {
+            crate::kv::KvValue::from_sql(value.as_value_ref(), *tag)
+        }
+        _ => None,
+    };
+    match typed {
+        Some(kv) => vec![
+            ("value".to_owned(), kv.to_value()),
+            (
+                "type".to_owned(),
+                crate::Value::Text(kv.type_name().to_owned()),
+            ),
+        ],
+        None => values,
+    }
 }
 
 /// Commits another process made to the store after the reset read its changes (numbered past

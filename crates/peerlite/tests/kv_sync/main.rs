@@ -10,6 +10,7 @@ mod mixed;
 mod notifications;
 mod regress_put_back;
 mod regress_recreated_ahead;
+mod reset;
 mod retransmit;
 mod single_version;
 mod types;
