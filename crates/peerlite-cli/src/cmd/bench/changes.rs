@@ -243,8 +243,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             format!("{:.3} s", median(plain_upd).as_secs_f64()),
             format!("{:.3} s", median(dist_upd).as_secs_f64()),
             format!("{upd_ratio:.2}x"),
-            "<= 1.5x".into(),
-            verdict(upd_ratio <= 1.5),
+            "<= 2.0x".into(),
+            verdict(upd_ratio <= 2.0),
         ],
         vec![
             format!("full sync {n} rows"),
@@ -275,8 +275,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             format!("{before} pages"),
             format!("+{} pages", after - before),
             format!("{:.0}%", share * 100.0),
-            "-".into(),
-            "-".into(),
+            "<= 60%".into(),
+            verdict(share <= 0.6),
         ],
     ];
     println!("{}", crate::output::table(&header, &cells));
