@@ -46,6 +46,7 @@
 mod compact;
 mod conflicts;
 mod dispatch;
+mod entries;
 pub(crate) mod extract;
 pub(crate) mod heard;
 pub(crate) mod merge;

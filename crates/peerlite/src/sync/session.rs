@@ -16,13 +16,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::compact::CompactBatch;
+use super::entries;
 use super::message::{
     Abort, Ack, Batch, Done, FEATURE_COMPACT_ROWS, FEATURE_NOTICES, FEATURE_POPULATED,
     FEATURE_RELAYED, FEATURE_STAMPS, FEATURE_ZSTD, FEATURES, Finish, Hello, MessageV1,
     PROTOCOL_VERSION, Refusal, SyncMessage, SyncMode, TableSummary, Watermark, Welcome,
 };
 use super::peer::Peer;
-use super::stamps::{self, Stamp};
+use super::stamps::Stamp;
 use super::status::SyncStatus;
 use super::surface::{BatchRequest, SyncStore};
 use super::wire::{WireFilter, filter_id};
@@ -289,13 +290,15 @@ impl Session {
         };
         let populated = mode.pulls() && offered.iter().any(|f| f == FEATURE_POPULATED);
         let relayed = mode.pushes() && offered.iter().any(|f| f == FEATURE_RELAYED);
-        let hello_features = stamps::declare(
+        let hello_features = entries::add(
             super::types::declare(offered, &store.column_types()?),
+            entries::STAMPS,
             &pull_stamps,
         );
         let hello_features =
-            populated_entry(store.as_ref(), populated, &pull_from, hello_features)?;
-        let hello_features = relayed_entry(store.as_ref(), relayed, &peer.device, hello_features)?;
+            entries::populated(store.as_ref(), populated, &pull_from, hello_features)?;
+        let hello_features =
+            entries::relayed(store.as_ref(), relayed, &peer.device, hello_features)?;
         let hello = v1(MessageV1::Hello(Hello {
             session: id,
             protocol: PROTOCOL_VERSION,
@@ -540,7 +543,7 @@ impl Session {
         let stamped = agreed.iter().any(|f| f == FEATURE_STAMPS);
         let my_epoch = store.epoch()?;
         let their_stamps = if stamped {
-            stamps::declared(&h.features)
+            entries::read(&h.features, entries::STAMPS)
         } else {
             Vec::new()
         };
@@ -550,24 +553,25 @@ impl Session {
             return Ok(out);
         }
         if stamped {
-            agreed = stamps::declare(
+            agreed = entries::add(
                 agreed,
+                entries::STAMPS,
                 &stamps_of(store.as_ref(), &self.peer.device, &push_from)?,
             );
         }
         if agreed.iter().any(|f| f == FEATURE_POPULATED) {
-            self.peer_populated = populated_tables(&h.features);
+            self.peer_populated = entries::read(&h.features, entries::POPULATED);
         }
         if agreed.iter().any(|f| f == FEATURE_RELAYED) {
-            self.peer_relayed = relayed_of(&h.features);
+            self.peer_relayed = entries::read(&h.features, entries::RELAYED);
         }
-        let agreed = populated_entry(
+        let agreed = entries::populated(
             store.as_ref(),
             h.mode.pushes() && agreed.iter().any(|f| f == FEATURE_POPULATED),
             &push_from,
             agreed,
         )?;
-        let agreed = relayed_entry(
+        let agreed = entries::relayed(
             store.as_ref(),
             h.mode.pulls() && agreed.iter().any(|f| f == FEATURE_RELAYED),
             &h.device,
@@ -758,12 +762,10 @@ impl Session {
             Some(SyncMessage::V1(MessageV1::Hello(h))) => h.features.as_slice(),
             _ => &[],
         };
-        if w.features.iter().any(|f| {
-            !offered.contains(f)
-                && !stamps::is_entry(f)
-                && !f.starts_with(POPULATED_PREFIX)
-                && !f.starts_with(RELAYED_PREFIX)
-        }) {
+        if w.features
+            .iter()
+            .any(|f| !offered.contains(f) && !entries::is_entry(f))
+        {
             return Ok(self.abort(
                 SyncStatus::Protocol,
                 format!(
@@ -772,7 +774,7 @@ impl Session {
                 ),
             ));
         }
-        self.peer_relayed = relayed_of(&w.features);
+        self.peer_relayed = entries::read(&w.features, entries::RELAYED);
         self.phase = Phase::Running;
         if self.inc.is_some() {
             self.refuse_incoming = label_refusal(
@@ -852,7 +854,7 @@ impl Session {
         }
         let my_epoch = self.store.epoch()?;
         let their_stamps = if w.features.iter().any(|f| f == FEATURE_STAMPS) {
-            stamps::declared(&w.features)
+            entries::read(&w.features, entries::STAMPS)
         } else {
             Vec::new()
         };
@@ -865,7 +867,7 @@ impl Session {
             .filter(|m| m.epoch == my_epoch)
             .map(|m| (m.table.as_str(), m.seq))
             .collect();
-        self.peer_populated = populated_tables(&w.features);
+        self.peer_populated = entries::read(&w.features, entries::POPULATED);
         self.begin_stream(&since)?;
         self.next_batch()
     }
@@ -1367,75 +1369,4 @@ impl Session {
         }
         Ok(())
     }
-}
-
-const POPULATED_PREFIX: &str = "populated:";
-const RELAYED_PREFIX: &str = "relayed:";
-
-/// Adds to `features` the `populated:` entry ([`FEATURE_POPULATED`]) when `wanted`: the
-/// single-version tables of `store` that hold rows while `holds` (what it holds of the peer)
-/// names nothing of them.
-fn populated_entry(
-    store: &dyn SyncStore,
-    wanted: bool,
-    holds: &[Watermark],
-    mut features: Vec<String>,
-) -> Result<Vec<String>> {
-    if !wanted {
-        return Ok(features);
-    }
-    let mut tables = Vec::new();
-    for t in store.tables()? {
-        let single = t.mode == crate::changes::DistributedTableType::SingleVersion;
-        let heard = holds.iter().any(|w| w.table == t.name && w.seq > 0);
-        if single && !heard && store.holds_rows(&t.name)? {
-            tables.push(t.name);
-        }
-    }
-    if !tables.is_empty()
-        && let Ok(json) = serde_json::to_string(&tables)
-    {
-        features.push(format!("{POPULATED_PREFIX}{json}"));
-    }
-    Ok(features)
-}
-
-/// The tables a peer's `populated:` entry names (none when it has none or it is unreadable).
-fn populated_tables(features: &[String]) -> Vec<String> {
-    features
-        .iter()
-        .filter_map(|f| f.strip_prefix(POPULATED_PREFIX))
-        .filter_map(|json| serde_json::from_str::<Vec<String>>(json).ok())
-        .flatten()
-        .collect()
-}
-
-/// Adds to `features` the `relayed:` entry ([`FEATURE_RELAYED`]) when `wanted`: how far
-/// `store` has received the changes of devices other than `peer`.
-fn relayed_entry(
-    store: &dyn SyncStore,
-    wanted: bool,
-    peer: &str,
-    mut features: Vec<String>,
-) -> Result<Vec<String>> {
-    if !wanted {
-        return Ok(features);
-    }
-    let relayed = store.received_from_others(peer)?;
-    if !relayed.is_empty()
-        && let Ok(json) = serde_json::to_string(&relayed)
-    {
-        features.push(format!("{RELAYED_PREFIX}{json}"));
-    }
-    Ok(features)
-}
-
-/// What a peer's `relayed:` entry says (nothing when it has none or it is unreadable).
-fn relayed_of(features: &[String]) -> Vec<super::Relayed> {
-    features
-        .iter()
-        .filter_map(|f| f.strip_prefix(RELAYED_PREFIX))
-        .filter_map(|json| serde_json::from_str::<Vec<super::Relayed>>(json).ok())
-        .flatten()
-        .collect()
 }

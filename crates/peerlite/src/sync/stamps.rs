@@ -16,7 +16,7 @@
 //! passed N: the numbers were issued twice, and the sender renews its epoch (17040012), so
 //! every peer reads it from the start again.
 //!
-//! Stamps travel as `stamps:` entries (JSON) in the `features` of the `Hello` (the initiator's
+//! Stamps travel as `stamps:` entries ([`super::entries`]) in the `features` of the `Hello` (the initiator's
 //! pull watermarks) and — when the `Hello` offered [`FEATURE_STAMPS`](super::FEATURE_STAMPS) — of the `Welcome` (the
 //! responder's push watermarks), so the bytes of every V1 message stay as they were and builds
 //! that predate them ignore them. A watermark without a stamp (taken before stamps existed, or
@@ -28,15 +28,14 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+use super::entries;
 use super::message::Batch;
 #[cfg(test)]
 use super::message::FEATURE_STAMPS;
 use crate::changes::registers;
 use crate::changes::registry::TableMeta;
 use crate::store::schema::table_exists;
-
-/// The prefix of the stamps entry in a `Hello`'s or `Welcome`'s features.
-const PREFIX: &str = "stamps:";
 
 /// How many of the newest changes at or below a watermark the sender looks at: enough to
 /// meet a re-issued number (they are the newest numbers there), bounded so the check costs
@@ -56,31 +55,6 @@ pub struct Stamp {
     pub seq: u64,
     /// The latest write time among the rows received up to it.
     pub hlc: u64,
-}
-
-/// `features` with `stamps` appended as one entry (none when there are no stamps).
-pub(crate) fn declare(mut features: Vec<String>, stamps: &[Stamp]) -> Vec<String> {
-    if !stamps.is_empty()
-        && let Ok(json) = serde_json::to_string(stamps)
-    {
-        features.push(format!("{PREFIX}{json}"));
-    }
-    features
-}
-
-/// The stamps among a peer's `features` (an unreadable entry gives none: nothing is checked).
-pub(crate) fn declared(features: &[String]) -> Vec<Stamp> {
-    features
-        .iter()
-        .filter_map(|f| f.strip_prefix(PREFIX))
-        .filter_map(|json| serde_json::from_str::<Vec<Stamp>>(json).ok())
-        .flatten()
-        .collect()
-}
-
-/// True for a stamps entry (data, not a feature to agree on).
-pub(crate) fn is_entry(feature: &str) -> bool {
-    feature.starts_with(PREFIX)
 }
 
 const DDL: &str = "CREATE TABLE IF NOT EXISTS peerlite_stamps(
@@ -233,12 +207,15 @@ mod tests {
             seq: 3,
             hlc: u64::MAX - 1,
         };
-        let features = declare(vec![FEATURE_STAMPS.into()], std::slice::from_ref(&s));
+        let features = entries::add(
+            vec![FEATURE_STAMPS.into()],
+            entries::STAMPS,
+            std::slice::from_ref(&s),
+        );
         assert_eq!(features[0], FEATURE_STAMPS);
-        assert!(is_entry(&features[1]));
+        assert!(entries::is_entry(&features[1]));
         let mut with_junk = features.clone();
         with_junk.push("stamps:[{not json".into());
-        assert_eq!(declared(&with_junk), vec![s]);
-        assert!(declare(Vec::new(), &[]).is_empty());
+        assert_eq!(entries::read::<Stamp>(&with_junk, entries::STAMPS), vec![s]);
     }
 }
