@@ -106,8 +106,9 @@ struct Outgoing {
 struct Incoming {
     finished: bool,
     /// The tables whose stream starts from nothing (this store held no watermark of the
-    /// sender in its epoch): only after such a stream does this store hold everything the
-    /// sender held, and may count what the sender had received of others as received.
+    /// sender in its epoch, and no row): only after such a stream does this store hold
+    /// everything the sender held and nothing else, and may count what the sender had
+    /// received of others as received.
     from_scratch: Vec<String>,
 }
 
@@ -1082,9 +1083,20 @@ impl Session {
             .filter(|t| t.mode == crate::changes::DistributedTableType::SingleVersion)
             .map(|t| t.name)
             .collect();
+        // An acknowledgement vouches only for the database that gave it: a peer put back
+        // from a copy (restored, repaired) took a new epoch and may no longer hold what it
+        // acknowledged — a single-version table could take back from it rows deleted here.
+        let same_database = self
+            .store
+            .watermarks(&self.peer.device)?
+            .iter()
+            .any(|w| w.epoch == self.peer_epoch);
         for table in &self.tables {
             let purged = self.store.purged_seq(table)?;
-            let acknowledged = self.store.acknowledged(&self.peer.device, table)?;
+            let acknowledged = match self.store.acknowledged(&self.peer.device, table)? {
+                _ if !same_database && single_version.contains(table) => 0,
+                seq => seq,
+            };
             let known = holds.get(table).copied().unwrap_or(acknowledged);
             // A purge past this (or past what was purged already, for a peer let through)
             // while the peer streams refuses its batches from then on.
@@ -1359,10 +1371,14 @@ impl Session {
         };
         inc.from_scratch.clear();
         for t in &self.tables {
+            // Empty too: rows it held before (from elsewhere) may be ones the sender's state
+            // no longer mentions — deleted there, tombstones purged — so holding the sender's
+            // whole state would not mean holding what the sender received.
             if self
                 .store
                 .watermark(&self.peer.device, t, self.filter_id, &self.peer_epoch)?
                 == 0
+                && !self.store.holds_rows(t)?
             {
                 inc.from_scratch.push(t.clone());
             }

@@ -214,3 +214,42 @@ fn a_replayed_insert_does_not_hide_a_third_devices_delete_behind_a_relayed_water
     );
     assert!(items(&c).iter().all(|i| i.uuid != "u1"));
 }
+
+/// Adversary round 4, HIGH-3: c held b's rows (`gone` among them) and missed b's delete; b
+/// purged the tombstone. a, reset against b, held b's state, and c's first pull from a — c
+/// held rows, but nothing of a's new epoch — took a's knowledge of b as its own: c's
+/// watermark of b passed the purge, c's next pull from b said ok, and c kept `gone` for good.
+/// Only a store that held nothing of the table before a stream from scratch takes the
+/// sender's knowledge of third devices.
+#[test]
+fn a_store_holding_rows_does_not_take_a_peers_knowledge_of_third_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    let c = item_device(dir.path(), "c", &clock);
+    add_item(&b, "gone", "b's", 0);
+    add_item(&b, "keep", "b's", 1);
+    sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap();
+    sync_in_memory(&c, &b, SyncMode::Pull, None).unwrap();
+    clock.set(T0 + 10);
+    b.delete(&by_uuid("gone")).unwrap();
+    sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap();
+    clock.set(T0 + 20);
+    b.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    let reseed = a.begin_reset("b").unwrap();
+    let (pulled, _) = sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    assert!(pulled.status.is_ok(), "{pulled:?}");
+    reseed
+        .finish(peerlite::reset::ResetMode::RecoverUnsynced)
+        .unwrap();
+    let (on_c, _) = sync_in_memory(&c, &a, SyncMode::Pull, None).unwrap();
+    assert!(on_c.status.is_ok(), "{on_c:?}");
+    let (on_c, _) = sync_in_memory(&c, &b, SyncMode::Pull, None).unwrap();
+    assert_eq!(
+        on_c.status,
+        SyncStatus::ResetRequired,
+        "c's pull from b passed b's purge: {on_c:?}, c holds {:?}",
+        items(&c)
+    );
+}

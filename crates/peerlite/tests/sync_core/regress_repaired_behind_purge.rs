@@ -12,9 +12,14 @@
 //! the stamp of what peers acknowledged of its own inserts (it was dropped with the old
 //! epoch, and the reset brought the deleted row back itself).
 //!
-//! Not covered: a backup that holds nothing received from the peer (no watermark to state),
-//! whose device pulls the peer's full state first — the peer cannot tell its extra rows from
-//! new ones.
+//! A backup that holds nothing received from the peer (the device only pushed before it)
+//! states no watermark; the peer fell back on its ledger of what the device acknowledged —
+//! acknowledged by the database that was replaced — and took the backup's deleted rows back
+//! on the next push (adversary round 4, HIGH-4). In a single-version table an acknowledgement
+//! now vouches only for the epoch the peer has received from the device.
+//!
+//! Not covered: such a backup whose device pulls the peer's full state first — the peer
+//! cannot tell its extra rows from new ones.
 
 use std::time::Duration;
 
@@ -185,6 +190,44 @@ fn a_device_put_back_from_a_backup_may_not_bring_back_what_its_peer_deleted_and_
                 assert_eq!(own(&a, collaboration), after_delete, "{what}");
                 assert_eq!(held(&b, "a", collaboration), after_delete, "{what}");
             }
+        }
+    }
+}
+
+#[test]
+fn a_device_put_back_that_never_heard_of_its_peer_may_not_push_back_what_it_purged() {
+    for how in [PutBack::Restore, PutBack::Repair] {
+        for b_dials in [false, true] {
+            let what = format!("{how:?}, b dials {b_dials}");
+            let dir = tempfile::tempdir().unwrap();
+            let clock = clock_at(T0);
+            let a = item_device(dir.path(), "a", &clock);
+            let b = item_device(dir.path(), "b", &clock);
+            add_item(&a, "k0", "to be deleted", 0);
+            add_item(&a, "k1", "kept", 1);
+            // a only pushes: its backup holds nothing received from b.
+            sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+            a.backup("nightly").unwrap();
+            clock.set(T0 + 10);
+            a.delete(&by_uuid("k0")).unwrap();
+            sync_in_memory(&a, &b, SyncMode::Push, None).unwrap();
+            sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap();
+            b.purge_tombstones(Some(Duration::ZERO)).unwrap();
+            let a = put_back(a, how, &clock);
+            assert_eq!(own(&a, false), ["k0", "k1"], "{what}: the backup");
+            let (on_a, on_b) = if b_dials {
+                let (on_b, on_a) = sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
+                (on_a, on_b)
+            } else {
+                sync_in_memory(&a, &b, SyncMode::Push, None).unwrap()
+            };
+            assert_eq!(on_b.status, SyncStatus::ResetRequired, "{what}: {on_b:?}");
+            assert_eq!(on_a.status, SyncStatus::ResetRequired, "{what}: {on_a:?}");
+            assert_eq!(
+                held(&b, "a", false),
+                ["k1"],
+                "{what}: the purged delete stands on b"
+            );
         }
     }
 }
