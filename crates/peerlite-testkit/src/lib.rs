@@ -20,6 +20,8 @@
 
 pub mod hostile;
 pub mod sim;
+#[cfg(unix)]
+pub mod unread;
 
 use std::path::{Path, PathBuf};
 

@@ -19,9 +19,9 @@ pub fn restore_cmd(db: &Path) -> Command {
 /// A database in its old state with a backup NEW of its new state, copied for every trial.
 pub struct Fixture {
     pub template: Template,
-    old: State,
-    new: State,
-    scratch: PathBuf,
+    pub old: State,
+    pub new: State,
+    pub scratch: PathBuf,
 }
 
 impl Fixture {

@@ -27,6 +27,7 @@
 mod auto;
 mod catalog;
 mod copy;
+mod holders;
 mod manifest;
 pub(crate) use manifest::write_atomically as write_file_atomically;
 pub(crate) mod naming;

@@ -130,6 +130,10 @@ pub struct RestoreReport {
     /// (`pre-restore`) and the backup's copy put in its place; otherwise the backup was copied
     /// into the live database (one transaction) after a copy of the replaced data.
     pub swapped: bool,
+    /// Why the backup was copied rather than moved (`swapped` false): another connection or
+    /// process had the store open, the replaced database was damaged, the backup folder
+    /// could not hold a link to it, or which processes hold it could not be told here.
+    pub copied_because: Option<String>,
     /// Where the time went.
     pub timings: RestoreTimings,
 }
@@ -342,28 +346,33 @@ impl RdbStore {
         };
         let swapped = super::swap::try_swap(inner, &mut guard, path, &identity, &epoch, &mut steps)
             .map_err(|e| inner.observe_error(e))?;
-        if let Some(swapped) = swapped {
-            let timings = RestoreTimings {
-                verify: Duration::ZERO,
-                keep: swapped.keep,
-                copy: swapped.copy,
-                checkpoint: Duration::ZERO,
-            };
-            self.after_replace_done(guard);
-            return Ok(RestoreReport {
-                restored_from: path.to_path_buf(),
-                backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
-                version: u32::try_from(manifest.user_version).unwrap_or(0),
-                pre_restore_backup: Some(swapped.pre_restore),
-                earlier_pre_restore: swapped.earlier,
-                quarantine: None,
-                migration: None,
-                pages: swapped.pages,
-                full_check: false,
-                swapped: true,
-                timings,
-            });
-        }
+        let copied_because = match swapped {
+            Err(why) => why,
+            Ok(swapped) => {
+                let timings = RestoreTimings {
+                    verify: Duration::ZERO,
+                    keep: swapped.keep,
+                    copy: swapped.copy,
+                    checkpoint: Duration::ZERO,
+                };
+                self.after_replace_done(guard);
+                return Ok(RestoreReport {
+                    restored_from: path.to_path_buf(),
+                    backup_version: u32::try_from(manifest.user_version).unwrap_or(0),
+                    version: u32::try_from(manifest.user_version).unwrap_or(0),
+                    pre_restore_backup: Some(swapped.pre_restore),
+                    earlier_pre_restore: swapped.earlier,
+                    quarantine: None,
+                    migration: None,
+                    pages: swapped.pages,
+                    full_check: false,
+                    swapped: true,
+                    copied_because: None,
+                    timings,
+                });
+            }
+        };
+        tracing::info!(why = %copied_because, "restoring by copy");
         let writer = guard.as_mut().ok_or(Error::Closed {
             what: "store",
             kind: StoreKind::Relational,
@@ -452,6 +461,7 @@ impl RdbStore {
             pages: stats.page_count,
             full_check: false,
             swapped: false,
+            copied_because: Some(copied_because),
             timings,
         })
     }

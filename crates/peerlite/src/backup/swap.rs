@@ -14,11 +14,23 @@
 //!    a shared lock on the file for as long as it is open in WAL mode. Refused at once (no
 //!    waiting), it means another connection holds the store, and the restore copies instead.
 //!    Holding the lock, the writer folded the WAL into the file and removed `-wal` and `-shm`:
-//!    the file alone is the whole database, and nobody can read or change it until the swap;
+//!    the file alone is the whole database, and nobody can read or change it until the swap.
+//!    A connection that opened the file but has not read it holds no lock, though: kept across
+//!    the rename, its first statement would read the old file through the new file's WAL (a
+//!    mix, which a test saw as "database disk image is malformed", and its writes land in the
+//!    new database). So no other process may have the file open either ([`holders`]: their
+//!    descriptors in `/proc`); one that has it, or no `/proc`, and the restore copies;
 //! 3. `quick_check` of the old database (a damaged one is left to the copying restore, which
 //!    quarantines it); the old file is hard-linked into the backup folder under a temporary
 //!    name, and a journal (`DB.<pid>.swap`) records that link and what its manifest will say;
-//! 4. the new file is renamed over the database: the commit point, atomic;
+//! 4. a last look for other processes holding the file (one may have opened it since step 2:
+//!    the lock keeps it from reading, not from opening); then the new file is renamed over the
+//!    database: the commit point, atomic. One more look right after the rename: a process
+//!    that opened the old file between the last look and the rename still holds it, unread
+//!    (the writer's lock is still held). Seen, the old file is renamed back from its link
+//!    over the new one (`undo`) and the restore copies. A kill before that rename leaves the
+//!    swap done (the journal finishes it); after it, the old database, and the next open
+//!    drops the journal, whose link is gone;
 //! 5. the old writer connection closes, the store opens a new one on the new file, and the old
 //!    file, now only the backup folder's link, is checksummed and installed as `pre-restore`
 //!    with its manifest; the journal goes.
@@ -28,8 +40,12 @@
 //! finishes step 5 from the journal ([`finish_interrupted`]). Other connections opening the
 //! store during the swap wait for the lock; a peerlite connection whose file was replaced while
 //! it waited opens again (`store::connection::open`), so it never reads the old file with the
-//! new file's WAL. A connection of another program that opened the file before the swap but
-//! had not read it yet is not covered by the lock; see the README's restore notes.
+//! new file's WAL. What the looks cannot see: processes of other users this one may not
+//! inspect, processes in another PID namespace, connections of this process that are not the
+//! store's (SQLite shares descriptors within a process, so they cannot be told apart), and a
+//! program that opens the new file in the moment between the rename and an undo (it then
+//! holds a file that is no longer the database; a peerlite reader too, whose check sees the
+//! old file back at the path). See the README's restore notes.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +54,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::copy::Progress;
+use super::holders::{self, Holders, nobody_else_has, test_gate};
 use super::manifest::{self, CHECKED, Manifest};
 use super::naming::{self, PRE_RESTORE, with_suffix};
 use super::{kind_name, sync_dir};
@@ -68,6 +85,9 @@ struct Journal {
     manifest: Manifest,
 }
 
+/// Why a damaged database is restored by copying: its files are quarantined as they are.
+const DAMAGED: &str = "the replaced database is damaged (its files are quarantined)";
+
 fn fresh_path(db: &Path, pid: u32) -> PathBuf {
     with_suffix(db, &format!(".{pid}.restoring"))
 }
@@ -82,9 +102,9 @@ fn remove_fresh(fresh: &Path) {
     }
 }
 
-/// Restores `source` into the store by moving files, or returns `None` (having changed
-/// nothing but the sidecar's epoch) when another connection holds the store, the old
-/// database is damaged, or the file system cannot link: then the restore copies instead.
+/// Restores `source` into the store by moving files, or returns why not (having changed
+/// nothing but the sidecar's epoch): another connection or process holds the store, the old
+/// database is damaged, the file system cannot link. Then the restore copies instead.
 pub(crate) fn try_swap(
     inner: &Inner,
     slot: &mut Option<Writer>,
@@ -92,15 +112,17 @@ pub(crate) fn try_swap(
     identity: &Kept,
     epoch: &str,
     steps: &mut Steps<'_>,
-) -> Result<Option<Swapped>> {
+) -> Result<std::result::Result<Swapped, String>> {
     let db = inner.config.path();
     let dir = naming::default_dir(&inner.config);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating backup directory", &dir, e))?;
     let Some(checkpoints) = inner.checkpoints.as_ref() else {
-        return Ok(None);
+        return Ok(Err("the store is read-only".into()));
     };
     if !same_device(db, &dir) {
-        return Ok(None);
+        return Ok(Err(
+            "the backup folder is on another file system than the database".into(),
+        ));
     }
     let closed = || Error::Closed {
         what: "store",
@@ -116,8 +138,11 @@ pub(crate) fn try_swap(
     let started = Instant::now();
     let writer = slot.as_mut().ok_or_else(closed)?;
     let seen = data_version(&writer.conn);
-    if !sound(&writer.conn) || !alone(inner, checkpoints, writer, busy) {
-        return Ok(None);
+    if !sound(&writer.conn) {
+        return Ok(Err(DAMAGED.into()));
+    }
+    if let Err(why) = alone(inner, checkpoints, writer, busy) {
+        return Ok(Err(why));
     }
     give_back_wal(&writer.conn, busy);
     let checked = started.elapsed();
@@ -137,25 +162,32 @@ pub(crate) fn try_swap(
     // 2. Nobody else holds the store.
     let started = Instant::now();
     let writer = slot.as_mut().ok_or_else(closed)?;
-    if !alone(inner, checkpoints, writer, busy) {
+    if let Err(why) = alone(inner, checkpoints, writer, busy) {
         remove_fresh(&fresh);
-        return Ok(None);
+        return Ok(Err(why));
     }
     // Another connection committed between the check and the lock (and then closed): what is
     // kept must be what was checked.
     if (seen.is_none() || data_version(&writer.conn) != seen) && !sound(&writer.conn) {
         give_back_wal(&writer.conn, busy);
         remove_fresh(&fresh);
-        return Ok(None);
+        return Ok(Err(DAMAGED.into()));
     }
     // 3. The old database checked, linked, journaled.
     tracing::debug!(step = "link", "restore step");
+    let back_out = || {
+        give_back_wal(&writer.conn, busy);
+        remove_fresh(&fresh);
+    };
     let linked = match link_old(inner, &writer.conn, &dir) {
-        Ok(Some(linked)) => linked,
-        outcome => {
-            give_back_wal(&writer.conn, busy);
-            remove_fresh(&fresh);
-            return outcome.map(|_| None);
+        Ok(Ok(linked)) => linked,
+        Ok(Err(why)) => {
+            back_out();
+            return Ok(Err(why));
+        }
+        Err(e) => {
+            back_out();
+            return Err(e);
         }
     };
     let journal = journal_path(db, pid);
@@ -169,17 +201,48 @@ pub(crate) fn try_swap(
         })
         .and_then(|bytes| manifest::write_synced(&journal, &bytes))
         .and_then(|()| sync_dir(parent(db)));
-    // 4. The swap.
+    // 4. The swap, after a last look for a program that opened the file since step 2 (it
+    // cannot read it while the lock is held, but would once the file is replaced).
     tracing::debug!(step = "swap", "restore step");
+    let old = file_id(db);
     let swapped = journaled.and_then(|()| {
-        std::fs::rename(&fresh, db).map_err(|e| Error::io("renaming the restored file", db, e))
+        if let Err(why) = nobody_else_has(db) {
+            return Ok(Err(why));
+        }
+        test_gate();
+        std::fs::rename(&fresh, db)
+            .map(Ok)
+            .map_err(|e| Error::io("renaming the restored file", db, e))
     });
-    if let Err(e) = swapped {
+    let refused = match swapped {
+        Ok(Ok(())) => None,
+        Ok(Err(why)) => Some(Ok(Err(why))),
+        Err(e) => Some(Err(e)),
+    };
+    if let Some(refused) = refused {
         let _ = std::fs::remove_file(&linked.journal.linked);
         let _ = std::fs::remove_file(&journal);
-        give_back_wal(&writer.conn, busy);
-        remove_fresh(&fresh);
-        return Err(e);
+        back_out();
+        return refused;
+    }
+    // One who opened the old file between that look and the rename still holds it, and the
+    // lock still keeps it from reading: seen now, the old file goes back (see `undo`).
+    if let Some(Holders::Found(pid)) = old.map(holders::others_holding) {
+        tracing::debug!(step = "undo", "restore step");
+        tracing::info!(
+            pid,
+            "another process opened the database during the swap; putting it back and restoring by copy"
+        );
+        match undo(db, &journal, &linked.journal.linked) {
+            Ok(()) => {
+                give_back_wal(&writer.conn, busy);
+                return Ok(Err(format!(
+                    "another process (pid {pid}) opened the database during the swap, so the \
+                     replaced file was put back"
+                )));
+            }
+            Err(e) => tracing::warn!(%e, "could not put the replaced database back"),
+        }
     }
     let keep_before_swap = started.elapsed();
     let started = Instant::now();
@@ -195,7 +258,7 @@ pub(crate) fn try_swap(
     tracing::debug!(step = "finish", "restore step");
     let started = Instant::now();
     let pre_restore = finish(&journal, linked.journal)?;
-    Ok(Some(Swapped {
+    Ok(Ok(Swapped {
         pre_restore,
         earlier: linked.earlier,
         pages,
@@ -294,11 +357,36 @@ fn make_fresh(
     Ok(page_count)
 }
 
-/// The store's own readers and checkpoint connection closed, [`take_exclusive`].
-fn alone(inner: &Inner, checkpoints: &Checkpointer, writer: &Writer, busy: Duration) -> bool {
+/// The store's own readers and checkpoint connection closed, [`take_exclusive`], and no other
+/// process with the file open (a program's connection that has not read it holds no lock).
+fn alone(
+    inner: &Inner,
+    checkpoints: &Checkpointer,
+    writer: &Writer,
+    busy: Duration,
+) -> std::result::Result<(), String> {
     checkpoints.release_connection();
     inner.readers.clear();
-    take_exclusive(&writer.conn, busy)
+    if !take_exclusive(&writer.conn, busy) {
+        return Err("another connection holds the store".into());
+    }
+    nobody_else_has(inner.config.path()).inspect_err(|_| give_back_wal(&writer.conn, busy))
+}
+
+/// Puts the old file (held by the writer, linked in the backup folder) back as the database
+/// over the new one, which nobody had read: one rename. A kill before it leaves the swap
+/// done, and the journal finishes it (the new database, the old one as `pre-restore`); after
+/// it, the journal names a link that is gone, and the next open drops it (the old database).
+fn undo(db: &Path, journal: &Path, linked: &Path) -> Result<()> {
+    std::fs::rename(linked, db).map_err(|e| Error::io("putting the replaced file back", db, e))?;
+    for dir in [parent(db), parent(linked)] {
+        if let Err(e) = sync_dir(dir) {
+            tracing::warn!(%e, "a folder could not be synced after putting the database back");
+        }
+    }
+    let _ = std::fs::remove_file(journal);
+    let _ = sync_dir(parent(db));
+    Ok(())
 }
 
 /// Switches the database out of WAL mode holding its exclusive lock: possible only when no
@@ -345,18 +433,19 @@ fn sound(conn: &rusqlite::Connection) -> bool {
     match verdict {
         Ok(v) if v == ["ok"] => true,
         other => {
-            tracing::info!(
-                ?other,
-                "the replaced database is damaged; restoring by copy"
-            );
+            tracing::info!(?other, "{DAMAGED}");
             false
         }
     }
 }
 
 /// Describes the old database (held exclusively by `conn`, checked) and links it into the
-/// backup folder under a temporary name. `None` when it cannot be linked.
-fn link_old(inner: &Inner, conn: &rusqlite::Connection, dir: &Path) -> Result<Option<Linked>> {
+/// backup folder under a temporary name; why not when it cannot be linked.
+fn link_old(
+    inner: &Inner,
+    conn: &rusqlite::Connection,
+    dir: &Path,
+) -> Result<std::result::Result<Linked, String>> {
     let db = inner.config.path();
     let sql_err = |e| Error::from_sqlite(e, db);
     let created_at_ms = naming::now_ms();
@@ -397,11 +486,12 @@ fn link_old(inner: &Inner, conn: &rusqlite::Connection, dir: &Path) -> Result<Op
     let earlier = super::keep_pre_restore(dir)?;
     let linked = naming::unique_tmp_path(&dir.join(PRE_RESTORE));
     if let Err(e) = std::fs::hard_link(db, &linked) {
-        tracing::info!(%e, "the database cannot be linked into the backup folder; restoring by copy");
-        return Ok(None);
+        return Ok(Err(format!(
+            "the database cannot be linked into the backup folder: {e}"
+        )));
     }
     sync_dir(dir)?;
-    Ok(Some(Linked {
+    Ok(Ok(Linked {
         journal: Journal { linked, manifest },
         earlier,
     }))

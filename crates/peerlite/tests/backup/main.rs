@@ -16,6 +16,8 @@ mod regress_auto_backup_outlives_store;
 mod regress_encrypted_damage;
 mod regress_header_damage;
 mod regress_lost_store;
+#[cfg(target_os = "linux")]
+mod regress_unread_connection;
 mod repair;
 mod restore;
 mod retention;

@@ -11,7 +11,7 @@ use crate::common::{add_items, add_padding, backup_dir, items, store_with_items}
 
 /// Every row of `item` and `pad` of the database file at `path`, read with a plain SQLite
 /// connection (no peerlite, no WAL beside it), after its `integrity_check`.
-fn whole_database(path: &std::path::Path) -> (Vec<String>, i64, i64) {
+pub fn whole_database(path: &std::path::Path) -> (Vec<String>, i64, i64) {
     let conn =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();

@@ -42,6 +42,8 @@ pub struct RestoreResult {
     pub ratio: f64,
     /// Each round's (peerlite, shell) seconds, in the order run.
     pub samples: Vec<(f64, f64, bool)>,
+    /// How each of peerlite's restores went: `moved files`, or `copied: <why>`.
+    pub paths: Vec<String>,
 }
 
 /// Reads both files into the page cache from another process (a descriptor opened and closed
@@ -58,7 +60,7 @@ fn warm(files: &[&Path]) -> anyhow::Result<()> {
 }
 
 /// A restore as `peerlite restore DB PATH` runs it: open the store, restore, close.
-fn peerlite_restore(db: &Path, backup: &Path) -> anyhow::Result<Parts> {
+fn peerlite_restore(db: &Path, backup: &Path) -> anyhow::Result<(Parts, String)> {
     let start = Instant::now();
     let store = RdbStore::open(StoreConfig::new(db))?;
     let report = store.restore(&backup.display().to_string())?;
@@ -72,14 +74,19 @@ fn peerlite_restore(db: &Path, backup: &Path) -> anyhow::Result<Parts> {
         t.copy.as_secs_f64(),
         t.checkpoint.as_secs_f64(),
     );
-    Ok(Parts {
+    let path = match report.copied_because {
+        None => "moved files".to_owned(),
+        Some(why) => format!("copied: {why}"),
+    };
+    let parts = Parts {
         total_s,
         verify_s,
         keep_s,
         copy_s,
         checkpoint_s,
         other_s: (total_s - verify_s - keep_s - copy_s - checkpoint_s).max(0.0),
-    })
+    };
+    Ok((parts, path))
 }
 
 fn shell_restore(sqlite3: &str, db: &Path, backup: &Path) -> anyhow::Result<f64> {
@@ -108,6 +115,7 @@ pub fn compare(
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut samples = Vec::new();
+    let mut paths = Vec::new();
     for round in 0..rounds {
         let peerlite_first = round % 2 == 0;
         let (mut p, mut s) = (None, None);
@@ -116,7 +124,9 @@ pub fn compare(
             warm(&[backup, db])?;
             if (turn == 0) == peerlite_first {
                 eprintln!("restore {}/{rounds}: peerlite", round + 1);
-                p = Some(peerlite_restore(db, backup)?);
+                let (parts, path) = peerlite_restore(db, backup)?;
+                p = Some(parts);
+                paths.push(path);
             } else {
                 eprintln!("restore {}/{rounds}: sqlite3 .restore", round + 1);
                 s = Some(shell_restore(sqlite3, db, backup)?);
@@ -149,6 +159,7 @@ pub fn compare(
         sqlite3_restore_s: shell.as_secs_f64(),
         ratio: ratios[ratios.len() / 2],
         samples,
+        paths,
     })
 }
 
@@ -181,5 +192,8 @@ impl RestoreResult {
             })
             .collect();
         println!("  rounds (peerlite/.restore): {}", rounds.join(", "));
+        let mut paths = self.paths.clone();
+        paths.dedup();
+        println!("  peerlite's restores {}", paths.join("; then "));
     }
 }
