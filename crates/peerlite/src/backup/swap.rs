@@ -142,6 +142,7 @@ pub(crate) fn try_swap(
         return Ok(Err(DAMAGED.into()));
     }
     if let Err(why) = alone(inner, checkpoints, writer, busy) {
+        reopen(inner, slot, checkpoints)?;
         return Ok(Err(why));
     }
     give_back_wal(&writer.conn, busy);
@@ -164,6 +165,7 @@ pub(crate) fn try_swap(
     let writer = slot.as_mut().ok_or_else(closed)?;
     if let Err(why) = alone(inner, checkpoints, writer, busy) {
         remove_fresh(&fresh);
+        reopen(inner, slot, checkpoints)?;
         return Ok(Err(why));
     }
     // Another connection committed between the check and the lock (and then closed): what is
@@ -355,6 +357,18 @@ fn make_fresh(
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io("syncing", fresh, e))?;
     Ok(page_count)
+}
+
+/// A new writer connection in place of one whose bid for the file's exclusive lock was
+/// refused: the refused switch out of WAL can leave that connection holding the database
+/// file's EXCLUSIVE lock (taken under `locking_mode=EXCLUSIVE` before the switch failed), which
+/// neither NORMAL mode nor a read gives back in WAL mode — every other connection, the copying
+/// restore's `pre-restore` snapshot among them, would wait for it until its busy timeout. A
+/// closed connection holds no lock.
+fn reopen(inner: &Inner, slot: &mut Option<Writer>, checkpoints: &Checkpointer) -> Result<()> {
+    drop(slot.take());
+    *slot = Some(Writer::open(&inner.config, &inner.layers, checkpoints)?);
+    Ok(())
 }
 
 /// The store's own readers and checkpoint connection closed, [`take_exclusive`], and no other
