@@ -305,7 +305,18 @@ impl RdbStore {
                     |r| r.get(0),
                 )
                 .map_err(sql_err)?;
-            if user_tables > 0 {
+            // A key-value store's data is its entry table, which is peerlite's own.
+            let entries = crate::store::schema::table_exists(&writer.conn, crate::kv::KV_TABLE)
+                .map_err(sql_err)?
+                && writer
+                    .conn
+                    .query_row(
+                        &format!("SELECT EXISTS(SELECT 1 FROM {})", crate::kv::KV_TABLE),
+                        [],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .map_err(sql_err)?;
+            if user_tables > 0 || entries {
                 return Err(Error::BackupOfAnotherStore {
                     backup: manifest.store_id.clone(),
                     store: this_id,

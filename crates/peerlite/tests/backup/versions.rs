@@ -155,6 +155,30 @@ fn a_backup_of_another_database_is_17020004_unless_allowed() {
     assert_eq!(items(&c), ["b1", "b2"]);
 }
 
+/// Adversary round 5, finding 3: a key-value store took another key-value store's backup
+/// without being asked — its data is peerlite's own entry table, so it counted as a store
+/// without data. A store with entries is one whose data a foreign backup would replace.
+#[test]
+fn a_key_value_store_refuses_another_stores_backup_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = KvManager::new(dir.path(), "app").unwrap();
+    let mine = manager.get_kv_store("s1", Options::default()).unwrap();
+    mine.put("k1", "mine").unwrap();
+    let theirs = manager.get_kv_store("s2", Options::default()).unwrap();
+    theirs.put("z", "theirs").unwrap();
+    let backup = theirs.backup("zb").unwrap();
+    let err = mine.restore(path_str(&backup.path)).unwrap_err();
+    assert_eq!(err.code(), 17020004, "{err}");
+    assert_eq!(mine.get("k1").unwrap().to_string(), "mine");
+    mine.restore_with(RestoreRequest::new(path_str(&backup.path)).allow_other_store())
+        .unwrap();
+    assert_eq!(mine.get("z").unwrap().to_string(), "theirs");
+    // An empty key-value store takes it without being asked.
+    let empty = manager.get_kv_store("s3", Options::default()).unwrap();
+    empty.restore(path_str(&backup.path)).unwrap();
+    assert_eq!(empty.get("z").unwrap().to_string(), "theirs");
+}
+
 #[test]
 fn a_key_value_backup_is_not_restored_into_a_relational_store() {
     let dir = tempfile::tempdir().unwrap();
