@@ -124,6 +124,9 @@ pub(crate) fn try_swap(
             "the backup folder is on another file system than the database".into(),
         ));
     }
+    if let Some(why) = not_one_name(db) {
+        return Ok(Err(why.into()));
+    }
     let closed = || Error::Closed {
         what: "store",
         kind: crate::StoreKind::Relational,
@@ -267,6 +270,27 @@ pub(crate) fn try_swap(
         keep: checked + keep_before_swap + started.elapsed(),
         copy,
     }))
+}
+
+/// Why the database file is not simply the one name in its folder: a rename would replace
+/// a symbolic link (not the file it names), and the file's other hard links would keep the
+/// old data. Then the restore copies into the file itself.
+#[cfg(unix)]
+fn not_one_name(db: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(db).ok()?;
+    if meta.file_type().is_symlink() {
+        Some("the database path is a symbolic link")
+    } else if meta.nlink() > 1 {
+        Some("the database file has other hard links")
+    } else {
+        None
+    }
+}
+
+#[cfg(not(unix))]
+fn not_one_name(_: &Path) -> Option<&'static str> {
+    None
 }
 
 fn parent(db: &Path) -> &Path {

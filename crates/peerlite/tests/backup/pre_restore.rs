@@ -215,3 +215,60 @@ fn with_another_connection_on_the_store_the_restore_copies_instead_of_moving() {
         "nothing left beside the database"
     );
 }
+
+/// Adversary round 5, finding 5: through a symbolic link to the database, the restore that
+/// moves files renamed the new file over the link (not the file it names), then failed to
+/// keep `pre-restore` (it had linked the link) and exited with an error, the real database
+/// untouched and the link gone. And a database with another hard link kept the old data under
+/// that name. Both now restore by copying into the file itself.
+#[cfg(unix)]
+#[test]
+fn a_database_reached_by_a_symlink_or_with_other_hard_links_is_restored_in_place() {
+    use peerlite::{RdbStore, StoreConfig};
+    for how in ["symlink", "hard link"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let real = dir.path().join("real/a.db");
+        let other = dir.path().join("other.db");
+        {
+            let store = RdbStore::open(StoreConfig::new(&real)).unwrap();
+            store.execute(crate::common::CREATE_ITEM, &[]).unwrap();
+            add_items(&store, &["v1"]);
+            store.close().unwrap();
+        }
+        let path = match how {
+            "symlink" => {
+                std::os::unix::fs::symlink(&real, &other).unwrap();
+                other.clone()
+            }
+            _ => {
+                std::fs::hard_link(&real, &other).unwrap();
+                real.clone()
+            }
+        };
+        let store = RdbStore::open(StoreConfig::new(&path)).unwrap();
+        store.backup("b1").unwrap();
+        add_items(&store, &["v2"]);
+        let report = store.restore("b1").unwrap();
+        assert!(!report.swapped, "{how}");
+        assert_eq!(items(&store), ["v1"], "{how}");
+        assert_eq!(
+            crate::common::items_in(&report.pre_restore_backup.unwrap()),
+            ["v1", "v2"],
+            "{how}"
+        );
+        store.close().unwrap();
+        // Every name of the database shows the restored data.
+        for name in [&real, &other] {
+            assert_eq!(crate::common::items_in(name), ["v1"], "{how}: {name:?}");
+        }
+        if how == "symlink" {
+            assert!(
+                std::fs::symlink_metadata(&other)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink()
+            );
+        }
+    }
+}
