@@ -49,11 +49,12 @@ pub(crate) fn raise(
     Ok(())
 }
 
-/// Forgets everything heard, and every refresh under way (a reset's seed, whose device
-/// tables start empty).
+/// Forgets everything heard, every refresh under way, and every settled database (a reset's
+/// seed, whose tables start empty: the peer's copies of this device's own rows are what it
+/// pulls, whatever database they come from; the reset settles again when it finishes).
 pub(crate) fn forget_all(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
-        "DELETE FROM peerlite_meta WHERE key LIKE 'heard:%' OR key LIKE 'refresh:%'",
+        "DELETE FROM peerlite_meta WHERE key LIKE 'heard:%' OR key LIKE 'refresh:%' OR key LIKE 'settled:%'",
         [],
     )
     .map(drop)
@@ -104,4 +105,46 @@ pub(crate) fn end_refresh(conn: &Connection, device: &str, table: &str) -> rusql
         [refresh_key(device, table)],
     )
     .map(drop)
+}
+
+fn settled_key(epoch: &str) -> String {
+    format!("settled:{epoch}")
+}
+
+/// Notes that this device's own rows of its database of `epoch` are all accounted for here: a
+/// client reset that recovered replaced that database and replayed every row of its own of
+/// each device-collaboration table. Peers still holding that database's rows relay them back
+/// (a restored database may have lost them), but here they can only be stale — a row this
+/// device has deleted since, its tombstone purged, would come back.
+pub(crate) fn settle_own(conn: &Connection, epoch: &str) -> rusqlite::Result<()> {
+    if epoch.is_empty() {
+        return Ok(());
+    }
+    meta::set(conn, &settled_key(epoch), "")
+}
+
+/// The epochs whose own rows are settled here ([`settle_own`]).
+pub(crate) fn settled(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st =
+        conn.prepare("SELECT substr(key, 9) FROM peerlite_meta WHERE key LIKE 'settled:%'")?;
+    st.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Whether this device's own rows of its database of `epoch` are settled ([`settle_own`]).
+pub(crate) fn own_settled(conn: &Connection, epoch: &str) -> rusqlite::Result<bool> {
+    Ok(!epoch.is_empty() && meta::get(conn, &settled_key(epoch))?.is_some())
+}
+
+/// Notes that the database of `epoch` holds every row of its own as this device last wrote
+/// it: none was put back from an earlier copy (a restore, a repair, a file copied back) —
+/// a database created here, or installed by a client reset that recovered from a whole one.
+/// Only such a database's own rows can be taken as newer than any copy a peer holds.
+pub(crate) fn mark_whole(conn: &Connection, epoch: &str) -> rusqlite::Result<()> {
+    meta::set(conn, "whole", epoch)
+}
+
+/// Whether the database (of `epoch`) is whole ([`mark_whole`]): a restore gives it another
+/// epoch, so the mark no longer matches.
+pub(crate) fn is_whole(conn: &Connection, epoch: &str) -> rusqlite::Result<bool> {
+    Ok(!epoch.is_empty() && meta::get(conn, "whole")?.as_deref() == Some(epoch))
 }

@@ -290,6 +290,17 @@ pub(crate) fn apply_batch(
             }
         }
     }
+    // This device's own rows of a database a reset replaced, relayed back by a peer: that
+    // reset accounted for every one of them, so a relay can only be stale (see
+    // [`super::heard::settle_own`]). Replays (no sender) are the reset's own.
+    let mut settled: Vec<u32> = Vec::new();
+    if collaboration && sender.is_some() {
+        for (i, idx) in device_idx.iter().enumerate() {
+            if *idx == LOCAL && super::heard::own_settled(conn, epoch_of(i)).map_err(sql_err)? {
+                settled.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }
+    }
     let sender_idx = sender.and_then(|s| batch.devices.iter().position(|d| d == s));
     let mut heard_now = 0u64;
     let mut applied = Applied::default();
@@ -306,6 +317,12 @@ pub(crate) fn apply_batch(
             .unwrap_or(0);
         sync.receive(newest);
         if collaboration {
+            if settled.contains(&row.origin) {
+                if !row.tomb {
+                    disown(&ctx, logical, &row.ident)?;
+                }
+                continue;
+            }
             if sender_idx == Some(row.origin as usize) {
                 heard_now = heard_now.max(newest);
             } else if heard_before
@@ -399,6 +416,37 @@ pub(crate) fn drop_unrefreshed(
     )
     .map_err(sql_err)?;
     Ok(gone as u64)
+}
+
+/// A row of this device's own, of a database whose rows are settled, that a peer relayed back
+/// and this device does not hold: it deleted the row since and purged the tombstone, and the
+/// peer kept a stale copy (it never got the delete: a peer holding this device's rows of an
+/// earlier database keeps them, to give back what a restore lost). A fresh delete of the row
+/// here, which every copy yields to, so the stale ones go wherever they are. A row held here
+/// in any state is left as it is: that state is newer, and streams to the peer as any change.
+fn disown(ctx: &Ctx<'_>, own: &TableMeta, ident: &Value) -> Result<()> {
+    let held = format!(
+        "SELECT EXISTS(SELECT 1 FROM {} WHERE ident = ?1)",
+        own.clock()
+    );
+    let held: bool = ctx.with(&held, |st| st.query_row([ident], |r| r.get(0)))?;
+    if held {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, 1, NULL)",
+        own.clock()
+    );
+    ctx.run(
+        &sql,
+        &[
+            ident.clone(),
+            Value::Integer(ctx.sync.next_seq()),
+            Value::Integer(ctx.sync.tick() as i64),
+            Value::Integer(LOCAL),
+        ],
+    )?;
+    Ok(())
 }
 
 fn protocol(detail: &str) -> Error {
