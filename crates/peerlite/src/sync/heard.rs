@@ -1,15 +1,16 @@
-//! What this device has heard from each device in person, for device-collaboration tables:
-//! the newest timestamp among the rows of a device's own that came from that device itself
-//! (not relayed), in its epoch.
+//! What this device has heard from each device in person: the newest timestamp among the
+//! row states of a device's own (every register of the row written by it) that came from that
+//! device itself (not relayed), in its epoch.
 //!
-//! In device collaboration only the owner writes its rows, with a clock that never goes back,
-//! and it streams its changes in the order it made them. Once this device has received the
-//! owner's own rows up to timestamp `H` from the owner directly, it holds every state of those
-//! rows up to `H` — or a newer one, or none because the owner deleted the row. A third device
-//! relaying a row of the owner stamped at or before `H` can therefore tell nothing new, but it
-//! can be stale: a relay that missed the owner's delete (and the delete's tombstone may be
-//! purged by now) would bring the row back here, and from here to every device, for good.
-//! Such relayed rows are ignored.
+//! A device's clock never goes back, and it streams its changes in the order it numbered
+//! them. Once this device has received from the writer itself a row state of its own stamped
+//! `H`, it holds every state the writer alone wrote up to `H` — or a newer one of that row,
+//! or none because the row is deleted. A third device relaying such a state stamped at or
+//! before `H` can therefore tell nothing new, but it can be stale: a relay that missed the
+//! delete (and the delete's tombstone may be purged by now) would bring the row back here,
+//! and from here to every device, for good. Such relayed rows are ignored. In device
+//! collaboration only the owner writes its rows, so this covers all of them; in a
+//! single-version table, the rows whose last writes were all one device's.
 
 use rusqlite::Connection;
 

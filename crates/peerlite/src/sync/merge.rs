@@ -282,7 +282,7 @@ pub(crate) fn apply_batch(
     // batch relays its rows (a filtered stream carries only some rows: it proves nothing).
     let epoch_of = |i: usize| batch.epochs.get(i).map_or("", String::as_str);
     let mut heard_before: HashMap<u32, u64> = HashMap::new();
-    if collaboration && let Some(sender) = sender {
+    if let Some(sender) = sender {
         for (i, d) in batch.devices.iter().enumerate() {
             if d != sender && device_idx.get(i) != Some(&LOCAL) {
                 let h = super::heard::get(conn, d, &logical.name, epoch_of(i)).map_err(sql_err)?;
@@ -316,13 +316,16 @@ pub(crate) fn apply_batch(
             .max()
             .unwrap_or(0);
         sync.receive(newest);
-        if collaboration {
-            if settled.contains(&row.origin) {
-                if !row.tomb {
-                    disown(&ctx, logical, &row.ident)?;
-                }
-                continue;
+        if settled.contains(&row.origin) {
+            if !row.tomb {
+                disown(&ctx, logical, &row.ident)?;
             }
+            continue;
+        }
+        // A state only its writer wrote (always so in device collaboration): what the writer
+        // sent here itself up to `heard` holds it, or a newer state of the row, or none
+        // because the row is deleted (see [`super::heard`]).
+        if row.regs.iter().all(|g| g.origin == row.origin) {
             if sender_idx == Some(row.origin as usize) {
                 heard_now = heard_now.max(newest);
             } else if heard_before
