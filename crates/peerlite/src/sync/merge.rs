@@ -317,9 +317,7 @@ pub(crate) fn apply_batch(
             .unwrap_or(0);
         sync.receive(newest);
         if settled.contains(&row.origin) {
-            if !row.tomb {
-                disown(&ctx, logical, &row.ident)?;
-            }
+            disown(&ctx, logical, row)?;
             continue;
         }
         // A state only its writer wrote (always so in device collaboration): what the writer
@@ -421,35 +419,47 @@ pub(crate) fn drop_unrefreshed(
     Ok(gone as u64)
 }
 
-/// A row of this device's own, of a database whose rows are settled, that a peer relayed back
-/// and this device does not hold: it deleted the row since and purged the tombstone, and the
-/// peer kept a stale copy (it never got the delete: a peer holding this device's rows of an
-/// earlier database keeps them, to give back what a restore lost). A fresh delete of the row
-/// here, which every copy yields to, so the stale ones go wherever they are. A row held here
-/// in any state is left as it is: that state is newer, and streams to the peer as any change.
-fn disown(ctx: &Ctx<'_>, own: &TableMeta, ident: &Value) -> Result<()> {
-    let held = format!(
-        "SELECT EXISTS(SELECT 1 FROM {} WHERE ident = ?1)",
-        own.clock()
-    );
-    let held: bool = ctx.with(&held, |st| st.query_row([ident], |r| r.get(0)))?;
-    if held {
-        return Ok(());
+/// A row of this device's own, of a database whose rows are settled, that a peer relayed back:
+/// a stale copy (see [`super::heard::settle_own`]), which the peer keeps for good unless this
+/// device tells it otherwise — its stream already passed whatever this device holds of the
+/// row, or never carried it. So, when the relayed state is not the one held here:
+/// - none held: this device deleted the row since and purged the tombstone; a fresh delete,
+///   which every copy yields to;
+/// - one held (alive, or a tombstone the peer received and then purged): renumbered, so it
+///   streams to the peer again and replaces the stale copy there.
+fn disown(ctx: &Ctx<'_>, own: &TableMeta, row: &RowChange) -> Result<()> {
+    let held = format!("SELECT hlc, tomb FROM {} WHERE ident = ?1", own.clock());
+    let held: Option<(i64, bool)> = ctx.with(&held, |st| {
+        st.query_row([&row.ident], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    })?;
+    match held {
+        Some((hlc, tomb)) if hlc as u64 == row.hlc && tomb == row.tomb => Ok(()),
+        Some(_) => {
+            let sql = format!(
+                "UPDATE {} SET seq = peerlite_seq() WHERE ident = ?1",
+                own.clock()
+            );
+            ctx.run(&sql, std::slice::from_ref(&row.ident)).map(drop)
+        }
+        None if row.tomb => Ok(()),
+        None => {
+            let sql = format!(
+                "INSERT INTO {}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, 1, NULL)",
+                own.clock()
+            );
+            ctx.run(
+                &sql,
+                &[
+                    row.ident.clone(),
+                    Value::Integer(ctx.sync.next_seq()),
+                    Value::Integer(ctx.sync.tick() as i64),
+                    Value::Integer(LOCAL),
+                ],
+            )
+            .map(drop)
+        }
     }
-    let sql = format!(
-        "INSERT INTO {}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, 1, NULL)",
-        own.clock()
-    );
-    ctx.run(
-        &sql,
-        &[
-            ident.clone(),
-            Value::Integer(ctx.sync.next_seq()),
-            Value::Integer(ctx.sync.tick() as i64),
-            Value::Integer(LOCAL),
-        ],
-    )?;
-    Ok(())
 }
 
 fn protocol(detail: &str) -> Error {

@@ -120,3 +120,44 @@ fn ids_from(store: &peerlite::RdbStore, device: &str) -> Vec<i64> {
         })
         .collect()
 }
+
+/// Sim seed 113: b received a's delete (a's new database), purged the tombstone, and then
+/// took c's relay of the row from a's replaced database (its `heard` of a is for the new one).
+/// a still holds the tombstone, so it wrote nothing new, and b's stream from a had passed it:
+/// b kept the row for good. a renumbers what it holds when a relay of the replaced database
+/// differs from it, so the state streams to b again.
+#[test]
+fn a_stale_relay_is_answered_with_the_state_held_when_the_peer_passed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = note_device(dir.path(), "a", &clock);
+    let b = note_device(dir.path(), "b", &clock);
+    let c = note_device(dir.path(), "c", &clock);
+    add_notes(&a, "a", 3);
+    for peer in [&b, &c] {
+        sync_in_memory(peer, &a, SyncMode::Pull, None).unwrap();
+    }
+    clock.set(T0 + 10);
+    let reseed = a.begin_reset("b").unwrap();
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    clock.set(T0 + 20);
+    a.execute("DELETE FROM note WHERE id = 1", &[]).unwrap();
+    sync_in_memory(&b, &a, SyncMode::Pull, None).unwrap();
+    assert_eq!(ids_from(&b, "a"), [2, 3]);
+    // a holds all of b's changes past the delete: b's purge does not stand between them.
+    add_notes(&b, "b", 1);
+    sync_in_memory(&a, &b, SyncMode::Pull, None).unwrap();
+    clock.set(T0 + 30);
+    b.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    // c relays a's row of the replaced database to b, which has nothing left to refuse it.
+    sync_in_memory(&c, &b, SyncMode::Push, None).unwrap();
+    // b relays it to a, which answers with the delete it holds (b already had it).
+    assert_eq!(ids_from(&b, "a"), [1, 2, 3], "the stale relay");
+    for mode in [SyncMode::Push, SyncMode::Pull] {
+        let (on_b, _) = sync_in_memory(&b, &a, mode, None).unwrap();
+        assert!(on_b.status.is_ok(), "{on_b:?}");
+    }
+    assert_eq!(ids_from(&b, "a"), [2, 3], "b kept a's deleted row");
+    assert_eq!(own_ids(&a), [2, 3]);
+}
