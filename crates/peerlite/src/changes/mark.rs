@@ -218,6 +218,9 @@ pub(crate) fn on_open(
         // timestamps: what peers acknowledged of them stays acknowledged.
         if let Some(old) = &stored_epoch {
             crate::sync::watermark::carry_acked_stamps(conn, old, &fresh).map_err(sql_err)?;
+        } else {
+            // Nothing put back from an earlier copy: what it holds of its own is newest.
+            crate::sync::heard::mark_whole(conn, &fresh).map_err(sql_err)?;
         }
         fresh
     } else {

@@ -374,7 +374,12 @@ impl Reseed {
                 }
             }
         };
+        // A whole store's every row of its own is in the seed now (see `seed::own_changes`).
+        let settles = effective == ResetMode::RecoverUnsynced && replay.whole;
         let unsynced = if effective == ResetMode::RecoverUnsynced {
+            if settles {
+                seed::settle_own(&self.store, &self.seed)?;
+            }
             Vec::new()
         } else {
             replay.changes()?
@@ -389,6 +394,9 @@ impl Reseed {
             Some(copy) => seed::catch_up(&self.store, copy, through, &self.peer)?,
             None => seed::Outcome::default(),
         };
+        if settles {
+            seed::mark_whole(&self.store)?;
+        }
         forget_copies(&self.store, replaced.as_deref(), &self.backup);
         {
             use crate::sync::SyncStore;

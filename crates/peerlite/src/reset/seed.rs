@@ -120,6 +120,9 @@ impl Outcome {
 pub(super) struct Replay {
     source: RdbStore,
     tables: Vec<Unsynced>,
+    /// The store holds every row of its own as it last wrote it
+    /// ([`crate::sync::heard::is_whole`]).
+    pub(super) whole: bool,
 }
 
 /// Where a table's unsynced changes begin.
@@ -130,6 +133,9 @@ struct Unsynced {
     /// The newest own insert or delete any peer acknowledged (see
     /// [`watermark::acked_stamp`]).
     acked_stamp: u64,
+    /// A device-collaboration table of a whole store: only this device writes its rows
+    /// there, and the store holds each as it last wrote it.
+    collaboration: bool,
 }
 
 impl Replay {
@@ -139,12 +145,13 @@ impl Replay {
     pub(super) fn open(store: &RdbStore) -> Result<Replay> {
         let source = store.clone();
         let path = source.path().to_path_buf();
-        let tables = source.inner.read(|conn| {
+        let (tables, whole) = source.inner.read(|conn| {
             let sql_err = |e| Error::from_sqlite(e, &path);
             let epoch = crate::store::meta::get(conn, "epoch")
                 .map_err(sql_err)?
                 .unwrap_or_default();
-            registry::load_all(conn)
+            let whole = crate::sync::heard::is_whole(conn, &epoch).map_err(sql_err)?;
+            let tables = registry::load_all(conn)
                 .map_err(sql_err)?
                 .into_iter()
                 .filter(|m| m.base.is_none())
@@ -162,14 +169,21 @@ impl Replay {
                     let acked_stamp =
                         watermark::acked_stamp(conn, &m.name, &epoch).map_err(sql_err)?;
                     Ok(Unsynced {
+                        collaboration: whole
+                            && m.mode == registry::DistributedTableType::DeviceCollaboration,
                         table: m.name,
                         acked,
                         acked_stamp,
                     })
                 })
-                .collect::<Result<Vec<_>>>()
+                .collect::<Result<Vec<_>>>()?;
+            Ok((tables, whole))
         })?;
-        Ok(Replay { source, tables })
+        Ok(Replay {
+            source,
+            tables,
+            whole,
+        })
     }
 
     /// How many unsynced changes there are.
@@ -227,7 +241,8 @@ impl Replay {
                 if batch.rows.is_empty() && batch.last <= at {
                     break;
                 }
-                let (batch, left, revives) = own_changes(seed, batch, t.acked_stamp)?;
+                let (batch, left, revives) =
+                    own_changes(seed, batch, t.acked_stamp, t.collaboration)?;
                 outcome.left += left;
                 let applied = seed.apply_replayed(&batch)?;
                 if revives && applied.changed > 0 {
@@ -260,6 +275,13 @@ impl Replay {
 ///   inserted in a change a peer acknowledged, was deleted where it went — a delete beats an
 ///   edit — and its tombstone may be purged: replaying it would bring it back.
 ///
+/// In a device-collaboration table of a whole store (`collaboration`; see
+/// [`crate::sync::heard::is_whole`]) only this device writes its rows, and the store holds
+/// each as it last wrote it: nobody else can have deleted one, so every row of its own is
+/// kept, and none is left to peers — which is what lets the finished reset ignore relays of
+/// that database's rows ([`crate::sync::heard::settle_own`]). (A store put back from a
+/// backup may hold rows it deleted after the backup: those follow the rules below.)
+///
 /// Also returns how many of this device's own rows it leaves out because the seed lacks them
 /// although a peer acknowledged them ([`Outcome::left`]), and whether it keeps an insert of a
 /// row the seed lacks.
@@ -267,6 +289,7 @@ fn own_changes(
     seed: &RdbStore,
     mut batch: crate::sync::Batch,
     acked_stamp: u64,
+    collaboration: bool,
 ) -> Result<(crate::sync::Batch, u64, bool)> {
     let me = seed.device_id();
     let Some(mine) = batch.devices.iter().position(|d| d == me) else {
@@ -277,6 +300,10 @@ fn own_changes(
     let own = |row: &crate::sync::RowChange| {
         row.origin == mine || row.regs.iter().any(|r| r.origin == mine)
     };
+    if collaboration {
+        batch.rows.retain(own);
+        return Ok((batch, 0, false));
+    }
     let undecided: Vec<crate::Value> = batch
         .rows
         .iter()
@@ -420,4 +447,40 @@ pub(super) fn install(store: &RdbStore, seed: &RdbStore, dir: &Path) -> Result<O
     let info = seed.backup_with(BackupRequest::at_path(at.join(file))?)?;
     seed.close()?;
     super::restore_from(store, &info.path)
+}
+
+/// Marks, in the seed, this device's own rows of the replaced database (`store`'s epoch) as
+/// settled ([`crate::sync::heard::settle_own`]): the recovery replayed every one of them — and
+/// those of the databases the replaced one had settled, which it held.
+pub(super) fn settle_own(store: &RdbStore, seed: &RdbStore) -> Result<()> {
+    let path = store.path().to_path_buf();
+    let epochs = store.inner.read(|conn| {
+        let sql_err = |e| Error::from_sqlite(e, &path);
+        let mut epochs = crate::sync::heard::settled(conn).map_err(sql_err)?;
+        epochs.extend(crate::store::meta::get(conn, "epoch").map_err(sql_err)?);
+        Ok(epochs)
+    })?;
+    let seed_path = seed.path().to_path_buf();
+    seed.transaction(|tx| {
+        let conn = tx.conn()?;
+        for epoch in &epochs {
+            crate::sync::heard::settle_own(conn, epoch)
+                .map_err(|e| Error::from_sqlite(e, &seed_path))?;
+        }
+        Ok(())
+    })
+}
+
+/// After a reset that recovered from a whole store installed the seed: the store, under its
+/// new epoch, is whole too ([`crate::sync::heard::mark_whole`]).
+pub(super) fn mark_whole(store: &RdbStore) -> Result<()> {
+    let path = store.path().to_path_buf();
+    store.transaction(|tx| {
+        let conn = tx.conn()?;
+        let sql_err = |e| Error::from_sqlite(e, &path);
+        if let Some(epoch) = crate::store::meta::get(conn, "epoch").map_err(sql_err)? {
+            crate::sync::heard::mark_whole(conn, &epoch).map_err(sql_err)?;
+        }
+        Ok(())
+    })
 }

@@ -282,11 +282,22 @@ pub(crate) fn apply_batch(
     // batch relays its rows (a filtered stream carries only some rows: it proves nothing).
     let epoch_of = |i: usize| batch.epochs.get(i).map_or("", String::as_str);
     let mut heard_before: HashMap<u32, u64> = HashMap::new();
-    if collaboration && let Some(sender) = sender {
+    if let Some(sender) = sender {
         for (i, d) in batch.devices.iter().enumerate() {
             if d != sender && device_idx.get(i) != Some(&LOCAL) {
                 let h = super::heard::get(conn, d, &logical.name, epoch_of(i)).map_err(sql_err)?;
                 heard_before.insert(u32::try_from(i).unwrap_or(u32::MAX), h);
+            }
+        }
+    }
+    // This device's own rows of a database a reset replaced, relayed back by a peer: that
+    // reset accounted for every one of them, so a relay can only be stale (see
+    // [`super::heard::settle_own`]). Replays (no sender) are the reset's own.
+    let mut settled: Vec<u32> = Vec::new();
+    if collaboration && sender.is_some() {
+        for (i, idx) in device_idx.iter().enumerate() {
+            if *idx == LOCAL && super::heard::own_settled(conn, epoch_of(i)).map_err(sql_err)? {
+                settled.push(u32::try_from(i).unwrap_or(u32::MAX));
             }
         }
     }
@@ -305,7 +316,14 @@ pub(crate) fn apply_batch(
             .max()
             .unwrap_or(0);
         sync.receive(newest);
-        if collaboration {
+        if settled.contains(&row.origin) {
+            disown(&ctx, logical, row)?;
+            continue;
+        }
+        // A state only its writer wrote (always so in device collaboration): what the writer
+        // sent here itself up to `heard` holds it, or a newer state of the row, or none
+        // because the row is deleted (see [`super::heard`]).
+        if row.regs.iter().all(|g| g.origin == row.origin) {
             if sender_idx == Some(row.origin as usize) {
                 heard_now = heard_now.max(newest);
             } else if heard_before
@@ -399,6 +417,49 @@ pub(crate) fn drop_unrefreshed(
     )
     .map_err(sql_err)?;
     Ok(gone as u64)
+}
+
+/// A row of this device's own, of a database whose rows are settled, that a peer relayed back:
+/// a stale copy (see [`super::heard::settle_own`]), which the peer keeps for good unless this
+/// device tells it otherwise — its stream already passed whatever this device holds of the
+/// row, or never carried it. So, when the relayed state is not the one held here:
+/// - none held: this device deleted the row since and purged the tombstone; a fresh delete,
+///   which every copy yields to;
+/// - one held (alive, or a tombstone the peer received and then purged): renumbered, so it
+///   streams to the peer again and replaces the stale copy there.
+fn disown(ctx: &Ctx<'_>, own: &TableMeta, row: &RowChange) -> Result<()> {
+    let held = format!("SELECT hlc, tomb FROM {} WHERE ident = ?1", own.clock());
+    let held: Option<(i64, bool)> = ctx.with(&held, |st| {
+        st.query_row([&row.ident], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    })?;
+    match held {
+        Some((hlc, tomb)) if hlc as u64 == row.hlc && tomb == row.tomb => Ok(()),
+        Some(_) => {
+            let sql = format!(
+                "UPDATE {} SET seq = peerlite_seq() WHERE ident = ?1",
+                own.clock()
+            );
+            ctx.run(&sql, std::slice::from_ref(&row.ident)).map(drop)
+        }
+        None if row.tomb => Ok(()),
+        None => {
+            let sql = format!(
+                "INSERT INTO {}(ident, seq, hlc, origin, tomb, cols) VALUES (?1, ?2, ?3, ?4, 1, NULL)",
+                own.clock()
+            );
+            ctx.run(
+                &sql,
+                &[
+                    row.ident.clone(),
+                    Value::Integer(ctx.sync.next_seq()),
+                    Value::Integer(ctx.sync.tick() as i64),
+                    Value::Integer(LOCAL),
+                ],
+            )
+            .map(drop)
+        }
+    }
 }
 
 fn protocol(detail: &str) -> Error {

@@ -23,6 +23,7 @@ mod regress_filter_leavers;
 mod regress_purged_relays;
 mod regress_recreated_echo;
 mod regress_repaired_behind_purge;
+mod regress_reset_own_epoch;
 mod regress_rolled_back;
 mod regress_seq_resume;
 mod regress_seq_two_processes;

@@ -10,6 +10,8 @@
 //! - **A peer that never heard of this store (single version).** p only ever pushed to q;
 //!   q deleted one of p's rows and forgot the delete; p's next push put it back. It must be
 //!   reset first (17040011), as a peer whose watermark lies below the purge is.
+//! - **Stale relays (single version).** The same rule for a row state only one device wrote:
+//!   b, re-seeded from a, had heard a past the state c relayed (sim seed 90).
 //! - **A purge while a peer streams in.** The check at the session's start passed; the purge
 //!   came after it, and the rows that followed could include some the purged deletes removed.
 
@@ -252,4 +254,39 @@ fn a_store_holding_rows_does_not_take_a_peers_knowledge_of_third_devices() {
         "c's pull from b passed b's purge: {on_c:?}, c holds {:?}",
         items(&c)
     );
+}
+
+/// Single version, the same stale relay from a third device (sim seed 90): a deleted x and
+/// purged the delete; b, re-seeded from a (a reset, nothing unsynced), holds a's state with
+/// no trace of x. c still holds x as a last wrote it, and pushed it to b — which took it:
+/// alive on b (and from b on to every device whose tombstone is purged), deleted by the
+/// rules. b had heard a itself past x's timestamp: a state only a wrote, stamped no later,
+/// is one b has or one a replaced, so a relay of it is ignored.
+#[test]
+fn a_stale_relay_of_a_single_version_row_does_not_undo_a_purged_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock_at(T0);
+    let a = item_device(dir.path(), "a", &clock);
+    let b = item_device(dir.path(), "b", &clock);
+    let c = item_device(dir.path(), "c", &clock);
+    add_item(&a, "x", "deleted later", 1);
+    for peer in [&b, &c] {
+        sync_in_memory(peer, &a, SyncMode::Pull, None).unwrap();
+    }
+    clock.set(T0 + 10);
+    a.delete(&by_uuid("x")).unwrap();
+    add_item(&a, "y", "after the delete", 2);
+    clock.set(T0 + 20);
+    a.purge_tombstones(Some(Duration::ZERO)).unwrap();
+    let reseed = b.begin_reset("a").unwrap();
+    sync_in_memory(reseed.seed(), &a, SyncMode::Pull, None).unwrap();
+    reseed
+        .finish(peerlite::reset::ResetMode::RecoverUnsynced)
+        .unwrap();
+    let uuids =
+        |s: &peerlite::RdbStore| -> Vec<String> { items(s).into_iter().map(|i| i.uuid).collect() };
+    assert_eq!(uuids(&b), ["y"]);
+    let (on_c, _) = sync_in_memory(&c, &b, SyncMode::Push, None).unwrap();
+    assert!(on_c.status.is_ok(), "{on_c:?}");
+    assert_eq!(uuids(&b), ["y"], "a's deleted row came back to b through c");
 }
