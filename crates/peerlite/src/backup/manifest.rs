@@ -82,11 +82,38 @@ pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> Option<u64> {
     u64::try_from(since.as_nanos()).ok()
 }
 
+/// The largest manifest read: they are a few hundred bytes.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
 impl Manifest {
     /// Reads and parses a manifest.
     pub(crate) fn read(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io("reading backup manifest", path, e))?;
+        use std::io::Read;
+        let io = |e| Error::io("reading backup manifest", path, e);
+        let invalid = |reason: String| Error::BackupInvalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // A manifest is a few hundred bytes: anything else (a device such as /dev/zero, a
+        // FIFO, a huge file) is refused before it is read, and the read itself is bounded.
+        let file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(invalid("the manifest is not a regular file".into()));
+        }
+        if meta.len() > MAX_MANIFEST_BYTES {
+            return Err(invalid(format!(
+                "the manifest is {} bytes; a manifest is at most {MAX_MANIFEST_BYTES}",
+                meta.len()
+            )));
+        }
+        let mut text = String::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(invalid("the manifest grew while it was read".into()));
+        }
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::BackupInvalid {
             path: path.to_path_buf(),
             reason: format!("the manifest is not valid: {e}"),

@@ -128,3 +128,32 @@ fn leftovers_of_dead_backups_are_not_listed_and_are_removed_by_the_next_open() {
     expected.sort();
     assert_eq!(dir_entries(&dir), expected);
 }
+
+/// Adversary round 5, finding 8: `peerlite backups` read a manifest whatever it was — one
+/// linked to /dev/zero grew the process past 11 GB. A manifest is read only when it is a
+/// regular file of at most 1 MiB; any other is listed with its problem, and a restore of that
+/// backup is refused with nothing changed.
+#[cfg(unix)]
+#[test]
+fn a_manifest_that_is_a_device_or_huge_is_refused_unread() {
+    let (_dir, store) = store_with_items(&["a1"]);
+    let info = store.backup("good").unwrap();
+    for (name, make) in [("zero", "device"), ("huge", "huge")] {
+        let copy = info.path.with_file_name(name);
+        std::fs::copy(&info.path, &copy).unwrap();
+        let manifest = manifest_of(&copy);
+        if make == "device" {
+            std::os::unix::fs::symlink("/dev/zero", &manifest).unwrap();
+        } else {
+            std::fs::write(&manifest, vec![b' '; 2 << 20]).unwrap();
+        }
+        let listed = store.backups().unwrap();
+        let entry = listed.iter().find(|b| b.name == name).unwrap();
+        assert!(
+            !entry.verified && entry.problem.is_some(),
+            "{name}: {entry:?}"
+        );
+        assert_eq!(code(store.restore(name)), 17020002, "{name}");
+        assert_eq!(crate::common::items(&store), ["a1"]);
+    }
+}
