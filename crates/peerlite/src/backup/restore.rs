@@ -168,6 +168,46 @@ fn resolve(store: &RdbStore, name_or_path: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Whether the manifest says of the backup file what the file itself says: its checksum
+/// proves the file is the one verified when the backup was made, not that the manifest's
+/// other fields were not edited since — and the restore decides by them (the store id keeps
+/// another store's backup out; the version decides on migrations). Returns the file's store
+/// id.
+fn described_by(
+    path: &Path,
+    key: Option<&crate::store::EncryptionKey>,
+    manifest: &Manifest,
+) -> Result<String> {
+    let conn = connection::open_file(path, key)?;
+    let sql_err = |e| Error::from_sqlite(e, path);
+    let store_id = meta::get(&conn, "store_id")
+        .map_err(sql_err)?
+        .unwrap_or_default();
+    let user_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    let differs = if !manifest.store_id.is_empty() && store_id != manifest.store_id {
+        Some(format!(
+            "its manifest names store {:?}, the file holds store {store_id:?}",
+            manifest.store_id
+        ))
+    } else if user_version != manifest.user_version {
+        Some(format!(
+            "its manifest says version {}, the file is at version {user_version}",
+            manifest.user_version
+        ))
+    } else {
+        None
+    };
+    match differs {
+        Some(reason) => Err(Error::BackupInvalid {
+            path: path.to_path_buf(),
+            reason: format!("{reason}: the manifest was edited"),
+        }),
+        None => Ok(store_id),
+    }
+}
+
 impl RdbStore {
     /// Restores the backup `name_or_path` (see [`RestoreRequest::new`]).
     ///
@@ -197,7 +237,9 @@ impl RdbStore {
         };
         let verified = verify(&path, inner.config.key.as_ref(), depth)?;
         let verify_time = started.elapsed();
-        let manifest = verified.manifest;
+        let mut manifest = verified.manifest;
+        // A manifest that names no store (written by an early build) is judged by the file's.
+        manifest.store_id = described_by(&path, inner.config.key.as_ref(), &manifest)?;
         let this_kind = kind_name(inner.config.kind);
         if manifest.kind != this_kind {
             return Err(Error::BackupInvalid {

@@ -253,3 +253,31 @@ fn a_restore_whose_upgrade_fails_keeps_the_stores_migrations() {
     assert_eq!(store.version().unwrap(), 2);
     assert_eq!(colors(&store), [("fine".into(), "red".into())]);
 }
+
+/// Adversary round 5, findings 2 and 6: the restore decided by the manifest's store id and
+/// version, which its checksum does not cover — a manifest edited to name this store let
+/// another store's backup in without `allow_other_store` (the store then carried the other's
+/// identity), and one edited to a newer version skipped the migrations. The file itself is
+/// asked now; a manifest that disagrees with it is refused (17020002), nothing changed.
+#[test]
+fn a_manifest_that_disagrees_with_its_file_is_refused() {
+    let (_dir_a, a) = store_with_items(&["a1"]);
+    let (_dir_b, b) = store_with_items(&["b1"]);
+    let theirs = b.backup("theirs").unwrap();
+    let mine = a.backup("mine").unwrap();
+    let edit = |backup: &std::path::Path, field: &str, value: serde_json::Value| {
+        let manifest = crate::common::manifest_of(backup);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        json[field] = value;
+        std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    };
+    edit(&theirs.path, "store_id", a.store_id().unwrap().into());
+    let err = a.restore(path_str(&theirs.path)).unwrap_err();
+    assert_eq!(err.code(), 17020002, "{err}");
+    edit(&mine.path, "user_version", 7.into());
+    let err = a.restore("mine").unwrap_err();
+    assert_eq!(err.code(), 17020002, "{err}");
+    assert_eq!(items(&a), ["a1"]);
+    assert_ne!(a.store_id().unwrap(), b.store_id().unwrap());
+}
