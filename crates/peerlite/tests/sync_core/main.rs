@@ -18,6 +18,7 @@ mod protocol;
 mod regress_added_column;
 mod regress_batch_bytes;
 mod regress_clock_carry;
+mod regress_cloned_older;
 mod regress_column_types;
 mod regress_filter_leavers;
 mod regress_purged_relays;
