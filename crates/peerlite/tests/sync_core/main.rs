@@ -24,6 +24,7 @@ mod regress_filter_leavers;
 mod regress_purged_relays;
 mod regress_recreated_echo;
 mod regress_repaired_behind_purge;
+mod regress_reset_record;
 mod regress_rolled_back;
 mod regress_seq_resume;
 mod regress_seq_two_processes;
