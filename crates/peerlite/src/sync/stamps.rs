@@ -20,10 +20,12 @@
 //! copies of one device (a cloned phone, two VMs from one snapshot) that each numbered their
 //! next change N, the clone first. The receiver got the original's N, newer than the clone's,
 //! so no row of the clone is newer than the stamp, and the clone's N is hidden for good. So the
-//! stamp also keeps `at`: the write time of the change numbered exactly N, as it travelled (the
-//! last row of the batch that took the watermark to N). In one history the sender's row
-//! numbered N, if it still has one (a row written since has a higher number), is that change,
-//! unchanged; one written at another time was numbered N twice. The last row of a batch is
+//! stamp also keeps `at` and `key`: the write time and a fingerprint of the row key of the
+//! change numbered exactly N, as it travelled (the last row of the batch that took the
+//! watermark to N). In one history the sender's row numbered N, if it still has one (a row
+//! written since has a higher number), is that change, unchanged; one of another row or
+//! written at another time was numbered N twice (the key tells rows apart whose write time is
+//! not known: rows written before their table was distributed). The last row of a batch is
 //! numbered N unless the rows at N were left out (the receiver's own writes, a row too large
 //! to travel), and those the check skips, so a row it compares is always the one that
 //! travelled. Older peers neither send nor read `at` (an optional field: the entries they send
@@ -50,6 +52,7 @@ use super::message::{Batch, RowChange};
 use crate::changes::registers;
 use crate::changes::registry::TableMeta;
 use crate::store::schema::table_exists;
+use crate::value::Value;
 
 /// How many of the newest changes at or below a watermark the sender looks at: enough to
 /// meet a re-issued number (they are the newest numbers there), bounded so the check costs
@@ -74,6 +77,10 @@ pub struct Stamp {
     /// the end were all left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<u64>,
+    /// A fingerprint of the row key of that change (see `at`): the first 8 bytes of the
+    /// BLAKE3 hash of the key's postcard encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u64>,
 }
 
 const DDL: &str = "CREATE TABLE IF NOT EXISTS peerlite_stamps(
@@ -84,22 +91,26 @@ const DDL: &str = "CREATE TABLE IF NOT EXISTS peerlite_stamps(
   seq INTEGER NOT NULL,
   hlc INTEGER NOT NULL,
   at INTEGER,
+  at_key INTEGER,
   PRIMARY KEY(device, tbl, filter)
 ) WITHOUT ROWID;";
 
-/// Creates the stamps table, or gives one of an earlier build the `at` column (its stamps
-/// keep none: not known).
+/// Creates the stamps table, or gives one of an earlier build the `at` and `at_key` columns
+/// (its stamps keep none: not known).
 fn ensure_table(conn: &Connection) -> rusqlite::Result<()> {
     if !table_exists(conn, "peerlite_stamps")? {
         return conn.execute_batch(DDL);
     }
     if !has_at(conn)? {
-        conn.execute_batch("ALTER TABLE peerlite_stamps ADD COLUMN at INTEGER")?;
+        conn.execute_batch(
+            "ALTER TABLE peerlite_stamps ADD COLUMN at INTEGER;
+             ALTER TABLE peerlite_stamps ADD COLUMN at_key INTEGER;",
+        )?;
     }
     Ok(())
 }
 
-/// True when the stamps table has the `at` column.
+/// True when the stamps table has the `at` column (and `at_key`: both came at once).
 fn has_at(conn: &Connection) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM pragma_table_info('peerlite_stamps') WHERE name = 'at')",
@@ -114,7 +125,11 @@ pub(crate) fn all(conn: &Connection, device: &str) -> rusqlite::Result<Vec<Stamp
         return Ok(Vec::new());
     }
     // A table of an earlier build (read-only here: migrated by the next batch applied).
-    let at = if has_at(conn)? { "s.at" } else { "NULL" };
+    let at = if has_at(conn)? {
+        "s.at, s.at_key"
+    } else {
+        "NULL, NULL"
+    };
     conn.prepare_cached(&format!(
         "SELECT s.tbl, s.filter, s.epoch, s.seq, s.hlc, {at} FROM peerlite_stamps s
          JOIN peerlite_watermarks w ON w.device = s.device AND w.tbl = s.tbl AND w.filter = s.filter
@@ -128,6 +143,7 @@ pub(crate) fn all(conn: &Connection, device: &str) -> rusqlite::Result<Vec<Stamp
             seq: r.get::<_, i64>(3)? as u64,
             hlc: r.get::<_, i64>(4)? as u64,
             at: r.get::<_, Option<i64>>(5)?.map(|h| h as u64),
+            key: r.get::<_, Option<i64>>(6)?.map(|h| h as u64),
         })
     })?
     .collect()
@@ -136,6 +152,15 @@ pub(crate) fn all(conn: &Connection, device: &str) -> rusqlite::Result<Vec<Stamp
 /// The write time of a row: its existence event's or a later column write's, the latest.
 fn written(row: &RowChange) -> u64 {
     row.regs.iter().map(|g| g.hlc).fold(row.hlc, u64::max)
+}
+
+/// A fingerprint of a row key, the same on every device and build.
+fn fingerprint(ident: &Value) -> u64 {
+    // Writing into a Vec cannot fail.
+    let bytes = postcard::to_stdvec(ident).unwrap_or_default();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&blake3::hash(&bytes).as_bytes()[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// The latest write time in `batch`.
@@ -157,14 +182,19 @@ pub(crate) fn advance(
 ) -> rusqlite::Result<()> {
     ensure_table(conn)?;
     let base = if had == 0 {
-        Some((0, None))
+        Some((0, (None, None)))
     } else {
         conn.prepare_cached(
-            "SELECT hlc, at FROM peerlite_stamps WHERE device = ?1 AND tbl = ?2 AND filter = ?3 AND epoch = ?4 AND seq = ?5",
+            "SELECT hlc, at, at_key FROM peerlite_stamps WHERE device = ?1 AND tbl = ?2 AND filter = ?3 AND epoch = ?4 AND seq = ?5",
         )?
         .query_row(
             rusqlite::params![device, batch.table, batch.filter as i64, epoch, had as i64],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<i64>>(1)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    (r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?),
+                ))
+            },
         )
         .optional()?
     };
@@ -174,14 +204,17 @@ pub(crate) fn advance(
     // The last row is the change numbered `last` unless the rows at the end were left out
     // (see the module doc: those the sender's check skips). A batch that moves nothing keeps
     // the stamp's; one that moves the watermark over rows left out knows none.
-    let at = if last == had {
+    let (at, key) = if last == had {
         at_had
     } else {
-        batch.rows.last().map(|r| written(r) as i64)
+        match batch.rows.last() {
+            Some(r) => (Some(written(r) as i64), Some(fingerprint(&r.ident) as i64)),
+            None => (None, None),
+        }
     };
     conn.prepare_cached(
-        "INSERT INTO peerlite_stamps(device, tbl, filter, epoch, seq, hlc, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(device, tbl, filter) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, hlc = excluded.hlc, at = excluded.at",
+        "INSERT INTO peerlite_stamps(device, tbl, filter, epoch, seq, hlc, at, at_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(device, tbl, filter) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, hlc = excluded.hlc, at = excluded.at, at_key = excluded.at_key",
     )?
     .execute(rusqlite::params![
         device,
@@ -190,14 +223,15 @@ pub(crate) fn advance(
         epoch,
         last as i64,
         base.max(newest(batch)) as i64,
-        at
+        at,
+        key
     ])?;
     Ok(())
 }
 
 /// A change the sender numbered at or below `stamp.seq` that is newer than the stamp, or the
-/// change it numbered exactly `stamp.seq` written at another time than the one the receiver
-/// got as that number (`stamp.at`): one the receiver cannot have had when its watermark
+/// change it numbered exactly `stamp.seq` of another row or written at another time than the
+/// one the receiver got as that number (`stamp.key`, `stamp.at`): one the receiver cannot have had when its watermark
 /// passed that number. `sources` are the clocks of
 /// the stamp's table; rows `peer` wrote itself (in any of its databases) and rows recorded as
 /// too large to travel are never sent, so they prove nothing. Returns (seq, write time).
@@ -222,7 +256,7 @@ pub(crate) fn newer_below(
             continue;
         }
         let mut st = conn.prepare_cached(&format!(
-            "SELECT seq, hlc, origin, cols FROM {clock} WHERE seq <= ?1 ORDER BY seq DESC LIMIT {CHECKED}"
+            "SELECT seq, hlc, origin, cols, ident FROM {clock} WHERE seq <= ?1 ORDER BY seq DESC LIMIT {CHECKED}"
         ))?;
         let mut rows = st.query([stamp.seq as i64])?;
         while let Some(r) = rows.next()? {
@@ -237,7 +271,11 @@ pub(crate) fn newer_below(
                 continue;
             }
             let written = regs.iter().map(|g| g.hlc).fold(hlc, u64::max);
-            let reissued = seq as u64 == stamp.seq && stamp.at.is_some_and(|at| at != written);
+            let reissued = seq as u64 == stamp.seq && {
+                let ident = Value::from_ref(r.get_ref(4)?);
+                stamp.at.is_some_and(|at| at != written)
+                    || stamp.key.is_some_and(|key| key != fingerprint(&ident))
+            };
             if written > stamp.hlc || reissued {
                 return Ok(Some((seq as u64, written)));
             }
@@ -259,6 +297,7 @@ mod tests {
             seq: 3,
             hlc: u64::MAX - 1,
             at: Some(u64::MAX - 2),
+            key: Some(7),
         };
         let features = entries::add(
             vec![FEATURE_STAMPS.into()],
@@ -279,7 +318,7 @@ mod tests {
         let old = r#"stamps:[{"table":"note","filter":0,"epoch":"e1","seq":3,"hlc":7}]"#;
         let read = entries::read::<Stamp>(&[old.to_owned()], entries::STAMPS);
         assert_eq!(read.len(), 1);
-        assert_eq!(read[0].at, None);
+        assert_eq!((read[0].at, read[0].key), (None, None));
         assert_eq!(entries::add(Vec::new(), entries::STAMPS, &read), vec![old]);
     }
 
@@ -297,9 +336,9 @@ mod tests {
              INSERT INTO peerlite_watermarks VALUES ('b', 'note', 0, 'e1', 3);",
         )
         .unwrap();
-        assert_eq!(all(&conn, "b").unwrap()[0].at, None);
+        assert_eq!(all(&conn, "b").unwrap()[0].key, None);
         let row = |hlc| RowChange {
-            ident: crate::value::Value::Integer(1),
+            ident: Value::Integer(1),
             hlc,
             origin: 0,
             tomb: false,
@@ -322,5 +361,7 @@ mod tests {
             .unwrap();
         let stamp = &all(&conn, "b").unwrap()[0];
         assert_eq!((stamp.seq, stamp.hlc, stamp.at), (9, 60, Some(40)));
+        assert_eq!(stamp.key, Some(fingerprint(&Value::Integer(1))));
+        assert_ne!(stamp.key, Some(fingerprint(&Value::Text("1".into()))));
     }
 }

@@ -6,8 +6,8 @@
 //! the clone numbered at or below 2 was newer than the stamp, so the check passed, every sync
 //! said ok, and the clone's change 2 (an insert, an update, a delete alike) never arrived.
 //!
-//! The stamp now also keeps the write time of the change numbered exactly at the watermark; the
-//! clone holds another change under that number, so it renews its epoch (17040012) and the
+//! The stamp now also keeps the write time (and a fingerprint of the row key) of the change
+//! numbered exactly at the watermark; the clone holds another change under that number, so it renews its epoch (17040012) and the
 //! next sync delivers everything it has. In one history (rows changed since, the peer's own
 //! rows at the watermark, relays) nothing is taken for a clone.
 
