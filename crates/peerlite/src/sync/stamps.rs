@@ -28,9 +28,9 @@
 //! not known: rows written before their table was distributed). The last row of a batch is
 //! numbered N unless the rows at N were left out (the receiver's own writes, a row too large
 //! to travel), and those the check skips, so a row it compares is always the one that
-//! travelled. Older peers neither send nor read `at` (an optional field: the entries they send
-//! still parse, and those they get still parse for them), and a stamp without it is checked
-//! as before.
+//! travelled (a duplicate batch that moves nothing keeps the stamp as it was). Older peers
+//! neither send nor read `at` and `key` (optional fields: the entries they send still parse,
+//! and those they get still parse for them), and a stamp without them is checked as before.
 //!
 //! Stamps travel as `stamps:` entries ([`super::entries`]) in the `features` of the `Hello` (the initiator's
 //! pull watermarks) and — when the `Hello` offered [`FEATURE_STAMPS`](super::FEATURE_STAMPS) — of the `Welcome` (the
@@ -230,10 +230,10 @@ pub(crate) fn advance(
 }
 
 /// A change the sender numbered at or below `stamp.seq` that is newer than the stamp, or the
-/// change it numbered exactly `stamp.seq` of another row or written at another time than the
-/// one the receiver got as that number (`stamp.key`, `stamp.at`): one the receiver cannot have had when its watermark
-/// passed that number. `sources` are the clocks of
-/// the stamp's table; rows `peer` wrote itself (in any of its databases) and rows recorded as
+/// change it numbered exactly `stamp.seq` when it is of another row or written at another time
+/// than the one the receiver got as that number (`stamp.key`, `stamp.at`): one the receiver
+/// cannot have had when its watermark passed that number. `sources` are the clocks of the
+/// stamp's table; rows `peer` wrote itself (in any of its databases) and rows recorded as
 /// too large to travel are never sent, so they prove nothing. Returns (seq, write time).
 pub(crate) fn newer_below(
     conn: &Connection,
