@@ -1,7 +1,8 @@
 //! `peerlite conflicts DB`: the remote rows sync could not apply (another UNIQUE column, say),
 //! one line each; `--resolve ID... --keep local|remote|earlier` settles them, a line per id
-//! with its result, and exits 2 when any failed. `earlier` keeps the row that came into
-//! existence first, the same choice on every device that uses it. A conflict whose device is
+//! with its result, and exits 2 when any failed (a `hint:` line on stderr says what to do).
+//! `earlier` keeps the row that came into existence first, the same choice on every device
+//! that uses it. A conflict whose device is
 //! this one (marked "replayed by a reset") is a change of this device's that a client reset
 //! could not replay because a peer's row was in its way: `local` keeps the change, `remote`
 //! the peer's row.
@@ -122,8 +123,37 @@ fn resolve(global: &Global, args: &Args, keep: Keep) -> anyhow::Result<()> {
             }
         }
     }
-    if results.iter().any(|(_, r)| r.is_err()) {
-        return Err(Exit(2).into());
+    let mut hints: Vec<String> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .map(|e| hint(e, keep))
+        .collect();
+    if hints.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    hints.sort();
+    hints.dedup();
+    for h in hints {
+        eprintln!("hint: {h}");
+    }
+    Err(Exit(2).into())
+}
+
+/// The `hint:` line for a conflict `--keep` could not settle.
+fn hint(err: &peerlite::Error, keep: Keep) -> String {
+    match err.code() {
+        // The kept row breaks a constraint or trigger of the app's own, not sync's.
+        14800032 | 14800033 => {
+            let other = match keep {
+                Keep::Local => "`--keep remote`",
+                Keep::Remote => "`--keep local`",
+                Keep::Earlier => "`--keep local` or `--keep remote`",
+            };
+            format!(
+                "a constraint or trigger of this database still refuses the row (the message names it): change the rows in its way, or the trigger, with `peerlite sql DB …` and resolve again, or settle it the other way with {other}; the conflict stays listed"
+            )
+        }
+        14800001 => "`peerlite conflicts DB` lists the conflicts and their ids".into(),
+        _ => crate::hint::for_error(err, "conflicts"),
+    }
 }

@@ -198,3 +198,76 @@ fn a_database_that_does_not_exist_is_an_error_not_created() {
     assert!(err.contains("error[14800010]"), "{err}");
     assert!(!missing.exists());
 }
+
+/// Adversary round 4, LOW-2: a conflict whose kept row the app's own trigger still refuses
+/// (here `RAISE(ABORT)` while a row of the app's `app_rule` table exists) failed with
+/// `error[14800001] invalid argument: conflict 1 still does not apply` — the wrong code (the
+/// argument was valid) and no `hint:` line. Now it is the constraint error (14800032) with the
+/// trigger's message, and a hint naming `peerlite sql` and the other `--keep`; the conflict
+/// stays listed and nothing changed. Both kinds of conflict: a peer's row (`--keep remote`)
+/// and this device's own change a reset replayed (`--keep local`).
+#[test]
+fn a_kept_row_the_apps_trigger_refuses_is_a_constraint_error_with_a_hint() {
+    const RULE: &str = "CREATE TABLE app_rule(x); INSERT INTO app_rule VALUES (1);
+        CREATE TRIGGER guard BEFORE INSERT ON item WHEN NEW.uuid = 'u1' AND EXISTS(SELECT 1 FROM app_rule)
+        BEGIN SELECT RAISE(ABORT, 'blocked by app rule'); END";
+    for replayed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, keep, other) = if replayed {
+            // alpha's own u1, never synced, replayed by a reset from beta onto beta's u2.
+            let (a, pa) = device(dir.path(), "alpha", T0, "u1");
+            let (b, _) = device(dir.path(), "beta", T0 + 5, "u2");
+            a.execute_script(RULE).unwrap();
+            let reseed = a.begin_reset("beta").unwrap();
+            let (on_seed, _) = sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+            assert!(on_seed.status.is_ok(), "{on_seed:?}");
+            let report = reseed
+                .finish(peerlite::reset::ResetMode::RecoverUnsynced)
+                .unwrap();
+            assert_eq!(report.conflicts, 1, "{report:?}");
+            a.close().unwrap();
+            b.close().unwrap();
+            (pa, "local", "--keep remote")
+        } else {
+            let (_, pb) = clash(dir.path());
+            let (code, _, err) = run(peerlite().arg("sql").arg(&pb).arg(RULE));
+            assert_eq!(code, 0, "{err}");
+            (pb, "remote", "--keep local")
+        };
+        let case = format!("replayed by a reset: {replayed}");
+        let id = first_id(&db);
+        let before = uuids(&db);
+        let (code, out, err) =
+            run(peerlite()
+                .arg("conflicts")
+                .arg(&db)
+                .args(["--resolve", &id, "--keep", keep]));
+        assert_eq!(code, 2, "{case}: {out} {err}");
+        assert!(
+            out.starts_with(&format!("{id}: error[14800032] "))
+                && out.contains("blocked by app rule"),
+            "{case}: {out}"
+        );
+        let hint = err
+            .lines()
+            .find_map(|l| l.strip_prefix("hint: "))
+            .unwrap_or_else(|| panic!("{case}: no hint in {err:?}"));
+        assert!(
+            hint.contains("`peerlite sql DB") && hint.contains(other),
+            "{case}: {hint}"
+        );
+        assert_eq!(uuids(&db), before, "{case}: nothing changed");
+        assert_eq!(first_id(&db), id, "{case}: still listed");
+        // The hint's other way settles it.
+        let (flag, value) = other.split_once(' ').unwrap();
+        let out =
+            stdout_of(
+                peerlite()
+                    .arg("conflicts")
+                    .arg(&db)
+                    .args(["--resolve", &id, flag, value]),
+            );
+        assert_eq!(out, format!("{id}: resolved\n"), "{case}");
+        assert_eq!(listed(&db), json!([]), "{case}");
+    }
+}

@@ -28,13 +28,21 @@ fn path(db: &Path) -> PathBuf {
     PathBuf::from(os)
 }
 
-/// The pending reset, when there is one (a damaged file counts as one, of unknown peer).
+/// The pending reset, when there is one. A damaged file (empty, cut short, overwritten: a
+/// crash on a file system without ordered writes) still records a reset that was begun and
+/// not finished, but no count of failures — a reset is crash-safe, so the store is either
+/// as it was before or as the reset left it, and the next one may run: it counts as none
+/// failed, of unknown peer and backup (read for nothing else).
 pub(crate) fn read(db: &Path) -> Option<Record> {
-    let bytes = std::fs::read(path(db)).ok()?;
-    Some(serde_json::from_slice(&bytes).unwrap_or(Record {
-        peer: String::new(),
-        attempts: MAX_ATTEMPTS,
-        backup: None,
+    let file = path(db);
+    let bytes = std::fs::read(&file).ok()?;
+    Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        tracing::warn!(?file, %e, "the client reset record is damaged: taken as an interrupted reset, no failed attempt known");
+        Record {
+            peer: String::new(),
+            attempts: 0,
+            backup: None,
+        }
     }))
 }
 

@@ -131,8 +131,9 @@ impl RdbStore {
     /// deleted.
     ///
     /// # Errors
-    /// 14800001 for an unknown id; a constraint error when the remote change still cannot
-    /// apply (the conflict stays recorded).
+    /// 14800001 for an unknown id; the constraint error (14800032, or 14800033 for a value
+    /// the column cannot store) when the kept row still cannot apply — a constraint or
+    /// trigger of the database refuses it (the conflict stays recorded).
     pub fn resolve_conflict(&self, id: i64, resolution: Resolution) -> Result<()> {
         let path = self.path().to_path_buf();
         let sync = std::sync::Arc::clone(self.inner.sync()?);
@@ -212,11 +213,14 @@ impl RdbStore {
                             std::slice::from_ref(ident),
                         )?;
                     }
-                    if !merge(tx)?.clashes.is_empty() {
-                        return Err(Error::invalid(
-                            StoreKind::Relational,
-                            format!("conflict {id} still does not apply"),
-                        ));
+                    // Refused by a constraint or trigger of the app itself (nothing of
+                    // sync's in its way any more): the app's own error, the conflict kept.
+                    if let Some(again) = merge(tx)?.clashes.into_iter().next() {
+                        let (sqlite, message) = again.refused;
+                        return Err(Error::Sqlite {
+                            sqlite,
+                            message: format!("conflict {id} still does not apply: {message}"),
+                        });
                     }
                 }
             }

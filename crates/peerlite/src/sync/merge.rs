@@ -70,6 +70,8 @@ pub(crate) struct Clash {
     pub existence: (u64, String),
     /// Its synced columns' values, in the table's column order.
     pub values: Vec<Value>,
+    /// What refused it here: SQLite's code and message.
+    pub refused: (crate::error::SqliteCode, String),
 }
 
 struct Ctx<'a> {
@@ -662,12 +664,13 @@ fn merge_row(
         // A constraint the row breaks here, or a value this table cannot store (a text key
         // for an INTEGER PRIMARY KEY: "datatype mismatch"): recorded, never a batch that
         // fails on every session.
-        Err(err @ Error::Sqlite { sqlite, .. }) if matches!(sqlite.primary, 19 | 20) => {
+        Err(Error::Sqlite { sqlite, message }) if matches!(sqlite.primary, 19 | 20) => {
             let clash = Clash {
                 existence: (e.0, ctx.key(e).1.to_owned()),
                 values: merged_values(ctx, target, &row.ident, local_alive, &winners)?,
+                refused: (sqlite, message.clone()),
             };
-            return Ok(Outcome::Conflict(err, clash));
+            return Ok(Outcome::Conflict(Error::Sqlite { sqlite, message }, clash));
         }
         Err(err) => return Err(err),
     }

@@ -1118,8 +1118,8 @@ impl Session {
     }
 
     /// A peer that holds more of this database's epoch than the database ever committed, or
-    /// whose watermark's stamp is older than a change this database numbered below it (see
-    /// `stamps`): the database was put back from a copy of an earlier state (a file copy, a
+    /// whose watermark's stamp is older than a change this database numbered below it, or
+    /// names another write time for the change numbered at it (see `stamps`): the database was put back from a copy of an earlier state (a file copy, a
     /// snapshot, a cloned device) and numbers new changes with sequence numbers the peer has
     /// passed — they would never be sent. The database takes a new epoch (peers read it from
     /// the start) and the session ends with 17040012; the next one syncs.
@@ -1155,7 +1155,7 @@ impl Session {
             }) {
                 if let Some((seq, _)) = self.store.newer_below(&self.peer.device, stamp)? {
                     found = Some(format!(
-                        "{peer} holds this database's changes of {} up to {}, but change {seq} here was written after {peer} received them",
+                        "{peer} holds this database's changes of {} up to {}, but change {seq} here is not one {peer} received (written after them, or a number issued twice)",
                         stamp.table, stamp.seq
                     ));
                     break;

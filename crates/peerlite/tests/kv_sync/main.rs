@@ -8,6 +8,7 @@ mod common;
 mod device_collab;
 mod mixed;
 mod notifications;
+mod regress_cloned_older;
 mod regress_put_back;
 mod regress_recreated_ahead;
 mod reset;
