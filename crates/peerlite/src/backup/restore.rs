@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use super::copy::{Progress, run_steps};
+use super::copy::{Progress, run_steps, run_steps_locked};
 use super::manifest::Manifest;
 use super::verify::{Depth, verify};
 use super::{BackupRequest, kind_name, naming};
@@ -375,23 +375,36 @@ impl RdbStore {
         let source = connection::open_file(path, inner.config.key.as_ref())?;
         super::pin_snapshot(&source, path)?;
         let mut timings = RestoreTimings::default();
-        // The safety copy, taken while we hold the writer: exactly the data being replaced.
+        // The safety copy is exactly the data being replaced: it is taken once the copy holds
+        // the database's write lock, before it writes a page. Taken before the lock, a commit
+        // of another process between the two would be in neither the copy nor the restored
+        // database (a client reset replays such commits from this copy: it must hold them).
         // The one an earlier restore took is kept first, under a name of its own.
-        tracing::debug!(step = "pre-restore copy", "restore step");
-        let started = Instant::now();
         let kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
-        let (pre_restore, quarantine) = match self
-            .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
-        {
-            Ok(info) => (Some(info.path), None),
-            Err(e) if e.is_corruption() => {
-                // Reported to the caller too (the restore report names the quarantine).
-                tracing::info!(%e, "the database being replaced is damaged; keeping its files in quarantine");
-                (None, Some(quarantine_damaged(&writer.conn, db)?))
+        let mut kept: Option<PathBuf> = None;
+        let mut damaged = false;
+        let mut keep = || -> Result<()> {
+            tracing::debug!(step = "pre-restore copy", "restore step");
+            let started = Instant::now();
+            match self.backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic()) {
+                Ok(info) => {
+                    // The replaced data's clock went as far as its last commit (maybe another
+                    // process's): the restored database resumes past it.
+                    let mark =
+                        crate::changes::mark::stored_mark_of(&info.path, inner.config.key.as_ref());
+                    inner.sync()?.hlc.restore(mark);
+                    kept = Some(info.path);
+                    timings.keep = started.elapsed();
+                    after_pre_restore();
+                    Ok(())
+                }
+                Err(e) if e.is_corruption() => {
+                    damaged = true;
+                    Err(e)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => return Err(e),
         };
-        timings.keep = started.elapsed();
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -407,22 +420,52 @@ impl RdbStore {
             writeback.advance_lazy(false);
             None
         };
+        let copy_error = |e| match e {
+            Error::Cancelled { .. } => Error::Cancelled { what: "restore" },
+            e => inner.observe_error(e),
+        };
         tracing::debug!(step = "copy in", "restore step");
         let started = Instant::now();
-        let stats = run_steps(
+        let copied = run_steps_locked(
             &source,
             &mut writer.conn,
             request.pages_per_step,
             &mut after_step,
+            &mut keep,
             request.cancel,
             db,
-        )
-        .map_err(|e| match e {
-            Error::Cancelled { .. } => Error::Cancelled { what: "restore" },
-            e => inner.observe_error(e),
-        })?;
+        );
+        let mut quarantine = None;
+        let stats = match copied {
+            Ok(stats) => {
+                timings.copy = started.elapsed().saturating_sub(timings.keep);
+                stats
+            }
+            Err(e) if damaged => {
+                // The database being replaced is damaged (no backup of it can be taken): its
+                // files are kept in quarantine as they are, then the copy runs. Reported to the
+                // caller too (the restore report names the quarantine).
+                tracing::info!(%e, "the database being replaced is damaged; keeping its files in quarantine");
+                let begun = Instant::now();
+                quarantine = Some(quarantine_damaged(&writer.conn, db)?);
+                timings.keep = begun.elapsed();
+                let started = Instant::now();
+                let stats = run_steps(
+                    &source,
+                    &mut writer.conn,
+                    request.pages_per_step,
+                    &mut after_step,
+                    request.cancel,
+                    db,
+                )
+                .map_err(copy_error)?;
+                timings.copy = started.elapsed();
+                stats
+            }
+            Err(e) => return Err(copy_error(e)),
+        };
+        let pre_restore = kept;
         drop(source);
-        timings.copy = started.elapsed();
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data). Its clock does not.
         crate::changes::mark::after_replace(&writer.conn, db, inner.sync()?, &epoch)?;
@@ -470,6 +513,23 @@ impl RdbStore {
         crate::repair::clear_flag(inner.config.path());
     }
 }
+
+/// Test seam: runs once the `pre-restore` copy is taken, before a page of the backup is
+/// written — where another connection's commit was lost (in neither the copy nor the result).
+#[cfg(test)]
+fn after_pre_restore() {
+    tests::AFTER_PRE_RESTORE.with(|seam| {
+        if let Some(f) = seam.borrow_mut().as_mut() {
+            f();
+        }
+    });
+}
+
+#[cfg(not(test))]
+fn after_pre_restore() {}
+
+#[cfg(test)]
+pub(crate) mod tests;
 
 /// Moves a restore's pages from the WAL into the database file (see the caller). A checkpoint
 /// that cannot finish is no failure: the background checkpoint finishes it later.

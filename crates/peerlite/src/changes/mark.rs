@@ -361,6 +361,15 @@ pub(crate) fn mark_replaced(db: &Path) {
     }
 }
 
+/// The mark the database file `file` persisted (0 when it cannot be read): a restore's copy of
+/// the data it replaces tells how far the clock of every process writing it went.
+pub(crate) fn stored_mark_of(file: &Path, key: Option<&crate::EncryptionKey>) -> u64 {
+    crate::store::connection::open_file(file, key)
+        .ok()
+        .and_then(|conn| stored_mark(&conn).ok())
+        .unwrap_or(0)
+}
+
 /// The mark a salvaged copy of a damaged database still shows: its meta and clock tables.
 pub(crate) fn learned_from(salvage: &Path, key: Option<&crate::EncryptionKey>, now_ms: u64) -> u64 {
     let Ok(conn) = crate::store::connection::open_file(salvage, key) else {

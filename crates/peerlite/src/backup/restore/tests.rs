@@ -1,0 +1,101 @@
+//! Adversary round 4, HIGH-1: a write another process committed (and was told succeeded)
+//! while a client reset installed its seed was lost — in neither the final store nor any copy.
+//! The copying restore took its `pre-restore` safety copy, and only then began copying the
+//! backup in: a commit between the two was in neither. A reset replays the commits that came
+//! after it read the store from that copy, so it lost them too. The safety copy is now taken
+//! once the copy holds the database's write lock, before it writes a page: no commit can fall
+//! between them. The seam runs exactly there and commits from another connection.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::{RdbStore, StoreConfig, Value};
+
+thread_local! {
+    pub(crate) static AFTER_PRE_RESTORE: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
+}
+
+/// Clears the seam when the test ends, however it ends.
+struct Seam;
+
+impl Seam {
+    fn set(f: impl FnMut() + 'static) -> Seam {
+        AFTER_PRE_RESTORE.with(|s| *s.borrow_mut() = Some(Box::new(f)));
+        Seam
+    }
+}
+
+impl Drop for Seam {
+    fn drop(&mut self) {
+        AFTER_PRE_RESTORE.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+fn names(store: &RdbStore) -> Vec<String> {
+    let result = store.query_sql("SELECT x FROM t ORDER BY x", &[]).unwrap();
+    result
+        .rows()
+        .unwrap()
+        .filter_map(|r| match r.first() {
+            Some(Value::Text(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn names_in(file: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(file).unwrap();
+    let mut st = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn a_commit_while_the_restore_keeps_the_replaced_data_is_kept_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = RdbStore::open(StoreConfig::new(&path)).unwrap();
+    store.execute("CREATE TABLE t (x TEXT)", &[]).unwrap();
+    store.execute("INSERT INTO t VALUES ('old')", &[]).unwrap();
+    store.backup("bk").unwrap();
+    // Another writer (another process would do the same): it holds the store, so the restore
+    // copies into the live database instead of moving files.
+    let other =
+        Rc::new(RdbStore::open(StoreConfig::new(&path).busy_timeout(Duration::ZERO)).unwrap());
+    other
+        .execute("INSERT INTO t VALUES ('before')", &[])
+        .unwrap();
+    let committed: Rc<RefCell<Option<bool>>> = Rc::default();
+    let seam = Seam::set({
+        let (other, committed) = (other.clone(), committed.clone());
+        move || {
+            let r = other.execute("INSERT INTO t VALUES ('meanwhile')", &[]);
+            *committed.borrow_mut() = Some(r.is_ok());
+        }
+    });
+    let report = store.restore("bk").unwrap();
+    drop(seam);
+    assert!(!report.swapped, "another connection held the store");
+    let committed = committed
+        .borrow()
+        .expect("the seam ran between the safety copy and the copy in");
+    let pre = names_in(&report.pre_restore_backup.clone().unwrap());
+    let now = names(&store);
+    assert_eq!(now, ["old"], "the backup's content");
+    assert!(pre.contains(&"before".to_owned()), "{pre:?}");
+    if committed {
+        assert!(
+            pre.contains(&"meanwhile".to_owned()) || now.contains(&"meanwhile".to_owned()),
+            "a commit that succeeded during the restore is in neither the safety copy {pre:?} \
+             nor the restored store {now:?}"
+        );
+    }
+    // The writer goes on once the restore is done.
+    other
+        .execute("INSERT INTO t VALUES ('after')", &[])
+        .unwrap();
+    assert_eq!(names(&store), ["after", "old"]);
+}
