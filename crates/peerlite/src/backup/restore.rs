@@ -28,6 +28,9 @@ pub struct RestoreRequest<'a> {
     pages_per_step: i32,
     full_check: bool,
     cancel: Option<&'a AtomicBool>,
+    /// The restore a client reset runs to install its seed: the reset holds the store's
+    /// reset lock already.
+    within_reset: bool,
 }
 
 impl std::fmt::Debug for RestoreRequest<'_> {
@@ -51,7 +54,14 @@ impl<'a> RestoreRequest<'a> {
             pages_per_step: super::DEFAULT_PAGES_PER_STEP,
             full_check: false,
             cancel: None,
+            within_reset: false,
         }
+    }
+
+    /// The restore a client reset runs (it holds the reset lock itself).
+    pub(crate) fn within_reset(mut self) -> Self {
+        self.within_reset = true;
+        self
     }
 
     /// Runs the full `integrity_check` of the backup before anything changes, even when its
@@ -169,7 +179,8 @@ impl RdbStore {
     ///
     /// # Errors
     /// 17020001 missing; 17020002 failed verification (truncated, bit-flipped, no manifest);
-    /// 17020003 newer than the store; 17020004 from another database; 14800020 wrong key.
+    /// 17020003 newer than the store; 17020004 from another database; 14800020 wrong key;
+    /// 17040015 while a client reset of the store runs (its install would undo the restore).
     /// On any of these nothing has changed.
     pub fn restore(&self, name_or_path: &str) -> Result<RestoreReport> {
         self.restore_with(RestoreRequest::new(name_or_path))
@@ -184,6 +195,13 @@ impl RdbStore {
                 detail: "restore replaces the database".into(),
             });
         }
+        // A client reset running meanwhile would install its seed over the restored data;
+        // held to the end, the lock also keeps a reset from beginning during the restore.
+        let _no_reset = if request.within_reset {
+            None
+        } else {
+            crate::store::reset_lock::RunningReset::hold_if_any(inner.config.path())?
+        };
         let path = resolve(self, &request.source)?;
         let started = Instant::now();
         let depth = if request.full_check {
