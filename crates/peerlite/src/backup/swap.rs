@@ -143,10 +143,18 @@ pub(crate) fn try_swap(
     }
     // Another connection committed between the check and the lock (and then closed): what is
     // kept must be what was checked.
-    if (seen.is_none() || data_version(&writer.conn) != seen) && !sound(&writer.conn) {
+    let late_commits = seen.is_none() || data_version(&writer.conn) != seen;
+    if late_commits && !sound(&writer.conn) {
         give_back_wal(&writer.conn, busy);
         remove_fresh(&fresh);
         return Ok(None);
+    }
+    // Its clock went past the new file's mark too: raised, or the next open takes the new
+    // file for a copy put back by hand (its mark behind the clock file) and starts an epoch.
+    if late_commits && let Err(e) = raise_mark(inner, &writer.conn, &fresh) {
+        give_back_wal(&writer.conn, busy);
+        remove_fresh(&fresh);
+        return Err(e);
     }
     // 3. The old database checked, linked, journaled.
     tracing::debug!(step = "link", "restore step");
@@ -292,6 +300,21 @@ fn make_fresh(
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io("syncing", fresh, e))?;
     Ok(page_count)
+}
+
+/// Raises the mark of the new file `fresh` to the old database's (on `old`), synced.
+fn raise_mark(inner: &Inner, old: &rusqlite::Connection, fresh: &Path) -> Result<()> {
+    let mark = crate::changes::mark::stored_mark_on(old);
+    let mut config = inner.config.clone();
+    config.path = fresh.to_path_buf();
+    config.read_only = false;
+    let conn = connection::open(&config, Role::Writer)?;
+    crate::changes::mark::raise_stored_mark(&conn, fresh, mark)?;
+    conn.close()
+        .map_err(|(_, e)| Error::from_sqlite(e, fresh))?;
+    std::fs::File::open(fresh)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", fresh, e))
 }
 
 /// The store's own readers and checkpoint connection closed, [`take_exclusive`].

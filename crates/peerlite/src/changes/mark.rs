@@ -109,9 +109,17 @@ pub(crate) fn read(db: &Path) -> Option<Sidecar> {
 /// Writes the file whole: a temporary file, synced, renamed over it, the directory synced.
 fn write(db: &Path, sidecar: &Sidecar) -> Result<()> {
     use std::io::Write;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let file = path(db);
+    // A name of its own per write: two processes (a restore and an opener) writing at once
+    // must not write into one temporary file, nor rename it from under each other (the
+    // second rename failed with "No such file or directory").
     let mut tmp = file.clone().into_os_string();
-    tmp.push(".tmp");
+    tmp.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| {
@@ -370,6 +378,20 @@ pub(crate) fn stored_mark_of(file: &Path, key: Option<&crate::EncryptionKey>) ->
         .unwrap_or(0)
 }
 
+/// The mark the database on `conn` persisted (0 when it cannot be read).
+pub(crate) fn stored_mark_on(conn: &Connection) -> u64 {
+    stored_mark(conn).unwrap_or(0)
+}
+
+/// Raises the mark the database on `conn` persisted to `mark`, when it lies below.
+pub(crate) fn raise_stored_mark(conn: &Connection, db: &Path, mark: u64) -> Result<()> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    if mark > stored_mark(conn).map_err(sql_err)? {
+        meta::set(conn, "hlc", &mark.to_string()).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
 /// The mark a salvaged copy of a damaged database still shows: its meta and clock tables.
 pub(crate) fn learned_from(salvage: &Path, key: Option<&crate::EncryptionKey>, now_ms: u64) -> u64 {
     let Ok(conn) = crate::store::connection::open_file(salvage, key) else {
@@ -382,6 +404,38 @@ pub(crate) fn learned_from(salvage: &Path, key: Option<&crate::EncryptionKey>, n
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Adversary round 4, LOW-1: two writers of the clock file at once (a restore, and a
+    /// `peerlite sql` opening the store in another process) shared one temporary file,
+    /// `NAME.clock.tmp`: one renamed it from under the other, whose write then failed ("could
+    /// not record the new epoch in the clock file … No such file or directory"), or renamed
+    /// the other's half-written bytes. A write never touches another writer's temporary file.
+    #[test]
+    fn a_write_leaves_another_writers_temporary_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let file = path(&db).display().to_string();
+        // Other writers between their create and their rename: the shared name of old, and
+        // the name of another process's write.
+        let theirs = [format!("{file}.tmp"), format!("{file}.1.0.tmp")];
+        for t in &theirs {
+            std::fs::write(t, "half-written").unwrap();
+        }
+        let s = Sidecar {
+            epoch: "e1".into(),
+            ceiling: 7 << COUNTER_BITS,
+        };
+        write(&db, &s).unwrap();
+        write(&db, &s).unwrap();
+        assert_eq!(read(&db), Some(s));
+        for t in &theirs {
+            assert_eq!(
+                std::fs::read_to_string(t).ok().as_deref(),
+                Some("half-written"),
+                "{t}"
+            );
+        }
+    }
 
     #[test]
     fn the_file_round_trips_and_a_damaged_one_is_ignored() {

@@ -99,3 +99,74 @@ fn a_commit_while_the_restore_keeps_the_replaced_data_is_kept_or_refused() {
         .unwrap();
     assert_eq!(names(&store), ["after", "old"]);
 }
+
+/// Adversary round 4, LOW-1: a `peerlite sql` run right after a reset's swap warned that the
+/// database "was put back from a copy of an earlier state" and took a new epoch. Another
+/// process had committed to the old database after the restore made the new file: its clock,
+/// and its reservation in the clock file, went past the new file's mark, so the next open
+/// found the mark behind the clock file — the sign of a copy put back by hand. The swap now
+/// raises the new file's mark to the old database's, holding its lock.
+#[test]
+fn a_commit_to_the_replaced_file_during_a_swap_does_not_leave_the_new_mark_behind() {
+    use crate::changes::{DistributedConfig, DistributedType};
+    const T0: u64 = 1_700_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(crate::changes::ManualClock::new(T0));
+    let config = StoreConfig::new(dir.path().join("s.db"))
+        .device_id("a")
+        .clock(clock.clone());
+    let store = RdbStore::open(config.clone()).unwrap();
+    store
+        .execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT)", &[])
+        .unwrap();
+    store
+        .set_distributed_tables(
+            &["note"],
+            DistributedType::Device,
+            &DistributedConfig::default(),
+        )
+        .unwrap();
+    store
+        .execute("INSERT INTO note (text) VALUES ('old')", &[])
+        .unwrap();
+    store.backup("bk").unwrap();
+    let mut late_mark = None;
+    let mut progress = |_: crate::Progress| {
+        if late_mark.is_some() {
+            return;
+        }
+        // Another process, a minute later, while the new file is made beside the old one.
+        clock.set(T0 + 60_000);
+        let other = RdbStore::open(config.clone()).unwrap();
+        other
+            .execute("INSERT INTO note (text) VALUES ('late')", &[])
+            .unwrap();
+        late_mark = Some(mark_of(&other));
+        other.close().unwrap();
+    };
+    let report = store
+        .restore_with(crate::RestoreRequest::new("bk").on_progress(&mut progress))
+        .unwrap();
+    assert!(report.swapped, "nobody held the store at the swap");
+    let late_mark = late_mark.expect("the other process committed during the copy");
+    assert!(
+        mark_of(&store) >= late_mark,
+        "the restored database's mark {} lies behind the replaced one's {late_mark}",
+        mark_of(&store)
+    );
+}
+
+fn mark_of(store: &RdbStore) -> u64 {
+    let r = store
+        .query_sql("SELECT value FROM peerlite_meta WHERE key = 'hlc'", &[])
+        .unwrap();
+    match r
+        .rows()
+        .unwrap()
+        .next()
+        .and_then(|row| row.first().cloned())
+    {
+        Some(Value::Text(t)) => t.parse().unwrap(),
+        other => panic!("no mark: {other:?}"),
+    }
+}
