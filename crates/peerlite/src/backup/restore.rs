@@ -346,6 +346,14 @@ impl RdbStore {
             return Err(Error::Cancelled { what: "restore" });
         }
         let identity = crate::changes::identity::keep(&writer.conn);
+        // The clock of every process writing the store went as far as the database's mark
+        // (this process's own may lag far behind it): the restored database resumes past it,
+        // and the clock file is not left ahead of its mark (the next open would take it for a
+        // copy put back by hand).
+        inner
+            .sync()?
+            .hlc
+            .restore(crate::changes::mark::stored_mark_on(&writer.conn));
         let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
         // Alone with the store, the replaced data is kept by moving its file (see `swap`).
         let mut ignore = |_: Progress| {};

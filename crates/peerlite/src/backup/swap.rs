@@ -149,9 +149,14 @@ pub(crate) fn try_swap(
         remove_fresh(&fresh);
         return Ok(None);
     }
-    // Its clock went past the new file's mark too: raised, or the next open takes the new
-    // file for a copy put back by hand (its mark behind the clock file) and starts an epoch.
-    if late_commits && let Err(e) = raise_mark(inner, &writer.conn, &fresh) {
+    // Another process that committed since this one's clock was read (after the copy was
+    // made, or before, renewing the epoch the restore announced) took its clock past the new
+    // file's mark (this process's clock now): raised, or the next open takes the new file
+    // for a copy put back by hand (its mark behind the clock file) and starts an epoch.
+    let old_mark = crate::changes::mark::stored_mark_on(&writer.conn);
+    if old_mark > inner.sync()?.hlc.high_water()
+        && let Err(e) = raise_mark(inner, &fresh, old_mark)
+    {
         give_back_wal(&writer.conn, busy);
         remove_fresh(&fresh);
         return Err(e);
@@ -302,9 +307,8 @@ fn make_fresh(
     Ok(page_count)
 }
 
-/// Raises the mark of the new file `fresh` to the old database's (on `old`), synced.
-fn raise_mark(inner: &Inner, old: &rusqlite::Connection, fresh: &Path) -> Result<()> {
-    let mark = crate::changes::mark::stored_mark_on(old);
+/// Raises the mark of the new file `fresh` to `mark` (the old database's), synced.
+fn raise_mark(inner: &Inner, fresh: &Path, mark: u64) -> Result<()> {
     let mut config = inner.config.clone();
     config.path = fresh.to_path_buf();
     config.read_only = false;

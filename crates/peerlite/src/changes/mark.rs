@@ -257,7 +257,7 @@ fn decide(
         .as_ref()
         .is_some_and(|s| stored_epoch.is_some() && stored.saturating_add(LEASE) < s.ceiling);
     if put_back {
-        tracing::warn!(db = ?db, "the database's clock lies behind its clock file: it was put back from a copy of an earlier state; it starts a new epoch");
+        tracing::warn!(db = ?db, mark = stored, ceiling = sidecar.as_ref().map_or(0, |s| s.ceiling), epoch = ?stored_epoch, "the database's clock lies behind its clock file: it was put back from a copy of an earlier state; it starts a new epoch");
     }
     let renew = replaced
         || put_back

@@ -170,3 +170,55 @@ fn mark_of(store: &RdbStore) -> u64 {
         other => panic!("no mark: {other:?}"),
     }
 }
+
+/// Adversary round 4, LOW-1, the other half: the restoring process's own clock lagged behind
+/// the database's mark (another process had written since), and the restored database took
+/// its mark from that clock: the next open found it behind the clock file, which the other
+/// process had raised, and started an epoch. Both ways of restoring (moving files, and
+/// copying while another connection holds the store) resume past the replaced mark.
+#[test]
+fn a_restore_resumes_past_what_other_processes_committed() {
+    use crate::changes::{DistributedConfig, DistributedType};
+    const T0: u64 = 1_700_000_000_000;
+    for hold in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = std::sync::Arc::new(crate::changes::ManualClock::new(T0));
+        let config = StoreConfig::new(dir.path().join("s.db"))
+            .device_id("a")
+            .clock(clock.clone());
+        let store = RdbStore::open(config.clone()).unwrap();
+        store
+            .execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT)", &[])
+            .unwrap();
+        store
+            .set_distributed_tables(
+                &["note"],
+                DistributedType::Device,
+                &DistributedConfig::default(),
+            )
+            .unwrap();
+        store.backup("bk").unwrap();
+        // Another process, a minute later.
+        clock.set(T0 + 60_000);
+        let other = RdbStore::open(config.clone()).unwrap();
+        other
+            .execute("INSERT INTO note (text) VALUES ('other')", &[])
+            .unwrap();
+        let other_mark = mark_of(&other);
+        let held = if hold {
+            Some(other)
+        } else {
+            other.close().unwrap();
+            None
+        };
+        let report = store.restore("bk").unwrap();
+        assert_eq!(report.swapped, !hold);
+        assert!(
+            mark_of(&store) >= other_mark,
+            "swapped {}: the restored mark {} lies behind the other process's {other_mark}",
+            report.swapped,
+            mark_of(&store)
+        );
+        drop(held);
+    }
+}
