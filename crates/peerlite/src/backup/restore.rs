@@ -450,17 +450,34 @@ impl RdbStore {
             Error::Cancelled { .. } => Error::Cancelled { what: "restore" },
             e => inner.observe_error(e),
         };
-        tracing::debug!(step = "copy in", "restore step");
+        // Under the copy's lock the safety copy reads through another connection, which only
+        // WAL allows (a refused swap may have left the database out of it when it could not
+        // switch back): otherwise the safety copy goes first, as before.
+        let wal = in_wal(&writer.conn);
+        tracing::debug!(step = "copy in", wal, "restore step");
         let started = Instant::now();
-        let copied = run_steps_locked(
-            &source,
-            &mut writer.conn,
-            request.pages_per_step,
-            &mut after_step,
-            &mut keep,
-            request.cancel,
-            db,
-        );
+        let copied = if wal {
+            run_steps_locked(
+                &source,
+                &mut writer.conn,
+                request.pages_per_step,
+                &mut after_step,
+                &mut keep,
+                request.cancel,
+                db,
+            )
+        } else {
+            keep().and_then(|()| {
+                run_steps(
+                    &source,
+                    &mut writer.conn,
+                    request.pages_per_step,
+                    &mut after_step,
+                    request.cancel,
+                    db,
+                )
+            })
+        };
         let mut quarantine = None;
         let stats = match copied {
             Ok(stats) => {
@@ -556,6 +573,16 @@ fn after_pre_restore() {}
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// Whether the database is in WAL mode, switched back to it when it can be (a refused swap
+/// may have left it in rollback mode).
+fn in_wal(conn: &rusqlite::Connection) -> bool {
+    let mode = |sql: &str| {
+        conn.query_row(sql, [], |r| r.get::<_, String>(0))
+            .is_ok_and(|m| m.eq_ignore_ascii_case("wal"))
+    };
+    mode("PRAGMA journal_mode") || mode("PRAGMA journal_mode=WAL")
+}
 
 /// Moves a restore's pages from the WAL into the database file (see the caller). A checkpoint
 /// that cannot finish is no failure: the background checkpoint finishes it later.
