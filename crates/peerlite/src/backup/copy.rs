@@ -72,12 +72,70 @@ pub(crate) fn pin_snapshot(conn: &Connection, path: &Path) -> Result<()> {
 pub(crate) fn run_steps(
     src: &Connection,
     dst: &mut Connection,
-    mut pages_per_step: i32,
+    pages_per_step: i32,
     after_step: &mut dyn FnMut(Progress) -> Option<i32>,
     cancel: Option<&AtomicBool>,
     dst_path: &Path,
 ) -> Result<StepStats> {
     let backup = Backup::new(src, dst).map_err(|e| Error::from_sqlite(e, dst_path))?;
+    steps(&backup, pages_per_step, after_step, cancel, dst_path)
+}
+
+/// [`run_steps`] into a live database, calling `locked` once the copy holds the destination's
+/// write lock and before it writes a page: what `locked` reads of the destination (through
+/// other connections) is exactly the data the copy replaces, since nobody can commit to it
+/// until the copy has. An error from `locked` ends the copy with the destination unchanged.
+pub(crate) fn run_steps_locked(
+    src: &Connection,
+    dst: &mut Connection,
+    pages_per_step: i32,
+    after_step: &mut dyn FnMut(Progress) -> Option<i32>,
+    locked: &mut dyn FnMut() -> Result<()>,
+    cancel: Option<&AtomicBool>,
+    dst_path: &Path,
+) -> Result<StepStats> {
+    let sql_err = |e| Error::from_sqlite(e, dst_path);
+    // A copy of no pages would be done (committed) by the step that takes the lock.
+    let pages: i64 = src
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if pages < 1 {
+        return Err(Error::BackupInvalid {
+            path: dst_path.to_path_buf(),
+            reason: "the backup holds no pages".into(),
+        });
+    }
+    let backup = Backup::new(src, dst).map_err(sql_err)?;
+    // A step of no pages takes the locks (the destination's write lock stays held until the
+    // copy is done or dropped) and copies nothing. Bounded: each Busy waited the busy timeout.
+    let mut tries = 0;
+    loop {
+        match backup.step(0).map_err(sql_err)? {
+            StepResult::More => break,
+            StepResult::Busy | StepResult::Locked if tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                return Err(sql_err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("the database stayed locked by another connection".into()),
+                )));
+            }
+        }
+    }
+    locked()?;
+    steps(&backup, pages_per_step, after_step, cancel, dst_path)
+}
+
+/// The steps of a copy, to its end.
+fn steps(
+    backup: &Backup<'_, '_>,
+    mut pages_per_step: i32,
+    after_step: &mut dyn FnMut(Progress) -> Option<i32>,
+    cancel: Option<&AtomicBool>,
+    dst_path: &Path,
+) -> Result<StepStats> {
     let mut stats = StepStats::default();
     let mut last_remaining: Option<i32> = None;
     loop {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use super::copy::{Progress, run_steps};
+use super::copy::{Progress, run_steps, run_steps_locked};
 use super::manifest::Manifest;
 use super::verify::{Depth, verify};
 use super::{BackupRequest, kind_name, naming};
@@ -28,6 +28,9 @@ pub struct RestoreRequest<'a> {
     pages_per_step: i32,
     full_check: bool,
     cancel: Option<&'a AtomicBool>,
+    /// The restore a client reset runs to install its seed: the reset holds the store's
+    /// reset lock already.
+    within_reset: bool,
 }
 
 impl std::fmt::Debug for RestoreRequest<'_> {
@@ -51,7 +54,14 @@ impl<'a> RestoreRequest<'a> {
             pages_per_step: super::DEFAULT_PAGES_PER_STEP,
             full_check: false,
             cancel: None,
+            within_reset: false,
         }
+    }
+
+    /// The restore a client reset runs (it holds the reset lock itself).
+    pub(crate) fn within_reset(mut self) -> Self {
+        self.within_reset = true;
+        self
     }
 
     /// Runs the full `integrity_check` of the backup before anything changes, even when its
@@ -213,7 +223,8 @@ impl RdbStore {
     ///
     /// # Errors
     /// 17020001 missing; 17020002 failed verification (truncated, bit-flipped, no manifest);
-    /// 17020003 newer than the store; 17020004 from another database; 14800020 wrong key.
+    /// 17020003 newer than the store; 17020004 from another database; 14800020 wrong key;
+    /// 17040015 while a client reset of the store runs (its install would undo the restore).
     /// On any of these nothing has changed.
     pub fn restore(&self, name_or_path: &str) -> Result<RestoreReport> {
         self.restore_with(RestoreRequest::new(name_or_path))
@@ -228,6 +239,13 @@ impl RdbStore {
                 detail: "restore replaces the database".into(),
             });
         }
+        // A client reset running meanwhile would install its seed over the restored data;
+        // held to the end, the lock also keeps a reset from beginning during the restore.
+        let _no_reset = if request.within_reset {
+            None
+        } else {
+            crate::store::reset_lock::RunningReset::hold_if_any(inner.config.path())?
+        };
         let path = resolve(self, &request.source)?;
         let started = Instant::now();
         let depth = if request.full_check {
@@ -385,6 +403,14 @@ impl RdbStore {
             return Err(Error::Cancelled { what: "restore" });
         }
         let identity = crate::changes::identity::keep(&writer.conn);
+        // The clock of every process writing the store went as far as the database's mark
+        // (this process's own may lag far behind it): the restored database resumes past it,
+        // and the clock file is not left ahead of its mark (the next open would take it for a
+        // copy put back by hand).
+        inner
+            .sync()?
+            .hlc
+            .restore(crate::changes::mark::stored_mark_on(&writer.conn));
         let epoch = crate::changes::mark::before_replace(&writer.conn, db, inner.sync()?)?;
         // Alone with the store, the replaced data is kept by moving its file (see `swap`).
         let mut ignore = |_: Progress| {};
@@ -437,23 +463,36 @@ impl RdbStore {
         let source = connection::open_file(path, inner.config.key.as_ref())?;
         super::pin_snapshot(&source, path)?;
         let mut timings = RestoreTimings::default();
-        // The safety copy, taken while we hold the writer: exactly the data being replaced.
+        // The safety copy is exactly the data being replaced: it is taken once the copy holds
+        // the database's write lock, before it writes a page. Taken before the lock, a commit
+        // of another process between the two would be in neither the copy nor the restored
+        // database (a client reset replays such commits from this copy: it must hold them).
         // The one an earlier restore took is kept first, under a name of its own.
-        tracing::debug!(step = "pre-restore copy", "restore step");
-        let started = Instant::now();
         let kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
-        let (pre_restore, quarantine) = match self
-            .backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic())
-        {
-            Ok(info) => (Some(info.path), None),
-            Err(e) if e.is_corruption() => {
-                // Reported to the caller too (the restore report names the quarantine).
-                tracing::info!(%e, "the database being replaced is damaged; keeping its files in quarantine");
-                (None, Some(quarantine_damaged(&writer.conn, db)?))
+        let mut kept: Option<PathBuf> = None;
+        let mut damaged = false;
+        let mut keep = || -> Result<()> {
+            tracing::debug!(step = "pre-restore copy", "restore step");
+            let started = Instant::now();
+            match self.backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic()) {
+                Ok(info) => {
+                    // The replaced data's clock went as far as its last commit (maybe another
+                    // process's): the restored database resumes past it.
+                    let mark =
+                        crate::changes::mark::stored_mark_of(&info.path, inner.config.key.as_ref());
+                    inner.sync()?.hlc.restore(mark);
+                    kept = Some(info.path);
+                    timings.keep = started.elapsed();
+                    after_pre_restore();
+                    Ok(())
+                }
+                Err(e) if e.is_corruption() => {
+                    damaged = true;
+                    Err(e)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => return Err(e),
         };
-        timings.keep = started.elapsed();
         let mut ignore = |_: Progress| {};
         let progress: &mut dyn FnMut(Progress) = match request.progress.as_mut() {
             Some(p) => &mut **p,
@@ -469,22 +508,69 @@ impl RdbStore {
             writeback.advance_lazy(false);
             None
         };
-        tracing::debug!(step = "copy in", "restore step");
-        let started = Instant::now();
-        let stats = run_steps(
-            &source,
-            &mut writer.conn,
-            request.pages_per_step,
-            &mut after_step,
-            request.cancel,
-            db,
-        )
-        .map_err(|e| match e {
+        let copy_error = |e| match e {
             Error::Cancelled { .. } => Error::Cancelled { what: "restore" },
             e => inner.observe_error(e),
-        })?;
+        };
+        // Under the copy's lock the safety copy reads through another connection, which only
+        // WAL allows (a refused swap may have left the database out of it when it could not
+        // switch back): otherwise the safety copy goes first, as before.
+        let wal = in_wal(&writer.conn);
+        tracing::debug!(step = "copy in", wal, "restore step");
+        let started = Instant::now();
+        let copied = if wal {
+            run_steps_locked(
+                &source,
+                &mut writer.conn,
+                request.pages_per_step,
+                &mut after_step,
+                &mut keep,
+                request.cancel,
+                db,
+            )
+        } else {
+            keep().and_then(|()| {
+                run_steps(
+                    &source,
+                    &mut writer.conn,
+                    request.pages_per_step,
+                    &mut after_step,
+                    request.cancel,
+                    db,
+                )
+            })
+        };
+        let mut quarantine = None;
+        let stats = match copied {
+            Ok(stats) => {
+                timings.copy = started.elapsed().saturating_sub(timings.keep);
+                stats
+            }
+            Err(e) if damaged => {
+                // The database being replaced is damaged (no backup of it can be taken): its
+                // files are kept in quarantine as they are, then the copy runs. Reported to the
+                // caller too (the restore report names the quarantine).
+                tracing::info!(%e, "the database being replaced is damaged; keeping its files in quarantine");
+                let begun = Instant::now();
+                quarantine = Some(quarantine_damaged(&writer.conn, db)?);
+                timings.keep = begun.elapsed();
+                let started = Instant::now();
+                let stats = run_steps(
+                    &source,
+                    &mut writer.conn,
+                    request.pages_per_step,
+                    &mut after_step,
+                    request.cancel,
+                    db,
+                )
+                .map_err(copy_error)?;
+                timings.copy = started.elapsed();
+                stats
+            }
+            Err(e) => return Err(copy_error(e)),
+        };
+        let pre_restore = kept;
         drop(source);
-        timings.copy = started.elapsed();
         // A restored database starts a new epoch: peers must not take its changes for ones
         // they have seen (its sequence numbers went back with the data). Its clock does not.
         crate::changes::mark::after_replace(&writer.conn, db, inner.sync()?, &epoch)?;
@@ -532,6 +618,33 @@ impl RdbStore {
         drop(guard);
         crate::repair::clear_flag(inner.config.path());
     }
+}
+
+/// Test seam: runs once the `pre-restore` copy is taken, before a page of the backup is
+/// written — where another connection's commit was lost (in neither the copy nor the result).
+#[cfg(test)]
+fn after_pre_restore() {
+    tests::AFTER_PRE_RESTORE.with(|seam| {
+        if let Some(f) = seam.borrow_mut().as_mut() {
+            f();
+        }
+    });
+}
+
+#[cfg(not(test))]
+fn after_pre_restore() {}
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+/// Whether the database is in WAL mode, switched back to it when it can be (a refused swap
+/// may have left it in rollback mode).
+fn in_wal(conn: &rusqlite::Connection) -> bool {
+    let mode = |sql: &str| {
+        conn.query_row(sql, [], |r| r.get::<_, String>(0))
+            .is_ok_and(|m| m.eq_ignore_ascii_case("wal"))
+    };
+    mode("PRAGMA journal_mode") || mode("PRAGMA journal_mode=WAL")
 }
 
 /// Moves a restore's pages from the WAL into the database file (see the caller). A checkpoint

@@ -173,10 +173,23 @@ pub(crate) fn try_swap(
     }
     // Another connection committed between the check and the lock (and then closed): what is
     // kept must be what was checked.
-    if (seen.is_none() || data_version(&writer.conn) != seen) && !sound(&writer.conn) {
+    let late_commits = seen.is_none() || data_version(&writer.conn) != seen;
+    if late_commits && !sound(&writer.conn) {
         give_back_wal(&writer.conn, busy);
         remove_fresh(&fresh);
         return Ok(Err(DAMAGED.into()));
+    }
+    // Another process that committed since this one's clock was read (after the copy was
+    // made, or before, renewing the epoch the restore announced) took its clock past the new
+    // file's mark (this process's clock now): raised, or the next open takes the new file
+    // for a copy put back by hand (its mark behind the clock file) and starts an epoch.
+    let old_mark = crate::changes::mark::stored_mark_on(&writer.conn);
+    if old_mark > inner.sync()?.hlc.high_water()
+        && let Err(e) = raise_mark(inner, &fresh, old_mark)
+    {
+        give_back_wal(&writer.conn, busy);
+        remove_fresh(&fresh);
+        return Err(e);
     }
     // 3. The old database checked, linked, journaled.
     tracing::debug!(step = "link", "restore step");
@@ -381,6 +394,20 @@ fn make_fresh(
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io("syncing", fresh, e))?;
     Ok(page_count)
+}
+
+/// Raises the mark of the new file `fresh` to `mark` (the old database's), synced.
+fn raise_mark(inner: &Inner, fresh: &Path, mark: u64) -> Result<()> {
+    let mut config = inner.config.clone();
+    config.path = fresh.to_path_buf();
+    config.read_only = false;
+    let conn = connection::open(&config, Role::Writer)?;
+    crate::changes::mark::raise_stored_mark(&conn, fresh, mark)?;
+    conn.close()
+        .map_err(|(_, e)| Error::from_sqlite(e, fresh))?;
+    std::fs::File::open(fresh)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", fresh, e))
 }
 
 /// A new writer connection in place of one whose bid for the file's exclusive lock was

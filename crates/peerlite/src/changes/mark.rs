@@ -109,9 +109,17 @@ pub(crate) fn read(db: &Path) -> Option<Sidecar> {
 /// Writes the file whole: a temporary file, synced, renamed over it, the directory synced.
 fn write(db: &Path, sidecar: &Sidecar) -> Result<()> {
     use std::io::Write;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let file = path(db);
+    // A name of its own per write: two processes (a restore and an opener) writing at once
+    // must not write into one temporary file, nor rename it from under each other (the
+    // second rename failed with "No such file or directory").
     let mut tmp = file.clone().into_os_string();
-    tmp.push(".tmp");
+    tmp.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| {
@@ -185,16 +193,62 @@ pub(crate) fn on_open(
     learned: u64,
 ) -> Result<Resume> {
     let sql_err = |e| Error::from_sqlite(e, db);
+    if !writable {
+        return Ok(Resume {
+            high_water: stored_mark(conn).map_err(sql_err)?.max(learned),
+            reserved: 0,
+        });
+    }
+    // Another process raises the clock file's ceiling inside its write transaction, before
+    // it commits the mark that goes with it: read between the two, the file and the database
+    // disagree as if the database had been put back (a false "clock lies behind its clock
+    // file", and a new epoch, when a process opened the store while another committed). So
+    // that verdict is only believed when it holds under the write lock, which no such
+    // commit is in the middle of (the lock is taken only then: it may wait).
+    if !conn.is_autocommit() || !looks_put_back(conn, db)? {
+        return decide(conn, db, now_ms, replaced, learned);
+    }
+    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        return decide(conn, db, now_ms, replaced, learned);
+    }
+    let decided = decide(conn, db, now_ms, replaced, learned);
+    let end = if decided.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    let ended = conn.execute_batch(end).map_err(sql_err);
+    if decided.is_ok() {
+        ended?;
+    }
+    decided
+}
+
+/// Whether the database's mark lies more than a lease behind the clock file's ceiling (see
+/// [`decide`]).
+fn looks_put_back(conn: &Connection, db: &Path) -> Result<bool> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    let Some(sidecar) = read(db) else {
+        return Ok(false);
+    };
+    let has_epoch = meta::get(conn, "epoch").map_err(sql_err)?.is_some();
+    let stored = stored_mark(conn).map_err(sql_err)?;
+    Ok(has_epoch && stored.saturating_add(LEASE) < sidecar.ceiling)
+}
+
+/// [`on_open`] of a writable database.
+fn decide(
+    conn: &Connection,
+    db: &Path,
+    now_ms: u64,
+    replaced: bool,
+    learned: u64,
+) -> Result<Resume> {
+    let sql_err = |e| Error::from_sqlite(e, db);
     let sidecar = read(db);
     let stored_epoch = meta::get(conn, "epoch").map_err(sql_err)?;
     let stored = stored_mark(conn).map_err(sql_err)?;
     let mut high = stored.max(learned);
-    if !writable {
-        return Ok(Resume {
-            high_water: high,
-            reserved: 0,
-        });
-    }
     // Every commit that stamps reserves the clock file's ceiling at most a lease past the
     // mark it commits. A database whose mark lies further behind is an older copy of itself
     // put back by hand (a `cp` of the file, a snapshot) under a newer clock file: it would
@@ -203,7 +257,7 @@ pub(crate) fn on_open(
         .as_ref()
         .is_some_and(|s| stored_epoch.is_some() && stored.saturating_add(LEASE) < s.ceiling);
     if put_back {
-        tracing::warn!(db = ?db, "the database's clock lies behind its clock file: it was put back from a copy of an earlier state; it starts a new epoch");
+        tracing::warn!(db = ?db, mark = stored, ceiling = sidecar.as_ref().map_or(0, |s| s.ceiling), epoch = ?stored_epoch, "the database's clock lies behind its clock file: it was put back from a copy of an earlier state; it starts a new epoch");
     }
     let renew = replaced
         || put_back
@@ -364,6 +418,29 @@ pub(crate) fn mark_replaced(db: &Path) {
     }
 }
 
+/// The mark the database file `file` persisted (0 when it cannot be read): a restore's copy of
+/// the data it replaces tells how far the clock of every process writing it went.
+pub(crate) fn stored_mark_of(file: &Path, key: Option<&crate::EncryptionKey>) -> u64 {
+    crate::store::connection::open_file(file, key)
+        .ok()
+        .and_then(|conn| stored_mark(&conn).ok())
+        .unwrap_or(0)
+}
+
+/// The mark the database on `conn` persisted (0 when it cannot be read).
+pub(crate) fn stored_mark_on(conn: &Connection) -> u64 {
+    stored_mark(conn).unwrap_or(0)
+}
+
+/// Raises the mark the database on `conn` persisted to `mark`, when it lies below.
+pub(crate) fn raise_stored_mark(conn: &Connection, db: &Path, mark: u64) -> Result<()> {
+    let sql_err = |e| Error::from_sqlite(e, db);
+    if mark > stored_mark(conn).map_err(sql_err)? {
+        meta::set(conn, "hlc", &mark.to_string()).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
 /// The mark a salvaged copy of a damaged database still shows: its meta and clock tables.
 pub(crate) fn learned_from(salvage: &Path, key: Option<&crate::EncryptionKey>, now_ms: u64) -> u64 {
     let Ok(conn) = crate::store::connection::open_file(salvage, key) else {
@@ -376,6 +453,113 @@ pub(crate) fn learned_from(salvage: &Path, key: Option<&crate::EncryptionKey>, n
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// The other process's writer, mid-commit: its ceiling reserved, its mark not yet
+        /// committed.
+        static COMMITTING: std::cell::RefCell<Option<Connection>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// The opener waits for the lock: the other process commits meanwhile.
+    fn commit_the_other(_: i32) -> bool {
+        COMMITTING.with(|c| {
+            if let Some(conn) = c.borrow_mut().take() {
+                conn.execute_batch("COMMIT").unwrap();
+            }
+        });
+        true
+    }
+
+    /// Adversary round 4, LOW-1: a `peerlite sql` run while a reset replayed late commits
+    /// warned that "the database's clock lies behind its clock file: it was put back from a
+    /// copy" and took a new epoch. A writer raises the clock file's ceiling inside its write
+    /// transaction, before it commits the mark that goes with it; an open that read the two in
+    /// between took the database for a copy put back by hand. It believes that verdict only
+    /// when it holds under the write lock.
+    #[test]
+    fn an_open_beside_a_commit_in_flight_is_no_put_back() {
+        const T0: u64 = 1_700_000_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        {
+            let store = crate::RdbStore::open(
+                crate::StoreConfig::new(&db)
+                    .device_id("a")
+                    .clock(std::sync::Arc::new(crate::changes::ManualClock::new(T0))),
+            )
+            .unwrap();
+            store
+                .execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT)", &[])
+                .unwrap();
+            store
+                .set_distributed_tables(
+                    &["note"],
+                    crate::changes::DistributedType::Device,
+                    &crate::changes::DistributedConfig::default(),
+                )
+                .unwrap();
+            store
+                .execute("INSERT INTO note (text) VALUES ('x')", &[])
+                .unwrap();
+            store.close().unwrap();
+        }
+        let mark_of = |conn: &Connection| stored_mark(conn).unwrap();
+        let epoch_of = |conn: &Connection| meta::get(conn, "epoch").unwrap().unwrap();
+        let other = Connection::open(&db).unwrap();
+        let (mark, epoch) = (mark_of(&other), epoch_of(&other));
+        // The other process commits a stamp a minute later: reserved, not yet committed.
+        let later = mark + (60_000 << COUNTER_BITS);
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        meta::set(&other, "hlc", &later.to_string()).unwrap();
+        let sidecar = read(&db).unwrap();
+        write(
+            &db,
+            &Sidecar {
+                epoch: sidecar.epoch,
+                ceiling: later + LEASE,
+            },
+        )
+        .unwrap();
+        COMMITTING.with(|c| *c.borrow_mut() = Some(other));
+        let mut opener = Connection::open(&db).unwrap();
+        opener.busy_handler(Some(commit_the_other)).unwrap();
+        let resume = on_open(&opener, &db, T0 + 60_000, true, false, 0).unwrap();
+        COMMITTING.with(|c| c.borrow_mut().take());
+        assert_eq!(epoch_of(&opener), epoch, "no new epoch");
+        assert!(resume.high_water >= later);
+    }
+
+    /// Adversary round 4, LOW-1: two writers of the clock file at once (a restore, and a
+    /// `peerlite sql` opening the store in another process) shared one temporary file,
+    /// `NAME.clock.tmp`: one renamed it from under the other, whose write then failed ("could
+    /// not record the new epoch in the clock file … No such file or directory"), or renamed
+    /// the other's half-written bytes. A write never touches another writer's temporary file.
+    #[test]
+    fn a_write_leaves_another_writers_temporary_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let file = path(&db).display().to_string();
+        // Other writers between their create and their rename: the shared name of old, and
+        // the name of another process's write.
+        let theirs = [format!("{file}.tmp"), format!("{file}.1.0.tmp")];
+        for t in &theirs {
+            std::fs::write(t, "half-written").unwrap();
+        }
+        let s = Sidecar {
+            epoch: "e1".into(),
+            ceiling: 7 << COUNTER_BITS,
+        };
+        write(&db, &s).unwrap();
+        write(&db, &s).unwrap();
+        assert_eq!(read(&db), Some(s));
+        for t in &theirs {
+            assert_eq!(
+                std::fs::read_to_string(t).ok().as_deref(),
+                Some("half-written"),
+                "{t}"
+            );
+        }
+    }
 
     #[test]
     fn the_file_round_trips_and_a_damaged_one_is_ignored() {

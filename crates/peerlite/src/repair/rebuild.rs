@@ -38,10 +38,14 @@ use crate::store::{StoreConfig, connection};
 pub(crate) fn rebuild(config: &StoreConfig) -> Result<Option<RepairReport>> {
     // What can refuse a new repair is decided before anything is made (the lock included):
     // a refused repair leaves no file behind.
-    let chosen = if journal::pending(config.path()) {
+    let pending = journal::pending(config.path());
+    let chosen = if pending { None } else { precheck(config)? };
+    // A client reset running meanwhile would install its seed over the repaired store; a
+    // repair under way (a journal) is finished whatever runs.
+    let _no_reset = if pending {
         None
     } else {
-        precheck(config)?
+        crate::store::reset_lock::RunningReset::hold_if_any(config.path())?
     };
     let _lock = match RepairLock::acquire(config.path())? {
         (lock, false) => lock,

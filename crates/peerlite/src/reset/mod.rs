@@ -467,6 +467,6 @@ fn too_many(db: &std::path::Path, attempts: u32) -> Error {
 // Used by `seed`: the restore that installs the seed.
 fn restore_from(store: &RdbStore, path: &std::path::Path) -> Result<Option<PathBuf>> {
     store
-        .restore_with(RestoreRequest::new(path.to_string_lossy().into_owned()))
+        .restore_with(RestoreRequest::new(path.to_string_lossy().into_owned()).within_reset())
         .map(|r| r.pre_restore_backup)
 }

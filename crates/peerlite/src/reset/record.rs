@@ -99,37 +99,5 @@ pub(super) fn clear(db: &Path) -> Result<()> {
     }
 }
 
-/// `NAME.reset.lock`, held by a running reset (the kernel drops it with a killed process): a
-/// second reset of the store while one runs is refused, never run beside it (the two would
-/// share one seed and install a half-pulled copy).
-#[derive(Debug)]
-pub(crate) struct RunningReset(std::fs::File);
-
-impl RunningReset {
-    pub(super) fn take(db: &Path) -> Result<RunningReset> {
-        let mut os = db.as_os_str().to_owned();
-        os.push(".reset.lock");
-        let path = PathBuf::from(os);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("opening the reset lock", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(RunningReset(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::ResetRunning {
-                path: db.to_path_buf(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(Error::io("taking the reset lock", &path, e))
-            }
-        }
-    }
-}
-
-impl Drop for RunningReset {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
+/// `NAME.reset.lock`, held by a running reset: see [`crate::store::reset_lock`].
+pub(crate) use crate::store::reset_lock::RunningReset;

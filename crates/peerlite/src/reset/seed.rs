@@ -433,7 +433,7 @@ pub(super) fn checkpoint_copy(seed: &RdbStore, dir: &Path) -> Result<PathBuf> {
 
 /// Puts the seed back as it was at `copy`.
 pub(super) fn roll_back_to(seed: &RdbStore, copy: &Path) -> Result<()> {
-    seed.restore_with(RestoreRequest::new(copy.to_string_lossy().into_owned()))
+    seed.restore_with(RestoreRequest::new(copy.to_string_lossy().into_owned()).within_reset())
         .map(|_| ())
 }
 

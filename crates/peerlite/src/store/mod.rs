@@ -15,6 +15,7 @@ pub(crate) mod pool;
 pub(crate) mod predicates;
 pub(crate) mod rdb;
 pub(crate) mod read;
+pub(crate) mod reset_lock;
 pub(crate) mod result_set;
 pub(crate) mod schema;
 pub(crate) mod script;

@@ -294,6 +294,38 @@ fn a_second_reset_while_one_runs_is_refused() {
     drop(again);
 }
 
+/// Adversary round 4, MEDIUM-2: `peerlite restore` while a reset of the store ran printed
+/// `restored` and exited 0, then the reset installed its seed over the restored data: the
+/// restore was silently undone. A restore while a reset runs is refused like a second reset
+/// (17040015, nothing changed); once the reset ended, it runs.
+#[test]
+fn a_restore_while_a_reset_runs_is_refused() {
+    let (_dir, _clock, a, b) = apart();
+    a.backup("mine").unwrap();
+    add_item(&a, "after-backup", "kept by the refused restore", 1);
+    let reseed = a.begin_reset("b").unwrap();
+    let err = a.restore("mine").unwrap_err();
+    assert_eq!(err.code(), 17040015, "{err}");
+    assert!(
+        item_at(&a, "after-backup").is_some(),
+        "the refused restore changed nothing"
+    );
+    // A store opened apart (another process would do the same) is refused too.
+    let other = peerlite::RdbStore::open(a.config().clone()).unwrap();
+    assert_eq!(other.restore("mine").unwrap_err().code(), 17040015);
+    drop(other);
+    sync_in_memory(reseed.seed(), &b, SyncMode::Pull, None).unwrap();
+    reseed.finish(ResetMode::RecoverUnsynced).unwrap();
+    assert!(
+        item_at(&a, "after-backup").is_some(),
+        "replayed by the reset"
+    );
+    // Once the reset ended, the restore runs: what it restores stays.
+    a.restore("mine").unwrap();
+    assert!(item_at(&a, "after-backup").is_none());
+    assert!(item_at(&a, "u9").is_some());
+}
+
 #[test]
 fn a_second_reset_against_another_peer_does_not_take_back_what_the_first_pulled() {
     // a inserted u1, everyone had it; a was reset against b (its rows came back from b and
