@@ -467,13 +467,16 @@ impl RdbStore {
         // the database's write lock, before it writes a page. Taken before the lock, a commit
         // of another process between the two would be in neither the copy nor the restored
         // database (a client reset replays such commits from this copy: it must hold them).
-        // The one an earlier restore took is kept first, under a name of its own.
-        let kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
+        // The one an earlier restore took is kept first, under a name of its own — under the
+        // lock too: a restore running beside this one waits for it (or gives up) instead of
+        // writing its own `pre-restore` over the one this one keeps.
+        let mut kept_earlier = None;
         let mut kept: Option<PathBuf> = None;
         let mut damaged = false;
         let mut keep = || -> Result<()> {
             tracing::debug!(step = "pre-restore copy", "restore step");
             let started = Instant::now();
+            kept_earlier = super::keep_pre_restore(&naming::default_dir(&inner.config))?;
             match self.backup_with(BackupRequest::named(naming::PRE_RESTORE).automatic()) {
                 Ok(info) => {
                     // The replaced data's clock went as far as its last commit (maybe another

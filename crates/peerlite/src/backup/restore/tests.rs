@@ -222,3 +222,54 @@ fn a_restore_resumes_past_what_other_processes_committed() {
         drop(held);
     }
 }
+
+/// Adversary round 5, finding 7: two restores of one store at once both said "the replaced
+/// data is kept in pre-restore", but one replaced state was kept nowhere — the second restore
+/// set the first one's fresh `pre-restore` aside (or wrote its own over it) before it waited
+/// for the lock the first held. Setting an earlier `pre-restore` aside now happens under that
+/// lock: a restore that cannot have it leaves the other's copy alone.
+#[test]
+fn a_restore_beside_another_leaves_its_pre_restore_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = RdbStore::open(StoreConfig::new(&path)).unwrap();
+    store.execute("CREATE TABLE t (x TEXT)", &[]).unwrap();
+    store.execute("INSERT INTO t VALUES ('g1')", &[]).unwrap();
+    store.backup("g1").unwrap();
+    store.execute("UPDATE t SET x = 'g2'", &[]).unwrap();
+    store.backup("g2").unwrap();
+    store.execute("UPDATE t SET x = 'now'", &[]).unwrap();
+    let other =
+        Rc::new(RdbStore::open(StoreConfig::new(&path).busy_timeout(Duration::ZERO)).unwrap());
+    let second: Rc<RefCell<Option<crate::Result<crate::RestoreReport>>>> = Rc::default();
+    let seam = Seam::set({
+        let (other, second) = (other.clone(), second.clone());
+        move || {
+            *second.borrow_mut() = Some(other.restore("g2"));
+        }
+    });
+    let report = store.restore("g1").unwrap();
+    drop(seam);
+    let second = second.borrow_mut().take().expect("the seam ran");
+    assert!(
+        second.is_err(),
+        "the second restore ran inside the first: {second:?}"
+    );
+    assert_eq!(names(&store), ["g1"]);
+    let kept = report.pre_restore_backup.unwrap();
+    assert_eq!(
+        names_in(&kept),
+        ["now"],
+        "the state the first restore replaced"
+    );
+    let aside: Vec<_> = std::fs::read_dir(kept.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pre-restore-") && !n.ends_with(".json"))
+        .collect();
+    assert!(
+        aside.is_empty(),
+        "the refused restore set a copy aside: {aside:?}"
+    );
+}
