@@ -238,7 +238,39 @@ fn chosen_backup(config: &StoreConfig, source: &str) -> Result<PathBuf> {
             reason: format!("it is a {} backup; this is a {kind} store", manifest.kind),
         });
     }
+    key_is_the_stores(config, &manifest)?;
     Ok(path)
+}
+
+/// A key that does not decrypt the store replaces it only when something proves it is the
+/// store's key and the header is what is damaged: the salt the chosen backup (or one of the
+/// store's own) recorded makes it verify a page past page 1, or the file is too short to hold
+/// data. Else it is a wrong key (14800020) — a healthy store under another key, or a
+/// plaintext one given a key, is never quarantined for a backup that opens with it.
+fn key_is_the_stores(config: &StoreConfig, chosen: &crate::backup::Manifest) -> Result<()> {
+    let db = config.path();
+    let Some(key) = &config.key else {
+        return Ok(());
+    };
+    if !db.is_file() || connection::key_decrypts(db, key) {
+        return Ok(());
+    }
+    let short = std::fs::metadata(db).map_or(0, |m| m.len()) < 2 * 4096;
+    let by_chosen = chosen
+        .store_salt
+        .as_deref()
+        .is_some_and(|salt| connection::key_verifies_with_salt(db, key, salt));
+    if short
+        || by_chosen
+        || super::keys::proven_elsewhere(db, key, &naming::default_dir(config)).is_some()
+    {
+        return Ok(());
+    }
+    Err(Error::WrongKey {
+        path: db.to_path_buf(),
+        detail: "the key does not decrypt the store, and nothing shows it is the store's key                  with a damaged header (no page past the first verifies with the salt its                  backups recorded)"
+            .into(),
+    })
 }
 
 /// A rebuild must not change whether the store is encrypted: without a key, one whose

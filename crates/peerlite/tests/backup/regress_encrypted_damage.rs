@@ -155,3 +155,49 @@ fn a_repair_never_changes_whether_the_store_is_encrypted() {
     let store = RdbStore::open(StoreConfig::new(&db).allow_rebuild(true)).unwrap();
     assert_eq!(store.rebuilt(), RebuiltType::Repaired);
 }
+
+/// Adversary round 5, finding 4: a restore over a store that a key cannot open, from a backup
+/// that opens with that key, took the store for damaged: a healthy store under another key (or
+/// a plaintext one given a key) went to quarantine and the store silently changed key. Nothing
+/// proved the key was the store's. Now only a proof does (the chosen backup's or the store's
+/// backups' recorded salt verifying a page of the file); otherwise 14800020, nothing changed.
+#[test]
+fn a_restore_with_another_stores_key_never_quarantines_a_healthy_store() {
+    for encrypted in [true, false] {
+        let (dir, other) = temp_store_path();
+        encrypted_store(&other);
+        let other_backup = other
+            .parent()
+            .unwrap()
+            .join("backup")
+            .join(other.file_name().unwrap())
+            .join("b1");
+        assert!(other_backup.is_file());
+        let db = dir.path().join("mine.db");
+        let config = if encrypted {
+            StoreConfig::new(&db).encryption_key("my own key")
+        } else {
+            StoreConfig::new(&db)
+        };
+        let store = RdbStore::open(config.clone()).unwrap();
+        store
+            .execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", &[])
+            .unwrap();
+        store
+            .execute("INSERT INTO t VALUES (1, 'precious')", &[])
+            .unwrap();
+        store.close().unwrap();
+        let attempt = RdbStore::open(
+            keyed(&db, KEY)
+                .allow_rebuild(true)
+                .rebuild_from(other_backup.to_str().unwrap()),
+        );
+        assert_eq!(code(attempt), 14800020, "encrypted {encrypted}");
+        assert!(
+            !dir.path().join("quarantine").exists(),
+            "encrypted {encrypted}"
+        );
+        let store = RdbStore::open(config).unwrap();
+        assert_eq!(count_rows(&store, "t").unwrap(), 1, "encrypted {encrypted}");
+    }
+}
