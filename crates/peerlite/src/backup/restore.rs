@@ -521,6 +521,12 @@ impl RdbStore {
         let wal = in_wal(&writer.conn);
         tracing::debug!(step = "copy in", wal, "restore step");
         let started = Instant::now();
+        // The whole backup into the store, once the safety copy is settled.
+        let (pages_per_step, cancel) = (request.pages_per_step, request.cancel);
+        let copy_all = |conn: &mut rusqlite::Connection,
+                        after: &mut dyn FnMut(Progress) -> Option<i32>| {
+            run_steps(&source, conn, pages_per_step, after, cancel, db)
+        };
         let copied = if wal {
             run_steps_locked(
                 &source,
@@ -532,16 +538,7 @@ impl RdbStore {
                 db,
             )
         } else {
-            keep().and_then(|()| {
-                run_steps(
-                    &source,
-                    &mut writer.conn,
-                    request.pages_per_step,
-                    &mut after_step,
-                    request.cancel,
-                    db,
-                )
-            })
+            keep().and_then(|()| copy_all(&mut writer.conn, &mut after_step))
         };
         let mut quarantine = None;
         let stats = match copied {
@@ -558,15 +555,7 @@ impl RdbStore {
                 quarantine = Some(quarantine_damaged(&writer.conn, db)?);
                 timings.keep = begun.elapsed();
                 let started = Instant::now();
-                let stats = run_steps(
-                    &source,
-                    &mut writer.conn,
-                    request.pages_per_step,
-                    &mut after_step,
-                    request.cancel,
-                    db,
-                )
-                .map_err(copy_error)?;
+                let stats = copy_all(&mut writer.conn, &mut after_step).map_err(copy_error)?;
                 timings.copy = started.elapsed();
                 stats
             }

@@ -32,6 +32,36 @@ impl Drop for Seam {
     }
 }
 
+/// The wall clock the tests below start from (ms since the Unix epoch).
+const T0: u64 = 1_700_000_000_000;
+
+/// A store of device `a` whose `note` table is distributed, on a clock the test drives.
+fn note_store() -> (
+    tempfile::TempDir,
+    std::sync::Arc<crate::changes::ManualClock>,
+    StoreConfig,
+    RdbStore,
+) {
+    use crate::changes::{DistributedConfig, DistributedType};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(crate::changes::ManualClock::new(T0));
+    let config = StoreConfig::new(dir.path().join("s.db"))
+        .device_id("a")
+        .clock(clock.clone());
+    let store = RdbStore::open(config.clone()).unwrap();
+    store
+        .execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT)", &[])
+        .unwrap();
+    store
+        .set_distributed_tables(
+            &["note"],
+            DistributedType::Device,
+            &DistributedConfig::default(),
+        )
+        .unwrap();
+    (dir, clock, config, store)
+}
+
 fn names(store: &RdbStore) -> Vec<String> {
     let result = store.query_sql("SELECT x FROM t ORDER BY x", &[]).unwrap();
     result
@@ -108,24 +138,7 @@ fn a_commit_while_the_restore_keeps_the_replaced_data_is_kept_or_refused() {
 /// raises the new file's mark to the old database's, holding its lock.
 #[test]
 fn a_commit_to_the_replaced_file_during_a_swap_does_not_leave_the_new_mark_behind() {
-    use crate::changes::{DistributedConfig, DistributedType};
-    const T0: u64 = 1_700_000_000_000;
-    let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(crate::changes::ManualClock::new(T0));
-    let config = StoreConfig::new(dir.path().join("s.db"))
-        .device_id("a")
-        .clock(clock.clone());
-    let store = RdbStore::open(config.clone()).unwrap();
-    store
-        .execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT)", &[])
-        .unwrap();
-    store
-        .set_distributed_tables(
-            &["note"],
-            DistributedType::Device,
-            &DistributedConfig::default(),
-        )
-        .unwrap();
+    let (_dir, clock, config, store) = note_store();
     store
         .execute("INSERT INTO note (text) VALUES ('old')", &[])
         .unwrap();
@@ -178,25 +191,8 @@ fn mark_of(store: &RdbStore) -> u64 {
 /// copying while another connection holds the store) resume past the replaced mark.
 #[test]
 fn a_restore_resumes_past_what_other_processes_committed() {
-    use crate::changes::{DistributedConfig, DistributedType};
-    const T0: u64 = 1_700_000_000_000;
     for hold in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = std::sync::Arc::new(crate::changes::ManualClock::new(T0));
-        let config = StoreConfig::new(dir.path().join("s.db"))
-            .device_id("a")
-            .clock(clock.clone());
-        let store = RdbStore::open(config.clone()).unwrap();
-        store
-            .execute("CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT)", &[])
-            .unwrap();
-        store
-            .set_distributed_tables(
-                &["note"],
-                DistributedType::Device,
-                &DistributedConfig::default(),
-            )
-            .unwrap();
+        let (_dir, clock, config, store) = note_store();
         store.backup("bk").unwrap();
         // Another process, a minute later.
         clock.set(T0 + 60_000);
